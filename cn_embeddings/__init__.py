@@ -1,0 +1,44 @@
+"""cn_embeddings: the framework-free core behind the LangChain and LlamaIndex integrations
+for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark embeddings."""
+
+from ._client import EmbeddingClient
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CNEmbeddingsError,
+    ConfigurationError,
+    InvalidInputError,
+    RateLimitError,
+    ServerError,
+)
+from ._inputs import Item, Media
+from ._secret import Secret
+from ._types import EmbeddingResult, Usage
+from .clients import ArkClient, QianfanClient, TencentCloudClient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "ArkClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "CNEmbeddingsError",
+    "ConfigurationError",
+    "EmbeddingClient",
+    "EmbeddingResult",
+    "InvalidInputError",
+    "Item",
+    "Media",
+    "QianfanClient",
+    "RateLimitError",
+    "Secret",
+    "ServerError",
+    "TencentCloudClient",
+    "Usage",
+]

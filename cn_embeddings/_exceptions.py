@@ -1,0 +1,168 @@
+"""The exceptions raised by cn_embeddings.
+
+Every error the package raises derives from :class:`CNEmbeddingsError`::
+
+    CNEmbeddingsError
+    ├─ InvalidInputError          bad input, caught before any request (names the index and the limit)
+    ├─ ConfigurationError         missing credentials, unsupported modality for this model
+    ├─ APIConnectionError         the request never got an answer
+    │  └─ APITimeoutError
+    └─ APIError                   the vendor answered with an error
+       ├─ AuthenticationError     bad key, bad signature, no permission, account overdue
+       ├─ BadRequestError         the vendor rejected the request (or answered with a malformed body)
+       ├─ RateLimitError          throttled or out of quota
+       └─ ServerError             the vendor failed (5xx, InternalError)
+
+An error raised from a multi-batch call also says which inputs were embedded
+and which were not (``embedded`` and ``not_embedded``: input indices), so a
+caller never has to guess what was lost. No error text ever holds a secret:
+messages are built from vendor codes, vendor messages and our own words only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CNEmbeddingsError",
+    "ConfigurationError",
+    "InvalidInputError",
+    "RateLimitError",
+    "ServerError",
+]
+
+
+class CNEmbeddingsError(Exception):
+    """Base class of every error raised by cn_embeddings."""
+
+    embedded: list[int]
+    not_embedded: list[int]
+    failed: list[int]
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.embedded = []
+        self.not_embedded = []
+        self.failed = []
+        self.attempts = 0
+
+    def with_progress(self, embedded: list[int], not_embedded: list[int], failed: list[int]) -> CNEmbeddingsError:
+        """Record which inputs of a call were embedded, which were not, and which
+        made up the request that failed."""
+        self.embedded = sorted(embedded)
+        self.not_embedded = sorted(not_embedded)
+        self.failed = sorted(failed)
+        return self
+
+    def __str__(self) -> str:
+        if not self.not_embedded:
+            return self.message
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        return (
+            f"{self.message} [request for inputs {_ranges(self.failed)} failed{tries}; "
+            f"inputs not embedded: {_ranges(self.not_embedded)}; "
+            f"embedded: {len(self.embedded)} of {len(self.embedded) + len(self.not_embedded)}]"
+        )
+
+
+class InvalidInputError(CNEmbeddingsError, ValueError):
+    """An input breaks a documented rule; raised before any request is sent."""
+
+    def __init__(self, message: str, *, index: int | None = None, rule: str | None = None):
+        prefix = f"input {index}: " if index is not None else ""
+        super().__init__(prefix + message)
+        self.index = index
+        self.rule = rule
+
+
+class ConfigurationError(CNEmbeddingsError, ValueError):
+    """The client cannot be used as configured (missing credential, wrong modality...)."""
+
+
+class APIConnectionError(CNEmbeddingsError):
+    """The request got no HTTP answer (connection refused, reset or dropped)."""
+
+    retryable = True
+    retry_after: float | None = None
+
+    def __init__(self, vendor: str, message: str = "connection error") -> None:
+        super().__init__(f"{vendor}: {message}")
+        self.vendor = vendor
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out."""
+
+    def __init__(self, vendor: str, message: str = "request timed out") -> None:
+        super().__init__(vendor, message)
+
+
+class APIError(CNEmbeddingsError):
+    """The vendor answered with an error (or with a body we cannot trust)."""
+
+    def __init__(
+        self,
+        *,
+        vendor: str,
+        code: str | None,
+        message: str,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        details = [f"status {status_code}" if status_code is not None else None,
+                   f"request id {request_id}" if request_id else None]
+        extra = ", ".join(d for d in details if d)
+        text = f"{vendor} error {code or 'unknown'}: {message}"
+        if extra:
+            text += f" ({extra})"
+        if hint:
+            text += f". Hint: {hint}"
+        super().__init__(text)
+        self.vendor = vendor
+        self.code = code
+        self.vendor_message = message
+        self.status_code = status_code
+        self.request_id = request_id
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.hint = hint
+
+
+class AuthenticationError(APIError):
+    """Credentials, signature or permissions were rejected; never retried."""
+
+
+class BadRequestError(APIError):
+    """The vendor rejected the request as invalid; never retried."""
+
+
+class RateLimitError(APIError):
+    """Throttled (retryable) or out of quota (not retryable)."""
+
+
+class ServerError(APIError):
+    """The vendor or its gateway failed; retryable."""
+
+
+def _ranges(indices: list[int]) -> str:
+    """Render [0,1,2,5,7,8] as '0-2, 5, 7-8' so long lists stay readable."""
+    parts: list[str] = []
+    start = prev = None
+    for i in indices:
+        if start is None:
+            start = prev = i
+        elif prev is not None and i == prev + 1:
+            prev = i
+        else:
+            parts.append(f"{start}-{prev}" if start != prev else str(start))
+            start = prev = i
+    if start is not None:
+        parts.append(f"{start}-{prev}" if start != prev else str(start))
+    return ", ".join(parts)

@@ -1,0 +1,68 @@
+"""Pure retry decisions: what to retry and how long to wait.
+
+Kept apart from I/O (as openai-python does) so the policy is tested without
+sockets and the sync and async drivers share it. The waits are
+``min(0.5 * 2**attempt, 8) * jitter`` seconds with jitter in [0.75, 1], or the
+server's Retry-After when it is given and at most 60 s.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+
+from ._exceptions import APIConnectionError, APIError, CNEmbeddingsError
+
+__all__ = ["RetryPolicy", "is_retryable", "parse_retry_after", "backoff_seconds"]
+
+INITIAL_DELAY = 0.5
+MAX_DELAY = 8.0
+MAX_RETRY_AFTER = 60.0
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After (seconds or HTTP date) or retry-after-ms header."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        seconds = email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
+    return max(seconds, 0.0)
+
+
+def is_retryable(error: CNEmbeddingsError) -> bool:
+    """Connection failures, timeouts and errors the vendor module marked retryable."""
+    if isinstance(error, APIConnectionError):
+        return True
+    return isinstance(error, APIError) and error.retryable
+
+
+def backoff_seconds(attempt: int, retry_after: float | None, rng: random.Random | None = None) -> float:
+    """The wait before retry number ``attempt + 1`` (attempt counts from 0)."""
+    if retry_after is not None and 0 <= retry_after <= MAX_RETRY_AFTER:
+        return retry_after
+    delay = min(INITIAL_DELAY * 2.0**attempt, MAX_DELAY)
+    return delay * (1 - 0.25 * (rng or random).random())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many retries one batch may take, and a switch that makes every wait zero (tests)."""
+
+    max_retries: int = 3
+    zero_waits: bool = False
+
+    def wait(self, attempt: int, error: CNEmbeddingsError) -> float | None:
+        """Seconds to wait before retrying, or None when the error is final."""
+        if attempt >= self.max_retries or not is_retryable(error):
+            return None
+        if self.zero_waits:
+            return 0.0
+        return backoff_seconds(attempt, getattr(error, "retry_after", None))

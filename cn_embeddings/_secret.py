@@ -1,0 +1,54 @@
+"""A string that will not print itself."""
+
+from __future__ import annotations
+
+import os
+
+from ._exceptions import ConfigurationError
+
+__all__ = ["Secret", "resolve_secret"]
+
+
+class Secret:
+    """Holds a credential; ``repr`` and ``str`` show stars, ``get()`` the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def resolve_secret(value: object, env_var: str, *, what: str) -> Secret:
+    """Take an explicit value (str, Secret, pydantic SecretStr) or the environment variable.
+
+    Raises ConfigurationError naming the variable when neither is set, and
+    rejects leading/trailing spaces as the Tencent SDK does (a pasted key with
+    a newline is the most common cause of a signature failure).
+    """
+    if value is None:
+        raw = os.environ.get(env_var)
+    elif isinstance(value, Secret):
+        raw = value.get()
+    elif hasattr(value, "get_secret_value"):
+        raw = value.get_secret_value()
+    else:
+        raw = str(value)
+    if not raw:
+        raise ConfigurationError(f"missing {what}: pass it explicitly or set the {env_var} environment variable")
+    if raw != raw.strip():
+        raise ConfigurationError(f"{what} has leading or trailing whitespace (check {env_var})")
+    return Secret(raw)

@@ -1,0 +1,78 @@
+"""Ready-made clients for the three vendors: credentials from arguments or the environment.
+
+Environment variables follow the official SDKs: ``TENCENTCLOUD_SECRET_ID``,
+``TENCENTCLOUD_SECRET_KEY`` (and ``TENCENTCLOUD_SESSION_TOKEN``),
+``QIANFAN_API_KEY``, ``ARK_API_KEY``. Base URLs can be overridden with
+``TENCENTCLOUD_ES_BASE_URL``, ``QIANFAN_BASE_URL`` and ``ARK_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ._client import EmbeddingClient
+from ._secret import resolve_secret
+from .auth import BearerAuth, TC3Auth
+from .vendors import ark, qianfan, tencent
+
+__all__ = ["ArkClient", "QianfanClient", "TencentCloudClient", "ENV"]
+
+ENV = {
+    "tencent": {"secret_id": "TENCENTCLOUD_SECRET_ID", "secret_key": "TENCENTCLOUD_SECRET_KEY",
+                "token": "TENCENTCLOUD_SESSION_TOKEN", "base_url": "TENCENTCLOUD_ES_BASE_URL"},
+    "qianfan": {"api_key": "QIANFAN_API_KEY", "base_url": "QIANFAN_BASE_URL"},
+    "ark": {"api_key": "ARK_API_KEY", "base_url": "ARK_BASE_URL"},
+}
+
+
+def _base_url(value: str | None, vendor: str, default: str) -> str:
+    return value or os.environ.get(ENV[vendor]["base_url"]) or default
+
+
+class TencentCloudClient(EmbeddingClient):
+    """Tencent Cloud ES: WeCLIPv2 models use GetMultiModalEmbedding, text models GetTextEmbedding."""
+
+    def __init__(self, model: str = "WeCLIPv2-Base", *, secret_id: Any = None, secret_key: Any = None,
+                 token: Any = None, region: str = tencent.DEFAULT_REGION, base_url: str | None = None,
+                 language: str | None = "en-US", api: str | None = None, max_text_chars: int | None = None,
+                 **options: Any) -> None:
+        protocol = tencent.TencentProtocol(model=model, region=region, language=language, api=api,
+                                           base_url=_base_url(base_url, "tencent", tencent.DEFAULT_BASE_URL),
+                                           max_text_chars=max_text_chars)
+        env = ENV["tencent"]
+        raw_token = token if token is not None else os.environ.get(env["token"]) or None
+        auth = TC3Auth(resolve_secret(secret_id, env["secret_id"], what="Tencent Cloud SecretId"),
+                       resolve_secret(secret_key, env["secret_key"], what="Tencent Cloud SecretKey"),
+                       resolve_secret(raw_token, env["token"], what="session token") if raw_token else None)
+        super().__init__(protocol, auth, **options)
+
+
+class QianfanClient(EmbeddingClient):
+    """Baidu Qianfan v2 embeddings with a bearer API key (``bce-v3/ALTAK-...``)."""
+
+    def __init__(self, model: str = "embedding-v1", *, api_key: Any = None, app_id: str | None = None,
+                 base_url: str | None = None, api: str | None = None, user: str | None = None,
+                 **options: Any) -> None:
+        protocol = qianfan.QianfanProtocol(model=model, app_id=app_id, api=api, user=user,
+                                           base_url=_base_url(base_url, "qianfan", qianfan.DEFAULT_BASE_URL))
+        key = resolve_secret(api_key, ENV["qianfan"]["api_key"], what="Qianfan API key")
+        super().__init__(protocol, BearerAuth(key), **options)
+
+
+class ArkClient(EmbeddingClient):
+    """Volcengine Ark: doubao-embedding-vision (one fused vector per input) and text models."""
+
+    def __init__(self, model: str = "doubao-embedding-vision-250615", *, api_key: Any = None,
+                 base_url: str | None = None, api: str | None = None, encoding_format: str = "base64",
+                 dimensions: int | None = None, instructions: str | None = None, sparse: bool = False,
+                 client_side_dimensions: bool | None = None, user: str | None = None, **options: Any) -> None:
+        protocol = ark.ArkProtocol(model=model, api=api, encoding_format=encoding_format, dimensions=dimensions,
+                                   instructions=instructions, sparse=sparse, user=user,
+                                   client_side_dimensions=client_side_dimensions,
+                                   base_url=_base_url(base_url, "ark", ark.DEFAULT_BASE_URL))
+        key = resolve_secret(api_key, ENV["ark"]["api_key"], what="Ark API key")
+        super().__init__(protocol, BearerAuth(key), **options)
+
+
+

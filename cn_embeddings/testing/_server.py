@@ -1,0 +1,238 @@
+"""The emulator's HTTP server: routing, fault injection, quotas and a request log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from . import _handlers
+from ._faults import Faults, TokenBucket
+from ._handlers import Answer, Credentials
+
+ARK_PREFIX = "/api/v3"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the emulator saw it (no credentials are kept)."""
+
+    vendor: str
+    path: str
+    model: str
+    inputs: int
+    status: int
+    fault: str | None
+    body_sha256: str
+    body: Any
+    ok: bool
+
+
+class Emulator:
+    """An offline emulator of Tencent Cloud ES, Qianfan v2 and Ark embeddings on 127.0.0.1.
+
+    Use it as a context manager; point clients at ``tencent_url``,
+    ``qianfan_url`` and ``ark_url`` with the fake credentials in ``credentials``::
+
+        with Emulator() as emu:
+            client = ArkClient(base_url=emu.ark_url, api_key=emu.credentials.ark_api_key)
+    """
+
+    def __init__(self, *, port: int = 0, faults: Faults | None = None,
+                 credentials: Credentials | None = None, host: str = "127.0.0.1") -> None:
+        self.faults = faults or Faults()
+        self.credentials = credentials or Credentials()
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def tencent_url(self) -> str:
+        return self.url
+
+    @property
+    def qianfan_url(self) -> str:
+        return self.url + "/v2"
+
+    @property
+    def ark_url(self) -> str:
+        return self.url + ARK_PREFIX
+
+    def start(self) -> Emulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="cn-embeddings-emulator",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    # -- statistics -------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        with self._lock:
+            self.seen.clear()
+
+    @property
+    def requests(self) -> int:
+        return len(self.seen)
+
+    def answered_twice(self) -> list[str]:
+        """Body hashes that got a successful answer more than once (a batch sent again after success)."""
+        counts = Counter(s.body_sha256 for s in self.seen if s.ok)
+        return [h for h, n in counts.items() if n > 1]
+
+    # -- request handling -------------------------------------------------------------------
+
+    def _route(self, path: str, headers: dict[str, str]) -> tuple[str, Any] | None:
+        if path == "/" and "x-tc-action" in headers:
+            return "tencent", _handlers.tencent
+        if path == "/v2/embeddings":
+            return "qianfan", _handlers.qianfan
+        if path == ARK_PREFIX + "/embeddings/multimodal":
+            return "ark", lambda c, h, b: _handlers.ark(c, h, b, multimodal=True)
+        if path == ARK_PREFIX + "/embeddings":
+            return "ark", lambda c, h, b: _handlers.ark(c, h, b, multimodal=False)
+        return None
+
+    def _over_quota(self, vendor: str, model: str) -> bool:
+        if not self.faults.qps:
+            return False
+        with self._lock:
+            bucket = self._buckets.setdefault((vendor, model), TokenBucket(self.faults.qps))
+        return not bucket.take()
+
+    def _record(self, vendor: str, path: str, body: bytes, answer: Answer | None, fault: str | None) -> None:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        model = answer.model if answer and answer.model else ""
+        if not model and isinstance(parsed, dict):
+            model = str(parsed.get("model") or parsed.get("ModelName") or "")
+        ok = answer is not None and answer.status == 200 and _ok(answer)
+        entry = Seen(vendor, path, model, answer.inputs if answer else 0, answer.status if answer else 0,
+                     fault, hashlib.sha256(body).hexdigest(), parsed, ok)
+        with self._lock:
+            self.seen.append(entry)
+
+
+def _fault_answer(vendor: str, kind: str, retry_after: float | None) -> Answer:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if kind == "rate_limit":
+        if vendor == "tencent":
+            return _handlers.tencent_error("RequestLimitExceeded", "Your current request times equals to the limit")
+        if vendor == "qianfan":
+            answer = _handlers.qianfan_error(429, "rpm_rate_limit_exceeded", "Rate limit reached for RPM",
+                                             "rate_limit_exceeded")
+        else:
+            answer = _handlers.ark_error(429, "RateLimitExceeded.EndpointRPMExceeded",
+                                         "Too many requests for this endpoint.", "TooManyRequests")
+        answer.headers.update(headers)
+        return answer
+    if kind == "server_error":
+        if vendor == "tencent":
+            return Answer(502, "<html>502 Bad Gateway</html>", {"Content-Type": "text/html"})
+        if vendor == "qianfan":
+            return _handlers.qianfan_error(500, "internal_error", "Internal error", "server_error")
+        return _handlers.ark_error(500, "InternalServiceError", "The service encountered an error.",
+                                   "InternalServerError")
+    if kind == "auth":
+        if vendor == "tencent":
+            return _handlers.tencent_error("AuthFailure.SecretIdNotFound", "The SecretId is not found")
+        if vendor == "qianfan":
+            return _handlers.qianfan_error(401, "invalid_iam_token", "IAM Certification failed", "access_denied")
+        return _handlers.ark_error(401, "AuthenticationError", "The API key is invalid.", "Unauthorized")
+    # quota: exhausted for good, never cleared by waiting
+    if vendor == "tencent":
+        return _handlers.tencent_error("LimitExceeded", "Quota exhausted")
+    if vendor == "qianfan":
+        return _handlers.qianfan_error(429, "quota_exceeded", "Quota exhausted", "rate_limit_exceeded")
+    return _handlers.ark_error(429, "QuotaExceeded", "The quota of this account is exhausted.", "TooManyRequests")
+
+
+def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+            return
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            path = self.path.split("?", 1)[0]
+            route = emulator._route(path, headers)
+            if route is None:
+                self._send(Answer(404, {"error": {"code": "not_found", "message": f"no route {path}"}}, {}))
+                return
+            vendor, handler = route
+            faults = emulator.faults
+            if faults.latency_ms:
+                time.sleep(faults.latency_ms / 1000)
+            fault = faults.draw()
+            if fault in ("drop", "stall"):
+                emulator._record(vendor, path, body, None, fault)
+                if fault == "stall":
+                    time.sleep(faults.stall_seconds)
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if fault is not None:
+                answer = _fault_answer(vendor, fault, faults.retry_after)
+            else:
+                answer = handler(emulator.credentials, headers, body)
+                if answer.status == 200 and _ok(answer) and emulator._over_quota(vendor, answer.model):
+                    fault = "quota_rps"
+                    answer = _fault_answer(vendor, "rate_limit", faults.retry_after)
+            emulator._record(vendor, path, body, answer, fault)
+            self._send(answer)
+
+        def _send(self, answer: Answer) -> None:
+            payload = answer.body if isinstance(answer.body, (bytes, str)) else json.dumps(answer.body,
+                                                                                           ensure_ascii=False)
+            data = payload.encode("utf-8") if isinstance(payload, str) else payload
+            self.send_response(answer.status)
+            headers = {"Content-Type": "application/json", **answer.headers}
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def _ok(answer: Answer) -> bool:
+    body = answer.body
+    return not (isinstance(body, dict) and ("error" in body or "Error" in body.get("Response", {})))

@@ -1,0 +1,96 @@
+"""What every vendor module provides: pure functions over data, no I/O."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from .._exceptions import ConfigurationError
+from .._inputs import Item
+from .._types import BatchResult
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """How much one request may carry. ``documented`` False means our own default [INF]."""
+
+    max_items: int
+    documented: bool = True
+
+
+class VendorProtocol(ABC):
+    """One vendor API for one model: validate, plan, build, parse.
+
+    Instances hold configuration only (model, region, options), never
+    credentials or connections, so they are safe to print and to share.
+    """
+
+    vendor: str
+    model: str
+    limits: BatchLimits
+    default_requests_per_second: float | None = None
+
+    @abstractmethod
+    def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
+        """Check every item against the model's rules (raising before any request);
+        returns the items, texts cut to the limit when ``truncate`` is set."""
+
+    def fits(self, batch: Sequence[Item], item: Item, max_items: int) -> bool:
+        """Whether ``item`` may join ``batch`` in one request."""
+        return len(batch) < max_items
+
+    @abstractmethod
+    def build_request(self, items: Sequence[Item]) -> httpx.Request:
+        """The request for one batch, built afresh for every attempt."""
+
+    @abstractmethod
+    def parse_response(self, response: httpx.Response, items: Sequence[Item]) -> BatchResult:
+        """Vectors for the batch in its order, or raise the typed APIError."""
+
+    def batch_size(self, requested: int | None) -> int:
+        """The items per request: the vendor limit, lowered by ``requested``."""
+        if requested is None:
+            return self.limits.max_items
+        if requested < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, got {requested}")
+        if requested > self.limits.max_items and self.limits.documented:
+            raise ConfigurationError(
+                f"batch_size {requested} is above the {self.vendor} limit of "
+                f"{self.limits.max_items} inputs per request for {self.model}")
+        return requested
+
+
+def plan_batches(protocol: VendorProtocol, items: Sequence[Item], max_items: int) -> list[list[int]]:
+    """Greedy, order-keeping packing of item indices into requests."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    current_items: list[Item] = []
+    for index, item in enumerate(items):
+        if current and not protocol.fits(current_items, item, max_items):
+            batches.append(current)
+            current, current_items = [], []
+        current.append(index)
+        current_items.append(item)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def resolve_api(model: str, api: str | None, known: dict[str, str], vendor: str,
+                prefix_rules: Sequence[tuple[str, str]] = ()) -> str:
+    """Which endpoint a model uses: explicit ``api``, the model table, or a name prefix."""
+    if api is not None:
+        if api not in ("text", "multimodal"):
+            raise ConfigurationError(f"api must be 'text' or 'multimodal', got {api!r}")
+        return api
+    if model in known:
+        return known[model]
+    for prefix, kind in prefix_rules:
+        if model.startswith(prefix):
+            return kind
+    raise ConfigurationError(
+        f"unknown {vendor} model {model!r}; known models: {', '.join(sorted(known))}. "
+        "For another model or a custom service, pass api='text' or api='multimodal'.")

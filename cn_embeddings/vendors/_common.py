@@ -1,0 +1,159 @@
+"""Helpers every vendor module uses to read responses without trusting them.
+
+A body that is not JSON, a vector that is not a list of finite numbers, a
+missing or repeated index, or a count that does not match the inputs becomes
+a typed :class:`APIError`, never a KeyError or a silently wrong vector.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .._exceptions import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    InvalidInputError,
+    RateLimitError,
+    ServerError,
+)
+from .._inputs import Item
+from .._retry import RETRYABLE_STATUS, parse_retry_after
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class TextRule:
+    """A text limit: ``max_chars`` characters or ``max_bytes`` UTF-8 bytes."""
+
+    max_chars: int | None = None
+    max_bytes: int | None = None
+
+    def check(self, text: str, index: int, truncate: bool, model: str) -> str:
+        if self.max_chars is not None and len(text) > self.max_chars:
+            if truncate:
+                return text[: self.max_chars]
+            raise InvalidInputError(
+                f"text has {len(text)} characters; {model} accepts at most {self.max_chars} "
+                "(pass truncate=True to cut it)", index=index, rule="text-length")
+        if self.max_bytes is not None:
+            encoded = text.encode("utf-8")
+            if len(encoded) > self.max_bytes:
+                if truncate:
+                    return encoded[: self.max_bytes].decode("utf-8", errors="ignore")
+                raise InvalidInputError(
+                    f"text has {len(encoded)} UTF-8 bytes; {model} accepts at most {self.max_bytes} "
+                    "(pass truncate=True to cut it)", index=index, rule="text-length")
+        return text
+
+
+def malformed(vendor: str, what: str, response: httpx.Response | None = None) -> APIError:
+    return ServerError(
+        vendor=vendor, code="malformed_response", message=what,
+        status_code=response.status_code if response is not None else None,
+        request_id=response.headers.get("x-request-id") if response is not None else None,
+        retryable=True)
+
+
+def json_body(response: httpx.Response, vendor: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        excerpt = response.content[:120].decode("utf-8", errors="replace")
+        raise malformed(vendor, f"response is not JSON: {excerpt!r}", response) from None
+
+
+def as_vector(value: Any, vendor: str, where: str) -> list[float]:
+    """A dense vector: a non-empty list of finite numbers (bools are not numbers)."""
+    if not isinstance(value, list) or not value:
+        raise malformed(vendor, f"{where}: embedding is not a non-empty list")
+    for x in value:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            raise malformed(vendor, f"{where}: embedding holds a non-finite or non-numeric value")
+    return [float(x) for x in value]
+
+
+def ordered_vectors(
+    entries: Any, expected: int, vendor: str, *, index_key: str, vector_key: str,
+    decode: Callable[[Any, str], list[float]] | None = None,
+) -> list[list[float]]:
+    """Vectors sorted by their index, checked to be exactly 0..expected-1, once each, same length."""
+    if not isinstance(entries, list):
+        raise malformed(vendor, "embedding list missing or not a list")
+    by_index: dict[int, list[float]] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise malformed(vendor, "embedding entry is not an object")
+        idx = entry.get(index_key)
+        if isinstance(idx, bool) or not isinstance(idx, int):
+            raise malformed(vendor, f"embedding entry has no integer {index_key}")
+        if idx in by_index:
+            raise malformed(vendor, f"embedding index {idx} appears twice")
+        where = f"embedding {idx}"
+        raw = entry.get(vector_key)
+        by_index[idx] = decode(raw, where) if decode else as_vector(raw, vendor, where)
+    if sorted(by_index) != list(range(expected)):
+        raise malformed(vendor, f"expected {expected} embeddings indexed 0..{expected - 1}, "
+                                f"got indices {sorted(by_index)[:20]}")
+    vectors = [by_index[i] for i in range(expected)]
+    check_same_length(vectors, vendor)
+    return vectors
+
+
+def check_same_length(vectors: Sequence[list[float]], vendor: str) -> None:
+    if len({len(v) for v in vectors}) > 1:
+        raise malformed(vendor, "embeddings in one response have different lengths")
+
+
+def int_field(mapping: Any, key: str) -> int:
+    value = mapping.get(key) if isinstance(mapping, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def http_error(
+    response: httpx.Response, vendor: str, *, code: str | None, message: str, request_id: str | None,
+    not_retryable_codes: Callable[[str], bool] = lambda code: False,
+) -> APIError:
+    """Map an HTTP error answer to the typed error (OpenAI-style statuses: Qianfan, Ark)."""
+    status = response.status_code
+    retry_after = parse_retry_after(
+        response.headers.get("retry-after-ms") and str(float(response.headers["retry-after-ms"]) / 1000)
+        or response.headers.get("retry-after"))
+    retryable = status in RETRYABLE_STATUS or status >= 500
+    if code and not_retryable_codes(code):
+        retryable = False
+    should_retry = response.headers.get("x-should-retry")
+    if should_retry in ("true", "false"):
+        retryable = should_retry == "true"
+    cls: type[APIError]
+    if status in (401, 403):
+        cls = AuthenticationError
+    elif status == 429:
+        cls = RateLimitError
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = BadRequestError
+    return cls(vendor=vendor, code=code or f"http_{status}", message=message, status_code=status,
+               request_id=request_id, retryable=retryable, retry_after=retry_after)
+
+
+def check_modalities(items: Sequence[Item], allowed: set[str], model: str) -> None:
+    """A text-only model asked for media is a configuration mistake; a mix the model
+    cannot fuse (Tencent text+image, Qianfan video) is a bad input."""
+    for index, item in enumerate(items):
+        extra = set(item.modalities) - allowed
+        if not extra:
+            continue
+        what = f"{model} cannot embed {'+'.join(item.modalities)} (it accepts: {', '.join(sorted(allowed))})"
+        if allowed == {"text"}:
+            raise ConfigurationError(f"input {index}: {what}; it is a text-only model")
+        raise InvalidInputError(what, index=index, rule="modality")

@@ -1,0 +1,259 @@
+"""Volcengine Ark ``/api/v3/embeddings/multimodal`` and ``/api/v3/embeddings`` (VENDORS.md section 3).
+
+The multimodal endpoint fuses every part of a request into ONE vector, so each
+item is its own request; ``data`` is a single object. The text endpoint is
+batched and ``data`` is an array. We ask for base64 by default (packed
+little-endian float32: smaller and cheaper to parse than float JSON) and
+omit every optional field that is unset.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from .._exceptions import APIError, ConfigurationError, InvalidInputError
+from .._inputs import Item
+from .._types import BatchResult, SparseVector, Usage
+from ._base import BatchLimits, VendorProtocol, resolve_api
+from ._common import (
+    JSON_CONTENT_TYPE,
+    TextRule,
+    as_vector,
+    check_modalities,
+    http_error,
+    int_field,
+    json_body,
+    malformed,
+    ordered_vectors,
+)
+
+VENDOR = "ark"
+DEFAULT_BASE_URL = "https://ark.cn-beijing.volces.com/api/v3"
+DIMENSIONS = (1024, 2048)
+# Versions from which the server reduces dimensions and accepts any mix of parts [SEED][DOC].
+SERVER_DIMENSIONS_FROM = 250615
+# Text endpoint: "for performance keep to 4 or fewer items" [DOC] is advice, not a limit;
+# we default to it and let batch_size raise it up to 256 [INF].
+TEXT_BATCH_DEFAULT = 4
+TEXT_BATCH_MAX = 256
+TEXT_RULE = TextRule(max_bytes=100_000)  # per element [DOC]
+MAX_VIDEO_BYTES = 50 * 1024 * 1024  # [SEED]
+IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "ico", "icns", "jp2", "j2k"})
+VIDEO_FORMATS = frozenset({"mp4", "avi", "mov"})
+# Codes that do not clear on their own: never retried even though some come with 429 [DOC].
+UNRETRYABLE = ("QuotaExceeded", "SetLimitExceeded", "AccountOverdueError", "OperationDenied")
+_VERSION = re.compile(r"-(\d{6})$")
+_REQUEST_ID = re.compile(r"Request ID:\s*([\w-]+)")
+
+
+def model_version(model: str) -> int | None:
+    """The yymmdd suffix of a model ID (None for endpoint IDs, whose version is unknown)."""
+    match = _VERSION.search(model)
+    return int(match.group(1)) if match else None
+
+
+def decode_base64_floats(value: object, where: str) -> list[float]:
+    """Standard base64 over little-endian IEEE-754 float32 [Go SDK]."""
+    if not isinstance(value, str):
+        raise malformed(VENDOR, f"{where}: base64 embedding is not a string")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise malformed(VENDOR, f"{where}: embedding is not valid base64") from None
+    if not raw or len(raw) % 4:
+        raise malformed(VENDOR, f"{where}: base64 embedding is not a whole number of float32 values")
+    vector = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    if not all(map(math.isfinite, vector)):
+        raise malformed(VENDOR, f"{where}: embedding holds a non-finite value")
+    return vector
+
+
+def reduce_dimensions(vector: list[float], dimensions: int) -> list[float]:
+    """Client-side reduction for models before -250615: truncate, then L2-normalise [3P][INF]."""
+    head = vector[:dimensions]
+    norm = math.sqrt(sum(x * x for x in head)) or 1.0
+    return [x / norm for x in head]
+
+
+@dataclass
+class ArkProtocol(VendorProtocol):
+    model: str = "doubao-embedding-vision-250615"
+    base_url: str = DEFAULT_BASE_URL
+    api: str | None = None
+    encoding_format: str = "base64"
+    dimensions: int | None = None
+    instructions: str | None = None
+    sparse: bool = False
+    # None: reduce client-side only for model IDs older than -250615; endpoint IDs (ep-...)
+    # send `dimensions` to the server since their version is unknown [INF].
+    client_side_dimensions: bool | None = None
+    user: str | None = None
+
+    vendor = VENDOR
+
+    def __post_init__(self) -> None:
+        self.api = resolve_api(self.model, self.api, {}, "Ark", (
+            ("doubao-embedding-vision", "multimodal"), ("ep-", "multimodal"),
+            ("doubao-embedding", "text"), ("skylark-embedding-vision", "multimodal"),
+            ("skylark-embedding", "text")))
+        if self.encoding_format not in ("base64", "float"):
+            raise ConfigurationError(f"encoding_format must be 'base64' or 'float', got {self.encoding_format!r}")
+        version = model_version(self.model)
+        if self.dimensions is not None and self.api == "multimodal" and self.dimensions not in DIMENSIONS:
+            raise ConfigurationError(f"dimensions must be one of {DIMENSIONS} for {self.model}, got {self.dimensions}")
+        if self.dimensions is not None and (isinstance(self.dimensions, bool) or self.dimensions < 1):
+            raise ConfigurationError(f"dimensions must be a positive integer, got {self.dimensions!r}")
+        if self.client_side_dimensions is None:
+            self.client_side_dimensions = version is not None and version < SERVER_DIMENSIONS_FROM
+        if self.sparse and self.api != "multimodal":
+            raise ConfigurationError("sparse embeddings are a feature of the multimodal endpoint")
+        self.version = version
+        self.limits = BatchLimits(1) if self.api == "multimodal" else BatchLimits(TEXT_BATCH_MAX)
+        self.url = self.base_url.rstrip("/") + ("/embeddings/multimodal" if self.api == "multimodal"
+                                                else "/embeddings")
+
+    def batch_size(self, requested: int | None) -> int:
+        if self.api == "text" and requested is None:
+            return TEXT_BATCH_DEFAULT
+        return super().batch_size(requested)
+
+    def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
+        if self.api == "text":
+            check_modalities(items, {"text"}, self.model)
+        old = self.version is not None and self.version < SERVER_DIMENSIONS_FROM
+        prepared = []
+        for index, item in enumerate(items):
+            if self.sparse and item.modalities != ("text",):
+                raise InvalidInputError("sparse embeddings are only allowed for text-only inputs [SEED]",
+                                        index=index, rule="sparse-text-only")
+            if old and item.video is not None:
+                raise InvalidInputError(f"{self.model} cannot embed video (needs -250615 or later)",
+                                        index=index, rule="modality")
+            for media, formats in ((item.image, IMAGE_FORMATS), (item.video, VIDEO_FORMATS)):
+                if media is not None and not media.is_url and media.format not in formats:
+                    raise InvalidInputError(f"{media.kind} format {media.format} is not one of {sorted(formats)}",
+                                            index=index, rule="format")
+            if item.video is not None and len(item.video.data or b"") > MAX_VIDEO_BYTES:
+                raise InvalidInputError(f"video is {len(item.video.data or b'')} bytes; at most {MAX_VIDEO_BYTES}",
+                                        index=index, rule="video-size")
+            text = TEXT_RULE.check(item.text, index, truncate, self.model) if item.text else None
+            prepared.append(Item(text=text, image=item.image, video=item.video))
+        return prepared
+
+    def body(self, items: Sequence[Item]) -> dict:
+        body: dict = {"model": self.model}
+        if self.api == "multimodal":
+            (item,) = items
+            body["input"] = _content_parts(item)
+        else:
+            body["input"] = [i.text for i in items]
+        body["encoding_format"] = self.encoding_format
+        if self.dimensions is not None and not self.client_side_dimensions:
+            body["dimensions"] = self.dimensions
+        if self.instructions is not None and self.api == "multimodal":
+            body["instructions"] = self.instructions
+        if self.sparse:
+            body["sparse_embedding"] = {"type": "enabled"}
+        if self.user is not None and self.api == "text":
+            body["user"] = self.user
+        return body
+
+    def build_request(self, items: Sequence[Item]) -> httpx.Request:
+        content = json.dumps(self.body(items), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return httpx.Request("POST", self.url, content=content,
+                             headers={"Content-Type": JSON_CONTENT_TYPE, "Accept": JSON_CONTENT_TYPE})
+
+    def _decode(self, raw: object, where: str) -> list[float]:
+        if self.encoding_format == "base64":
+            vector = decode_base64_floats(raw, where)
+        else:
+            vector = as_vector(raw, VENDOR, where)
+        if self.dimensions is not None and self.client_side_dimensions:
+            vector = reduce_dimensions(vector, self.dimensions)
+        elif self.dimensions is not None and len(vector) != self.dimensions:
+            raise malformed(VENDOR, f"{where}: asked for {self.dimensions} dimensions, got {len(vector)}")
+        return vector
+
+    def parse_response(self, response: httpx.Response, items: Sequence[Item]) -> BatchResult:
+        if response.status_code != 200:
+            raise parse_error(response)
+        payload = json_body(response, VENDOR)
+        if not isinstance(payload, dict):
+            raise malformed(VENDOR, "body is not an object", response)
+        if "error" in payload:
+            raise parse_error(response)
+        usage = _usage(payload.get("usage"), items)
+        data = payload.get("data")
+        if self.api == "text":
+            vectors = ordered_vectors(data, len(items), VENDOR, index_key="index", vector_key="embedding",
+                                      decode=self._decode)
+            return BatchResult(vectors, usage)
+        if not isinstance(data, dict):
+            raise malformed(VENDOR, "data is not an object (the multimodal endpoint returns one fused vector)",
+                            response)
+        vector = self._decode(data.get("embedding"), "embedding")
+        sparse = [_sparse(data.get("sparse_embedding"))] if self.sparse else None
+        return BatchResult([vector], usage, sparse)
+
+
+def _content_parts(item: Item) -> list[dict]:
+    parts: list[dict] = []
+    if item.text is not None:
+        parts.append({"type": "text", "text": item.text})
+    if item.image is not None:
+        url = item.image.url if item.image.is_url else item.image.data_uri()
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    if item.video is not None:
+        url = item.video.url if item.video.is_url else item.video.data_uri()
+        parts.append({"type": "video_url", "video_url": {"url": url}})
+    return parts
+
+
+def _sparse(raw: object) -> SparseVector:
+    if not isinstance(raw, list):
+        raise malformed(VENDOR, "sparse_embedding missing or not a list")
+    out: SparseVector = {}
+    for entry in raw:
+        idx = entry.get("index") if isinstance(entry, dict) else None
+        val = entry.get("value") if isinstance(entry, dict) else None
+        if isinstance(idx, bool) or not isinstance(idx, int) or isinstance(val, bool) \
+                or not isinstance(val, (int, float)) or not math.isfinite(val) or idx in out:
+            raise malformed(VENDOR, "sparse_embedding entry is not a unique {index:int, value:float}")
+        out[idx] = float(val)
+    return out
+
+
+def _usage(raw: object, items: Sequence[Item]) -> Usage:
+    details = raw.get("prompt_tokens_details") if isinstance(raw, dict) else None
+    return Usage(requests=1, prompt_tokens=int_field(raw, "prompt_tokens"),
+                 total_tokens=int_field(raw, "total_tokens"), text_tokens=int_field(details, "text_tokens"),
+                 image_tokens=int_field(details, "image_tokens"),
+                 images=sum(1 for i in items if i.image is not None))
+
+
+def parse_error(response: httpx.Response) -> APIError:
+    """``{"error": {"code", "message", "param", "type"}}``; the id is in X-Request-Id or the message."""
+    try:
+        payload = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        code, message = error.get("code"), str(error.get("message", ""))
+    else:
+        code, message = None, response.content[:200].decode("utf-8", errors="replace")
+    request_id = response.headers.get("x-request-id")
+    if request_id is None and isinstance(error, dict):
+        found = _REQUEST_ID.search(message)
+        request_id = found.group(1) if found else error.get("request_id")
+    return http_error(response, VENDOR, code=str(code) if code else None, message=message,
+                      request_id=request_id, not_retryable_codes=lambda c: c.startswith(UNRETRYABLE))

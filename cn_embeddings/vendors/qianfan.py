@@ -1,0 +1,142 @@
+"""Baidu Qianfan v2 ``POST /v2/embeddings`` (VENDORS.md section 2).
+
+OpenAI-shaped: bearer key, ``{"model", "input"}``, ``data[].embedding``, and
+errors with meaningful HTTP statuses. Text models have per-model batch and
+length limits; ``gme-qwen2-vl-2b-instruct`` takes one text, one image, or a
+text+image pair per item and fuses a pair into one vector.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from .._exceptions import APIError, InvalidInputError
+from .._inputs import Item
+from .._types import BatchResult, Usage
+from ._base import BatchLimits, VendorProtocol, resolve_api
+from ._common import (
+    JSON_CONTENT_TYPE,
+    TextRule,
+    check_modalities,
+    http_error,
+    int_field,
+    json_body,
+    malformed,
+    ordered_vectors,
+)
+
+VENDOR = "qianfan"
+DEFAULT_BASE_URL = "https://qianfan.baidubce.com/v2"
+MULTIMODAL_MODEL = "gme-qwen2-vl-2b-instruct"
+
+# [SEED] per-model limits; the token limits cannot be checked offline, the character ones can.
+TEXT_MODELS: dict[str, tuple[int, TextRule]] = {
+    "embedding-v1": (16, TextRule(max_chars=1000)),
+    "bge-large-zh": (16, TextRule(max_chars=2000)),
+    "bge-large-en": (16, TextRule(max_chars=2000)),
+    "tao-8k": (1, TextRule(max_chars=28000)),
+}
+MODELS = {**{m: "text" for m in TEXT_MODELS}, MULTIMODAL_MODEL: "multimodal"}
+# Unknown text models (custom services) get embedding-v1's limits [INF].
+CUSTOM_TEXT = (16, TextRule(max_chars=1000))
+# gme: one object per request [INF: the doc does not say more are allowed], 10 MB images [DOC].
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+IMAGE_FORMATS = frozenset({"jpeg", "png", "bmp"})
+
+
+def _is_unretryable(code: str) -> bool:
+    return "quota" in code or code.endswith("_unsafe")
+
+
+@dataclass
+class QianfanProtocol(VendorProtocol):
+    model: str = "embedding-v1"
+    base_url: str = DEFAULT_BASE_URL
+    app_id: str | None = None
+    user: str | None = None
+    api: str | None = None
+
+    vendor = VENDOR
+
+    def __post_init__(self) -> None:
+        self.api = resolve_api(self.model, self.api, MODELS, "Qianfan")
+        if self.api == "multimodal":
+            self.limits, self.text_rule = BatchLimits(1), TextRule()
+        else:
+            max_items, self.text_rule = TEXT_MODELS.get(self.model, CUSTOM_TEXT)
+            self.limits = BatchLimits(max_items)
+        self.url = self.base_url.rstrip("/") + "/embeddings"
+
+    def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
+        allowed = {"text", "image"} if self.api == "multimodal" else {"text"}
+        check_modalities(items, allowed, self.model)
+        prepared = []
+        for index, item in enumerate(items):
+            image = item.image
+            if image is not None and not image.is_url:
+                if image.format not in IMAGE_FORMATS:
+                    raise InvalidInputError(f"image format {image.format} is not one of {sorted(IMAGE_FORMATS)}",
+                                            index=index, rule="format")
+                if len(image.data or b"") > MAX_IMAGE_BYTES:
+                    raise InvalidInputError(f"image is {len(image.data or b'')} bytes; {self.model} accepts at "
+                                            f"most {MAX_IMAGE_BYTES}", index=index, rule="image-size")
+            text = self.text_rule.check(item.text, index, truncate, self.model) if item.text else None
+            prepared.append(Item(text=text, image=image))
+        return prepared
+
+    def build_request(self, items: Sequence[Item]) -> httpx.Request:
+        body: dict = {"model": self.model, "input": [self._input(i) for i in items]}
+        if self.user:
+            body["user"] = self.user
+        headers = {"Content-Type": JSON_CONTENT_TYPE}
+        if self.app_id:
+            headers["appid"] = self.app_id
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return httpx.Request("POST", self.url, content=content, headers=headers)
+
+    def _input(self, item: Item) -> str | dict:
+        if self.api == "text":
+            return item.text or ""
+        part: dict = {}
+        if item.text is not None:
+            part["text"] = item.text
+        if item.image is not None:
+            part["image"] = item.image.url if item.image.is_url else item.image.data_uri()
+        return part
+
+    def parse_response(self, response: httpx.Response, items: Sequence[Item]) -> BatchResult:
+        if response.status_code != 200:
+            raise parse_error(response)
+        payload = json_body(response, VENDOR)
+        if not isinstance(payload, dict):
+            raise malformed(VENDOR, "body is not an object", response)
+        if "error" in payload:
+            raise parse_error(response)
+        vectors = ordered_vectors(payload.get("data"), len(items), VENDOR, index_key="index",
+                                  vector_key="embedding")
+        usage_raw = payload.get("usage")
+        usage = Usage(requests=1, prompt_tokens=int_field(usage_raw, "prompt_tokens"),
+                      total_tokens=int_field(usage_raw, "total_tokens"),
+                      images=sum(1 for i in items if i.image is not None))
+        return BatchResult(vectors, usage)
+
+
+def parse_error(response: httpx.Response) -> APIError:
+    """``{"error": {"code", "message", "type"}, "id"}`` with the HTTP status."""
+    try:
+        payload = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        code, message = error.get("code"), str(error.get("message", ""))
+    else:
+        code, message = None, response.content[:200].decode("utf-8", errors="replace")
+    request_id = payload.get("id") if isinstance(payload, dict) and isinstance(payload.get("id"), str) else None
+    return http_error(response, VENDOR, code=str(code) if code else None, message=message,
+                      request_id=request_id or response.headers.get("x-request-id"),
+                      not_retryable_codes=_is_unretryable)

@@ -1,0 +1,206 @@
+"""Tencent Cloud ES, API version 2025-01-01 (VENDORS.md section 1).
+
+``GetMultiModalEmbedding`` (WeCLIPv2) returns separate text and image vectors,
+so texts and images share a request but a text+image item cannot be fused.
+``GetTextEmbedding`` serves the text models. Errors come back with HTTP 200
+in ``Response.Error``. Bodies are serialised once, to bytes, and the TC3 signer
+hashes exactly those bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from .._exceptions import APIError, AuthenticationError, BadRequestError, InvalidInputError, RateLimitError, ServerError
+from .._inputs import Item
+from .._types import BatchResult, Usage
+from ._base import BatchLimits, VendorProtocol, resolve_api
+from ._common import (
+    JSON_CONTENT_TYPE,
+    TextRule,
+    check_modalities,
+    http_error,
+    int_field,
+    json_body,
+    malformed,
+    ordered_vectors,
+)
+
+VENDOR = "tencent"
+API_VERSION = "2025-01-01"
+DEFAULT_BASE_URL = "https://es.tencentcloudapi.com"
+DEFAULT_REGION = "ap-guangzhou"
+
+MODELS = {
+    "WeCLIPv2-Base": "multimodal",
+    "WeCLIPv2-Large": "multimodal",
+    "bge-base-zh-v1.5": "text",
+    "bge-large-zh-v1.5": "text",
+    "Conan-embedding-v1": "text",
+    "bge-m3": "text",
+    "KaLM-embedding-multilingual-mini-v1": "text",
+    "Qwen3-Embedding-0.6B": "text",
+}
+
+# GetMultiModalEmbedding [SEED]: <=10 texts, <=8 images (ImageData or ImageUrl), 1 MB per image.
+MULTIMODAL_MAX_TEXTS = 10
+MULTIMODAL_MAX_IMAGES = 8
+MAX_IMAGE_BYTES = 1024 * 1024  # applied to the raw image bytes [INF: the seed does not say raw or base64]
+# The seed's "length 72" has no unit (CLIP tokens or characters) [INF]: we count characters;
+# override with max_text_chars when the service disagrees.
+MULTIMODAL_TEXT_CHARS = 72
+# API 3.0 caps a TC3 POST body at 10 MB [INF]; 8 images of 1 MB are 10.7 MB of base64, so
+# image batches are also packed by encoded size.
+MAX_BODY_BYTES = 9 * 1024 * 1024
+# GetTextEmbedding documents no per-request limit [DOC]; 32 is our default [INF].
+TEXT_BATCH = 32
+IMAGE_FORMATS = frozenset({"jpeg", "png", "bmp", "gif", "webp"})  # [INF] the seed names none
+
+QPS = {"multimodal": 10.0, "text": 20.0}  # per model [SEED][SDK]
+
+RETRYABLE_CODES = ("RequestLimitExceeded", "InternalError", "ServiceUnavailable", "ResourceUnavailable")
+AUTH_CODES = ("AuthFailure", "UnauthorizedOperation")
+
+
+@dataclass
+class TencentProtocol(VendorProtocol):
+    model: str = "WeCLIPv2-Base"
+    region: str = DEFAULT_REGION
+    base_url: str = DEFAULT_BASE_URL
+    language: str | None = "en-US"
+    api: str | None = None
+    max_text_chars: int | None = None
+
+    vendor = VENDOR
+
+    def __post_init__(self) -> None:
+        self.api = resolve_api(self.model, self.api, MODELS, "Tencent Cloud")
+        self.action = "GetMultiModalEmbedding" if self.api == "multimodal" else "GetTextEmbedding"
+        self.limits = BatchLimits(MULTIMODAL_MAX_TEXTS + MULTIMODAL_MAX_IMAGES) if self.api == "multimodal" \
+            else BatchLimits(TEXT_BATCH, documented=False)
+        self.default_requests_per_second = QPS[self.api]
+        chars = self.max_text_chars or (MULTIMODAL_TEXT_CHARS if self.api == "multimodal" else None)
+        self.text_rule = TextRule(max_chars=chars)
+        self.url = self.base_url.rstrip("/") + "/"
+        self.host = urlsplit(self.url).netloc
+
+    def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
+        allowed = {"text", "image"} if self.api == "multimodal" else {"text"}
+        check_modalities(items, allowed, self.model)
+        prepared = []
+        for index, item in enumerate(items):
+            if item.text is not None and item.image is not None:
+                raise InvalidInputError(
+                    f"{self.model} returns separate text and image vectors and cannot fuse a text+image "
+                    "item into one; embed them as two inputs", index=index, rule="fusion")
+            if item.image is not None and not item.image.is_url:
+                if item.image.format not in IMAGE_FORMATS:
+                    raise InvalidInputError(f"image format {item.image.format} is not one of "
+                                            f"{sorted(IMAGE_FORMATS)}", index=index, rule="format")
+                size = len(item.image.data or b"")
+                if size > MAX_IMAGE_BYTES:
+                    raise InvalidInputError(f"image is {size} bytes; {self.model} accepts at most "
+                                            f"{MAX_IMAGE_BYTES} bytes per image", index=index, rule="image-size")
+            if item.text is not None:
+                item = Item(text=self.text_rule.check(item.text, index, truncate, self.model))
+            prepared.append(item)
+        return prepared
+
+    def fits(self, batch: Sequence[Item], item: Item, max_items: int) -> bool:
+        if len(batch) >= max_items:
+            return False
+        if item.image is None:
+            return sum(1 for b in batch if b.text is not None) < min(MULTIMODAL_MAX_TEXTS, max_items)
+        images = [b.image for b in batch if b.image is not None]
+        if len(images) >= min(MULTIMODAL_MAX_IMAGES, max_items):
+            return False
+        # Never mix ImageData and ImageUrl: their relative Index order is undocumented.
+        if images and images[0].is_url != item.image.is_url:
+            return False
+        encoded = sum(len(i.data or b"") for i in [*images, item.image]) * 4 // 3
+        return encoded <= MAX_BODY_BYTES
+
+    def body(self, items: Sequence[Item]) -> dict:
+        body: dict = {"ModelName": self.model}
+        texts = [i.text for i in items if i.text is not None]
+        images = [i.image for i in items if i.image is not None]
+        if texts or self.api == "text":
+            body["Texts"] = texts
+        if images and images[0].is_url:
+            body["ImageUrl"] = [m.url for m in images]
+        elif images:
+            body["ImageData"] = [m.b64() for m in images]
+        return body
+
+    def build_request(self, items: Sequence[Item]) -> httpx.Request:
+        content = json.dumps(self.body(items), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = {
+            "Content-Type": JSON_CONTENT_TYPE,  # signed exactly as sent, no charset
+            "Host": self.host,
+            "X-TC-Action": self.action,
+            "X-TC-Version": API_VERSION,
+            "X-TC-Region": self.region,
+        }
+        if self.language:
+            headers["X-TC-Language"] = self.language
+        return httpx.Request("POST", self.url, content=content, headers=headers)
+
+    def parse_response(self, response: httpx.Response, items: Sequence[Item]) -> BatchResult:
+        if response.status_code != 200:
+            raise http_error(response, VENDOR, code=f"http_{response.status_code}",
+                             message=response.content[:200].decode("utf-8", errors="replace"),
+                             request_id=None)
+        payload = json_body(response, VENDOR)
+        inner = payload.get("Response") if isinstance(payload, dict) else None
+        if not isinstance(inner, dict):
+            raise malformed(VENDOR, "body has no Response object", response)
+        if "Error" in inner:
+            raise parse_error(inner)
+        data = inner.get("Data")
+        usage_raw = inner.get("Usage")
+        usage = Usage(requests=1, total_tokens=int_field(usage_raw, "TotalTokens"),
+                      prompt_tokens=int_field(usage_raw, "TotalTokens"), images=int_field(usage_raw, "TotalImages"))
+        if self.api == "text":
+            vectors = ordered_vectors(data, len(items), VENDOR, index_key="Index", vector_key="Embedding")
+            return BatchResult(vectors, usage)
+        if not isinstance(data, dict):
+            raise malformed(VENDOR, "Response.Data is not an object", response)
+        n_texts = sum(1 for i in items if i.text is not None)
+        n_images = len(items) - n_texts
+        texts = ordered_vectors(data.get("TextEmbeddings") or [], n_texts, VENDOR,
+                                index_key="Index", vector_key="Embedding")
+        images = ordered_vectors(data.get("ImageEmbeddings") or [], n_images, VENDOR,
+                                 index_key="Index", vector_key="Embedding")
+        text_iter, image_iter = iter(texts), iter(images)
+        vectors = [next(text_iter) if i.text is not None else next(image_iter) for i in items]
+        if texts and images and len(texts[0]) != len(images[0]):
+            raise malformed(VENDOR, "text and image embeddings have different lengths", response)
+        return BatchResult(vectors, usage)
+
+
+def parse_error(inner: dict) -> APIError:
+    """Map ``Response.Error`` (sent with HTTP 200) to the typed error."""
+    error = inner.get("Error")
+    code = str(error.get("Code")) if isinstance(error, dict) and error.get("Code") else "unknown"
+    message = str(error.get("Message", "")) if isinstance(error, dict) else str(error)
+    request_id = inner.get("RequestId") if isinstance(inner.get("RequestId"), str) else None
+    kwargs: dict[str, Any] = dict(vendor=VENDOR, code=code, message=message, status_code=200,
+                                  request_id=request_id)
+    if code == "AuthFailure.SignatureExpire":
+        return AuthenticationError(**kwargs, hint="the local clock is off by more than 5 minutes; "
+                                                  "sync it (for example with NTP) and retry")
+    if code.startswith(AUTH_CODES):
+        return AuthenticationError(**kwargs)
+    if code.startswith("RequestLimitExceeded"):
+        return RateLimitError(**kwargs, retryable=True)
+    if code == "LimitExceeded":
+        return RateLimitError(**kwargs, retryable=False)
+    if code.startswith(RETRYABLE_CODES):
+        return ServerError(**kwargs, retryable=True)
+    return BadRequestError(**kwargs)
