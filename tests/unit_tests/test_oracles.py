@@ -1,0 +1,80 @@
+"""Our request bodies equal what the official Ark SDK sends (less the nulls it adds)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from cn_embeddings import ArkClient, Item, Media
+from cn_embeddings.vendors.ark import ArkProtocol
+
+pytest.importorskip("volcenginesdkarkruntime")
+from volcenginesdkarkruntime import Ark  # noqa: E402
+
+
+def sdk_body(method: str, **kwargs) -> dict:
+    captured = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        captured.append(json.loads(request.content))
+        data = {"embedding": [0.0], "object": "embedding"}
+        return httpx.Response(200, json={"id": "1", "model": "m", "created": 1, "object": "list",
+                                         "data": data if method == "multimodal" else [{**data, "index": 0}],
+                                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+
+    client = Ark(api_key="k", base_url="https://ark.test/api/v3", max_retries=0,
+                 http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    if method == "multimodal":
+        client.multimodal_embeddings.create(**kwargs)
+    else:
+        client.embeddings.create(**kwargs)
+    return {k: v for k, v in captured[0].items() if v is not None}
+
+
+def ours(items, **kwargs):
+    """The body our client would send: validated and built exactly as on the wire."""
+    client = ArkClient(api_key="k", **kwargs)
+    prepared, batches = client._plan(items, "text")
+    assert batches == [[0]]
+    return json.loads(client.protocol.build_request(prepared).content)
+
+
+PNG_URI = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+
+
+@pytest.mark.parametrize("item,sdk_input,kwargs", [
+    ("天很蓝", [{"type": "text", "text": "天很蓝"}], {}),
+    ({"text": "red hat", "image": "https://x.test/a.jpg"},
+     [{"type": "text", "text": "red hat"}, {"type": "image_url", "image_url": {"url": "https://x.test/a.jpg"}}],
+     {"dimensions": 1024, "instructions": "Target_modality: text and image"}),
+    ({"image": PNG_URI}, [{"type": "image_url", "image_url": {"url": PNG_URI}}], {"encoding_format": "float"}),
+    ({"text": "a", "video": "https://x.test/v.mp4"},
+     [{"type": "text", "text": "a"}, {"type": "video_url", "video_url": {"url": "https://x.test/v.mp4"}}], {}),
+])
+def test_multimodal_body_equals_sdk(item, sdk_input, kwargs):
+    fmt = kwargs.get("encoding_format", "base64")
+    sdk_kwargs = {k: v for k, v in kwargs.items() if k != "encoding_format"}
+    expected = sdk_body("multimodal", model="doubao-embedding-vision-250615", input=sdk_input, encoding_format=fmt,
+                        **sdk_kwargs)
+    assert ours([item], **kwargs) == expected
+
+
+def test_sparse_body_equals_sdk():
+    expected = sdk_body("multimodal", model="doubao-embedding-vision-250615", input=[{"type": "text", "text": "x"}],
+                        encoding_format="float", sparse_embedding={"type": "enabled"})
+    assert ours(["x"], sparse=True, encoding_format="float") == expected
+
+
+def test_text_endpoint_body_equals_sdk():
+    expected = sdk_body("text", model="doubao-embedding-text-240715", input=["a", "b"], encoding_format="base64")
+    body = ArkProtocol(model="doubao-embedding-text-240715").body([Item(text="a"), Item(text="b")])
+    assert body == expected
+
+
+def test_local_image_becomes_data_uri_with_sniffed_format():
+    from tests.conftest import png_bytes
+
+    media = Media(kind="image", data=png_bytes(), format="png")
+    assert media.data_uri().startswith("data:image/png;base64,iVBOR")
