@@ -9,6 +9,8 @@ rate limiter shared by every thread and task using this client.
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -30,6 +32,65 @@ USER_AGENT = "cn-embeddings/0.1"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_MAX_RETRIES = 3
+
+
+class _Shared:
+    """What a client and its variants share: connections, limiter, usage, in-flight gates.
+
+    The gates bound the requests in flight across every call on the client,
+    so a framework that gathers many calls at once still sends at most
+    ``max_concurrency`` requests.
+    """
+
+    def __init__(self, http_client: httpx.Client | None, http_async_client: httpx.AsyncClient | None,
+                 limiter: RateLimiter, max_concurrency: int, timeout: float | None) -> None:
+        self.http_client = http_client
+        self.http_async_client = http_async_client
+        self.owns_sync = http_client is None
+        self.owns_async = http_async_client is None
+        self.limiter = limiter
+        self.usage = UsageCounter()
+        self.lock = threading.Lock()
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.gate = threading.BoundedSemaphore(max_concurrency)
+        self.async_gates: dict[asyncio.AbstractEventLoop, tuple[asyncio.Semaphore, httpx.AsyncClient | None]] = {}
+
+    def limits(self) -> httpx.Limits:
+        size = max(self.max_concurrency, 10)
+        return httpx.Limits(max_connections=size, max_keepalive_connections=size)
+
+    def sync_client(self) -> httpx.Client:
+        with self.lock:
+            if self.http_client is None:
+                self.http_client = httpx.Client(timeout=self.timeout, limits=self.limits())
+            return self.http_client
+
+    def async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        """An AsyncClient and a gate for the running loop (both are bound to the loop they run on)."""
+        loop = asyncio.get_running_loop()
+        with self.lock:
+            if loop not in self.async_gates:
+                # Drop entries of loops that are gone (each asyncio.run makes a new one).
+                for old in [lp for lp in self.async_gates if lp.is_closed()]:
+                    del self.async_gates[old]
+                own = None if not self.owns_async else httpx.AsyncClient(timeout=self.timeout, limits=self.limits())
+                self.async_gates[loop] = (asyncio.Semaphore(self.max_concurrency), own)
+            gate, own = self.async_gates[loop]
+            client = own if own is not None else self.http_async_client
+            assert client is not None
+            return client, gate
+
+    def close(self) -> None:
+        if self.owns_sync and self.http_client is not None:
+            self.http_client.close()
+            self.http_client = None
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        entry = self.async_gates.pop(loop, None)
+        if entry and entry[1] is not None:
+            await entry[1].aclose()
 
 
 class EmbeddingClient:
@@ -68,22 +129,38 @@ class EmbeddingClient:
         self.truncate = truncate
         self.policy = RetryPolicy(max_retries=max_retries, zero_waits=zero_waits)
         rps = protocol.default_requests_per_second if requests_per_second is None else requests_per_second
-        self.limiter = RateLimiter(rps if rps and rps > 0 else None)
         self.default_headers = {"User-Agent": USER_AGENT, **(default_headers or {})}
-        self._http_client = http_client
-        self._http_async_client = http_async_client
-        self._owns_sync = http_client is None
-        self._owns_async = http_async_client is None
-        self._lock = threading.Lock()
-        self._usage = UsageCounter()
+        self._shared = _Shared(http_client, http_async_client, RateLimiter(rps if rps and rps > 0 else None),
+                               max_concurrency, timeout)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vendor={self.protocol.vendor!r}, model={self.protocol.model!r})"
 
     @property
+    def limiter(self) -> RateLimiter:
+        return self._shared.limiter
+
+    @property
     def usage(self) -> Usage:
-        """Everything this client has consumed so far (requests, retries, tokens, images)."""
-        return self._usage.snapshot()
+        """Everything this client (and its variants) consumed so far: requests, retries, tokens, images."""
+        return self._shared.usage.snapshot()
+
+    def variant(self, **protocol_changes: Any) -> EmbeddingClient:
+        """The same client with other protocol options (for example Ark query ``instructions``),
+        sharing connections, limiter, usage and the in-flight bound."""
+        twin = copy.copy(self)
+        twin.protocol = dataclasses.replace(self.protocol, **protocol_changes)  # type: ignore[type-var]
+        return twin
+
+    @property
+    def multimodal(self) -> bool:
+        return self.protocol.api == "multimodal"  # type: ignore[attr-defined]
+
+    def require_multimodal(self, method: str) -> None:
+        """Fail early and clearly when a text-only model is asked for media."""
+        if not self.multimodal:
+            raise ConfigurationError(f"{self.protocol.model} is a text-only {self.protocol.vendor} model; "
+                                     f"{method} needs a multimodal model")
 
     # -- public API -----------------------------------------------------------------------
 
@@ -93,11 +170,11 @@ class EmbeddingClient:
         items, batches = self._plan(inputs, default)
         if not batches:
             return EmbeddingResult([], Usage())
-        client = self._sync_client()
+        client, shared = self._shared.sync_client(), self._shared
         results = run_batches(
             batches,
             lambda batch: run_sync(self._flow([items[i] for i in batch]), client, self._auth,
-                                   self.protocol.vendor),
+                                   self.protocol.vendor, shared.gate),
             self.max_concurrency, progress)
         return self._assemble(len(items), batches, results)
 
@@ -106,11 +183,11 @@ class EmbeddingClient:
         items, batches = self._plan(inputs, default)
         if not batches:
             return EmbeddingResult([], Usage())
-        client = self._async_client()
+        client, gate = self._shared.async_client()
         results = await arun_batches(
             batches,
             lambda batch: run_async(self._flow([items[i] for i in batch]), client, self._auth,
-                                    self.protocol.vendor),
+                                    self.protocol.vendor, gate),
             self.max_concurrency, progress)
         return self._assemble(len(items), batches, results)
 
@@ -128,14 +205,10 @@ class EmbeddingClient:
         return (await self.aembed(images, default="image", **kwargs)).vectors
 
     def close(self) -> None:
-        if self._owns_sync and self._http_client is not None:
-            self._http_client.close()
-            self._http_client = None
+        self._shared.close()
 
     async def aclose(self) -> None:
-        if self._owns_async and self._http_async_client is not None:
-            await self._http_async_client.aclose()
-            self._http_async_client = None
+        await self._shared.aclose()
 
     def __enter__(self) -> EmbeddingClient:
         return self
@@ -166,7 +239,7 @@ class EmbeddingClient:
             return request
 
         return batch_flow(build, lambda response: self.protocol.parse_response(response, items),
-                          self.policy, self.limiter)
+                          self.policy, self._shared.limiter)
 
     def _assemble(self, n: int, batches: list[list[int]], results: list[BatchResult]) -> EmbeddingResult:
         vectors: list[list[float]] = [[] for _ in range(n)]
@@ -178,24 +251,5 @@ class EmbeddingClient:
                 vectors[index] = result.vectors[position]
                 if sparse is not None and result.sparse is not None:
                     sparse[index] = result.sparse[position]
-        self._usage.add(usage)
+        self._shared.usage.add(usage)
         return EmbeddingResult(vectors, usage, sparse)
-
-    def _limits(self) -> httpx.Limits:
-        return httpx.Limits(max_connections=max(self.max_concurrency, 10),
-                            max_keepalive_connections=max(self.max_concurrency, 10))
-
-    def _sync_client(self) -> httpx.Client:
-        with self._lock:
-            if self._http_client is None:
-                self._http_client = httpx.Client(timeout=self.timeout, limits=self._limits())
-            return self._http_client
-
-    def _async_client(self) -> httpx.AsyncClient:
-        # An AsyncClient is bound to the loop it first ran on; make a new one for a new loop.
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._http_async_client is None or (self._owns_async and getattr(self, "_loop", None) is not loop):
-                self._http_async_client = httpx.AsyncClient(timeout=self.timeout, limits=self._limits())
-                self._loop = loop
-            return self._http_async_client

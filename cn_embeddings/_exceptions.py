@@ -79,8 +79,12 @@ class InvalidInputError(CNEmbeddingsError, ValueError):
         self.rule = rule
 
 
-class ConfigurationError(CNEmbeddingsError, ValueError):
-    """The client cannot be used as configured (missing credential, wrong modality...)."""
+class ConfigurationError(CNEmbeddingsError):
+    """The client cannot be used as configured (missing credential, wrong modality...).
+
+    Deliberately not a ValueError, so that pydantic validators in the framework
+    adapters let it through as itself instead of wrapping it in a ValidationError.
+    """
 
 
 class APIConnectionError(CNEmbeddingsError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -86,8 +87,9 @@ def _connection_error(exc: httpx.HTTPError, vendor: str) -> APIConnectionError:
     return APIConnectionError(vendor, f"connection error ({type(exc).__name__}: {exc})")
 
 
-def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str) -> BatchResult:
-    """Drive a flow with blocking I/O."""
+def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
+             gate: threading.Semaphore) -> BatchResult:
+    """Drive a flow with blocking I/O; ``gate`` bounds the requests in flight on the client."""
     step = next(flow)
     while True:
         try:
@@ -96,7 +98,8 @@ def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str) ->
                 step = flow.send(None)
                 continue
             try:
-                response = client.send(step.request, auth=auth)
+                with gate:
+                    response = client.send(step.request, auth=auth)
             except httpx.HTTPError as exc:
                 failure = _connection_error(exc, vendor)
             else:
@@ -107,7 +110,8 @@ def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str) ->
             return stop.value
 
 
-async def run_async(flow: Flow, client: httpx.AsyncClient, auth: httpx.Auth, vendor: str) -> BatchResult:
+async def run_async(flow: Flow, client: httpx.AsyncClient, auth: httpx.Auth, vendor: str,
+                    gate: asyncio.Semaphore) -> BatchResult:
     """Drive the same flow with asyncio."""
     step = next(flow)
     while True:
@@ -117,7 +121,8 @@ async def run_async(flow: Flow, client: httpx.AsyncClient, auth: httpx.Auth, ven
                 step = flow.send(None)
                 continue
             try:
-                response = await client.send(step.request, auth=auth)
+                async with gate:
+                    response = await client.send(step.request, auth=auth)
             except httpx.HTTPError as exc:
                 failure = _connection_error(exc, vendor)
             else:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cn_embeddings.testing import Emulator
+from tests._servers import shared_emulator
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -28,9 +29,9 @@ def png_bytes(width: int = 12, height: int = 12, color: tuple[int, int, int] = (
 
 
 @pytest.fixture(scope="session")
-def emulator():
-    with Emulator() as emu:
-        yield emu
+def emulator() -> Emulator:
+    """The one emulator of the test session (also used by class-level suite parameters)."""
+    return shared_emulator()
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ hashes exactly those bytes.
 from __future__ import annotations
 
 import json
-from typing import Any
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx

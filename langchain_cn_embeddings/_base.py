@@ -1,0 +1,118 @@
+"""What the three LangChain classes share: fields, the core client, the Embeddings methods."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.load.serializable import Serializable
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+
+from cn_embeddings import EmbeddingClient, Usage
+from cn_embeddings._progress import progress_bar
+
+MultimodalInput = str | Mapping[str, Any]
+
+
+class CNEmbeddingsBase(Serializable, Embeddings):
+    """Configuration is pydantic fields only; the core client is built once, privately."""
+
+    model: str
+    timeout: float | None = 60.0
+    """Seconds per request attempt."""
+    max_retries: int = 3
+    """Retries per request on transport errors, timeouts, 408/409/429/5xx and throttling codes."""
+    max_concurrency: int = 8
+    """Requests in flight at once (threads for sync calls, a semaphore for async)."""
+    requests_per_second: float | None = None
+    """Client-side limit; None uses the vendor's documented quota, 0 turns it off."""
+    batch_size: int | None = None
+    """Inputs per request; None uses the vendor limit (a lower value is allowed)."""
+    truncate: bool = False
+    """Cut texts over the model's length limit instead of raising InvalidInputError."""
+    show_progress_bar: bool = False
+    default_headers: dict[str, str] | None = None
+    http_client: Any = Field(default=None, exclude=True)
+    """An httpx.Client to send with (it is still signed per request)."""
+    http_async_client: Any = Field(default=None, exclude=True)
+
+    _client: EmbeddingClient = PrivateAttr()
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid",
+                              protected_namespaces=())
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_cn_embeddings"]
+
+    @model_validator(mode="after")
+    def _build_client(self) -> CNEmbeddingsBase:
+        self._client = self._make_client(dict(
+            timeout=self.timeout, max_retries=self.max_retries, max_concurrency=self.max_concurrency,
+            requests_per_second=self.requests_per_second, batch_size=self.batch_size, truncate=self.truncate,
+            default_headers=self.default_headers, http_client=self.http_client,
+            http_async_client=self.http_async_client))
+        return self
+
+    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
+        raise NotImplementedError
+
+    @property
+    def client(self) -> EmbeddingClient:
+        """The framework-free core client (for usage counters and extra options)."""
+        return self._client
+
+    @property
+    def usage(self) -> Usage:
+        return self._client.usage
+
+    def _documents_client(self) -> EmbeddingClient:
+        return self._client
+
+    def _query_client(self) -> EmbeddingClient:
+        return self._client
+
+    def _embed(self, client: EmbeddingClient, inputs: Sequence[Any], default: str = "text") -> list[list[float]]:
+        with progress_bar(len(inputs), self.show_progress_bar) as progress:
+            return client.embed(inputs, default=default, progress=progress).vectors  # type: ignore[arg-type]
+
+    async def _aembed(self, client: EmbeddingClient, inputs: Sequence[Any], default: str = "text") -> list[list[float]]:
+        with progress_bar(len(inputs), self.show_progress_bar) as progress:
+            return (await client.aembed(inputs, default=default, progress=progress)).vectors  # type: ignore[arg-type]
+
+    # -- Embeddings ------------------------------------------------------------------------
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(self._documents_client(), texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed(self._query_client(), [text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return await self._aembed(self._documents_client(), texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return (await self._aembed(self._query_client(), [text]))[0]
+
+    # -- images and fused inputs -------------------------------------------------------------
+
+    def embed_image(self, uris: list[str]) -> list[list[float]]:
+        """One vector per image (paths, http(s) URLs or data URIs); what ``Chroma.add_images`` calls."""
+        self._client.require_multimodal("embed_image")
+        return self._embed(self._documents_client(), uris, default="image")
+
+    async def aembed_image(self, uris: list[str]) -> list[list[float]]:
+        self._client.require_multimodal("aembed_image")
+        return await self._aembed(self._documents_client(), uris, default="image")
+
+    def embed_multimodal(self, inputs: Sequence[MultimodalInput]) -> list[list[float]]:
+        """One vector per input: a str, or a mapping with ``text``, ``image`` and/or ``video``."""
+        return self._embed(self._documents_client(), inputs)
+
+    async def aembed_multimodal(self, inputs: Sequence[MultimodalInput]) -> list[list[float]]:
+        return await self._aembed(self._documents_client(), inputs)

@@ -1,0 +1,106 @@
+"""LangChain Embeddings for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.utils import secret_from_env
+from pydantic import Field, SecretStr
+
+from cn_embeddings import ArkClient, EmbeddingClient, QianfanClient, TencentCloudClient
+from cn_embeddings.clients import ENV
+
+from ._base import CNEmbeddingsBase
+
+__all__ = ["ArkEmbeddings", "QianfanEmbeddings", "TencentCloudEmbeddings"]
+
+
+class TencentCloudEmbeddings(CNEmbeddingsBase):
+    """Tencent Cloud ES embeddings (TC3-signed).
+
+    ``WeCLIPv2-Base``/``-Large`` embed texts and images (separate vectors, no
+    fusion); text models such as ``bge-m3`` use GetTextEmbedding.
+
+    Example:
+        .. code-block:: python
+
+            emb = TencentCloudEmbeddings(model="WeCLIPv2-Base")  # TENCENTCLOUD_SECRET_ID / _KEY
+            emb.embed_documents(["红色帽子"]); emb.embed_image(["cat.png"])
+    """
+
+    model: str = "WeCLIPv2-Base"
+    secret_id: SecretStr | None = Field(default_factory=secret_from_env(ENV["tencent"]["secret_id"], default=None),
+                                        alias="tencentcloud_secret_id")
+    secret_key: SecretStr | None = Field(default_factory=secret_from_env(ENV["tencent"]["secret_key"], default=None),
+                                         alias="tencentcloud_secret_key")
+    token: SecretStr | None = Field(default_factory=secret_from_env(ENV["tencent"]["token"], default=None),
+                                    alias="session_token")
+    region: str = "ap-guangzhou"
+    base_url: str | None = None
+    language: str | None = "en-US"
+    """X-TC-Language for error messages (``zh-CN`` or ``en-US``)."""
+    api: str | None = None
+    """Force 'text' or 'multimodal' for a model name not in the built-in table."""
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        env = ENV["tencent"]
+        return {"secret_id": env["secret_id"], "secret_key": env["secret_key"], "token": env["token"]}
+
+    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
+        return TencentCloudClient(self.model, secret_id=self.secret_id, secret_key=self.secret_key, token=self.token,
+                                  region=self.region, base_url=self.base_url, language=self.language, api=self.api,
+                                  **options)
+
+
+class QianfanEmbeddings(CNEmbeddingsBase):
+    """Baidu Qianfan v2 embeddings: embedding-v1, bge-large-zh/en, tao-8k and the
+    multimodal gme-qwen2-vl-2b-instruct (a text+image pair fuses into one vector)."""
+
+    model: str = "embedding-v1"
+    api_key: SecretStr | None = Field(default_factory=secret_from_env(ENV["qianfan"]["api_key"], default=None),
+                                      alias="qianfan_api_key")
+    app_id: str | None = Field(default=None, alias="appid")
+    base_url: str | None = None
+    api: str | None = None
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": ENV["qianfan"]["api_key"]}
+
+    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
+        return QianfanClient(self.model, api_key=self.api_key, app_id=self.app_id, base_url=self.base_url,
+                             api=self.api, **options)
+
+
+class ArkEmbeddings(CNEmbeddingsBase):
+    """Volcengine Ark embeddings: doubao-embedding-vision (text, image and video fused
+    into one vector per input) and the doubao text models.
+
+    ``instructions`` go with documents, ``query_instructions`` (when set) with
+    ``embed_query``, so retrieval can be asymmetric.
+    """
+
+    model: str = "doubao-embedding-vision-250615"
+    api_key: SecretStr | None = Field(default_factory=secret_from_env(ENV["ark"]["api_key"], default=None),
+                                      alias="ark_api_key")
+    base_url: str | None = None
+    dimensions: int | None = None
+    instructions: str | None = None
+    query_instructions: str | None = None
+    encoding_format: str = "base64"
+    api: str | None = None
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": ENV["ark"]["api_key"]}
+
+    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
+        return ArkClient(self.model, api_key=self.api_key, base_url=self.base_url, dimensions=self.dimensions,
+                         instructions=self.instructions, encoding_format=self.encoding_format, api=self.api,
+                         **options)
+
+    def _query_client(self) -> EmbeddingClient:
+        if self.query_instructions is None:
+            return self._client
+        return self._client.variant(instructions=self.query_instructions)
