@@ -82,7 +82,9 @@ class TencentProtocol(VendorProtocol):
     def __post_init__(self) -> None:
         self.api = resolve_api(self.model, self.api, MODELS, "Tencent Cloud")
         self.action = "GetMultiModalEmbedding" if self.api == "multimodal" else "GetTextEmbedding"
-        self.limits = BatchLimits(MULTIMODAL_MAX_TEXTS + MULTIMODAL_MAX_IMAGES) if self.api == "multimodal" \
+        # Multimodal: the limit is per modality (10 texts and 8 images may share a request);
+        # batch_size lowers both.
+        self.limits = BatchLimits(MULTIMODAL_MAX_TEXTS) if self.api == "multimodal" \
             else BatchLimits(TEXT_BATCH, documented=False)
         self.default_requests_per_second = QPS[self.api]
         chars = self.max_text_chars or (MULTIMODAL_TEXT_CHARS if self.api == "multimodal" else None)
@@ -113,8 +115,8 @@ class TencentProtocol(VendorProtocol):
         return prepared
 
     def fits(self, batch: Sequence[Item], item: Item, max_items: int) -> bool:
-        if len(batch) >= max_items:
-            return False
+        if self.api == "text":
+            return len(batch) < max_items
         if item.image is None:
             return sum(1 for b in batch if b.text is not None) < min(MULTIMODAL_MAX_TEXTS, max_items)
         images = [b.image for b in batch if b.image is not None]

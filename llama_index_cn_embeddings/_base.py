@@ -1,0 +1,97 @@
+"""What the three LlamaIndex classes share: fields, the core client, the embedding hooks.
+
+Only the private hooks are implemented, so LlamaIndex's public methods keep
+firing their dispatcher events and callback-manager EMBEDDING events (with the
+chunks that TokenCountingHandler counts). The async hooks go through the core
+client, whose per-client gate bounds the requests in flight even when
+LlamaIndex gathers every batch at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.embeddings import MultiModalEmbedding
+from llama_index.core.schema import ImageType
+from pydantic import Field, PrivateAttr
+
+from cn_embeddings import EmbeddingClient, Usage
+
+Embedding = list[float]
+
+
+class CNEmbeddingBase(MultiModalEmbedding):
+    timeout: float | None = Field(default=60.0, description="Seconds per request attempt.")
+    max_retries: int = Field(default=3, description="Retries per request (transient errors only).")
+    max_concurrency: int = Field(default=8, description="Requests in flight at once.")
+    requests_per_second: float | None = Field(
+        default=None, description="Client-side limit; None uses the vendor's documented quota, 0 turns it off.")
+    truncate: bool = Field(default=False, description="Cut over-long texts instead of raising.")
+    default_headers: dict[str, str] | None = None
+    http_client: Any = Field(default=None, exclude=True)
+    async_http_client: Any = Field(default=None, exclude=True)
+
+    _client: EmbeddingClient = PrivateAttr()
+
+    def __init__(self, **data: Any) -> None:
+        batch_given = "embed_batch_size" in data
+        super().__init__(**data)
+        self._client = self._make_client(dict(
+            timeout=self.timeout, max_retries=self.max_retries, max_concurrency=self.max_concurrency,
+            requests_per_second=self.requests_per_second, truncate=self.truncate,
+            default_headers=self.default_headers, http_client=self.http_client,
+            http_async_client=self.async_http_client,
+            batch_size=self.embed_batch_size if batch_given else None))
+        if not batch_given:
+            self.embed_batch_size = self._client.batch_size  # the vendor's limit per request
+
+    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
+        raise NotImplementedError
+
+    @property
+    def client(self) -> EmbeddingClient:
+        return self._client
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens, images, requests and retries as the vendor reported them."""
+        return self._client.usage
+
+    def _query_client(self) -> EmbeddingClient:
+        return self._client
+
+    # -- text hooks ------------------------------------------------------------------------
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._query_client().embed_texts([query])[0]
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return (await self._query_client().aembed_texts([query]))[0]
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._client.embed_texts([text])[0]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._client.aembed_texts([text]))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._client.embed_texts(texts)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await self._client.aembed_texts(texts)
+
+    # -- image hooks (str paths and BytesIO, what ImageNode.resolve_image() returns) ---------
+
+    def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        return self._get_image_embeddings([img_file_path])[0]
+
+    async def _aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        return (await self._aget_image_embeddings([img_file_path]))[0]
+
+    def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
+        self._client.require_multimodal("image embedding")
+        return self._client.embed_images(img_file_paths)
+
+    async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
+        self._client.require_multimodal("image embedding")
+        return await self._client.aembed_images(img_file_paths)

@@ -1,0 +1,93 @@
+"""LlamaIndex MultiModalEmbedding classes for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark.
+
+Credentials are never fields that serialise: they come from arguments or the
+environment and are excluded from ``to_dict()``/``to_json()``, so
+``from_dict()`` rebuilds a working object from the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, SecretStr
+
+from cn_embeddings import ArkClient, EmbeddingClient, QianfanClient, TencentCloudClient
+
+from ._base import CNEmbeddingBase
+
+__all__ = ["ArkEmbedding", "QianfanEmbedding", "TencentCloudEmbedding"]
+
+
+def _secret(description: str) -> Any:
+    return Field(default=None, exclude=True, repr=False, description=description)
+
+
+class TencentCloudEmbedding(CNEmbeddingBase):
+    """Tencent Cloud ES (TC3-signed): WeCLIPv2 for texts and images, bge/Conan/Qwen3 for texts."""
+
+    model_name: str = "WeCLIPv2-Base"
+    secret_id: SecretStr | None = _secret("Defaults to TENCENTCLOUD_SECRET_ID.")
+    secret_key: SecretStr | None = _secret("Defaults to TENCENTCLOUD_SECRET_KEY.")
+    token: SecretStr | None = _secret("STS session token; defaults to TENCENTCLOUD_SESSION_TOKEN.")
+    region: str = "ap-guangzhou"
+    base_url: str | None = None
+    language: str | None = "en-US"
+    api: str | None = None
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "TencentCloudEmbedding"
+
+    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
+        return TencentCloudClient(self.model_name, secret_id=self.secret_id, secret_key=self.secret_key,
+                                  token=self.token, region=self.region, base_url=self.base_url,
+                                  language=self.language, api=self.api, **options)
+
+
+class QianfanEmbedding(CNEmbeddingBase):
+    """Baidu Qianfan v2: embedding-v1, bge-large-zh/en, tao-8k, gme-qwen2-vl-2b-instruct."""
+
+    model_name: str = "embedding-v1"
+    api_key: SecretStr | None = _secret("Defaults to QIANFAN_API_KEY.")
+    app_id: str | None = None
+    base_url: str | None = None
+    api: str | None = None
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "QianfanEmbedding"
+
+    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
+        return QianfanClient(self.model_name, api_key=self.api_key, app_id=self.app_id, base_url=self.base_url,
+                             api=self.api, **options)
+
+
+class ArkEmbedding(CNEmbeddingBase):
+    """Volcengine Ark: doubao-embedding-vision (one fused vector per input) and doubao text models.
+
+    ``query_instructions`` (when set) is sent with query embeddings and
+    ``instructions`` with documents, so retrieval can be asymmetric.
+    """
+
+    model_name: str = "doubao-embedding-vision-250615"
+    api_key: SecretStr | None = _secret("Defaults to ARK_API_KEY.")
+    base_url: str | None = None
+    dimensions: int | None = None
+    instructions: str | None = None
+    query_instructions: str | None = None
+    encoding_format: str = "base64"
+    api: str | None = None
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "ArkEmbedding"
+
+    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
+        return ArkClient(self.model_name, api_key=self.api_key, base_url=self.base_url, dimensions=self.dimensions,
+                         instructions=self.instructions, encoding_format=self.encoding_format, api=self.api,
+                         **options)
+
+    def _query_client(self) -> EmbeddingClient:
+        if self.query_instructions is None:
+            return self._client
+        return self._client.variant(instructions=self.query_instructions)
