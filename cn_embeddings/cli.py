@@ -1,0 +1,181 @@
+"""The ``cn-embeddings`` command line: demo, embed, check, emulator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ._exceptions import APIError, CNEmbeddingsError, ConfigurationError
+
+PROVIDERS = ("tencent", "qianfan", "ark")
+DEFAULT_MODELS = {"tencent": "WeCLIPv2-Base", "qianfan": "embedding-v1", "ark": "doubao-embedding-vision-250615"}
+
+EXAMPLES = {
+    "demo": "examples:\n  cn-embeddings demo            # offline emulator unless credentials are set\n"
+            "  cn-embeddings demo --live     # real clouds only (needs every vendor's credentials)",
+    "embed": "examples:\n  cn-embeddings embed --provider ark --model doubao-embedding-vision-250615 \\\n"
+             "      --text '天很蓝' --image photos/ --output vectors.jsonl\n"
+             "  cn-embeddings embed --provider qianfan --model embedding-v1 --input corpus.txt "
+             "--output out.jsonl --rps 5\n"
+             "  (.txt: one text per line; .jsonl: {\"id\": ..., \"text\"|\"image\"|\"video\": ...} per line;\n"
+             "   re-running the same command resumes: ids already in the output are skipped)",
+    "check": "examples:\n  cn-embeddings check --provider tencent\n  cn-embeddings check --provider ark --model "
+             "doubao-embedding-text-240715",
+    "emulator": "examples:\n  cn-embeddings emulator --port 8808\n  cn-embeddings emulator --port 8808 "
+                "--latency-ms 50 --qps 10 --fail-rate 0.05\n"
+                "  then: TENCENTCLOUD_ES_BASE_URL=http://127.0.0.1:8808 QIANFAN_BASE_URL=http://127.0.0.1:8808/v2 "
+                "ARK_BASE_URL=http://127.0.0.1:8808/api/v3",
+}
+
+
+def make_client(provider: str, model: str | None, **options: Any):
+    from .clients import ArkClient, QianfanClient, TencentCloudClient
+
+    cls = {"tencent": TencentCloudClient, "qianfan": QianfanClient, "ark": ArkClient}[provider]
+    return cls(model or DEFAULT_MODELS[provider], **options)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ._demo import format_table, run_demo
+
+    rows = run_demo(live=args.live, say=lambda text: print(text, flush=True))
+    print(format_table(rows))
+    failed = [r for r in rows if r.error]
+    return 1 if failed else 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from ._jsonl import collect_inputs, done_ids, run_job
+    from ._progress import progress_bar
+
+    output = Path(args.output)
+    records = collect_inputs(args.text or [], args.image or [], args.input)
+    if not records:
+        raise ConfigurationError("nothing to embed: give --text, --image or --input")
+    done = done_ids(output)
+    todo = [r for r in records if r[0] not in done]
+    if done:
+        print(f"resuming: {len(records) - len(todo)} of {len(records)} inputs already in {output}", file=sys.stderr)
+    options: dict[str, Any] = {"max_concurrency": args.max_concurrency, "requests_per_second": args.rps}
+    if args.dimensions is not None:
+        if args.provider != "ark":
+            raise ConfigurationError("--dimensions is an Ark option")
+        options["dimensions"] = args.dimensions
+    client = make_client(args.provider, args.model, **options)
+    chunk = client.batch_size * client.max_concurrency * 4
+    with progress_bar(len(todo), enabled=bool(todo), desc="embedding") as progress:
+        written = run_job(todo, output, lambda items, p: client.embed(items, progress=p).vectors,
+                          client.protocol.model, progress or (lambda n: None), chunk)
+    usage = client.usage
+    print(f"wrote {written} vectors to {output} ({usage.requests} requests, {usage.retries} retries, "
+          f"{usage.total_tokens} tokens)", file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    client = make_client(args.provider, args.model, max_retries=0)
+    started = time.perf_counter()
+    vector = client.embed_texts(["ping"])[0]
+    print(f"ok: {args.provider} {client.protocol.model}, dimension {len(vector)}, "
+          f"latency {(time.perf_counter() - started) * 1000:.0f} ms")
+    return 0
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from .testing import Emulator, Faults
+
+    faults = Faults(latency_ms=args.latency_ms, qps=args.qps, server_error_rate=args.fail_rate,
+                    rate_limit_rate=args.rate_limit_rate, drop_rate=args.drop_rate, stall_rate=args.stall_rate,
+                    seed=args.seed)
+    emulator = Emulator(port=args.port, faults=faults)
+    c = emulator.credentials
+    print(f"cn-embeddings emulator (offline, fake vectors) listening on {emulator.url}\n"
+          f"  TENCENTCLOUD_ES_BASE_URL={emulator.tencent_url} TENCENTCLOUD_SECRET_ID={c.secret_id} "
+          f"TENCENTCLOUD_SECRET_KEY={c.secret_key}\n"
+          f"  QIANFAN_BASE_URL={emulator.qianfan_url} QIANFAN_API_KEY={c.qianfan_api_key}\n"
+          f"  ARK_BASE_URL={emulator.ark_url} ARK_API_KEY={c.ark_api_key}\n"
+          "(these are the emulator's public test credentials, not secrets) Ctrl-C stops it.", flush=True)
+    try:
+        emulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cn-embeddings", description="Embeddings from Tencent Cloud ES, "
+                                     "Baidu Qianfan v2 and Volcengine Ark.")
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    demo = sub.add_parser("demo", help="the main job end to end, offline unless credentials are set",
+                          epilog=EXAMPLES["demo"], formatter_class=fmt)
+    demo.add_argument("--live", action="store_true", help="use the real clouds for every vendor")
+    demo.set_defaults(func=cmd_demo)
+
+    embed = sub.add_parser("embed", help="embed texts and images into JSON Lines", epilog=EXAMPLES["embed"],
+                           formatter_class=fmt)
+    embed.add_argument("--provider", choices=PROVIDERS, required=True)
+    embed.add_argument("--model")
+    embed.add_argument("--text", action="append", help="a text to embed (repeatable)")
+    embed.add_argument("--image", action="append", help="an image file or folder (repeatable)")
+    embed.add_argument("--input", help=".txt (one text per line) or .jsonl ({id, text|image|video})")
+    embed.add_argument("--output", required=True, help="JSON Lines file: {id, vector, model} per line")
+    embed.add_argument("--dimensions", type=int, help="Ark: 1024 or 2048")
+    embed.add_argument("--max-concurrency", type=int, default=8)
+    embed.add_argument("--rps", type=float, help="requests per second (default: the vendor's documented quota)")
+    embed.set_defaults(func=cmd_embed)
+
+    check = sub.add_parser("check", help="one minimal call: ok with dimension and latency, or what is wrong",
+                           epilog=EXAMPLES["check"], formatter_class=fmt)
+    check.add_argument("--provider", choices=PROVIDERS, required=True)
+    check.add_argument("--model")
+    check.set_defaults(func=cmd_check)
+
+    emu = sub.add_parser("emulator", help="run the offline emulator for your own tests", epilog=EXAMPLES["emulator"],
+                         formatter_class=fmt)
+    emu.add_argument("--port", type=int, default=8808)
+    emu.add_argument("--latency-ms", type=float, default=0.0)
+    emu.add_argument("--qps", type=float, help="per-model quota; over it, each vendor's rate-limit answer")
+    emu.add_argument("--fail-rate", type=float, default=0.0, help="share of 5xx answers")
+    emu.add_argument("--rate-limit-rate", type=float, default=0.0)
+    emu.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped connections")
+    emu.add_argument("--stall-rate", type=float, default=0.0, help="share of requests that never answer")
+    emu.add_argument("--seed", type=int, default=0)
+    emu.set_defaults(func=cmd_emulator)
+    return parser
+
+
+def _hint(error: CNEmbeddingsError) -> str:
+    if isinstance(error, APIError) and error.code and "Signature" in error.code and "clock" not in str(error):
+        return "hint: check the SecretKey (and that it has no stray spaces)"
+    if isinstance(error, APIError) and error.status_code in (401, 403):
+        return "hint: the API key was rejected; check QIANFAN_API_KEY / ARK_API_KEY"
+    return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except CNEmbeddingsError as error:
+        if args.verbose:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        hint = _hint(error)
+        if hint:
+            print(hint, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
