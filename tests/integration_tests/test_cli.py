@@ -1,0 +1,134 @@
+"""The command line end to end, in subprocesses, against an emulator subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import png_bytes
+
+CLI = [sys.executable, "-m", "cn_embeddings.cli"]
+CREDENTIAL_VARS = ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_SESSION_TOKEN",
+                   "QIANFAN_API_KEY", "ARK_API_KEY")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def emulator_process(request):
+    """`cn-embeddings emulator` in a subprocess; yields env vars that point the clients at it."""
+    latency = getattr(request, "param", 0)
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "emulator", "--port", str(port), "--latency-ms", str(latency)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    banner = proc.stdout.readline()
+    assert "listening on" in banner, banner
+    env = clean_env(TENCENTCLOUD_ES_BASE_URL=f"http://127.0.0.1:{port}", TENCENTCLOUD_SECRET_ID="AKIDEMULATOR0000",
+                    TENCENTCLOUD_SECRET_KEY="emulator-secret-key", QIANFAN_BASE_URL=f"http://127.0.0.1:{port}/v2",
+                    QIANFAN_API_KEY="emulator-qianfan-key", ARK_BASE_URL=f"http://127.0.0.1:{port}/api/v3",
+                    ARK_API_KEY="emulator-ark-key")
+    yield env
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=10)
+
+
+def run(args, env, **kw):
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120, **kw)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_demo_runs_offline_and_says_so():
+    result = run(["demo"], clean_env())
+    assert result.returncode == 0, result.stderr
+    assert "OFFLINE EMULATOR" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("tencent", "qianfan", "ark"))]
+    assert len(rows) == 6 and all("熊猫" in row and "red_square.png" in row for row in rows)
+
+
+def test_check_ok_and_missing_credentials(emulator_process):
+    ok = run(["check", "--provider", "tencent"], emulator_process)
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: tencent WeCLIPv2-Base, dimension 512")
+    missing = run(["check", "--provider", "ark"], clean_env())
+    assert missing.returncode == 2 and "ARK_API_KEY" in missing.stderr and "Traceback" not in missing.stderr
+    wrong = run(["check", "--provider", "qianfan"], {**emulator_process, "QIANFAN_API_KEY": "wrong"})
+    assert wrong.returncode == 2 and "invalid_iam_token" in wrong.stderr and "hint:" in wrong.stderr
+
+
+def test_embed_texts_images_folder_and_jsonl(emulator_process, tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.png").write_bytes(png_bytes(color=(i * 40, 10, 10)))
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
+        {"id": "a", "text": "天很蓝"}, {"id": "b", "image": str(folder / "0.png")},
+        {"id": "c", "text": "红色", "image": str(folder / "1.png")}]))
+    out = tmp_path / "out.jsonl"
+    result = run(["embed", "--provider", "ark", "--text", "hello", "--image", str(folder), "--input", str(inputs),
+                  "--output", str(out), "--dimensions", "1024"], emulator_process)
+    assert result.returncode == 0, result.stderr
+    lines = read_jsonl(out)
+    assert [line["id"] for line in lines] == ["text-0", *[str(folder / f"{i}.png") for i in range(3)], "a", "b", "c"]
+    assert all(len(line["vector"]) == 1024 and line["model"] == "doubao-embedding-vision-250615" for line in lines)
+    assert lines[1]["vector"] == lines[5]["vector"]  # the same image from the folder and from the .jsonl
+
+
+def test_embed_resumes_after_a_killed_run(emulator_process, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"line number {i}" for i in range(3000)))
+    out = tmp_path / "out.jsonl"
+    args = ["embed", "--provider", "qianfan", "--input", str(corpus), "--output", str(out), "--max-concurrency", "1"]
+    full = tmp_path / "full.jsonl"
+    reference = run([*args[:-4], "--output", str(full)], emulator_process)
+    assert reference.returncode == 0
+
+    proc = subprocess.Popen([*CLI, *args], env=emulator_process, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not out.exists() or out.stat().st_size < 20_000):
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    partial = out.read_text().count("\n")
+    assert 0 < partial < 3000, partial
+    with open(out, "a") as fh:  # simulate a kill in the middle of a line
+        fh.write('{"id": "corpus.txt:99999", "vec')
+    resumed = run(args, emulator_process)
+    assert resumed.returncode == 0 and "resuming" in resumed.stderr
+    lines = read_jsonl(out)
+    ids = [line["id"] for line in lines]
+    assert len(ids) == len(set(ids)) == 3000
+    assert {line["id"]: line["vector"] for line in lines} == {line["id"]: line["vector"] for line in read_jsonl(full)}
+
+
+@pytest.mark.parametrize("command", ["demo", "embed", "check", "emulator"])
+def test_every_command_has_help_with_examples(command):
+    result = run([command, "--help"], clean_env())
+    assert result.returncode == 0 and "examples:" in result.stdout
+
+
+def test_bad_input_is_an_error_without_traceback(emulator_process, tmp_path):
+    result = run(["embed", "--provider", "tencent", "--text", "x" * 100, "--output", str(tmp_path / "o.jsonl")],
+                 emulator_process)
+    assert result.returncode == 2 and "at most 72" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o.jsonl").exists()
