@@ -224,9 +224,16 @@ class EmbeddingClient:
 
     # -- internals ------------------------------------------------------------------------
 
+    def validate(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text") -> list[Item]:
+        """Check inputs against every rule without sending anything (raises InvalidInputError).
+
+        For callers that split a call into pieces themselves (LlamaIndex batches), so that
+        input 500 is reported as input 500 before input 0 is sent."""
+        return self.protocol.prepare(to_items(inputs, default=default), self.truncate)
+
     def _plan(self, inputs: Sequence[Any], default: Literal["text", "image"]) -> tuple[list[Item], list[list[int]]]:
         """Everything that can fail before a request fails here."""
-        items = self.protocol.prepare(to_items(inputs, default=default), self.truncate)
+        items = self.validate(inputs, default=default)
         return items, plan_batches(self.protocol, items, self.batch_size)
 
     def _flow(self, items: list[Item]):
@@ -239,7 +246,7 @@ class EmbeddingClient:
             return request
 
         return batch_flow(build, lambda response: self.protocol.parse_response(response, items),
-                          self.policy, self._shared.limiter)
+                          self.policy, self._shared.limiter, getattr(self._auth, "secret_values", tuple)())
 
     def _assemble(self, n: int, batches: list[list[int]], results: list[BatchResult]) -> EmbeddingResult:
         vectors: list[list[float]] = [[] for _ in range(n)]

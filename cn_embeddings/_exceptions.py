@@ -58,6 +58,17 @@ class CNEmbeddingsError(Exception):
         self.failed = sorted(failed)
         return self
 
+    def redact(self, secrets: tuple[str, ...]) -> CNEmbeddingsError:
+        """Blank out any credential a vendor echoed back in its message (real credentials are
+        long; very short test values are left alone so ordinary words survive)."""
+        for secret in (s for s in secrets if len(s) >= 6):
+            if secret in self.message:
+                self.message = self.message.replace(secret, "**********")
+                self.args = (self.message,)
+            if secret in getattr(self, "vendor_message", ""):
+                self.vendor_message = self.vendor_message.replace(secret, "**********")  # type: ignore[attr-defined]
+        return self
+
     def __str__(self) -> str:
         if not self.not_embedded:
             return self.message

@@ -46,8 +46,11 @@ def batch_flow(
     parse: Callable[[httpx.Response], BatchResult],
     policy: RetryPolicy,
     limiter: RateLimiter,
+    secrets: tuple[str, ...] = (),
 ) -> Flow:
-    """Send one batch until it succeeds, fails for good, or the retry budget is spent."""
+    """Send one batch until it succeeds, fails for good, or the retry budget is spent.
+
+    ``secrets`` are blanked out of any error message (a vendor may echo a key back)."""
     attempt = 0
     while True:
         wait = limiter.reserve()
@@ -60,17 +63,17 @@ def batch_flow(
             log.debug("%s %s -> %s (attempt %d)", request.method, request.url, response.status_code, attempt + 1)
             result = parse(response)
         except (APIError, APIConnectionError) as error:
-            if isinstance(error, RateLimitError):
-                limiter.throttled()
+            if isinstance(error, RateLimitError) and error.retryable:
+                limiter.record(throttled=True)
             delay = policy.wait(attempt, error)
             if delay is None:
                 error.attempts = attempt + 1
-                raise
+                raise error.redact(secrets) from None
             log.info("retrying after %s (attempt %d, waiting %.2fs)", _describe(error), attempt + 1, delay)
             attempt += 1
             yield Sleep(delay)
             continue
-        limiter.succeeded()
+        limiter.record(throttled=False)
         result.usage.requests = attempt + 1
         result.usage.retries = attempt
         return result

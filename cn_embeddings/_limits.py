@@ -3,10 +3,17 @@
 ``reserve()`` is pure bookkeeping under a lock and returns how long the caller
 must sleep before sending; the sync driver sleeps with ``time.sleep`` and the
 async one with ``asyncio.sleep``, so one limiter serves both. Requests are
-spaced evenly at ``1 / rate`` so a steady run never trips a vendor's per-second
-quota. When the vendor throttles anyway, ``throttled()`` lowers the rate
-(multiplicatively) and each success raises it back towards the configured
-ceiling (additively), so a long run stops hitting the quota.
+spaced evenly at ``1 / rate`` so a steady run never trips a vendor's
+per-second quota.
+
+It also adapts. Over each window of 20 answers it looks at the share that
+were throttled. Above 30%, the vendor is refusing the rate: the limiter
+measures the rate the vendor did admit in that window and drops to 90% of
+it. Below 5% it climbs back by 10% per window towards the configured rate,
+but stays under the admitted rate it measured until 10 clean windows in a
+row show the quota has grown. Between the two it holds, so stray rate-limit
+answers do not wear the rate down, and a run that really exceeds the quota
+settles just under it instead of hitting it again and again.
 """
 
 from __future__ import annotations
@@ -17,9 +24,13 @@ from collections import deque
 
 __all__ = ["RateLimiter"]
 
-_BACKOFF_FACTOR = 0.7
-_RECOVERY_STEPS = 20  # successes needed to climb back from the floor to the ceiling
-_FLOOR_FRACTION = 0.1
+WINDOW = 20
+SLOW_DOWN_ABOVE = 0.30
+SPEED_UP_BELOW = 0.05
+UNDER_ADMITTED = 0.9
+INCREASE = 1.1
+PROBE_AFTER = 10
+FLOOR_FRACTION = 0.1
 
 
 class RateLimiter:
@@ -33,46 +44,67 @@ class RateLimiter:
         self._clock = clock
         self._lock = threading.Lock()
         self._next_free = 0.0
-        self._recent: deque[float] = deque(maxlen=64)
-        self._streak = 0
+        self._sends: deque[float] = deque(maxlen=64)
+        self._outcomes: deque[tuple[float, bool]] = deque(maxlen=WINDOW)
+        self._floor: float | None = None if requests_per_second is None else requests_per_second * FLOOR_FRACTION
+        self._admitted: float | None = None  # the rate the vendor let through when it last refused ours
+        self._clean_at_cap = 0
 
     def reserve(self) -> float:
         """Claim the next send slot; returns the seconds to wait before sending."""
         with self._lock:
             now = self._clock()
-            self._recent.append(now)
+            self._sends.append(now)
             if self.rate is None:
                 return 0.0
             slot = max(now, self._next_free)
             self._next_free = slot + 1.0 / self.rate
             return slot - now
 
-    def throttled(self) -> None:
-        """The vendor said 'too many requests': slow down."""
+    def record(self, throttled: bool) -> None:
+        """One answer: ``throttled`` when the vendor said 'too many requests'."""
         with self._lock:
-            current = self.rate if self.rate is not None else self._observed_rate()
-            if current is None:
+            self._outcomes.append((self._clock(), throttled))
+            if len(self._outcomes) < WINDOW:
                 return
-            self._streak = 0
-            floor = (self.ceiling or current) * _FLOOR_FRACTION
-            self.rate = max(current * _BACKOFF_FACTOR, floor)
+            share = sum(t for _, t in self._outcomes) / WINDOW
+            if share > SLOW_DOWN_ABOVE:
+                self._slow_down()
+            elif share < SPEED_UP_BELOW and self.rate is not None and self.rate != self.ceiling:
+                self._speed_up()
+            else:
+                return
+            self._outcomes.clear()
 
-    def succeeded(self) -> None:
-        """A request went through: creep back towards the configured rate."""
-        with self._lock:
-            if self.rate is None or self.rate == self.ceiling:
-                return
-            if self.ceiling is None:
-                # No configured quota: after a run of successes, stop limiting again.
-                self._streak += 1
-                if self._streak >= _RECOVERY_STEPS:
-                    self.rate, self._streak = None, 0
-                return
-            self.rate = min(self.ceiling, self.rate + self.ceiling / _RECOVERY_STEPS)
+    def _slow_down(self) -> None:
+        span = self._outcomes[-1][0] - self._outcomes[0][0]
+        admitted = sum(not t for _, t in self._outcomes) / span if span > 0 else None
+        current = self.rate if self.rate is not None else self._observed_rate()
+        target = admitted * UNDER_ADMITTED if admitted else (current * UNDER_ADMITTED if current else None)
+        if target is None:
+            return
+        if self._floor is None:
+            self._floor = (current or target) * FLOOR_FRACTION
+        self._admitted = admitted
+        self.rate = max(min(target, current or target), self._floor)
+        self._clean_at_cap = 0
+
+    def _speed_up(self) -> None:
+        assert self.rate is not None
+        cap = self.ceiling if self.ceiling is not None else float("inf")
+        if self._admitted is not None:
+            if self.rate >= self._admitted * UNDER_ADMITTED:
+                self._clean_at_cap += 1
+                if self._clean_at_cap < PROBE_AFTER:
+                    return
+                self._admitted, self._clean_at_cap = None, 0  # the quota may have grown: probe again
+            else:
+                cap = min(cap, self._admitted * UNDER_ADMITTED)
+        self.rate = min(self.rate * INCREASE, cap)
 
     def _observed_rate(self) -> float | None:
         """Requests per second over the recent sends (used when no rate is configured)."""
-        if len(self._recent) < 2:
+        if len(self._sends) < 2:
             return None
-        span = self._recent[-1] - self._recent[0]
-        return (len(self._recent) - 1) / span if span > 0 else None
+        span = self._sends[-1] - self._sends[0]
+        return (len(self._sends) - 1) / span if span > 0 else None

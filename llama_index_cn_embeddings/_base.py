@@ -40,10 +40,15 @@ class CNEmbeddingBase(MultiModalEmbedding):
             timeout=self.timeout, max_retries=self.max_retries, max_concurrency=self.max_concurrency,
             requests_per_second=self.requests_per_second, truncate=self.truncate,
             default_headers=self.default_headers, http_client=self.http_client,
-            http_async_client=self.async_http_client,
-            batch_size=self.embed_batch_size if batch_given else None))
+            http_async_client=self.async_http_client))
+        # embed_batch_size is how many inputs LlamaIndex hands over per call; the core still
+        # splits each call into requests of the vendor's size and sends them concurrently.
         if not batch_given:
-            self.embed_batch_size = self._client.batch_size  # the vendor's limit per request
+            # The vendor's limit per request; where that is one input (Ark multimodal, gme,
+            # tao-8k), one LlamaIndex batch per max_concurrency requests instead, so that a
+            # batch still keeps the connections busy.
+            limit = self._client.batch_size
+            self.embed_batch_size = limit if limit > 1 else self.max_concurrency
 
     def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
         raise NotImplementedError
@@ -59,6 +64,29 @@ class CNEmbeddingBase(MultiModalEmbedding):
 
     def _query_client(self) -> EmbeddingClient:
         return self._client
+
+    # -- whole-call validation: LlamaIndex splits calls into batches, we check them all first --
+
+    def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
+        self._client.validate(texts)
+        return super().get_text_embedding_batch(texts, show_progress, **kwargs)
+
+    async def aget_text_embedding_batch(self, texts: list[str], show_progress: bool = False,
+                                        **kwargs: Any) -> list[Embedding]:
+        self._client.validate(texts)
+        return await super().aget_text_embedding_batch(texts, show_progress, **kwargs)
+
+    def get_image_embedding_batch(self, img_file_paths: list[ImageType], show_progress: bool = False,
+                                  **kwargs: Any) -> list[Embedding]:
+        self._client.require_multimodal("image embedding")
+        self._client.validate(img_file_paths, default="image")
+        return super().get_image_embedding_batch(img_file_paths, show_progress)
+
+    async def aget_image_embedding_batch(self, img_file_paths: list[ImageType], show_progress: bool = False,
+                                         **kwargs: Any) -> list[Embedding]:
+        self._client.require_multimodal("image embedding")
+        self._client.validate(img_file_paths, default="image")
+        return await super().aget_image_embedding_batch(img_file_paths, show_progress)
 
     # -- text hooks ------------------------------------------------------------------------
 

@@ -22,5 +22,8 @@ class BearerAuth(httpx.Auth):
         request.headers["Authorization"] = "Bearer " + self._api_key.get()
         yield request
 
+    def secret_values(self) -> tuple[str, ...]:
+        return (self._api_key.get(),)
+
     def __repr__(self) -> str:
         return "BearerAuth(api_key=**********)"

@@ -115,5 +115,9 @@ class TC3Auth(httpx.Auth):
         )
         yield request
 
+    def secret_values(self) -> tuple[str, ...]:
+        values = (self._secret_id.get(), self._secret_key.get())
+        return values + ((self._token.get(),) if self._token is not None else ())
+
     def __repr__(self) -> str:
         return "TC3Auth(secret_id=**********, secret_key=**********)"

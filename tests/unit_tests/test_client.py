@@ -179,17 +179,30 @@ def test_limiter_spaces_requests_and_adapts():
     limiter = RateLimiter(10, clock=lambda: now[0])
     waits = [limiter.reserve() for _ in range(5)]
     assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
-    limiter.throttled()
-    assert limiter.rate == pytest.approx(7.0)
-    for _ in range(20):
-        limiter.succeeded()
+
+    def answers(throttled_every: int | None, per_second: float, n: int = 20) -> None:
+        for i in range(n):
+            now[0] += 1 / per_second
+            limiter.record(throttled=throttled_every is not None and i % throttled_every == 0)
+
+    answers(10, 10, 200)  # 10% throttled: stray answers do not lower the rate
+    assert limiter.rate == 10
+    limiter = RateLimiter(10, clock=lambda: now[0])
+    answers(2, 10)  # half refused: the vendor admitted 5/s, so go to 90% of that
+    assert limiter.rate == pytest.approx(4.5, rel=0.06)
+    answers(None, 4.5, 20 * 3)  # clean windows: stay under what the vendor admitted
+    assert limiter.rate == pytest.approx(4.5, rel=0.06)
+    answers(None, 4.5, 20 * 10)  # ten clean windows at the cap: probe upwards, never past the ceiling
+    answers(None, 4.5, 20 * 20)
     assert limiter.rate == 10
     unlimited = RateLimiter(None, clock=lambda: now[0])
-    for _ in range(5):
+    for _ in range(20):
         now[0] += 0.01
         assert unlimited.reserve() == 0.0
-    unlimited.throttled()
-    assert unlimited.rate == pytest.approx(70.0)  # 0.7 x the observed 100/s
+    for i in range(20):
+        now[0] += 0.01
+        unlimited.record(throttled=i % 4 != 0)  # a quarter admitted at 100/s -> 25/s
+    assert unlimited.rate == pytest.approx(0.9 * 5 / 0.19, rel=0.01)
 
 
 def test_tencent_limiter_defaults_to_the_documented_quota():

@@ -1,0 +1,143 @@
+"""Under injected faults: every input gets exactly its own vector, in order, or a precise error."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from cn_embeddings import AuthenticationError, RateLimitError, ServerError
+from cn_embeddings.testing import Emulator, Faults
+from cn_embeddings.testing import _vectors as reference
+from cn_embeddings.testing._handlers import QIANFAN_TEXT, TENCENT_DIMS
+
+N = 1000
+TEXTS = [f"第{i}条 record number {i} topic {i % 37}" for i in range(N)]
+CASES = {"tencent": ("bge-m3", TENCENT_DIMS["bge-m3"]), "qianfan": ("embedding-v1", QIANFAN_TEXT["embedding-v1"][2]),
+         "ark": ("doubao-embedding-vision-250615", 2048)}
+
+
+def expected(model: str, dim: int) -> list[list[float]]:
+    """The emulator's vectors, computed without any client code."""
+    return [reference.embed(model, dim, text=t) for t in TEXTS]
+
+
+@pytest.fixture(scope="module")
+def chaos():
+    faults = Faults(server_error_rate=0.10, rate_limit_rate=0.10, drop_rate=0.02, stall_rate=0.01,
+                    stall_seconds=1.0, seed=7)
+    with Emulator(faults=faults) as emu:
+        yield emu
+
+
+@pytest.mark.parametrize("vendor", list(CASES))
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_all_faults_at_once_lose_nothing(chaos, vendor, mode):
+    model, dim = CASES[vendor]
+    chaos.reset()
+    for offset, kind in enumerate(("stall", "drop", "server_error", "rate_limit")):  # each kind at least once
+        chaos.faults.script(kind, after=3 + 2 * offset)
+    max_retries = 8  # 23% faulty answers: P(a batch fails 9 times) ~ 2e-6
+    client = chaos.client(vendor, model, requests_per_second=0, max_retries=max_retries, timeout=0.5,
+                          zero_waits=True, batch_size=16 if vendor == "tencent" else None)
+    result = client.embed(TEXTS) if mode == "sync" else asyncio.run(client.aembed(TEXTS))
+    assert result.vectors == expected(model, dim)
+    assert chaos.answered_twice() == []  # no batch was sent again after it had been answered
+    batches = -(-N // client.batch_size)
+    assert result.usage.requests == len(chaos.seen) == batches + result.usage.retries
+    assert 0 < result.usage.retries <= batches * max_retries
+    kinds = {s.fault for s in chaos.seen}
+    assert {"server_error", "rate_limit", "drop", "stall"} <= kinds
+
+
+@pytest.mark.parametrize("vendor", list(CASES))
+@pytest.mark.parametrize("fault,error", [("auth", AuthenticationError), ("quota", RateLimitError)])
+def test_non_retryable_error_mid_run_fails_fast_and_reports_progress(emu, vendor, fault, error):
+    model, _ = CASES[vendor]
+    emu.faults.latency_ms = 20  # so "in flight" means a few requests, not a race with a 1 ms server
+    emu.faults.script(fault, after=20)
+    client = emu.client(vendor, model, requests_per_second=0, max_concurrency=4, zero_waits=True,
+                        batch_size=4 if vendor != "ark" else None)
+    with pytest.raises(error) as info:
+        client.embed(TEXTS)
+    err = info.value
+    assert not err.retryable and err.vendor == vendor and err.code
+    assert len(emu.seen) <= 21 + 2 * 4  # stopped dispatching: only requests already under way went on
+    assert sorted(err.embedded + err.not_embedded) == list(range(N))
+    assert set(err.failed) <= set(err.not_embedded) and len(err.embedded) >= 20 * (4 if vendor != "ark" else 1) - 16
+    answered = sum(s.inputs for s in emu.seen if s.ok)
+    assert len(err.embedded) == answered
+
+
+@pytest.mark.parametrize("vendor", list(CASES))
+def test_retries_exhausted_names_the_batch_and_the_last_vendor_error(emu, vendor):
+    model, _ = CASES[vendor]
+    emu.faults.script("server_error", after=2, count=3)
+    client = emu.client(vendor, model, requests_per_second=0, max_concurrency=1, max_retries=2, zero_waits=True,
+                        batch_size=10 if vendor != "ark" else None)
+    with pytest.raises(ServerError) as info:
+        client.embed(TEXTS[:50])
+    err = info.value
+    per = 10 if vendor != "ark" else 1
+    assert err.failed == list(range(2 * per, 3 * per)) and err.attempts == 3
+    assert err.status_code in (500, 502) and err.code
+    if vendor != "tencent":  # Tencent's gateway 502 has no request id; the API-level ones do
+        assert err.request_id
+    assert f"{2 * per}" in str(err) and "after 3 attempts" in str(err)
+
+
+def test_retry_after_is_honoured_against_the_emulator(emu):
+    emu.faults.retry_after = 0.3
+    emu.faults.script("rate_limit", after=0)
+    client = emu.client("ark", requests_per_second=0)
+    started = time.perf_counter()
+    client.embed_texts(["x"])
+    assert time.perf_counter() - started >= 0.3
+    assert [s.fault for s in emu.seen] == ["rate_limit", None]
+
+
+def test_limiter_adapts_so_a_long_run_stops_hitting_the_quota(emu):
+    emu.faults = Faults(qps=40)
+    client = emu.client("qianfan", batch_size=1, requests_per_second=0, max_concurrency=8, max_retries=20,
+                        zero_waits=True)
+    client.embed_texts(TEXTS[:300])
+    throttled = [s.fault == "quota_rps" for s in emu.seen]
+    first, last = throttled[: len(throttled) // 3], throttled[-len(throttled) // 3:]
+    assert sum(first) > 0 and sum(last) / len(last) < 0.1 and sum(last) < sum(first)
+
+
+def test_async_cancellation_cancels_in_flight_requests(emu):
+    emu.faults.latency_ms = 300
+    client = emu.client("qianfan", batch_size=1, requests_per_second=0)
+
+    async def main():
+        task = asyncio.ensure_future(client.aembed_texts(TEXTS[:40]))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        http, _ = client._shared.async_client()
+        pool = http._transport._pool
+        busy = [c for c in pool.connections if not c.is_idle()]
+        await client.aclose()
+        return leftover, busy
+
+    leftover, busy = asyncio.run(main())
+    assert leftover == [] and busy == []
+    time.sleep(0.5)
+    assert len(emu.seen) <= 8  # nothing new was dispatched after the cancel
+
+
+def test_keyboard_interrupt_in_sync_path_leaves_no_running_thread(emu):
+    emu.faults.latency_ms = 100
+    client = emu.client("qianfan", batch_size=1, requests_per_second=0)
+    threading.Timer(0.25, os.kill, (os.getpid(), signal.SIGINT)).start()  # a real Ctrl-C
+    with pytest.raises(KeyboardInterrupt):
+        client.embed_texts(TEXTS[:200])
+    assert [t for t in threading.enumerate() if t.name.startswith("cn-embeddings_")] == []  # the workers
+    assert len(emu.seen) < 200
