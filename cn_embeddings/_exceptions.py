@@ -65,8 +65,9 @@ class CNEmbeddingsError(Exception):
             if secret in self.message:
                 self.message = self.message.replace(secret, "**********")
                 self.args = (self.message,)
-            if secret in getattr(self, "vendor_message", ""):
-                self.vendor_message = self.vendor_message.replace(secret, "**********")  # type: ignore[attr-defined]
+            vendor_message = getattr(self, "vendor_message", None)
+            if isinstance(vendor_message, str) and secret in vendor_message:
+                setattr(self, "vendor_message", vendor_message.replace(secret, "**********"))  # noqa: B010
         return self
 
     def __str__(self) -> str:

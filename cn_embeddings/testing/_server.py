@@ -96,8 +96,10 @@ class Emulator:
     # -- statistics -------------------------------------------------------------------------
 
     def reset(self) -> None:
+        """Forget the request log and the quota state."""
         with self._lock:
             self.seen.clear()
+            self._buckets.clear()
 
     @property
     def requests(self) -> int:
@@ -125,7 +127,9 @@ class Emulator:
         if not self.faults.qps:
             return False
         with self._lock:
-            bucket = self._buckets.setdefault((vendor, model), TokenBucket(self.faults.qps))
+            bucket = self._buckets.get((vendor, model))
+            if bucket is None or bucket.qps != self.faults.qps:  # the quota was changed: start afresh
+                bucket = self._buckets[(vendor, model)] = TokenBucket(self.faults.qps)
         return not bucket.take()
 
     def _record(self, vendor: str, path: str, body: bytes, answer: Answer | None, fault: str | None) -> None:
