@@ -16,7 +16,7 @@ from ._secret import resolve_secret
 from .auth import BearerAuth, TC3Auth
 from .vendors import ark, qianfan, tencent
 
-__all__ = ["ArkClient", "QianfanClient", "TencentCloudClient", "ENV"]
+__all__ = ["ArkClient", "ENV", "QianfanClient", "TencentCloudClient", "clients_from_settings"]
 
 ENV = {
     "tencent": {"secret_id": "TENCENTCLOUD_SECRET_ID", "secret_key": "TENCENTCLOUD_SECRET_KEY",
@@ -76,3 +76,29 @@ class ArkClient(EmbeddingClient):
 
 
 
+
+
+CLIENTS: dict[str, Any] = {"tencent": TencentCloudClient, "qianfan": QianfanClient,
+                           "ark": ArkClient}
+COMMON_OPTIONS = ("timeout", "max_retries", "max_concurrency", "requests_per_second", "truncate", "default_headers")
+VENDOR_OPTIONS = {
+    "tencent": ("secret_id", "secret_key", "token", "region", "base_url", "language", "api"),
+    "qianfan": ("api_key", "app_id", "base_url", "api"),
+    "ark": ("api_key", "base_url", "dimensions", "instructions", "encoding_format", "api"),
+}
+
+
+def clients_from_settings(vendor: str, model: str, settings: object,
+                          **extra: Any) -> tuple[EmbeddingClient, EmbeddingClient]:
+    """The document and query clients for a framework adapter, from the adapter's own fields.
+
+    Both adapters keep their settings as pydantic fields with these names; this is the one
+    place that turns them into a core client. The query client differs only where the
+    adapter has ``query_instructions`` (Ark's asymmetric retrieval), and shares everything
+    else (connections, limiter, usage) with the document client.
+    """
+    names = COMMON_OPTIONS + VENDOR_OPTIONS[vendor]
+    client = CLIENTS[vendor](model, **{n: getattr(settings, n) for n in names if hasattr(settings, n)}, **extra)
+    query_instructions = getattr(settings, "query_instructions", None)
+    query = client if query_instructions is None else client.variant(instructions=query_instructions)
+    return client, query

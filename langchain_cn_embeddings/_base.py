@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.load.serializable import Serializable
@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from cn_embeddings import EmbeddingClient, Usage
 from cn_embeddings._progress import progress_bar
+from cn_embeddings.clients import clients_from_settings
 
 MultimodalInput = str | Mapping[str, Any]
 
@@ -37,7 +38,9 @@ class CNEmbeddingsBase(Serializable, Embeddings):
     """An httpx.Client to send with (it is still signed per request)."""
     http_async_client: Any = Field(default=None, exclude=True)
 
+    vendor: ClassVar[str]
     _client: EmbeddingClient = PrivateAttr()
+    _query: EmbeddingClient = PrivateAttr()
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid",
                               protected_namespaces=())
@@ -52,15 +55,10 @@ class CNEmbeddingsBase(Serializable, Embeddings):
 
     @model_validator(mode="after")
     def _build_client(self) -> CNEmbeddingsBase:
-        self._client = self._make_client(dict(
-            timeout=self.timeout, max_retries=self.max_retries, max_concurrency=self.max_concurrency,
-            requests_per_second=self.requests_per_second, batch_size=self.batch_size, truncate=self.truncate,
-            default_headers=self.default_headers, http_client=self.http_client,
-            http_async_client=self.http_async_client))
+        self._client, self._query = clients_from_settings(
+            self.vendor, self.model, self, batch_size=self.batch_size, http_client=self.http_client,
+            http_async_client=self.http_async_client)
         return self
-
-    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
-        raise NotImplementedError
 
     @property
     def client(self) -> EmbeddingClient:
@@ -70,12 +68,6 @@ class CNEmbeddingsBase(Serializable, Embeddings):
     @property
     def usage(self) -> Usage:
         return self._client.usage
-
-    def _documents_client(self) -> EmbeddingClient:
-        return self._client
-
-    def _query_client(self) -> EmbeddingClient:
-        return self._client
 
     def _embed(self, client: EmbeddingClient, inputs: Sequence[Any], default: str = "text") -> list[list[float]]:
         with progress_bar(len(inputs), self.show_progress_bar) as progress:
@@ -88,31 +80,31 @@ class CNEmbeddingsBase(Serializable, Embeddings):
     # -- Embeddings ------------------------------------------------------------------------
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._embed(self._documents_client(), texts)
+        return self._embed(self._client, texts)
 
     def embed_query(self, text: str) -> list[float]:
-        return self._embed(self._query_client(), [text])[0]
+        return self._embed(self._query, [text])[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        return await self._aembed(self._documents_client(), texts)
+        return await self._aembed(self._client, texts)
 
     async def aembed_query(self, text: str) -> list[float]:
-        return (await self._aembed(self._query_client(), [text]))[0]
+        return (await self._aembed(self._query, [text]))[0]
 
     # -- images and fused inputs -------------------------------------------------------------
 
     def embed_image(self, uris: list[str]) -> list[list[float]]:
         """One vector per image (paths, http(s) URLs or data URIs); what ``Chroma.add_images`` calls."""
         self._client.require_multimodal("embed_image")
-        return self._embed(self._documents_client(), uris, default="image")
+        return self._embed(self._client, uris, default="image")
 
     async def aembed_image(self, uris: list[str]) -> list[list[float]]:
         self._client.require_multimodal("aembed_image")
-        return await self._aembed(self._documents_client(), uris, default="image")
+        return await self._aembed(self._client, uris, default="image")
 
     def embed_multimodal(self, inputs: Sequence[MultimodalInput]) -> list[list[float]]:
         """One vector per input: a str, or a mapping with ``text``, ``image`` and/or ``video``."""
-        return self._embed(self._documents_client(), inputs)
+        return self._embed(self._client, inputs)
 
     async def aembed_multimodal(self, inputs: Sequence[MultimodalInput]) -> list[list[float]]:
-        return await self._aembed(self._documents_client(), inputs)
+        return await self._aembed(self._client, inputs)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from langchain_core.utils import secret_from_env
 from pydantic import Field, SecretStr
 
-from cn_embeddings import ArkClient, EmbeddingClient, QianfanClient, TencentCloudClient
 from cn_embeddings.clients import ENV
 
 from ._base import CNEmbeddingsBase
@@ -28,6 +25,8 @@ class TencentCloudEmbeddings(CNEmbeddingsBase):
             emb.embed_documents(["红色帽子"]); emb.embed_image(["cat.png"])
     """
 
+    vendor = "tencent"
+
     model: str = "WeCLIPv2-Base"
     secret_id: SecretStr | None = Field(default_factory=secret_from_env(ENV["tencent"]["secret_id"], default=None),
                                         alias="tencentcloud_secret_id")
@@ -47,15 +46,12 @@ class TencentCloudEmbeddings(CNEmbeddingsBase):
         env = ENV["tencent"]
         return {"secret_id": env["secret_id"], "secret_key": env["secret_key"], "token": env["token"]}
 
-    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
-        return TencentCloudClient(self.model, secret_id=self.secret_id, secret_key=self.secret_key, token=self.token,
-                                  region=self.region, base_url=self.base_url, language=self.language, api=self.api,
-                                  **options)
-
 
 class QianfanEmbeddings(CNEmbeddingsBase):
     """Baidu Qianfan v2 embeddings: embedding-v1, bge-large-zh/en, tao-8k and the
     multimodal gme-qwen2-vl-2b-instruct (a text+image pair fuses into one vector)."""
+
+    vendor = "qianfan"
 
     model: str = "embedding-v1"
     api_key: SecretStr | None = Field(default_factory=secret_from_env(ENV["qianfan"]["api_key"], default=None),
@@ -68,10 +64,6 @@ class QianfanEmbeddings(CNEmbeddingsBase):
     def lc_secrets(self) -> dict[str, str]:
         return {"api_key": ENV["qianfan"]["api_key"]}
 
-    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
-        return QianfanClient(self.model, api_key=self.api_key, app_id=self.app_id, base_url=self.base_url,
-                             api=self.api, **options)
-
 
 class ArkEmbeddings(CNEmbeddingsBase):
     """Volcengine Ark embeddings: doubao-embedding-vision (text, image and video fused
@@ -80,6 +72,8 @@ class ArkEmbeddings(CNEmbeddingsBase):
     ``instructions`` go with documents, ``query_instructions`` (when set) with
     ``embed_query``, so retrieval can be asymmetric.
     """
+
+    vendor = "ark"
 
     model: str = "doubao-embedding-vision-250615"
     api_key: SecretStr | None = Field(default_factory=secret_from_env(ENV["ark"]["api_key"], default=None),
@@ -94,13 +88,3 @@ class ArkEmbeddings(CNEmbeddingsBase):
     @property
     def lc_secrets(self) -> dict[str, str]:
         return {"api_key": ENV["ark"]["api_key"]}
-
-    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
-        return ArkClient(self.model, api_key=self.api_key, base_url=self.base_url, dimensions=self.dimensions,
-                         instructions=self.instructions, encoding_format=self.encoding_format, api=self.api,
-                         **options)
-
-    def _query_client(self) -> EmbeddingClient:
-        if self.query_instructions is None:
-            return self._client
-        return self._client.variant(instructions=self.query_instructions)

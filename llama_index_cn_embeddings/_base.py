@@ -9,13 +9,14 @@ LlamaIndex gathers every batch at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import ImageType
 from pydantic import Field, PrivateAttr
 
 from cn_embeddings import EmbeddingClient, Usage
+from cn_embeddings.clients import clients_from_settings
 
 Embedding = list[float]
 
@@ -31,16 +32,16 @@ class CNEmbeddingBase(MultiModalEmbedding):
     http_client: Any = Field(default=None, exclude=True)
     async_http_client: Any = Field(default=None, exclude=True)
 
+    vendor: ClassVar[str]
     _client: EmbeddingClient = PrivateAttr()
+    _query: EmbeddingClient = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         batch_given = "embed_batch_size" in data
         super().__init__(**data)
-        self._client = self._make_client(dict(
-            timeout=self.timeout, max_retries=self.max_retries, max_concurrency=self.max_concurrency,
-            requests_per_second=self.requests_per_second, truncate=self.truncate,
-            default_headers=self.default_headers, http_client=self.http_client,
-            http_async_client=self.async_http_client))
+        self._client, self._query = clients_from_settings(
+            self.vendor, self.model_name, self, http_client=self.http_client,
+            http_async_client=self.async_http_client)
         # embed_batch_size is how many inputs LlamaIndex hands over per call; the core still
         # splits each call into requests of the vendor's size and sends them concurrently.
         if not batch_given:
@@ -50,9 +51,6 @@ class CNEmbeddingBase(MultiModalEmbedding):
             limit = self._client.batch_size
             self.embed_batch_size = limit if limit > 1 else self.max_concurrency
 
-    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
-        raise NotImplementedError
-
     @property
     def client(self) -> EmbeddingClient:
         return self._client
@@ -61,9 +59,6 @@ class CNEmbeddingBase(MultiModalEmbedding):
     def usage(self) -> Usage:
         """Tokens, images, requests and retries as the vendor reported them."""
         return self._client.usage
-
-    def _query_client(self) -> EmbeddingClient:
-        return self._client
 
     # -- whole-call validation: LlamaIndex splits calls into batches, we check them all first --
 
@@ -91,10 +86,10 @@ class CNEmbeddingBase(MultiModalEmbedding):
     # -- text hooks ------------------------------------------------------------------------
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._query_client().embed_texts([query])[0]
+        return self._query.embed_texts([query])[0]
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._query_client().aembed_texts([query]))[0]
+        return (await self._query.aembed_texts([query]))[0]
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return self._client.embed_texts([text])[0]

@@ -11,8 +11,6 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from cn_embeddings import ArkClient, EmbeddingClient, QianfanClient, TencentCloudClient
-
 from ._base import CNEmbeddingBase
 
 __all__ = ["ArkEmbedding", "QianfanEmbedding", "TencentCloudEmbedding"]
@@ -24,6 +22,8 @@ def _secret(description: str) -> Any:
 
 class TencentCloudEmbedding(CNEmbeddingBase):
     """Tencent Cloud ES (TC3-signed): WeCLIPv2 for texts and images, bge/Conan/Qwen3 for texts."""
+
+    vendor = "tencent"
 
     model_name: str = "WeCLIPv2-Base"
     secret_id: SecretStr | None = _secret("Defaults to TENCENTCLOUD_SECRET_ID.")
@@ -38,14 +38,11 @@ class TencentCloudEmbedding(CNEmbeddingBase):
     def class_name(cls) -> str:
         return "TencentCloudEmbedding"
 
-    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
-        return TencentCloudClient(self.model_name, secret_id=self.secret_id, secret_key=self.secret_key,
-                                  token=self.token, region=self.region, base_url=self.base_url,
-                                  language=self.language, api=self.api, **options)
-
 
 class QianfanEmbedding(CNEmbeddingBase):
     """Baidu Qianfan v2: embedding-v1, bge-large-zh/en, tao-8k, gme-qwen2-vl-2b-instruct."""
+
+    vendor = "qianfan"
 
     model_name: str = "embedding-v1"
     api_key: SecretStr | None = _secret("Defaults to QIANFAN_API_KEY.")
@@ -57,10 +54,6 @@ class QianfanEmbedding(CNEmbeddingBase):
     def class_name(cls) -> str:
         return "QianfanEmbedding"
 
-    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
-        return QianfanClient(self.model_name, api_key=self.api_key, app_id=self.app_id, base_url=self.base_url,
-                             api=self.api, **options)
-
 
 class ArkEmbedding(CNEmbeddingBase):
     """Volcengine Ark: doubao-embedding-vision (one fused vector per input) and doubao text models.
@@ -68,6 +61,8 @@ class ArkEmbedding(CNEmbeddingBase):
     ``query_instructions`` (when set) is sent with query embeddings and
     ``instructions`` with documents, so retrieval can be asymmetric.
     """
+
+    vendor = "ark"
 
     model_name: str = "doubao-embedding-vision-250615"
     api_key: SecretStr | None = _secret("Defaults to ARK_API_KEY.")
@@ -81,13 +76,3 @@ class ArkEmbedding(CNEmbeddingBase):
     @classmethod
     def class_name(cls) -> str:
         return "ArkEmbedding"
-
-    def _make_client(self, options: dict[str, Any]) -> EmbeddingClient:
-        return ArkClient(self.model_name, api_key=self.api_key, base_url=self.base_url, dimensions=self.dimensions,
-                         instructions=self.instructions, encoding_format=self.encoding_format, api=self.api,
-                         **options)
-
-    def _query_client(self) -> EmbeddingClient:
-        if self.query_instructions is None:
-            return self._client
-        return self._client.variant(instructions=self.query_instructions)

@@ -126,7 +126,7 @@ def tencent(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
     if action == "GetTextEmbedding":
         if not texts:
             return tencent_error("MissingParameter", "Texts is required")
-        data: Any = [{"Embedding": _vectors.embed(model, dim, text=t), "Index": i} for i, t in enumerate(texts)]
+        data: Any = [{"Embedding": _vectors.embed_json(model, dim, text=t), "Index": i} for i, t in enumerate(texts)]
         tokens = sum(len(t) for t in texts)
         return Answer(200, {"Response": {"Data": data, "Usage": {"TotalTokens": tokens},
                                          "RequestId": str(uuid.uuid4())}}, {}, model, len(texts))
@@ -145,9 +145,9 @@ def tencent(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
         images.append(key)
     if not texts and not images:
         return tencent_error("MissingParameter", "Texts, ImageData or ImageUrl is required")
-    data = {"TextEmbeddings": [{"Embedding": _vectors.embed(model, dim, text=t), "Index": i}
+    data = {"TextEmbeddings": [{"Embedding": _vectors.embed_json(model, dim, text=t), "Index": i}
                                for i, t in enumerate(texts)] or None,
-            "ImageEmbeddings": [{"Embedding": _vectors.embed(model, dim, media=[m]), "Index": i}
+            "ImageEmbeddings": [{"Embedding": _vectors.embed_json(model, dim, media=[m]), "Index": i}
                                 for i, m in enumerate(images)] or None}
     usage = {"TotalTokens": sum(len(t) for t in texts), "TotalImages": len(images)}
     return Answer(200, {"Response": {"Data": data, "Usage": usage, "RequestId": str(uuid.uuid4())}},
@@ -183,7 +183,7 @@ def qianfan(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
         media = [] if "image" not in item else [_media_key(item["image"]) if isinstance(item["image"], str) else None]
         if any(m is None for m in media) or ("image" in item and not item["image"].startswith(("http", "data:"))):
             return qianfan_error(400, "invalid_image_url", "image must be a URL or a data URI")
-        vector = _vectors.embed(model, QIANFAN_GME_DIM, text=item.get("text"), media=media)  # type: ignore[arg-type]
+        vector = _vectors.embed_json(model, QIANFAN_GME_DIM, text=item.get("text"), media=media)  # type: ignore[arg-type]
         data, tokens = [{"object": "embedding", "embedding": vector, "index": 0}], len(item.get("text") or "") + 1
     elif model in QIANFAN_TEXT:
         max_items, max_chars, dim = QIANFAN_TEXT[model]
@@ -194,7 +194,7 @@ def qianfan(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
                 return qianfan_error(400, "invalid_argument", "input strings must be non-empty")
             if len(t) > max_chars:
                 return qianfan_error(400, "characters_too_long", f"input longer than {max_chars} characters")
-        data = [{"object": "embedding", "embedding": _vectors.embed(model, dim, text=t), "index": i}
+        data = [{"object": "embedding", "embedding": _vectors.embed_json(model, dim, text=t), "index": i}
                 for i, t in enumerate(inputs)]
         tokens = sum(len(t) for t in inputs)
     else:
@@ -211,10 +211,6 @@ def ark_error(status: int, code: str, message: str, kind: str = "BadRequest") ->
     request_id = "0217" + uuid.uuid4().hex[:20]
     return Answer(status, {"error": {"code": code, "message": f"{message} Request ID: {request_id}",
                                      "param": "", "type": kind}}, {"X-Request-Id": request_id})
-
-
-def _ark_encode(vector: list[float], fmt: Any) -> Any:
-    return _vectors.to_base64(vector) if fmt == "base64" else vector
 
 
 def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bool) -> Answer:
@@ -242,7 +238,7 @@ def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bo
         inputs = [inputs] if isinstance(inputs, str) else inputs
         if not isinstance(inputs, list) or not inputs or not all(isinstance(t, str) and t for t in inputs):
             return ark_error(400, "InvalidParameter", "input must be a non-empty string or list of strings.")
-        data = [{"index": i, "embedding": _ark_encode(_vectors.embed(model, dim, text=t), fmt), "object": "embedding"}
+        data = [{"index": i, "embedding": _vectors.embed_json(model, dim, text=t, encoding=fmt), "object": "embedding"}
                 for i, t in enumerate(inputs)]
         tokens = sum(len(t) for t in inputs)
         return Answer(200, {**base, "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
@@ -271,11 +267,12 @@ def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bo
         return ark_error(400, "InvalidParameter", "instructions must be a string.")
     # Instructions are accepted but do not move the emulator's vectors (retrieval stays comparable).
     text = " ".join(text_parts) if text_parts else None
-    vector = _vectors.embed(model, dim, text=text, media=media)
-    fused: dict[str, Any] = {"object": "embedding", "embedding": _ark_encode(vector, fmt)}
+    fused: dict[str, Any] = {"object": "embedding",
+                             "embedding": _vectors.embed_json(model, dim, text=text, media=media, encoding=fmt)}
     if isinstance(sparse, dict) and sparse.get("type") == "enabled":
+        vector = _vectors.embed(model, dim, text=text, media=media)
         fused["sparse_embedding"] = [{"index": i, "value": round(abs(v), 4)} for i, v in enumerate(vector)
-                                    if abs(v) > 0.1]
+                                     if abs(v) > 0.1]
     text_tokens = sum(len(t) for t in text_parts) + (20 if media else 0)
     usage = {"prompt_tokens": text_tokens + 500 * len(media), "total_tokens": text_tokens + 500 * len(media),
              "prompt_tokens_details": {"text_tokens": text_tokens, "image_tokens": 500 * len(media)}}

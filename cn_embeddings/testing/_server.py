@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import _handlers
+from . import _handlers, _vectors
 from ._faults import Faults, TokenBucket
 from ._handlers import Answer, Credentials
 
@@ -184,6 +184,7 @@ def _fault_answer(vendor: str, kind: str, retry_after: float | None) -> Answer:
 def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: without this, 40 ms ACK stalls
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             return
@@ -223,8 +224,7 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             self._send(answer)
 
         def _send(self, answer: Answer) -> None:
-            payload = answer.body if isinstance(answer.body, (bytes, str)) else json.dumps(answer.body,
-                                                                                           ensure_ascii=False)
+            payload = answer.body if isinstance(answer.body, (bytes, str)) else _vectors.dumps(answer.body)
             data = payload.encode("utf-8") if isinstance(payload, str) else payload
             self.send_response(answer.status)
             headers = {"Content-Type": "application/json", **answer.headers}

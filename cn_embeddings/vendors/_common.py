@@ -71,14 +71,21 @@ def json_body(response: httpx.Response, vendor: str) -> Any:
         raise malformed(vendor, f"response is not JSON: {excerpt!r}", response) from None
 
 
+_NUMBER_TYPES = frozenset({float, int})
+
+
 def as_vector(value: Any, vendor: str, where: str) -> list[float]:
-    """A dense vector: a non-empty list of finite numbers (bools are not numbers)."""
+    """A dense vector: a non-empty list of finite numbers (bools are not numbers).
+
+    This runs on every float a vendor sends, so it stays in C loops: the type
+    check maps ``type`` over the list, and one ``sum`` is non-finite exactly when
+    some element is NaN or infinite (or the values are absurdly large)."""
     if not isinstance(value, list) or not value:
         raise malformed(vendor, f"{where}: embedding is not a non-empty list")
-    for x in value:
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-            raise malformed(vendor, f"{where}: embedding holds a non-finite or non-numeric value")
-    return [float(x) for x in value]
+    types = set(map(type, value))
+    if not types <= _NUMBER_TYPES or not math.isfinite(sum(value)):
+        raise malformed(vendor, f"{where}: embedding holds a non-finite or non-numeric value")
+    return value if types == {float} else [float(x) for x in value]
 
 
 def ordered_vectors(

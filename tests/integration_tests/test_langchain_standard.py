@@ -8,8 +8,8 @@ pytest.importorskip("langchain_tests")
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests  # noqa: E402
 
 from langchain_cn_embeddings import ArkEmbeddings, QianfanEmbeddings, TencentCloudEmbeddings  # noqa: E402
-from tests.cassettes import REPLAY_BASE_URLS, record_mode, use_cassette  # noqa: E402
 from tests._servers import credentials  # noqa: E402
+from tests.cassettes import REPLAY_BASE_URLS, record_mode, use_cassette  # noqa: E402
 
 CLASSES = {"tencent": (TencentCloudEmbeddings, "WeCLIPv2-Base"), "qianfan": (QianfanEmbeddings, "embedding-v1"),
            "ark": (ArkEmbeddings, "doubao-embedding-vision-250615")}

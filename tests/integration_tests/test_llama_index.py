@@ -8,16 +8,16 @@ import json
 
 import pytest
 from llama_index.core import Document, Settings, SimpleDirectoryReader, VectorStoreIndex
-from llama_index.core.indices import MultiModalVectorStoreIndex
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
+from llama_index.core.indices import MultiModalVectorStoreIndex
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import ImageDocument
 
 from cn_embeddings import ConfigurationError
 from llama_index_cn_embeddings import ArkEmbedding, QianfanEmbedding, TencentCloudEmbedding
-from tests.cassettes import REPLAY_BASE_URLS, record_mode, use_cassette
 from tests._servers import credentials
+from tests.cassettes import REPLAY_BASE_URLS, record_mode, use_cassette
 
 TOPICS = ["panda bamboo", "eiffel tower paris", "great wall china", "sushi japan", "python programming",
           "football world cup", "mount everest climbing", "coffee espresso", "guitar music", "rocket launch"]

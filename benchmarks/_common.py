@@ -1,0 +1,82 @@
+"""Shared pieces of the benchmarks: an emulator in its own process, timing, and reporting.
+
+The emulator runs as a separate process (``cn-embeddings emulator``) so its work
+does not share the client's interpreter. Every scenario runs its contenders
+side by side, interleaved, several times, and reports medians and ratios.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+CREDS = {"secret_id": "AKIDEMULATOR0000", "secret_key": "emulator-secret-key", "qianfan": "emulator-qianfan-key",
+         "ark": "emulator-ark-key"}
+
+
+@dataclass
+class Server:
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def emulator(latency_ms: float = 0, qps: float | None = None) -> Iterator[Server]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [sys.executable, "-m", "cn_embeddings.cli", "emulator", "--port", str(port), "--latency-ms", str(latency_ms)]
+    if qps:
+        args += ["--qps", str(qps)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert "listening" in (proc.stdout.readline() if proc.stdout else "")
+        yield Server(port)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def side_by_side(contenders: dict[str, Callable[[], object]], repetitions: int) -> dict[str, list[float]]:
+    """Run every contender once per round, rounds interleaved, so noise hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repetitions):
+        for name, fn in contenders.items():
+            times[name].append(timed(fn)[0])
+    return times
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def summary(name: str, ratio: float, value: float) -> None:
+    """The one line per scenario that scripts parse: ``name ratio value``."""
+    print(f"{name} {ratio:.2f} {value:.4f}", flush=True)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"

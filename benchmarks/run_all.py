@@ -1,0 +1,75 @@
+"""Run every benchmark scenario and write BENCHMARKS.md (machine, date, medians, ratios, targets).
+
+    python benchmarks/run_all.py [--reps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import subprocess
+import sys
+from pathlib import Path
+
+from _common import machine
+
+HERE = Path(__file__).resolve().parent
+# script, summary name, target text, check on the ratio
+SCENARIOS = [
+    ("throughput_qianfan.py", "qianfan_2000_vs_peers", "ours >= 6x faster than each peer", lambda r: r >= 6),
+    ("quota_tencent.py", "tencent_quota_1000", ">= 0.9 of the quota bound (<= 11.1 s), no errors", lambda r: r >= 0.9),
+    ("fanout_ark.py", "ark_400_vs_sdk_loop", ">= 6x the SDK loop", lambda r: r >= 6),
+    ("cpu.py", "ark_base64_vs_float_cpu", "base64 >= 3x less CPU than float JSON", lambda r: r >= 3),
+    ("cpu.py", "per_request_overhead_vs_bare_httpx", "<= 1.3x a bare httpx post + json.loads", lambda r: r <= 1.3),
+    ("memory.py", "memory_20000_peak_vs_vectors", "peak RSS growth <= 1.5x the vectors' size", lambda r: r <= 1.5),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    outputs: dict[str, str] = {}
+    for script in dict.fromkeys(s[0] for s in SCENARIOS):
+        cmd = [sys.executable, str(HERE / script)] + ([] if script == "memory.py" else ["--reps", str(args.reps)])
+        print(f"$ {' '.join(cmd[1:])}", flush=True)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{script} failed:\n{done.stdout}\n{done.stderr}")
+        outputs[script] = done.stdout
+        print(outputs[script], flush=True)
+    summaries = {}
+    for text in outputs.values():
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and not line.startswith(" "):
+                summaries[parts[0]] = (float(parts[1]), float(parts[2]))
+    rows = []
+    for _script, name, target, ok in SCENARIOS:
+        ratio, value = summaries[name]
+        rows.append(f"| {name} | {ratio:.2f} | {value:.4g} | {target} | {'met' if ok(ratio) else 'MISSED'} |")
+    details = "\n\n".join(f"`{script}`\n\n```\n{text.rstrip()}\n```" for script, text in outputs.items())
+    today = datetime.date.today().isoformat()
+    (HERE.parent / "BENCHMARKS.md").write_text(f"""# Benchmarks
+
+Measured {today} on {machine()}, with `python benchmarks/run_all.py --reps {args.reps}`.
+Every scenario runs against the project's emulator in a separate process on 127.0.0.1 (so these are
+not measurements of the real services), contenders side by side and interleaved in one run;
+times are medians over the repetitions. The machine is shared and noisy: compare ratios, not
+absolute seconds. Each script prints one parseable line per scenario: `name ratio value`.
+
+| scenario | ratio | value | target | |
+| --- | --- | --- | --- | --- |
+{chr(10).join(rows)}
+
+Value column: seconds for ours (scenarios 1-3), CPU seconds per 1,000 base64 vectors, CPU seconds
+per request, MiB of peak RSS growth.
+
+## Raw output
+
+{details}
+""", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
