@@ -26,6 +26,7 @@ def main() -> None:
     import openai
     from langchain_openai import OpenAIEmbeddings
 
+    loop = asyncio.new_event_loop()  # one loop for every async run: the peers' async clients are bound to it
     with emulator(latency_ms=50) as server:
         base = server.url + "/v2"
         ours = QianfanEmbeddings(model="embedding-v1", api_key=CREDS["qianfan"], base_url=base)
@@ -47,9 +48,9 @@ def main() -> None:
         assert peer.embed_documents(TEXTS[:32]) == reference[:32]  # same vectors, so the race is fair
         times = side_by_side({
             "ours sync": lambda: ours.embed_documents(TEXTS),
-            "ours async": lambda: asyncio.run(ours.aembed_documents(TEXTS)),
+            "ours async": lambda: loop.run_until_complete(ours.aembed_documents(TEXTS)),
             "OpenAIEmbeddings sync": lambda: peer.embed_documents(TEXTS),
-            "OpenAIEmbeddings async": lambda: asyncio.run(peer.aembed_documents(TEXTS)),
+            "OpenAIEmbeddings async": lambda: loop.run_until_complete(peer.aembed_documents(TEXTS)),
             "openai client loop": openai_loop,
         }, args.reps)
     for name, values in times.items():

@@ -30,7 +30,8 @@ SPEED_UP_BELOW = 0.05
 UNDER_ADMITTED = 0.9
 INCREASE = 1.1
 PROBE_AFTER = 10
-FLOOR_FRACTION = 0.1
+FLOOR_FRACTION = 0.1  # of the configured rate
+FLOOR_UNCONFIGURED = 0.5  # requests/s, when no rate is configured
 
 
 class RateLimiter:
@@ -46,7 +47,7 @@ class RateLimiter:
         self._next_free = 0.0
         self._sends: deque[float] = deque(maxlen=64)
         self._outcomes: deque[tuple[float, bool]] = deque(maxlen=WINDOW)
-        self._floor: float | None = None if requests_per_second is None else requests_per_second * FLOOR_FRACTION
+        self._floor = FLOOR_UNCONFIGURED if requests_per_second is None else requests_per_second * FLOOR_FRACTION
         self._admitted: float | None = None  # the rate the vendor let through when it last refused ours
         self._clean_at_cap = 0
 
@@ -83,8 +84,6 @@ class RateLimiter:
         target = admitted * UNDER_ADMITTED if admitted else (current * UNDER_ADMITTED if current else None)
         if target is None:
             return
-        if self._floor is None:
-            self._floor = (current or target) * FLOOR_FRACTION
         self._admitted = admitted
         self.rate = max(min(target, current or target), self._floor)
         self._clean_at_cap = 0

@@ -17,6 +17,7 @@ from ._faults import Faults, TokenBucket
 from ._handlers import Answer, Credentials
 
 ARK_PREFIX = "/api/v3"
+DEFAULT_MODELS = {"tencent": "WeCLIPv2-Base", "qianfan": "embedding-v1", "ark": "doubao-embedding-vision-250615"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,21 @@ class Emulator:
     @property
     def ark_url(self) -> str:
         return self.url + ARK_PREFIX
+
+    def client(self, vendor: str, model: str | None = None, **options: Any):
+        """A core client of ``vendor`` pointed at this emulator with its credentials."""
+        from ..clients import ArkClient, QianfanClient, TencentCloudClient
+
+        c = self.credentials
+        model = model or DEFAULT_MODELS[vendor]
+        if vendor == "tencent":
+            return TencentCloudClient(model, secret_id=c.secret_id, secret_key=c.secret_key, token=c.session_token,
+                                      base_url=self.tencent_url, **options)
+        if vendor == "qianfan":
+            return QianfanClient(model, api_key=c.qianfan_api_key, base_url=self.qianfan_url, **options)
+        if vendor == "ark":
+            return ArkClient(model, api_key=c.ark_api_key, base_url=self.ark_url, **options)
+        raise ValueError(f"unknown vendor {vendor!r}; one of {sorted(DEFAULT_MODELS)}")
 
     def start(self) -> Emulator:
         self._thread = threading.Thread(target=self._server.serve_forever, name="cn-embeddings-emulator",

@@ -266,7 +266,7 @@ def test_text_only_model_rejects_images_with_configuration_error(images):
     assert rec.bodies == []
 
 
-def test_rate_limited_async_cancellation_leaves_no_task():
+def test_async_cancellation_leaves_no_task():
     gate = asyncio.Event()
 
     async def never(request):
