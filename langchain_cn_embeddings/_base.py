@@ -12,26 +12,17 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from cn_embeddings import EmbeddingClient, Usage
 from cn_embeddings._progress import progress_bar
 from cn_embeddings.clients import clients_from_settings
+from cn_embeddings.settings import TransportSettings
 
 MultimodalInput = str | Mapping[str, Any]
 
 
-class CNEmbeddingsBase(Serializable, Embeddings):
+class CNEmbeddingsBase(Serializable, Embeddings, TransportSettings):
     """Configuration is pydantic fields only; the core client is built once, privately."""
 
     model: str
-    timeout: float | None = 60.0
-    """Seconds per request attempt."""
-    max_retries: int = 3
-    """Retries per request on transport errors, timeouts, 408/409/429/5xx and throttling codes."""
-    max_concurrency: int = 8
-    """Requests in flight at once (threads for sync calls, a semaphore for async)."""
-    requests_per_second: float | None = None
-    """Client-side limit; None uses the vendor's documented quota, 0 turns it off."""
     batch_size: int | None = None
     """Inputs per request; None uses the vendor limit (a lower value is allowed)."""
-    truncate: bool = False
-    """Cut texts over the model's length limit instead of raising InvalidInputError."""
     show_progress_bar: bool = False
     default_headers: dict[str, str] | None = None
     http_client: Any = Field(default=None, exclude=True)

@@ -6,13 +6,14 @@ from langchain_core.utils import secret_from_env
 from pydantic import Field, SecretStr
 
 from cn_embeddings.clients import ENV
+from cn_embeddings.settings import ArkSettings, QianfanSettings, TencentSettings
 
 from ._base import CNEmbeddingsBase
 
 __all__ = ["ArkEmbeddings", "QianfanEmbeddings", "TencentCloudEmbeddings"]
 
 
-class TencentCloudEmbeddings(CNEmbeddingsBase):
+class TencentCloudEmbeddings(CNEmbeddingsBase, TencentSettings):
     """Tencent Cloud ES embeddings (TC3-signed).
 
     ``WeCLIPv2-Base``/``-Large`` embed texts and images (separate vectors, no
@@ -34,12 +35,6 @@ class TencentCloudEmbeddings(CNEmbeddingsBase):
                                          alias="tencentcloud_secret_key")
     token: SecretStr | None = Field(default_factory=secret_from_env(ENV["tencent"]["token"], default=None),
                                     alias="session_token")
-    region: str = "ap-guangzhou"
-    base_url: str | None = None
-    language: str | None = "en-US"
-    """X-TC-Language for error messages (``zh-CN`` or ``en-US``)."""
-    api: str | None = None
-    """Force 'text' or 'multimodal' for a model name not in the built-in table."""
 
     @property
     def lc_secrets(self) -> dict[str, str]:
@@ -47,7 +42,7 @@ class TencentCloudEmbeddings(CNEmbeddingsBase):
         return {"secret_id": env["secret_id"], "secret_key": env["secret_key"], "token": env["token"]}
 
 
-class QianfanEmbeddings(CNEmbeddingsBase):
+class QianfanEmbeddings(CNEmbeddingsBase, QianfanSettings):
     """Baidu Qianfan v2 embeddings: embedding-v1, bge-large-zh/en, tao-8k and the
     multimodal gme-qwen2-vl-2b-instruct (a text+image pair fuses into one vector)."""
 
@@ -56,16 +51,13 @@ class QianfanEmbeddings(CNEmbeddingsBase):
     model: str = "embedding-v1"
     api_key: SecretStr | None = Field(default_factory=secret_from_env(ENV["qianfan"]["api_key"], default=None),
                                       alias="qianfan_api_key")
-    app_id: str | None = Field(default=None, alias="appid")
-    base_url: str | None = None
-    api: str | None = None
 
     @property
     def lc_secrets(self) -> dict[str, str]:
         return {"api_key": ENV["qianfan"]["api_key"]}
 
 
-class ArkEmbeddings(CNEmbeddingsBase):
+class ArkEmbeddings(CNEmbeddingsBase, ArkSettings):
     """Volcengine Ark embeddings: doubao-embedding-vision (text, image and video fused
     into one vector per input) and the doubao text models.
 
@@ -78,12 +70,6 @@ class ArkEmbeddings(CNEmbeddingsBase):
     model: str = "doubao-embedding-vision-250615"
     api_key: SecretStr | None = Field(default_factory=secret_from_env(ENV["ark"]["api_key"], default=None),
                                       alias="ark_api_key")
-    base_url: str | None = None
-    dimensions: int | None = None
-    instructions: str | None = None
-    query_instructions: str | None = None
-    encoding_format: str = "base64"
-    api: str | None = None
 
     @property
     def lc_secrets(self) -> dict[str, str]:

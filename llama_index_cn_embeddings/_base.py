@@ -17,18 +17,12 @@ from pydantic import Field, PrivateAttr
 
 from cn_embeddings import EmbeddingClient, Usage
 from cn_embeddings.clients import clients_from_settings
+from cn_embeddings.settings import TransportSettings
 
 Embedding = list[float]
 
 
-class CNEmbeddingBase(MultiModalEmbedding):
-    timeout: float | None = Field(default=60.0, description="Seconds per request attempt.")
-    max_retries: int = Field(default=3, description="Retries per request (transient errors only).")
-    max_concurrency: int = Field(default=8, description="Requests in flight at once.")
-    requests_per_second: float | None = Field(
-        default=None, description="Client-side limit; None uses the vendor's documented quota, 0 turns it off.")
-    truncate: bool = Field(default=False, description="Cut over-long texts instead of raising.")
-    default_headers: dict[str, str] | None = None
+class CNEmbeddingBase(MultiModalEmbedding, TransportSettings):
     http_client: Any = Field(default=None, exclude=True)
     async_http_client: Any = Field(default=None, exclude=True)
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
+from cn_embeddings.settings import ArkSettings, QianfanSettings, TencentSettings
+
 from ._base import CNEmbeddingBase
 
 __all__ = ["ArkEmbedding", "QianfanEmbedding", "TencentCloudEmbedding"]
@@ -20,7 +22,7 @@ def _secret(description: str) -> Any:
     return Field(default=None, exclude=True, repr=False, description=description)
 
 
-class TencentCloudEmbedding(CNEmbeddingBase):
+class TencentCloudEmbedding(CNEmbeddingBase, TencentSettings):
     """Tencent Cloud ES (TC3-signed): WeCLIPv2 for texts and images, bge/Conan/Qwen3 for texts."""
 
     vendor = "tencent"
@@ -29,33 +31,26 @@ class TencentCloudEmbedding(CNEmbeddingBase):
     secret_id: SecretStr | None = _secret("Defaults to TENCENTCLOUD_SECRET_ID.")
     secret_key: SecretStr | None = _secret("Defaults to TENCENTCLOUD_SECRET_KEY.")
     token: SecretStr | None = _secret("STS session token; defaults to TENCENTCLOUD_SESSION_TOKEN.")
-    region: str = "ap-guangzhou"
-    base_url: str | None = None
-    language: str | None = "en-US"
-    api: str | None = None
 
     @classmethod
     def class_name(cls) -> str:
         return "TencentCloudEmbedding"
 
 
-class QianfanEmbedding(CNEmbeddingBase):
+class QianfanEmbedding(CNEmbeddingBase, QianfanSettings):
     """Baidu Qianfan v2: embedding-v1, bge-large-zh/en, tao-8k, gme-qwen2-vl-2b-instruct."""
 
     vendor = "qianfan"
 
     model_name: str = "embedding-v1"
     api_key: SecretStr | None = _secret("Defaults to QIANFAN_API_KEY.")
-    app_id: str | None = None
-    base_url: str | None = None
-    api: str | None = None
 
     @classmethod
     def class_name(cls) -> str:
         return "QianfanEmbedding"
 
 
-class ArkEmbedding(CNEmbeddingBase):
+class ArkEmbedding(CNEmbeddingBase, ArkSettings):
     """Volcengine Ark: doubao-embedding-vision (one fused vector per input) and doubao text models.
 
     ``query_instructions`` (when set) is sent with query embeddings and
@@ -66,12 +61,6 @@ class ArkEmbedding(CNEmbeddingBase):
 
     model_name: str = "doubao-embedding-vision-250615"
     api_key: SecretStr | None = _secret("Defaults to ARK_API_KEY.")
-    base_url: str | None = None
-    dimensions: int | None = None
-    instructions: str | None = None
-    query_instructions: str | None = None
-    encoding_format: str = "base64"
-    api: str | None = None
 
     @classmethod
     def class_name(cls) -> str:
