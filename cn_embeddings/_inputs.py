@@ -17,14 +17,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from ._exceptions import InvalidInputError
 
-__all__ = ["Item", "Media", "MediaLike", "ItemLike", "to_items", "to_media", "sniff_format"]
+__all__ = ["Item", "Media", "sniff_format", "to_items", "to_media"]
 
-MediaLike = Union[str, os.PathLike, bytes, bytearray, memoryview, io.IOBase]
-ItemLike = Union[str, Mapping[str, Any]]
 Kind = Literal["image", "video"]
 
 # Magic numbers of the formats the vendors name (VENDORS.md 1.4, 2.2, 3.2).

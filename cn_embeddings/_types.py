@@ -44,10 +44,6 @@ class UsageCounter:
             copy.add(self._usage)
             return copy
 
-    def reset(self) -> None:
-        with self._lock:
-            self._usage = Usage()
-
 
 @dataclass
 class BatchResult:
