@@ -18,8 +18,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-CREDS = {"secret_id": "AKIDEMULATOR0000", "secret_key": "emulator-secret-key", "qianfan": "emulator-qianfan-key",
-         "ark": "emulator-ark-key"}
+from cn_embeddings.testing import Credentials
+
+_EMULATOR = Credentials()  # the emulator's public test credentials
+CREDS = {"secret_id": _EMULATOR.secret_id, "secret_key": _EMULATOR.secret_key, "qianfan": _EMULATOR.qianfan_api_key,
+         "ark": _EMULATOR.ark_api_key}
 
 
 @dataclass

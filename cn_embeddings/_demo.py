@@ -60,13 +60,6 @@ def _cosine_best(query: list[float], candidates: list[list[float]]) -> int:
     return max(range(len(candidates)), key=lambda i: cos(query, candidates[i]))
 
 
-def _emulator_params(vendor: str, emulator: Emulator) -> dict[str, Any]:
-    c = emulator.credentials
-    return {"tencent": {"secret_id": c.secret_id, "secret_key": c.secret_key, "base_url": emulator.tencent_url},
-            "qianfan": {"api_key": c.qianfan_api_key, "base_url": emulator.qianfan_url},
-            "ark": {"api_key": c.ark_api_key, "base_url": emulator.ark_url}}[vendor]
-
-
 def _langchain(vendor: str, params: dict[str, Any], corpus: list[str], images: list[Path], row: Row) -> None:
     from langchain_core.vectorstores import InMemoryVectorStore
 
@@ -117,7 +110,7 @@ def run_demo(live: bool = False, say=print) -> list[Row]:
                 "(deterministic fake vectors, not the real service).")
         for vendor, model in MODELS.items():
             live_vendor = vendor not in missing
-            params = {} if live_vendor else _emulator_params(vendor, emulator)  # type: ignore[arg-type]
+            params = {} if live_vendor else emulator.settings(vendor)  # type: ignore[union-attr]
             for framework, run in (("langchain", _langchain), ("llama-index", _llama_index)):
                 row = Row(vendor, framework, model, "real cloud" if live_vendor else "emulator")
                 started = time.perf_counter()

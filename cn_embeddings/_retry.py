@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from ._exceptions import APIConnectionError, APIError, CNEmbeddingsError
+from ._exceptions import CNEmbeddingsError
 
 __all__ = ["RetryPolicy", "is_retryable", "parse_retry_after", "backoff_seconds"]
 
@@ -38,10 +38,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def is_retryable(error: CNEmbeddingsError) -> bool:
-    """Connection failures, timeouts and errors the vendor module marked retryable."""
-    if isinstance(error, APIConnectionError):
-        return True
-    return isinstance(error, APIError) and error.retryable
+    """Connection failures and timeouts are always retryable; API errors as their vendor module said."""
+    return bool(getattr(error, "retryable", False))
 
 
 def backoff_seconds(attempt: int, retry_after: float | None, rng: random.Random | None = None) -> float:

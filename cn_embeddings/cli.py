@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import APIError, CNEmbeddingsError, ConfigurationError
-
-PROVIDERS = ("tencent", "qianfan", "ark")
-DEFAULT_MODELS = {"tencent": "WeCLIPv2-Base", "qianfan": "embedding-v1", "ark": "doubao-embedding-vision-250615"}
+from .config import PROVIDERS
 
 EXAMPLES = {
     "demo": "examples:\n  cn-embeddings demo            # offline emulator unless credentials are set\n"
@@ -33,10 +31,9 @@ EXAMPLES = {
 
 
 def make_client(provider: str, model: str | None, **options: Any):
-    from .clients import ArkClient, QianfanClient, TencentCloudClient
+    from .clients import CLIENTS, DEFAULT_MODELS
 
-    cls = {"tencent": TencentCloudClient, "qianfan": QianfanClient, "ark": ArkClient}[provider]
-    return cls(model or DEFAULT_MODELS[provider], **options)
+    return CLIENTS[provider](model or DEFAULT_MODELS[provider], **options)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

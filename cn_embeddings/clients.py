@@ -16,7 +16,8 @@ from ._secret import resolve_secret
 from .auth import BearerAuth, TC3Auth
 from .vendors import ark, qianfan, tencent
 
-__all__ = ["ArkClient", "ENV", "QianfanClient", "TencentCloudClient", "clients_from_settings"]
+__all__ = ["CLIENTS", "DEFAULT_MODELS", "ENV", "ArkClient", "QianfanClient", "TencentCloudClient",
+           "clients_from_settings"]
 
 ENV = {
     "tencent": {"secret_id": "TENCENTCLOUD_SECRET_ID", "secret_key": "TENCENTCLOUD_SECRET_KEY",
@@ -78,6 +79,7 @@ class ArkClient(EmbeddingClient):
 
 
 
+DEFAULT_MODELS = {"tencent": "WeCLIPv2-Base", "qianfan": "embedding-v1", "ark": "doubao-embedding-vision-250615"}
 CLIENTS: dict[str, Any] = {"tencent": TencentCloudClient, "qianfan": QianfanClient,
                            "ark": ArkClient}
 COMMON_OPTIONS = ("timeout", "max_retries", "max_concurrency", "requests_per_second", "truncate", "default_headers")

@@ -11,7 +11,12 @@ cn_embeddings`` alone never does.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from ._client import EmbeddingClient
+from ._types import Usage
 
 __all__ = ["ArkSettings", "QianfanSettings", "TencentSettings", "TransportSettings"]
 
@@ -22,6 +27,22 @@ class _Settings(BaseModel):
 
 
 class TransportSettings(_Settings):
+    """Transport options, and the core clients they configure (built by each adapter)."""
+
+    vendor: ClassVar[str]
+    _client: EmbeddingClient = PrivateAttr()
+    _query: EmbeddingClient = PrivateAttr()  # the same client with query instructions (Ark)
+
+    @property
+    def client(self) -> EmbeddingClient:
+        """The framework-free core client (for usage counters and extra options)."""
+        return self._client
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens, images, requests and retries as the vendor reported them."""
+        return self._client.usage
+
     timeout: float | None = Field(default=60.0, description="Seconds per request attempt.")
     max_retries: int = Field(default=3, description="Retries per request on transport errors, timeouts, "
                                                     "408/409/429/5xx and throttling codes; never on auth or "

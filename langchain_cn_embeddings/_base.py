@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.load.serializable import Serializable
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from cn_embeddings import EmbeddingClient, Usage
+from cn_embeddings import EmbeddingClient
 from cn_embeddings._progress import progress_bar
 from cn_embeddings.clients import clients_from_settings
 from cn_embeddings.settings import TransportSettings
@@ -29,9 +29,6 @@ class CNEmbeddingsBase(Serializable, Embeddings, TransportSettings):
     """An httpx.Client to send with (it is still signed per request)."""
     http_async_client: Any = Field(default=None, exclude=True)
 
-    vendor: ClassVar[str]
-    _client: EmbeddingClient = PrivateAttr()
-    _query: EmbeddingClient = PrivateAttr()
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid",
                               protected_namespaces=())
@@ -50,15 +47,6 @@ class CNEmbeddingsBase(Serializable, Embeddings, TransportSettings):
             self.vendor, self.model, self, batch_size=self.batch_size, http_client=self.http_client,
             http_async_client=self.http_async_client)
         return self
-
-    @property
-    def client(self) -> EmbeddingClient:
-        """The framework-free core client (for usage counters and extra options)."""
-        return self._client
-
-    @property
-    def usage(self) -> Usage:
-        return self._client.usage
 
     def _embed(self, client: EmbeddingClient, inputs: Sequence[Any], default: str = "text") -> list[list[float]]:
         with progress_bar(len(inputs), self.show_progress_bar) as progress:

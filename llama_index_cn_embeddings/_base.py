@@ -9,13 +9,12 @@ LlamaIndex gathers every batch at once.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import ImageType
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
-from cn_embeddings import EmbeddingClient, Usage
 from cn_embeddings.clients import clients_from_settings
 from cn_embeddings.settings import TransportSettings
 
@@ -26,9 +25,6 @@ class CNEmbeddingBase(MultiModalEmbedding, TransportSettings):
     http_client: Any = Field(default=None, exclude=True)
     async_http_client: Any = Field(default=None, exclude=True)
 
-    vendor: ClassVar[str]
-    _client: EmbeddingClient = PrivateAttr()
-    _query: EmbeddingClient = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         batch_given = "embed_batch_size" in data
@@ -44,15 +40,6 @@ class CNEmbeddingBase(MultiModalEmbedding, TransportSettings):
             # batch still keeps the connections busy.
             limit = self._client.batch_size
             self.embed_batch_size = limit if limit > 1 else self.max_concurrency
-
-    @property
-    def client(self) -> EmbeddingClient:
-        return self._client
-
-    @property
-    def usage(self) -> Usage:
-        """Tokens, images, requests and retries as the vendor reported them."""
-        return self._client.usage
 
     # -- whole-call validation: LlamaIndex splits calls into batches, we check them all first --
 

@@ -16,10 +16,5 @@ def shared_emulator() -> Emulator:
 
 
 def credentials(vendor: str) -> dict:
-    emu = shared_emulator()
-    c = emu.credentials
-    if vendor == "tencent":
-        return {"secret_id": c.secret_id, "secret_key": c.secret_key, "base_url": emu.tencent_url}
-    if vendor == "qianfan":
-        return {"api_key": c.qianfan_api_key, "base_url": emu.qianfan_url}
-    return {"api_key": c.ark_api_key, "base_url": emu.ark_url}
+    """Keyword arguments pointing a client of ``vendor`` at the shared emulator."""
+    return shared_emulator().settings(vendor)

@@ -17,7 +17,6 @@ from ._faults import Faults, TokenBucket
 from ._handlers import Answer, Credentials
 
 ARK_PREFIX = "/api/v3"
-DEFAULT_MODELS = {"tencent": "WeCLIPv2-Base", "qianfan": "embedding-v1", "ark": "doubao-embedding-vision-250615"}
 
 
 @dataclass(frozen=True)
@@ -73,20 +72,24 @@ class Emulator:
     def ark_url(self) -> str:
         return self.url + ARK_PREFIX
 
+    def settings(self, vendor: str) -> dict[str, Any]:
+        """Keyword arguments that point any of our classes (core, LangChain, LlamaIndex) here."""
+        c = self.credentials
+        if vendor == "tencent":
+            token = {"token": c.session_token} if c.session_token is not None else {}
+            return {"secret_id": c.secret_id, "secret_key": c.secret_key, "base_url": self.tencent_url, **token}
+        if vendor == "qianfan":
+            return {"api_key": c.qianfan_api_key, "base_url": self.qianfan_url}
+        if vendor == "ark":
+            return {"api_key": c.ark_api_key, "base_url": self.ark_url}
+        raise ValueError(f"unknown vendor {vendor!r}; one of tencent, qianfan, ark")
+
     def client(self, vendor: str, model: str | None = None, **options: Any):
         """A core client of ``vendor`` pointed at this emulator with its credentials."""
-        from ..clients import ArkClient, QianfanClient, TencentCloudClient
+        from ..clients import CLIENTS, DEFAULT_MODELS
 
-        c = self.credentials
-        model = model or DEFAULT_MODELS[vendor]
-        if vendor == "tencent":
-            return TencentCloudClient(model, secret_id=c.secret_id, secret_key=c.secret_key, token=c.session_token,
-                                      base_url=self.tencent_url, **options)
-        if vendor == "qianfan":
-            return QianfanClient(model, api_key=c.qianfan_api_key, base_url=self.qianfan_url, **options)
-        if vendor == "ark":
-            return ArkClient(model, api_key=c.ark_api_key, base_url=self.ark_url, **options)
-        raise ValueError(f"unknown vendor {vendor!r}; one of {sorted(DEFAULT_MODELS)}")
+        settings = self.settings(vendor)
+        return CLIENTS[vendor](model or DEFAULT_MODELS[vendor], **settings, **options)
 
     def start(self) -> Emulator:
         self._thread = threading.Thread(target=self._server.serve_forever, name="cn-embeddings-emulator",

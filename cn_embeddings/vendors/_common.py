@@ -125,6 +125,20 @@ def int_field(mapping: Any, key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def error_envelope(response: httpx.Response) -> tuple[Any, dict | None, str | None, str]:
+    """``(payload, error object, code, message)`` of an OpenAI-style ``{"error": {...}}`` answer
+    (Qianfan, Ark); a body that is not such an envelope gives its first 200 bytes as message."""
+    try:
+        payload = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return payload, None, None, response.content[:200].decode("utf-8", errors="replace")
+    code = error.get("code")
+    return payload, error, str(code) if code else None, str(error.get("message", ""))
+
+
 def http_error(
     response: httpx.Response, vendor: str, *, code: str | None, message: str, request_id: str | None,
     not_retryable_codes: Callable[[str], bool] = lambda code: False,

@@ -29,6 +29,7 @@ from ._common import (
     TextRule,
     as_vector,
     check_modalities,
+    error_envelope,
     http_error,
     int_field,
     json_body,
@@ -242,18 +243,10 @@ def _usage(raw: object, items: Sequence[Item]) -> Usage:
 
 def parse_error(response: httpx.Response) -> APIError:
     """``{"error": {"code", "message", "param", "type"}}``; the id is in X-Request-Id or the message."""
-    try:
-        payload = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        payload = None
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error, dict):
-        code, message = error.get("code"), str(error.get("message", ""))
-    else:
-        code, message = None, response.content[:200].decode("utf-8", errors="replace")
+    _, error, code, message = error_envelope(response)
     request_id = response.headers.get("x-request-id")
-    if request_id is None and isinstance(error, dict):
+    if request_id is None and error is not None:
         found = _REQUEST_ID.search(message)
         request_id = found.group(1) if found else error.get("request_id")
-    return http_error(response, VENDOR, code=str(code) if code else None, message=message,
+    return http_error(response, VENDOR, code=code, message=message,
                       request_id=request_id, not_retryable_codes=lambda c: c.startswith(UNRETRYABLE))

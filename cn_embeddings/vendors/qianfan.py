@@ -22,6 +22,7 @@ from ._common import (
     JSON_CONTENT_TYPE,
     TextRule,
     check_modalities,
+    error_envelope,
     http_error,
     int_field,
     json_body,
@@ -127,16 +128,8 @@ class QianfanProtocol(VendorProtocol):
 
 def parse_error(response: httpx.Response) -> APIError:
     """``{"error": {"code", "message", "type"}, "id"}`` with the HTTP status."""
-    try:
-        payload = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        payload = None
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error, dict):
-        code, message = error.get("code"), str(error.get("message", ""))
-    else:
-        code, message = None, response.content[:200].decode("utf-8", errors="replace")
+    payload, _, code, message = error_envelope(response)
     request_id = payload.get("id") if isinstance(payload, dict) and isinstance(payload.get("id"), str) else None
-    return http_error(response, VENDOR, code=str(code) if code else None, message=message,
+    return http_error(response, VENDOR, code=code, message=message,
                       request_id=request_id or response.headers.get("x-request-id"),
                       not_retryable_codes=_is_unretryable)
