@@ -17,9 +17,8 @@ from ._exceptions import (
 from ._inputs import Item, Media
 from ._secret import Secret
 from ._types import EmbeddingResult, Usage
+from ._version import __version__
 from .clients import ArkClient, QianfanClient, TencentCloudClient
-
-__version__ = "0.1.0"
 
 __all__ = [
     "APIConnectionError",
@@ -41,4 +40,5 @@ __all__ = [
     "ServerError",
     "TencentCloudClient",
     "Usage",
+    "__version__",
 ]

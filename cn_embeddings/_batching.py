@@ -1,10 +1,13 @@
-"""Run many batches with bounded concurrency, results in input order, nothing lost.
+"""Plan a call into requests, then run them with bounded concurrency, nothing lost.
 
-A fixed pool of workers (threads for sync, tasks for async) pulls batches
-from one shared iterator, so at most ``max_concurrency`` requests are in
-flight and no unbounded ``gather`` is ever built. The first batch that fails
-for good stops the dispatch of new batches, and the error raised says which
-inputs were embedded, which were not, and which made up the failed request.
+``plan_batches`` packs input indices greedily, in order, into requests the
+vendor accepts. The runners use a fixed pool of workers (threads for sync,
+tasks for async) pulling batches from one shared iterator, so at most
+``max_concurrency`` requests are in flight and no unbounded ``gather`` is
+ever built. The first batch that fails for good stops the dispatch of new
+batches. The runners never raise: they return an :class:`Outcome` with every
+answered batch and the failure, so the caller can count what was billed and
+hand back the vectors that were paid for before it raises.
 """
 
 from __future__ import annotations
@@ -13,31 +16,48 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
-from ._exceptions import CNEmbeddingsError
+from ._inputs import Item
 from ._types import BatchResult
+from .vendors._base import VendorProtocol
 
-__all__ = ["run_batches", "arun_batches"]
+__all__ = ["Outcome", "arun_batches", "plan_batches", "run_batches"]
 
 Progress = Callable[[int], None]
 
 
-def _fail(error: BaseException, batches: Sequence[list[int]], results: list[BatchResult | None],
-          failed_batch: int) -> BaseException:
-    if isinstance(error, CNEmbeddingsError):
-        embedded = [i for b, r in zip(batches, results, strict=True) if r is not None for i in b]
-        not_embedded = [i for b, r in zip(batches, results, strict=True) if r is None for i in b]
-        error.with_progress(embedded, not_embedded, list(batches[failed_batch]))
-    return error
+def plan_batches(protocol: VendorProtocol, items: Sequence[Item], max_items: int) -> list[list[int]]:
+    """Greedy, order-keeping packing of item indices into requests."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    current_items: list[Item] = []
+    for index, item in enumerate(items):
+        if current and not protocol.fits(current_items, item, max_items):
+            batches.append(current)
+            current, current_items = [], []
+        current.append(index)
+        current_items.append(item)
+    if current:
+        batches.append(current)
+    return batches
+
+
+@dataclass
+class Outcome:
+    """What a run produced: a result per answered batch (None where none came back), and the
+    first failure as (batch index or None when the run itself was interrupted, the exception)."""
+
+    results: list[BatchResult | None]
+    failure: tuple[int | None, BaseException] | None = None
 
 
 def run_batches(batches: Sequence[list[int]], call: Callable[[list[int]], BatchResult],
-                max_concurrency: int, progress: Progress | None = None) -> list[BatchResult]:
-    results: list[BatchResult | None] = [None] * len(batches)
+                max_concurrency: int, progress: Progress | None = None) -> Outcome:
+    outcome = Outcome([None] * len(batches))
     pending = iter(enumerate(batches))
     lock = threading.Lock()
     stop = threading.Event()
-    failures: list[tuple[int, BaseException]] = []
 
     def worker() -> None:
         while not stop.is_set():
@@ -47,9 +67,10 @@ def run_batches(batches: Sequence[list[int]], call: Callable[[list[int]], BatchR
                 return
             index, batch = nxt
             try:
-                results[index] = call(batch)
-            except BaseException as error:  # noqa: BLE001 - re-raised by the caller below
-                failures.append((index, error))
+                outcome.results[index] = call(batch)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller in the outcome
+                with lock:
+                    outcome.failure = outcome.failure or (index, error)
                 stop.set()
                 return
             if progress:
@@ -58,34 +79,32 @@ def run_batches(batches: Sequence[list[int]], call: Callable[[list[int]], BatchR
     workers = min(max_concurrency, len(batches))
     if workers <= 1:
         worker()
-    else:
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="cn-embeddings")
-        try:
-            for future in [pool.submit(worker) for _ in range(workers)]:
-                future.result()
-        finally:
-            stop.set()  # on KeyboardInterrupt too: workers finish their request and exit
-            pool.shutdown(wait=True, cancel_futures=True)
-    if failures:
-        index, error = failures[0]
-        raise _fail(error, batches, results, index)
-    return results  # type: ignore[return-value]
+        return outcome
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="cn-embeddings")
+    try:
+        for future in [pool.submit(worker) for _ in range(workers)]:
+            future.result()
+    except BaseException as interrupt:  # noqa: BLE001 - KeyboardInterrupt while waiting
+        outcome.failure = outcome.failure or (None, interrupt)
+    finally:
+        stop.set()  # workers finish their request and exit
+        pool.shutdown(wait=True, cancel_futures=True)
+    return outcome
 
 
 async def arun_batches(batches: Sequence[list[int]], call: Callable[[list[int]], Awaitable[BatchResult]],
-                       max_concurrency: int, progress: Progress | None = None) -> list[BatchResult]:
-    results: list[BatchResult | None] = [None] * len(batches)
+                       max_concurrency: int, progress: Progress | None = None) -> Outcome:
+    outcome = Outcome([None] * len(batches))
     pending = iter(enumerate(batches))
-    failures: list[tuple[int, BaseException]] = []
 
     async def worker() -> None:
         for index, batch in pending:  # shared iterator: next() never awaits, so no lock needed
             try:
-                results[index] = await call(batch)
+                outcome.results[index] = await call(batch)
             except asyncio.CancelledError:
                 raise
-            except BaseException as error:  # noqa: BLE001 - re-raised below
-                failures.append((index, error))
+            except BaseException as error:  # noqa: BLE001 - handed to the caller in the outcome
+                outcome.failure = outcome.failure or (index, error)
                 raise
             if progress:
                 progress(len(batch))
@@ -93,12 +112,11 @@ async def arun_batches(batches: Sequence[list[int]], call: Callable[[list[int]],
     tasks = [asyncio.ensure_future(worker()) for _ in range(min(max_concurrency, len(batches)))]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError as cancelled:
+        outcome.failure = outcome.failure or (None, cancelled)
     finally:
         # Cancelled from outside, or a batch failed: cancel in-flight requests, leave no task behind.
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    if failures:
-        index, error = failures[0]
-        raise _fail(error, batches, results, index)
-    return results  # type: ignore[return-value]
+    return outcome

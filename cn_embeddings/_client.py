@@ -1,156 +1,225 @@
 """The framework-free client: validate, plan, send with bounded concurrency, reassemble.
 
-One ``EmbeddingClient`` wraps one vendor protocol (one model). It owns the
-long-lived pieces, built once and reused on every call: the httpx clients
-(connection reuse), the auth (its TC3 signing key is cached per day) and the
-rate limiter shared by every thread and task using this client.
+One ``EmbeddingClient`` wraps one vendor protocol (one model). Its state is
+configuration only (the protocol, the auth, the transport options, the usage
+counter), so it pickles and deep-copies: connections, locks, gates and event
+loops live in a :class:`_Runtime` that is built on first use and never
+shipped, so a copy in another process builds its own. The rate limiter comes
+from a process-wide registry (one per vendor, host, account and model), so a
+copy rejoins the quota of its new process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import dataclasses
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 
-from ._batching import arun_batches, run_batches
-from ._exceptions import ConfigurationError
+from ._batching import Outcome, arun_batches, plan_batches, run_batches
+from ._exceptions import CNEmbeddingsError, ConfigurationError
 from ._flow import batch_flow, run_async, run_sync
 from ._inputs import Item, to_items
-from ._limits import RateLimiter
+from ._options import TransportOptions
+from ._ratelimit import RateLimiter, shared_limiter
 from ._retry import RetryPolicy
-from ._types import BatchResult, EmbeddingResult, Usage, UsageCounter
-from .vendors._base import VendorProtocol, plan_batches
+from ._secret import fingerprint
+from ._types import EmbeddingResult, Usage, UsageCounter
+from ._version import __version__
+from .vendors._base import VendorProtocol
 
 __all__ = ["EmbeddingClient"]
 
-USER_AGENT = "cn-embeddings/0.1"
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_MAX_CONCURRENCY = 8
-DEFAULT_MAX_RETRIES = 3
+USER_AGENT = f"cn-embeddings/{__version__}"
 
 
-class _Shared:
-    """What a client and its variants share: connections, limiter, usage, in-flight gates.
+async def _closer(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    """Closes ``client`` when its event loop shuts down: ``asyncio.run`` closes every live async
+    generator before it closes the loop, so an owned AsyncClient never outlives its loop."""
+    try:
+        yield
+    finally:
+        await client.aclose()
 
-    The gates bound the requests in flight across every call on the client,
-    so a framework that gathers many calls at once still sends at most
-    ``max_concurrency`` requests.
+
+class _LoopState:
+    """An event loop's gate and AsyncClient (both are bound to the loop they run on)."""
+
+    def __init__(self, gate: asyncio.Semaphore, client: httpx.AsyncClient, closer: AsyncGenerator[None, None] | None):
+        self.gate, self.client, self.closer = gate, client, closer
+
+
+class _Runtime:
+    """Connections, locks and in-flight gates: built lazily, shared by a client and its query
+    variant, never pickled or copied.
+
+    The gates bound the requests in flight across every call on the client, so a framework
+    that gathers many calls at once still sends at most ``max_concurrency`` requests.
     """
 
-    def __init__(self, http_client: httpx.Client | None, http_async_client: httpx.AsyncClient | None,
-                 limiter: RateLimiter, max_concurrency: int, timeout: float | None) -> None:
-        self.http_client = http_client
-        self.http_async_client = http_async_client
-        self.owns_sync = http_client is None
-        self.owns_async = http_async_client is None
-        self.limiter = limiter
-        self.usage = UsageCounter()
+    def __init__(self, transport: TransportOptions, http_client: httpx.Client | None,
+                 http_async_client: httpx.AsyncClient | None) -> None:
+        self.transport = transport
         self.lock = threading.Lock()
-        self.max_concurrency = max_concurrency
-        self.timeout = timeout
-        self.gate = threading.BoundedSemaphore(max_concurrency)
-        self.async_gates: dict[asyncio.AbstractEventLoop, tuple[asyncio.Semaphore, httpx.AsyncClient | None]] = {}
+        self.http_client = http_client
+        self.user_async_client = http_async_client
+        self.owns_sync = http_client is None
+        self.gate = threading.BoundedSemaphore(transport.max_concurrency)
+        self.loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 
-    def limits(self) -> httpx.Limits:
-        size = max(self.max_concurrency, 10)
-        return httpx.Limits(max_connections=size, max_keepalive_connections=size)
+    def _new(self, cls: type) -> Any:
+        size = max(self.transport.max_concurrency, 10)
+        return cls(timeout=self.transport.timeout,
+                   limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
 
     def sync_client(self) -> httpx.Client:
         with self.lock:
             if self.http_client is None:
-                self.http_client = httpx.Client(timeout=self.timeout, limits=self.limits())
+                self.http_client = self._new(httpx.Client)
             return self.http_client
 
-    def async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        """An AsyncClient and a gate for the running loop (both are bound to the loop they run on)."""
+    async def async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         with self.lock:
-            if loop not in self.async_gates:
-                # Drop entries of loops that are gone (each asyncio.run makes a new one).
-                for old in [lp for lp in self.async_gates if lp.is_closed()]:
-                    del self.async_gates[old]
-                own = None if not self.owns_async else httpx.AsyncClient(timeout=self.timeout, limits=self.limits())
-                self.async_gates[loop] = (asyncio.Semaphore(self.max_concurrency), own)
-            gate, own = self.async_gates[loop]
-            client = own if own is not None else self.http_async_client
-            assert client is not None
-            return client, gate
+            state = self.loops.get(loop)
+            for old in [lp for lp in self.loops if lp.is_closed()]:
+                del self.loops[old]  # closed by its _closer when the loop shut down
+            fresh = state is None
+            if state is None:
+                client = self.user_async_client or self._new(httpx.AsyncClient)
+                closer = _closer(client) if self.user_async_client is None else None
+                state = self.loops[loop] = _LoopState(asyncio.Semaphore(self.transport.max_concurrency),
+                                                      client, closer)
+        if fresh and state.closer is not None:
+            await state.closer.asend(None)
+        return state.client, state.gate
 
     def close(self) -> None:
-        if self.owns_sync and self.http_client is not None:
-            self.http_client.close()
-            self.http_client = None
+        """Close every owned connection: the sync client, and each loop's AsyncClient in its loop."""
+        with self.lock:
+            sync, self.http_client = (self.http_client if self.owns_sync else None), \
+                (None if self.owns_sync else self.http_client)
+            states, self.loops = self.loops, {}
+        if sync is not None:
+            sync.close()
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        for loop, state in states.items():
+            if state.closer is None or loop.is_closed():
+                continue
+            if loop is current:
+                task = loop.create_task(state.closer.aclose())
+                _closing.add(task)
+                task.add_done_callback(_closing.discard)
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(state.closer.aclose(), loop)
+            else:
+                loop.run_until_complete(state.closer.aclose())
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
-        entry = self.async_gates.pop(loop, None)
-        if entry and entry[1] is not None:
-            await entry[1].aclose()
+        with self.lock:
+            state = self.loops.pop(loop, None)
+        if state is not None and state.closer is not None:
+            await state.closer.aclose()
+        self.close()
+
+
+_closing: set[asyncio.Task] = set()  # strong references to closes scheduled by a sync close()
 
 
 class EmbeddingClient:
     """Embeds texts, images, videos and fused items with one vendor model.
 
     ``requests_per_second``: None takes the vendor's documented quota (Tencent:
-    10/s multimodal, 20/s text per model; none for the others); 0 or less
-    turns the client-side limiter off.
+    10/s multimodal, 20/s text per model; none for the others); 0 turns the
+    client-side limit off. Clients of the same vendor, host, account and model
+    (and rate) share one limiter in the process.
     """
 
-    def __init__(
-        self,
-        protocol: VendorProtocol,
-        auth: httpx.Auth,
-        *,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        requests_per_second: float | None = None,
-        batch_size: int | None = None,
-        truncate: bool = False,
-        default_headers: Mapping[str, str] | None = None,
-        http_client: httpx.Client | None = None,
-        http_async_client: httpx.AsyncClient | None = None,
-        zero_waits: bool = False,
-    ) -> None:
-        if max_concurrency < 1:
-            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
-        if max_retries < 0:
-            raise ConfigurationError(f"max_retries must be 0 or more, got {max_retries}")
+    def __init__(self, protocol: VendorProtocol, auth: httpx.Auth, *, http_client: httpx.Client | None = None,
+                 http_async_client: httpx.AsyncClient | None = None, **transport: Any) -> None:
+        options = TransportOptions(**transport)
+        self._configure(protocol, auth, options, UsageCounter(), _Runtime(options, http_client, http_async_client))
+
+    def _configure(self, protocol: VendorProtocol, auth: httpx.Auth, transport: TransportOptions,
+                   usage: UsageCounter, runtime: _Runtime | None) -> None:
         self.protocol = protocol
         self._auth = auth
-        self.timeout = timeout
-        self.max_concurrency = max_concurrency
-        self.batch_size = protocol.batch_size(batch_size)
-        self.truncate = truncate
-        self.policy = RetryPolicy(max_retries=max_retries, zero_waits=zero_waits)
-        rps = protocol.default_requests_per_second if requests_per_second is None else requests_per_second
-        self.default_headers = {"User-Agent": USER_AGENT, **(default_headers or {})}
-        self._shared = _Shared(http_client, http_async_client, RateLimiter(rps if rps and rps > 0 else None),
-                               max_concurrency, timeout)
+        self.transport = transport
+        self.batch_size = protocol.batch_size(transport.batch_size)
+        self.policy = RetryPolicy(max_retries=transport.max_retries, zero_waits=transport.zero_waits)
+        self.default_headers = {"User-Agent": USER_AGENT, **transport.default_headers}
+        self._usage = usage
+        self._runtime = runtime or _Runtime(transport, None, None)
+        self._limiter = shared_limiter(self.quota_key, self.requests_per_second)
+
+    # -- configuration ----------------------------------------------------------------------
+
+    @property
+    def quota_key(self) -> tuple[str, str, str, str]:
+        """(vendor, host, account hash, model): what one vendor quota is counted against."""
+        secrets: tuple[str, ...] = getattr(self._auth, "secret_values", tuple)()
+        account = fingerprint(secrets[0]) if secrets else ""
+        host = urlsplit(getattr(self.protocol, "url", "")).netloc
+        return self.protocol.vendor, host, account, self.protocol.model
+
+    @property
+    def requests_per_second(self) -> float | None:
+        """The configured rate (None: no client-side limit until the vendor throttles)."""
+        rps = self.transport.requests_per_second
+        if rps is None:
+            rps = self.protocol.default_requests_per_second
+        return rps if rps else None
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.transport.max_concurrency
+
+    @property
+    def timeout(self) -> float | None:
+        return self.transport.timeout
+
+    @property
+    def truncate(self) -> bool:
+        return self.transport.truncate
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
+
+    @property
+    def usage(self) -> Usage:
+        """Everything this client (and its query variant) consumed so far, failed calls included:
+        requests, retries, tokens, images."""
+        return self._usage.snapshot()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vendor={self.protocol.vendor!r}, model={self.protocol.model!r})"
 
-    @property
-    def limiter(self) -> RateLimiter:
-        return self._shared.limiter
-
-    @property
-    def usage(self) -> Usage:
-        """Everything this client (and its variants) consumed so far: requests, retries, tokens, images."""
-        return self._shared.usage.snapshot()
-
-    def variant(self, **protocol_changes: Any) -> EmbeddingClient:
-        """The same client with other protocol options (for example Ark query ``instructions``),
-        sharing connections, limiter, usage and the in-flight bound."""
-        twin = copy.copy(self)
-        twin.protocol = dataclasses.replace(self.protocol, **protocol_changes)  # type: ignore[type-var]
+    def for_queries(self) -> EmbeddingClient:
+        """The client for query embeddings (Ark ``query_instructions``); shares connections,
+        limiter, usage and the in-flight bound with this one."""
+        protocol = self.protocol.for_queries()
+        if protocol is self.protocol:
+            return self
+        twin = object.__new__(type(self))
+        twin._configure(protocol, self._auth, self.transport, self._usage, self._runtime)
         return twin
+
+    # -- copying and pickling: configuration travels, connections are rebuilt -----------------
+
+    def __getstate__(self) -> dict:
+        return {"protocol": self.protocol, "auth": self._auth, "transport": self.transport,
+                "usage": self._usage}
+
+    def __setstate__(self, state: dict) -> None:
+        self._configure(state["protocol"], state["auth"], state["transport"], state["usage"], None)
 
     @property
     def multimodal(self) -> bool:
@@ -170,26 +239,26 @@ class EmbeddingClient:
         items, batches = self._plan(inputs, default)
         if not batches:
             return EmbeddingResult([], Usage())
-        client, shared = self._shared.sync_client(), self._shared
-        results = run_batches(
+        client, gate = self._runtime.sync_client(), self._runtime.gate
+        outcome = run_batches(
             batches,
             lambda batch: run_sync(self._flow([items[i] for i in batch]), client, self._auth,
-                                   self.protocol.vendor, shared.gate),
+                                   self.protocol.vendor, gate),
             self.max_concurrency, progress)
-        return self._assemble(len(items), batches, results)
+        return self._finish(len(items), batches, outcome)
 
     async def aembed(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text",
                      progress: Callable[[int], None] | None = None) -> EmbeddingResult:
         items, batches = self._plan(inputs, default)
         if not batches:
             return EmbeddingResult([], Usage())
-        client, gate = self._shared.async_client()
-        results = await arun_batches(
+        client, gate = await self._runtime.async_client()
+        outcome = await arun_batches(
             batches,
             lambda batch: run_async(self._flow([items[i] for i in batch]), client, self._auth,
                                     self.protocol.vendor, gate),
             self.max_concurrency, progress)
-        return self._assemble(len(items), batches, results)
+        return self._finish(len(items), batches, outcome)
 
     def embed_texts(self, texts: Sequence[str], **kwargs: Any) -> list[list[float]]:
         return self.embed(texts, **kwargs).vectors
@@ -205,10 +274,12 @@ class EmbeddingClient:
         return (await self.aembed(images, default="image", **kwargs)).vectors
 
     def close(self) -> None:
-        self._shared.close()
+        """Close every connection this client owns, in every event loop it used (a user-supplied
+        ``http_client`` is left open). The client stays usable: a later call reconnects."""
+        self._runtime.close()
 
     async def aclose(self) -> None:
-        await self._shared.aclose()
+        await self._runtime.aclose()
 
     def __enter__(self) -> EmbeddingClient:
         return self
@@ -227,6 +298,7 @@ class EmbeddingClient:
     def validate(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text") -> list[Item]:
         """Check inputs against every rule without sending anything (raises InvalidInputError).
 
+        Returns the checked items; passing them back to ``embed`` does not read any file again.
         For callers that split a call into pieces themselves (LlamaIndex batches), so that
         input 500 is reported as input 500 before input 0 is sent."""
         return self.protocol.prepare(to_items(inputs, default=default), self.truncate)
@@ -246,17 +318,33 @@ class EmbeddingClient:
             return request
 
         return batch_flow(build, lambda response: self.protocol.parse_response(response, items),
-                          self.policy, self._shared.limiter, getattr(self._auth, "secret_values", tuple)())
+                          self.policy, self._limiter, getattr(self._auth, "secret_values", tuple)())
 
-    def _assemble(self, n: int, batches: list[list[int]], results: list[BatchResult]) -> EmbeddingResult:
-        vectors: list[list[float]] = [[] for _ in range(n)]
-        sparse: list | None = [None] * n if any(r.sparse is not None for r in results) else None
+    def _finish(self, n: int, batches: list[list[int]], outcome: Outcome) -> EmbeddingResult:
+        """Count everything billed, then return the whole result or raise with what was paid for."""
+        vectors: list[list[float] | None] = [None] * n
+        results = outcome.results
+        sparse: list | None = [None] * n if any(r is not None and r.sparse is not None for r in results) else None
         usage = Usage()
         for batch, result in zip(batches, results, strict=True):
+            if result is None:
+                continue
             usage.add(result.usage)
             for position, index in enumerate(batch):
                 vectors[index] = result.vectors[position]
                 if sparse is not None and result.sparse is not None:
                     sparse[index] = result.sparse[position]
-        self._shared.usage.add(usage)
-        return EmbeddingResult(vectors, usage, sparse)
+        if outcome.failure is not None:
+            failed_batch, error = outcome.failure
+            attempts = getattr(error, "attempts", 0)
+            usage.add(Usage(requests=attempts, retries=max(attempts - 1, 0)))
+        self._usage.add(usage)
+        if outcome.failure is None:
+            return EmbeddingResult(vectors, usage, sparse)  # type: ignore[arg-type]
+        if isinstance(error, CNEmbeddingsError):
+            done = [b for b, r in zip(batches, results, strict=True) if r is not None]
+            error.with_progress([i for b in done for i in b],
+                                [i for b, r in zip(batches, results, strict=True) if r is None for i in b],
+                                list(batches[failed_batch]) if failed_batch is not None else [])
+            error.partial_vectors = {i: v for i, v in enumerate(vectors) if v is not None}
+        raise error

@@ -13,9 +13,11 @@ Every error the package raises derives from :class:`CNEmbeddingsError`::
        ├─ RateLimitError          throttled or out of quota
        └─ ServerError             the vendor failed (5xx, InternalError)
 
-An error raised from a multi-batch call also says which inputs were embedded
-and which were not (``embedded`` and ``not_embedded``: input indices), so a
-caller never has to guess what was lost. No error text ever holds a secret:
+An error raised from a call also says which inputs were embedded and which
+were not (``embedded`` and ``not_embedded``: input indices) and hands back the
+vectors that were paid for (``partial_vectors``: input index -> vector), so a
+caller never has to guess what was lost nor pay twice. Every error pickles,
+so a failure in a worker process arrives as itself. No error text ever holds a secret:
 messages are built from vendor codes, vendor messages and our own words only.
 """
 
@@ -41,6 +43,7 @@ class CNEmbeddingsError(Exception):
     embedded: list[int]
     not_embedded: list[int]
     failed: list[int]
+    partial_vectors: dict[int, list[float]]
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -48,7 +51,12 @@ class CNEmbeddingsError(Exception):
         self.embedded = []
         self.not_embedded = []
         self.failed = []
+        self.partial_vectors = {}
         self.attempts = 0
+
+    def __reduce__(self) -> tuple:
+        # Subclasses take keyword-only arguments, so rebuild from the state rather than from args.
+        return _rebuild, (type(self), self.args, self.__dict__)
 
     def with_progress(self, embedded: list[int], not_embedded: list[int], failed: list[int]) -> CNEmbeddingsError:
         """Record which inputs of a call were embedded, which were not, and which
@@ -165,6 +173,13 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """The vendor or its gateway failed; retryable."""
+
+
+def _rebuild(cls: type[CNEmbeddingsError], args: tuple, state: dict) -> CNEmbeddingsError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 def _ranges(indices: list[int]) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import httpx
 
 from ._exceptions import APIConnectionError, APIError, APITimeoutError, RateLimitError
-from ._limits import RateLimiter
+from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy
 from ._types import BatchResult
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["Secret", "resolve_secret"]
+__all__ = ["Secret", "fingerprint", "resolve_secret"]
 
 
 class Secret:
@@ -30,6 +31,15 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+    def __reduce__(self) -> tuple:
+        # Pickles carry the value on purpose: a worker process needs it to call the vendor.
+        return Secret, (self._value,)
+
+
+def fingerprint(value: str) -> str:
+    """A stable, one-way name for a credential: the same in every process, never the secret."""
+    return hashlib.sha256(b"cn-embeddings account\0" + value.encode("utf-8")).hexdigest()[:16]
 
 
 def resolve_secret(value: object, env_var: str, *, what: str) -> Secret:

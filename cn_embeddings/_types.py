@@ -38,6 +38,13 @@ class UsageCounter:
         with self._lock:
             self._usage.add(usage)
 
+    def __getstate__(self) -> dict:
+        return {"usage": self.snapshot()}
+
+    def __setstate__(self, state: dict) -> None:
+        self._lock = threading.Lock()
+        self._usage = state["usage"]
+
     def snapshot(self) -> Usage:
         with self._lock:
             copy = Usage()

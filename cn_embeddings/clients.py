@@ -1,106 +1,134 @@
 """Ready-made clients for the three vendors: credentials from arguments or the environment.
 
-Environment variables follow the official SDKs: ``TENCENTCLOUD_SECRET_ID``,
-``TENCENTCLOUD_SECRET_KEY`` (and ``TENCENTCLOUD_SESSION_TOKEN``),
-``QIANFAN_API_KEY``, ``ARK_API_KEY``. Base URLs can be overridden with
-``TENCENTCLOUD_ES_BASE_URL``, ``QIANFAN_BASE_URL`` and ``ARK_BASE_URL``.
+Every keyword a client takes is declared once: the vendor's options in its
+protocol dataclass (``vendors/tencent.py``, ``qianfan.py``, ``ark.py``), the
+transport options in :class:`~cn_embeddings._options.TransportOptions`, the
+credentials in the vendor module's ``CREDENTIALS``. Environment variables
+follow the official SDKs: ``TENCENTCLOUD_SECRET_ID``, ``TENCENTCLOUD_SECRET_KEY``
+(and ``TENCENTCLOUD_SESSION_TOKEN``), ``QIANFAN_API_KEY``, ``ARK_API_KEY``; base
+URLs ``TENCENTCLOUD_ES_BASE_URL``, ``QIANFAN_BASE_URL`` and ``ARK_BASE_URL``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
-from typing import Any
+from types import ModuleType
+from typing import Any, ClassVar
+
+import httpx
 
 from ._client import EmbeddingClient
-from ._secret import resolve_secret
-from .auth import BearerAuth, TC3Auth
+from ._exceptions import ConfigurationError
+from ._options import Credential, OptionSpec, TransportOptions, declared
+from ._secret import Secret, resolve_secret
 from .vendors import ark, qianfan, tencent
 
-__all__ = ["CLIENTS", "DEFAULT_MODELS", "ENV", "ArkClient", "QianfanClient", "TencentCloudClient",
-           "clients_from_settings"]
+__all__ = ["CLIENTS", "DEFAULT_MODELS", "VENDORS", "ArkClient", "QianfanClient", "TencentCloudClient",
+           "credentials_of", "options_of"]
 
-ENV = {
-    "tencent": {"secret_id": "TENCENTCLOUD_SECRET_ID", "secret_key": "TENCENTCLOUD_SECRET_KEY",
-                "token": "TENCENTCLOUD_SESSION_TOKEN", "base_url": "TENCENTCLOUD_ES_BASE_URL"},
-    "qianfan": {"api_key": "QIANFAN_API_KEY", "base_url": "QIANFAN_BASE_URL"},
-    "ark": {"api_key": "ARK_API_KEY", "base_url": "ARK_BASE_URL"},
-}
+VENDORS: dict[str, ModuleType] = {"tencent": tencent, "qianfan": qianfan, "ark": ark}
+PROTOCOLS = {"tencent": tencent.TencentProtocol, "qianfan": qianfan.QianfanProtocol, "ark": ark.ArkProtocol}
+DEFAULT_MODELS = {vendor: module.DEFAULT_MODEL for vendor, module in VENDORS.items()}
 
 
-def _base_url(value: str | None, vendor: str, default: str) -> str:
-    return value or os.environ.get(ENV[vendor]["base_url"]) or default
+def options_of(vendor: str) -> list[OptionSpec]:
+    """Every declared option of a vendor's clients: its protocol's, then the transport's."""
+    return declared(PROTOCOLS[vendor]) + declared(TransportOptions)
 
 
-class TencentCloudClient(EmbeddingClient):
+def credentials_of(vendor: str) -> tuple[Credential, ...]:
+    return VENDORS[vendor].CREDENTIALS
+
+
+class VendorClient(EmbeddingClient):
+    """An :class:`EmbeddingClient` built from keyword options; unknown keywords are refused by name."""
+
+    vendor: ClassVar[str]
+
+    def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
+                 http_async_client: httpx.AsyncClient | None = None, **options: Any) -> None:
+        module = VENDORS[self.vendor]
+        secrets = {c.name: options.pop(c.name, None) for c in module.CREDENTIALS}
+        protocol_names = {s.name for s in declared(PROTOCOLS[self.vendor])}
+        transport_names = {s.name for s in declared(TransportOptions)}
+        unknown = sorted(set(options) - protocol_names - transport_names)
+        if unknown:
+            allowed = sorted(protocol_names | transport_names | set(secrets))
+            raise ConfigurationError(f"unknown option(s) {', '.join(map(repr, unknown))} for "
+                                     f"{type(self).__name__}; allowed: {', '.join(allowed)}")
+        protocol_options = {k: v for k, v in options.items() if k in protocol_names}
+        protocol_options["model"] = model or module.DEFAULT_MODEL
+        protocol_options["base_url"] = options.get("base_url") or os.environ.get(module.BASE_URL_ENV) or None
+        transport = {k: v for k, v in options.items() if k in transport_names}
+        protocol = PROTOCOLS[self.vendor](**protocol_options)
+        super().__init__(protocol, module.make_auth(_resolve(module.CREDENTIALS, secrets)),
+                         http_client=http_client, http_async_client=http_async_client, **transport)
+
+    def with_options(self, **changes: Any) -> VendorClient:
+        """A new client with some options changed and the same credentials (connections are its own;
+        the limiter is shared when the quota is the same)."""
+        protocol_names = {s.name for s in declared(PROTOCOLS[self.vendor])}
+        unknown = sorted(set(changes) - protocol_names - {f.name for f in dataclasses.fields(TransportOptions)})
+        if unknown:
+            raise ConfigurationError(f"unknown option(s) {', '.join(map(repr, unknown))} for {type(self).__name__}")
+        protocol = PROTOCOLS[self.vendor](**{**self._given_protocol(), **{k: v for k, v in changes.items()
+                                                                          if k in protocol_names}})
+        transport = dataclasses.replace(self.transport, **{k: v for k, v in changes.items()
+                                                            if k not in protocol_names})
+        twin = object.__new__(type(self))
+        twin._configure(protocol, self._auth, transport, type(self._usage)(), None)
+        return twin
+
+    def _given_protocol(self) -> dict[str, Any]:
+        """The protocol's options as given (fields it resolves itself are recomputed from the model)."""
+        values = {s.name: getattr(self.protocol, s.name) for s in declared(PROTOCOLS[self.vendor])}
+        values["api"] = getattr(self.protocol, "api_given", values.get("api"))
+        if "client_side_dimensions" in values:
+            values["client_side_dimensions"] = getattr(self.protocol, "client_side_given", None)
+        return values
+
+
+def _resolve(credentials: tuple[Credential, ...], given: dict[str, Any]) -> dict[str, Secret | None]:
+    resolved: dict[str, Secret | None] = {}
+    for cred in credentials:
+        value = given.get(cred.name)
+        if cred.required or value is not None or os.environ.get(cred.env):
+            resolved[cred.name] = resolve_secret(value, cred.env, what=cred.what)
+        else:
+            resolved[cred.name] = None
+    return resolved
+
+
+def _signature(vendor: str) -> inspect.Signature:
+    """The keyword signature the declarations describe, for help() and IDEs."""
+    kw = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
+    params += [inspect.Parameter(c.name, kw, default=None) for c in credentials_of(vendor)]
+    params += [inspect.Parameter(s.name, kw, default=s.default) for s in options_of(vendor) if s.name != "model"]
+    params += [inspect.Parameter(n, kw, default=None) for n in ("http_client", "http_async_client")]
+    return inspect.Signature(params)
+
+
+class TencentCloudClient(VendorClient):
     """Tencent Cloud ES: WeCLIPv2 models use GetMultiModalEmbedding, text models GetTextEmbedding."""
 
-    def __init__(self, model: str = "WeCLIPv2-Base", *, secret_id: Any = None, secret_key: Any = None,
-                 token: Any = None, region: str = tencent.DEFAULT_REGION, base_url: str | None = None,
-                 language: str | None = "en-US", api: str | None = None, max_text_chars: int | None = None,
-                 **options: Any) -> None:
-        protocol = tencent.TencentProtocol(model=model, region=region, language=language, api=api,
-                                           base_url=_base_url(base_url, "tencent", tencent.DEFAULT_BASE_URL),
-                                           max_text_chars=max_text_chars)
-        env = ENV["tencent"]
-        raw_token = token if token is not None else os.environ.get(env["token"]) or None
-        auth = TC3Auth(resolve_secret(secret_id, env["secret_id"], what="Tencent Cloud SecretId"),
-                       resolve_secret(secret_key, env["secret_key"], what="Tencent Cloud SecretKey"),
-                       resolve_secret(raw_token, env["token"], what="session token") if raw_token else None)
-        super().__init__(protocol, auth, **options)
+    vendor = "tencent"
 
 
-class QianfanClient(EmbeddingClient):
+class QianfanClient(VendorClient):
     """Baidu Qianfan v2 embeddings with a bearer API key (``bce-v3/ALTAK-...``)."""
 
-    def __init__(self, model: str = "embedding-v1", *, api_key: Any = None, app_id: str | None = None,
-                 base_url: str | None = None, api: str | None = None, user: str | None = None,
-                 **options: Any) -> None:
-        protocol = qianfan.QianfanProtocol(model=model, app_id=app_id, api=api, user=user,
-                                           base_url=_base_url(base_url, "qianfan", qianfan.DEFAULT_BASE_URL))
-        key = resolve_secret(api_key, ENV["qianfan"]["api_key"], what="Qianfan API key")
-        super().__init__(protocol, BearerAuth(key), **options)
+    vendor = "qianfan"
 
 
-class ArkClient(EmbeddingClient):
+class ArkClient(VendorClient):
     """Volcengine Ark: doubao-embedding-vision (one fused vector per input) and text models."""
 
-    def __init__(self, model: str = "doubao-embedding-vision-250615", *, api_key: Any = None,
-                 base_url: str | None = None, api: str | None = None, encoding_format: str = "base64",
-                 dimensions: int | None = None, instructions: str | None = None, sparse: bool = False,
-                 client_side_dimensions: bool | None = None, user: str | None = None, **options: Any) -> None:
-        protocol = ark.ArkProtocol(model=model, api=api, encoding_format=encoding_format, dimensions=dimensions,
-                                   instructions=instructions, sparse=sparse, user=user,
-                                   client_side_dimensions=client_side_dimensions,
-                                   base_url=_base_url(base_url, "ark", ark.DEFAULT_BASE_URL))
-        key = resolve_secret(api_key, ENV["ark"]["api_key"], what="Ark API key")
-        super().__init__(protocol, BearerAuth(key), **options)
+    vendor = "ark"
 
 
-
-
-
-DEFAULT_MODELS = {"tencent": "WeCLIPv2-Base", "qianfan": "embedding-v1", "ark": "doubao-embedding-vision-250615"}
-CLIENTS: dict[str, Any] = {"tencent": TencentCloudClient, "qianfan": QianfanClient,
-                           "ark": ArkClient}
-COMMON_OPTIONS = ("timeout", "max_retries", "max_concurrency", "requests_per_second", "truncate", "default_headers")
-VENDOR_OPTIONS = {
-    "tencent": ("secret_id", "secret_key", "token", "region", "base_url", "language", "api"),
-    "qianfan": ("api_key", "app_id", "base_url", "api"),
-    "ark": ("api_key", "base_url", "dimensions", "instructions", "encoding_format", "api"),
-}
-
-
-def clients_from_settings(vendor: str, model: str, settings: object,
-                          **extra: Any) -> tuple[EmbeddingClient, EmbeddingClient]:
-    """The document and query clients for a framework adapter, from the adapter's own fields.
-
-    Both adapters keep their settings as pydantic fields with these names; this is the one
-    place that turns them into a core client. The query client differs only where the
-    adapter has ``query_instructions`` (Ark's asymmetric retrieval), and shares everything
-    else (connections, limiter, usage) with the document client.
-    """
-    names = COMMON_OPTIONS + VENDOR_OPTIONS[vendor]
-    client = CLIENTS[vendor](model, **{n: getattr(settings, n) for n in names if hasattr(settings, n)}, **extra)
-    query_instructions = getattr(settings, "query_instructions", None)
-    query = client if query_instructions is None else client.variant(instructions=query_instructions)
-    return client, query
+CLIENTS: dict[str, type[VendorClient]] = {"tencent": TencentCloudClient, "qianfan": QianfanClient, "ark": ArkClient}
+for _vendor, _cls in CLIENTS.items():
+    _cls.__signature__ = _signature(_vendor)  # type: ignore[attr-defined]

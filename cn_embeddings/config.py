@@ -12,12 +12,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._exceptions import ConfigurationError
+from .clients import VENDORS
 
-PROVIDERS = ("tencent", "qianfan", "ark")
+PROVIDERS = tuple(VENDORS)
 PROVIDER_ALIASES = {"tencentcloud": "tencent", "tencent-cloud": "tencent", "baidu": "qianfan",
                     "volcengine": "ark", "doubao": "ark"}
-SECRET_KEYS = frozenset({"secret_id", "secret_key", "token", "api_key", "tencentcloud_secret_id",
-                         "tencentcloud_secret_key", "session_token", "qianfan_api_key", "ark_api_key"})
+SECRET_KEYS = frozenset(name for module in VENDORS.values() for cred in module.CREDENTIALS
+                        for name in (cred.name, *cred.aliases))
+# Fields of the framework classes that hold objects, not settings a file could give.
+NOT_CONFIG = frozenset({"callback_manager", "embeddings_cache", "rate_limiter", "http_client",
+                        "http_async_client", "async_http_client"})
 
 
 def parse_spec(spec: str | Mapping[str, Any], overrides: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -39,6 +43,23 @@ def parse_spec(spec: str | Mapping[str, Any], overrides: Mapping[str, Any]) -> t
         raise ConfigurationError(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
     options.update(overrides)
     return provider, options
+
+
+def init_from_spec(classes: Mapping[str, Any], spec: str | Mapping[str, Any], allow_secrets: bool,
+                   overrides: Mapping[str, Any]) -> Any:
+    """The one rule set of both frameworks' ``init_embeddings``: every field name or alias of the
+    class but object-valued ones; unknown keys and literal credentials refused by name."""
+    provider, options = parse_spec(spec, overrides)
+    cls = classes[provider]
+    allowed = {name for field_name, field in cls.model_fields.items() if field_name not in NOT_CONFIG
+               for name in (field_name, *_aliases(field))} | (set(overrides) & NOT_CONFIG)
+    check_options(options, allowed, cls.__name__, allow_secrets=allow_secrets, spec=spec)
+    return cls(**options)
+
+
+def _aliases(field: Any) -> tuple[str, ...]:
+    choices = getattr(field.validation_alias, "choices", None) or ()
+    return tuple(c for c in choices if isinstance(c, str)) + ((field.alias,) if field.alias else ())
 
 
 def check_options(options: Mapping[str, Any], allowed: Iterable[str], target: str, *,

@@ -1,4 +1,10 @@
-"""What the three LangChain classes share: fields, the core client, the Embeddings methods."""
+"""What the three LangChain classes share: the core client, the Embeddings methods.
+
+The configuration fields are generated from the option declarations
+(``cn_embeddings._adapters.settings_model``); this class adds LangChain's
+own: serialisation (``dumps`` replaces each credential with its environment
+variable id), the progress bar and the injected httpx clients.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +16,20 @@ from langchain_core.load.serializable import Serializable
 from pydantic import ConfigDict, Field, model_validator
 
 from cn_embeddings import EmbeddingClient
+from cn_embeddings._adapters import AdapterMixin
 from cn_embeddings._progress import progress_bar
-from cn_embeddings.clients import clients_from_settings
-from cn_embeddings.settings import TransportSettings
+from cn_embeddings.clients import credentials_of
 
 MultimodalInput = str | Mapping[str, Any]
 
 
-class CNEmbeddingsBase(Serializable, Embeddings, TransportSettings):
-    """Configuration is pydantic fields only; the core client is built once, privately."""
+class CNEmbeddingsBase(AdapterMixin, Serializable, Embeddings):
+    """Configuration is pydantic fields only; the core client is built from them, privately."""
 
-    model: str
-    batch_size: int | None = None
-    """Inputs per request; None uses the vendor limit (a lower value is allowed)."""
     show_progress_bar: bool = False
-    default_headers: dict[str, str] | None = None
     http_client: Any = Field(default=None, exclude=True)
     """An httpx.Client to send with (it is still signed per request)."""
     http_async_client: Any = Field(default=None, exclude=True)
-
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid",
                               protected_namespaces=())
@@ -41,11 +42,13 @@ class CNEmbeddingsBase(Serializable, Embeddings, TransportSettings):
     def get_lc_namespace(cls) -> list[str]:
         return ["langchain_cn_embeddings"]
 
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {cred.name: cred.env for cred in credentials_of(self.vendor)}
+
     @model_validator(mode="after")
-    def _build_client(self) -> CNEmbeddingsBase:
-        self._client, self._query = clients_from_settings(
-            self.vendor, self.model, self, batch_size=self.batch_size, http_client=self.http_client,
-            http_async_client=self.http_async_client)
+    def _check_configuration(self) -> CNEmbeddingsBase:
+        self._clients()  # a bad option or a missing credential fails here, not on the first call
         return self
 
     def _embed(self, client: EmbeddingClient, inputs: Sequence[Any], default: str = "text") -> list[list[float]]:
@@ -59,31 +62,33 @@ class CNEmbeddingsBase(Serializable, Embeddings, TransportSettings):
     # -- Embeddings ------------------------------------------------------------------------
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._embed(self._client, texts)
+        return self._embed(self.client, texts)
 
     def embed_query(self, text: str) -> list[float]:
-        return self._embed(self._query, [text])[0]
+        return self._embed(self.query_client, [text])[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        return await self._aembed(self._client, texts)
+        return await self._aembed(self.client, texts)
 
     async def aembed_query(self, text: str) -> list[float]:
-        return (await self._aembed(self._query, [text]))[0]
+        return (await self._aembed(self.query_client, [text]))[0]
 
     # -- images and fused inputs -------------------------------------------------------------
 
     def embed_image(self, uris: list[str]) -> list[list[float]]:
         """One vector per image (paths, http(s) URLs or data URIs); what ``Chroma.add_images`` calls."""
-        self._client.require_multimodal("embed_image")
-        return self._embed(self._client, uris, default="image")
+        client = self.client
+        client.require_multimodal("embed_image")
+        return self._embed(client, uris, default="image")
 
     async def aembed_image(self, uris: list[str]) -> list[list[float]]:
-        self._client.require_multimodal("aembed_image")
-        return await self._aembed(self._client, uris, default="image")
+        client = self.client
+        client.require_multimodal("aembed_image")
+        return await self._aembed(client, uris, default="image")
 
     def embed_multimodal(self, inputs: Sequence[MultimodalInput]) -> list[list[float]]:
         """One vector per input: a str, or a mapping with ``text``, ``image`` and/or ``video``."""
-        return self._embed(self._client, inputs)
+        return self._embed(self.client, inputs)
 
     async def aembed_multimodal(self, inputs: Sequence[MultimodalInput]) -> list[list[float]]:
-        return await self._aembed(self._client, inputs)
+        return await self._aembed(self.client, inputs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cn_embeddings.config import check_options, parse_spec
+from cn_embeddings.config import init_from_spec
 
 from ._base import CNEmbeddingsBase
 from .embeddings import ArkEmbeddings, QianfanEmbeddings, TencentCloudEmbeddings
@@ -17,8 +17,4 @@ CLASSES: dict[str, type[CNEmbeddingsBase]] = {"tencent": TencentCloudEmbeddings,
 def init_embeddings(spec: str | Mapping[str, Any], *, allow_secrets: bool = False, **kwargs: Any) -> CNEmbeddingsBase:
     """``init_embeddings("ark:doubao-embedding-vision-250615", dimensions=1024)`` or
     ``init_embeddings(yaml.safe_load(open("embeddings.yaml")))``; credentials come from the environment."""
-    provider, options = parse_spec(spec, kwargs)
-    cls = CLASSES[provider]
-    allowed = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
-    check_options(options, allowed, cls.__name__, allow_secrets=allow_secrets, spec=spec)
-    return cls(**options)
+    return init_from_spec(CLASSES, spec, allow_secrets, kwargs)

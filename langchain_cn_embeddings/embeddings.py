@@ -1,19 +1,20 @@
-"""LangChain Embeddings for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark."""
+"""LangChain Embeddings for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark.
+
+Each class's fields come from its vendor's option declarations; see the
+README for the full list, or ``ArkEmbeddings.model_fields``.
+"""
 
 from __future__ import annotations
 
-from langchain_core.utils import secret_from_env
-from pydantic import Field, SecretStr
-
-from cn_embeddings.clients import ENV
-from cn_embeddings.settings import ArkSettings, QianfanSettings, TencentSettings
+from cn_embeddings._adapters import settings_model
 
 from ._base import CNEmbeddingsBase
 
 __all__ = ["ArkEmbeddings", "QianfanEmbeddings", "TencentCloudEmbeddings"]
 
 
-class TencentCloudEmbeddings(CNEmbeddingsBase, TencentSettings):
+class TencentCloudEmbeddings(settings_model("tencent", model_field="model", exclude_secrets=False),  # type: ignore[misc]
+                             CNEmbeddingsBase):
     """Tencent Cloud ES embeddings (TC3-signed).
 
     ``WeCLIPv2-Base``/``-Large`` embed texts and images (separate vectors, no
@@ -28,36 +29,17 @@ class TencentCloudEmbeddings(CNEmbeddingsBase, TencentSettings):
 
     vendor = "tencent"
 
-    model: str = "WeCLIPv2-Base"
-    secret_id: SecretStr | None = Field(default_factory=secret_from_env(ENV["tencent"]["secret_id"], default=None),
-                                        alias="tencentcloud_secret_id")
-    secret_key: SecretStr | None = Field(default_factory=secret_from_env(ENV["tencent"]["secret_key"], default=None),
-                                         alias="tencentcloud_secret_key")
-    token: SecretStr | None = Field(default_factory=secret_from_env(ENV["tencent"]["token"], default=None),
-                                    alias="session_token")
 
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        env = ENV["tencent"]
-        return {"secret_id": env["secret_id"], "secret_key": env["secret_key"], "token": env["token"]}
-
-
-class QianfanEmbeddings(CNEmbeddingsBase, QianfanSettings):
+class QianfanEmbeddings(settings_model("qianfan", model_field="model", exclude_secrets=False),  # type: ignore[misc]
+                        CNEmbeddingsBase):
     """Baidu Qianfan v2 embeddings: embedding-v1, bge-large-zh/en, tao-8k and the
     multimodal gme-qwen2-vl-2b-instruct (a text+image pair fuses into one vector)."""
 
     vendor = "qianfan"
 
-    model: str = "embedding-v1"
-    api_key: SecretStr | None = Field(default_factory=secret_from_env(ENV["qianfan"]["api_key"], default=None),
-                                      alias="qianfan_api_key")
 
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        return {"api_key": ENV["qianfan"]["api_key"]}
-
-
-class ArkEmbeddings(CNEmbeddingsBase, ArkSettings):
+class ArkEmbeddings(settings_model("ark", model_field="model", exclude_secrets=False),  # type: ignore[misc]
+                    CNEmbeddingsBase):
     """Volcengine Ark embeddings: doubao-embedding-vision (text, image and video fused
     into one vector per input) and the doubao text models.
 
@@ -66,11 +48,3 @@ class ArkEmbeddings(CNEmbeddingsBase, ArkSettings):
     """
 
     vendor = "ark"
-
-    model: str = "doubao-embedding-vision-250615"
-    api_key: SecretStr | None = Field(default_factory=secret_from_env(ENV["ark"]["api_key"], default=None),
-                                      alias="ark_api_key")
-
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        return {"api_key": ENV["ark"]["api_key"]}

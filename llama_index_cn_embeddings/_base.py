@@ -1,88 +1,118 @@
-"""What the three LlamaIndex classes share: fields, the core client, the embedding hooks.
+"""What the three LlamaIndex classes share: the core client and the embedding hooks.
 
-Only the private hooks are implemented, so LlamaIndex's public methods keep
-firing their dispatcher events and callback-manager EMBEDDING events (with the
-chunks that TokenCountingHandler counts). The async hooks go through the core
-client, whose per-client gate bounds the requests in flight even when
-LlamaIndex gathers every batch at once.
+The configuration fields are generated from the option declarations
+(``cn_embeddings._adapters.settings_model``), so unknown keywords are refused
+by name, ``model=`` is accepted for ``model_name`` and the credentials take
+the same aliases as in LangChain.
+
+Only the private hooks and the batch entry points are implemented, so
+LlamaIndex's public methods keep firing their dispatcher events and
+callback-manager EMBEDDING events (with the chunks that TokenCountingHandler
+counts). A batch call is validated once, before its first request, and the
+items it produced (images already read) are what the hooks then send.
 """
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import ImageType
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
-from cn_embeddings.clients import clients_from_settings
-from cn_embeddings.settings import TransportSettings
+from cn_embeddings._adapters import AdapterMixin
+from cn_embeddings._inputs import Item
 
 Embedding = list[float]
 
+# The items of the batch call in progress, by the id of the object the caller passed.
+_CHECKED: contextvars.ContextVar[dict[int, Item] | None] = contextvars.ContextVar("cn_embeddings_checked",
+                                                                                  default=None)
 
-class CNEmbeddingBase(MultiModalEmbedding, TransportSettings):
+
+class CNEmbeddingBase(AdapterMixin, MultiModalEmbedding):
+    model_field = "model_name"
+    http_fields = ("http_client", "async_http_client")
+
     http_client: Any = Field(default=None, exclude=True)
     async_http_client: Any = Field(default=None, exclude=True)
 
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid",
+                              protected_namespaces=())
 
     def __init__(self, **data: Any) -> None:
         batch_given = "embed_batch_size" in data
         super().__init__(**data)
-        self._client, self._query = clients_from_settings(
-            self.vendor, self.model_name, self, http_client=self.http_client,
-            http_async_client=self.async_http_client)
-        # embed_batch_size is how many inputs LlamaIndex hands over per call; the core still
-        # splits each call into requests of the vendor's size and sends them concurrently.
         if not batch_given:
-            # The vendor's limit per request; where that is one input (Ark multimodal, gme,
-            # tao-8k), one LlamaIndex batch per max_concurrency requests instead, so that a
-            # batch still keeps the connections busy.
-            limit = self._client.batch_size
-            self.embed_batch_size = limit if limit > 1 else self.max_concurrency
+            # LlamaIndex sends its sync batches one after the other; a batch of one vendor request
+            # per max_concurrency keeps that many requests in flight (the core splits each call
+            # into vendor-sized requests and sends them concurrently).
+            self.embed_batch_size = self.client.batch_size * self.max_concurrency
 
-    # -- whole-call validation: LlamaIndex splits calls into batches, we check them all first --
+    @model_validator(mode="after")
+    def _check_configuration(self) -> CNEmbeddingBase:
+        self._clients()  # a bad option or a missing credential fails here, not on the first call
+        return self
+
+    # -- whole-call validation, once: LlamaIndex splits calls into batches -------------------
+
+    @contextmanager
+    def _checked(self, inputs: Sequence[Any], default: str) -> Iterator[None]:
+        items = self.client.validate(list(inputs), default=default)  # type: ignore[arg-type]
+        token = _CHECKED.set({id(value): item for value, item in zip(inputs, items, strict=True)})
+        try:
+            yield
+        finally:
+            _CHECKED.reset(token)
+
+    @staticmethod
+    def _items(inputs: Sequence[Any]) -> list[Any]:
+        checked = _CHECKED.get()
+        return [checked.get(id(value), value) for value in inputs] if checked else list(inputs)
 
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
-        self._client.validate(texts)
-        return super().get_text_embedding_batch(texts, show_progress, **kwargs)
+        with self._checked(texts, "text"):
+            return super().get_text_embedding_batch(texts, show_progress, **kwargs)
 
     async def aget_text_embedding_batch(self, texts: list[str], show_progress: bool = False,
                                         **kwargs: Any) -> list[Embedding]:
-        self._client.validate(texts)
-        return await super().aget_text_embedding_batch(texts, show_progress, **kwargs)
+        with self._checked(texts, "text"):
+            return await super().aget_text_embedding_batch(texts, show_progress, **kwargs)
 
     def get_image_embedding_batch(self, img_file_paths: list[ImageType], show_progress: bool = False,
                                   **kwargs: Any) -> list[Embedding]:
-        self._client.require_multimodal("image embedding")
-        self._client.validate(img_file_paths, default="image")
-        return super().get_image_embedding_batch(img_file_paths, show_progress)
+        self.client.require_multimodal("image embedding")
+        with self._checked(img_file_paths, "image"):
+            return super().get_image_embedding_batch(img_file_paths, show_progress)
 
     async def aget_image_embedding_batch(self, img_file_paths: list[ImageType], show_progress: bool = False,
                                          **kwargs: Any) -> list[Embedding]:
-        self._client.require_multimodal("image embedding")
-        self._client.validate(img_file_paths, default="image")
-        return await super().aget_image_embedding_batch(img_file_paths, show_progress)
+        self.client.require_multimodal("image embedding")
+        with self._checked(img_file_paths, "image"):
+            return await super().aget_image_embedding_batch(img_file_paths, show_progress)
 
     # -- text hooks ------------------------------------------------------------------------
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._query.embed_texts([query])[0]
+        return self.query_client.embed_texts([query])[0]
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._query.aembed_texts([query]))[0]
+        return (await self.query_client.aembed_texts([query]))[0]
 
     def _get_text_embedding(self, text: str) -> Embedding:
-        return self._client.embed_texts([text])[0]
+        return self._get_text_embeddings([text])[0]
 
     async def _aget_text_embedding(self, text: str) -> Embedding:
-        return (await self._client.aembed_texts([text]))[0]
+        return (await self._aget_text_embeddings([text]))[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._client.embed_texts(texts)
+        return self.client.embed_texts(self._items(texts))
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return await self._client.aembed_texts(texts)
+        return await self.client.aembed_texts(self._items(texts))
 
     # -- image hooks (str paths and BytesIO, what ImageNode.resolve_image() returns) ---------
 
@@ -93,9 +123,11 @@ class CNEmbeddingBase(MultiModalEmbedding, TransportSettings):
         return (await self._aget_image_embeddings([img_file_path]))[0]
 
     def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        self._client.require_multimodal("image embedding")
-        return self._client.embed_images(img_file_paths)
+        client = self.client
+        client.require_multimodal("image embedding")
+        return client.embed_images(self._items(img_file_paths))
 
     async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        self._client.require_multimodal("image embedding")
-        return await self._client.aembed_images(img_file_paths)
+        client = self.client
+        client.require_multimodal("image embedding")
+        return await client.aembed_images(self._items(img_file_paths))

@@ -13,7 +13,7 @@ import pytest
 from cn_embeddings.testing import Emulator
 from tests._servers import shared_emulator
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def png_bytes(width: int = 12, height: int = 12, color: tuple[int, int, int] = (200, 30, 30), pad: int = 0) -> bytes:
@@ -57,7 +57,7 @@ def images(tmp_path: Path) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def tc3_vectors() -> dict:
-    return json.loads((SHARED / "tc3_vectors.json").read_text())
+    return json.loads((DATA / "tc3_vectors.json").read_text())
 
 
 def data_uri(data: bytes, mime: str = "image/png") -> str:

@@ -33,6 +33,10 @@ class VendorProtocol(ABC):
     limits: BatchLimits
     default_requests_per_second: float | None = None
 
+    def for_queries(self) -> VendorProtocol:
+        """The protocol for query embeddings (Ark sends other instructions); most vendors: itself."""
+        return self
+
     @abstractmethod
     def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
         """Check every item against the model's rules (raising before any request);
@@ -61,22 +65,6 @@ class VendorProtocol(ABC):
                 f"batch_size {requested} is above the {self.vendor} limit of "
                 f"{self.limits.max_items} inputs per request for {self.model}")
         return requested
-
-
-def plan_batches(protocol: VendorProtocol, items: Sequence[Item], max_items: int) -> list[list[int]]:
-    """Greedy, order-keeping packing of item indices into requests."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    current_items: list[Item] = []
-    for index, item in enumerate(items):
-        if current and not protocol.fits(current_items, item, max_items):
-            batches.append(current)
-            current, current_items = [], []
-        current.append(index)
-        current_items.append(item)
-    if current:
-        batches.append(current)
-    return batches
 
 
 def resolve_api(model: str, api: str | None, known: dict[str, str], vendor: str,

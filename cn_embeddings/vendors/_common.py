@@ -55,6 +55,26 @@ class TextRule:
         return text
 
 
+def json_request(url: str, body: dict, headers: dict[str, str]) -> httpx.Request:
+    """A POST whose body is serialised once, to the exact bytes that are sent (and signed)."""
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return httpx.Request("POST", url, content=content, headers={"Content-Type": JSON_CONTENT_TYPE, **headers})
+
+
+def openai_payload(response: httpx.Response, vendor: str,
+                   parse_error: Callable[[httpx.Response], APIError]) -> dict:
+    """The JSON object of a successful OpenAI-style answer (Qianfan, Ark); any error answer raises
+    the vendor's typed error, any other body a malformed-response error."""
+    if response.status_code != 200:
+        raise parse_error(response)
+    payload = json_body(response, vendor)
+    if not isinstance(payload, dict):
+        raise malformed(vendor, "body is not an object", response)
+    if "error" in payload:
+        raise parse_error(response)
+    return payload
+
+
 def malformed(vendor: str, what: str, response: httpx.Response | None = None) -> APIError:
     return ServerError(
         vendor=vendor, code="malformed_response", message=what,

@@ -11,34 +11,40 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import dataclasses
 import math
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
 
 from .._exceptions import APIError, ConfigurationError, InvalidInputError
 from .._inputs import Item
+from .._options import Credential, option
+from .._secret import Secret
 from .._types import BatchResult, SparseVector, Usage
+from ..auth import BearerAuth
 from ._base import BatchLimits, VendorProtocol, resolve_api
 from ._common import (
-    JSON_CONTENT_TYPE,
     TextRule,
     as_vector,
     check_modalities,
     error_envelope,
     http_error,
     int_field,
-    json_body,
+    json_request,
     malformed,
+    openai_payload,
     ordered_vectors,
 )
 
 VENDOR = "ark"
 DEFAULT_BASE_URL = "https://ark.cn-beijing.volces.com/api/v3"
+DEFAULT_MODEL = "doubao-embedding-vision-250615"
+BASE_URL_ENV = "ARK_BASE_URL"
+CREDENTIALS = (Credential("api_key", "ARK_API_KEY", "Ark API key", ("ark_api_key",)),)
 DIMENSIONS = (1024, 2048)
 # Versions from which the server reduces dimensions and accepts any mix of parts [SEED][DOC].
 SERVER_DIMENSIONS_FROM = 250615
@@ -85,23 +91,32 @@ def reduce_dimensions(vector: list[float], dimensions: int) -> list[float]:
     return [x / norm for x in head]
 
 
+def make_auth(secrets: Mapping[str, Secret | None]) -> BearerAuth:
+    return BearerAuth(secrets["api_key"])  # type: ignore[arg-type]
+
+
 @dataclass
 class ArkProtocol(VendorProtocol):
-    model: str = "doubao-embedding-vision-250615"
-    base_url: str = DEFAULT_BASE_URL
-    api: str | None = None
-    encoding_format: str = "base64"
-    dimensions: int | None = None
-    instructions: str | None = None
-    sparse: bool = False
+    model: str = option(DEFAULT_MODEL, "A doubao-embedding(-vision) model ID or an endpoint ID (ep-...).")
+    base_url: str | None = option(None, f"The API base; None uses {BASE_URL_ENV} or {DEFAULT_BASE_URL}.")
+    api: str | None = option(None, "'text' or 'multimodal' for an endpoint ID (ep-...); default multimodal.")
+    encoding_format: str = option("base64", "'base64' (decoded locally, smaller) or 'float'.")
+    dimensions: int | None = option(None, "1024 or 2048 for doubao-embedding-vision.")
+    instructions: str | None = option(None, "Sent with documents (multimodal endpoint).")
+    query_instructions: str | None = option(None, "Sent with queries instead of instructions (asymmetric "
+                                                  "retrieval); None sends instructions.")
+    sparse: bool = option(False, "Also ask for sparse vectors (text-only inputs, multimodal endpoint).")
     # None: reduce client-side only for model IDs older than -250615; endpoint IDs (ep-...)
     # send `dimensions` to the server since their version is unknown [INF].
-    client_side_dimensions: bool | None = None
-    user: str | None = None
+    client_side_dimensions: bool | None = option(None, "Truncate and L2-normalise locally instead of sending "
+                                                        "'dimensions'; None decides by model version [INF].")
+    user: str | None = option(None, "End-user id sent as 'user' (text endpoint).")
 
     vendor = VENDOR
 
     def __post_init__(self) -> None:
+        self.api_given = self.api  # as configured; self.api becomes the resolved endpoint
+        self.client_side_given = self.client_side_dimensions
         self.api = resolve_api(self.model, self.api, {}, "Ark", (
             ("doubao-embedding-vision", "multimodal"), ("ep-", "multimodal"),
             ("doubao-embedding", "text"), ("skylark-embedding-vision", "multimodal"),
@@ -119,8 +134,8 @@ class ArkProtocol(VendorProtocol):
             raise ConfigurationError("sparse embeddings are a feature of the multimodal endpoint")
         self.version = version
         self.limits = BatchLimits(1) if self.api == "multimodal" else BatchLimits(TEXT_BATCH_MAX)
-        self.url = self.base_url.rstrip("/") + ("/embeddings/multimodal" if self.api == "multimodal"
-                                                else "/embeddings")
+        path = "/embeddings/multimodal" if self.api == "multimodal" else "/embeddings"
+        self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + path
 
     def batch_size(self, requested: int | None) -> int:
         if self.api == "text" and requested is None:
@@ -168,10 +183,13 @@ class ArkProtocol(VendorProtocol):
             body["user"] = self.user
         return body
 
+    def for_queries(self) -> ArkProtocol:
+        if self.query_instructions is None:
+            return self
+        return dataclasses.replace(self, instructions=self.query_instructions)
+
     def build_request(self, items: Sequence[Item]) -> httpx.Request:
-        content = json.dumps(self.body(items), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return httpx.Request("POST", self.url, content=content,
-                             headers={"Content-Type": JSON_CONTENT_TYPE, "Accept": JSON_CONTENT_TYPE})
+        return json_request(self.url, self.body(items), {"Accept": "application/json"})
 
     def _decode(self, raw: object, where: str) -> list[float]:
         if self.encoding_format == "base64":
@@ -185,13 +203,7 @@ class ArkProtocol(VendorProtocol):
         return vector
 
     def parse_response(self, response: httpx.Response, items: Sequence[Item]) -> BatchResult:
-        if response.status_code != 200:
-            raise parse_error(response)
-        payload = json_body(response, VENDOR)
-        if not isinstance(payload, dict):
-            raise malformed(VENDOR, "body is not an object", response)
-        if "error" in payload:
-            raise parse_error(response)
+        payload = openai_payload(response, VENDOR, parse_error)
         usage = _usage(payload.get("usage"), items)
         data = payload.get("data")
         if self.api == "text":

@@ -8,31 +8,35 @@ text+image pair per item and fuses a pair into one vector.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
 
 from .._exceptions import APIError, InvalidInputError
 from .._inputs import Item
+from .._options import Credential, option
+from .._secret import Secret
 from .._types import BatchResult, Usage
+from ..auth import BearerAuth
 from ._base import BatchLimits, VendorProtocol, resolve_api
 from ._common import (
-    JSON_CONTENT_TYPE,
     TextRule,
     check_modalities,
     error_envelope,
     http_error,
     int_field,
-    json_body,
-    malformed,
+    json_request,
+    openai_payload,
     ordered_vectors,
 )
 
 VENDOR = "qianfan"
 DEFAULT_BASE_URL = "https://qianfan.baidubce.com/v2"
 MULTIMODAL_MODEL = "gme-qwen2-vl-2b-instruct"
+DEFAULT_MODEL = "embedding-v1"
+BASE_URL_ENV = "QIANFAN_BASE_URL"
+CREDENTIALS = (Credential("api_key", "QIANFAN_API_KEY", "Qianfan API key", ("qianfan_api_key",)),)
 
 # [SEED] per-model limits; the token limits cannot be checked offline, the character ones can.
 TEXT_MODELS: dict[str, tuple[int, TextRule]] = {
@@ -53,24 +57,29 @@ def _is_unretryable(code: str) -> bool:
     return "quota" in code or code.endswith("_unsafe")
 
 
+def make_auth(secrets: Mapping[str, Secret | None]) -> BearerAuth:
+    return BearerAuth(secrets["api_key"])  # type: ignore[arg-type]
+
+
 @dataclass
 class QianfanProtocol(VendorProtocol):
-    model: str = "embedding-v1"
-    base_url: str = DEFAULT_BASE_URL
-    app_id: str | None = None
-    user: str | None = None
-    api: str | None = None
+    model: str = option(DEFAULT_MODEL, "embedding-v1, bge-large-zh/en, tao-8k or gme-qwen2-vl-2b-instruct.")
+    base_url: str | None = option(None, f"The API base; None uses {BASE_URL_ENV} or {DEFAULT_BASE_URL}.")
+    app_id: str | None = option(None, "Optional appid header.", aliases=("appid",))
+    user: str | None = option(None, "End-user id sent as 'user'.")
+    api: str | None = option(None, "'text' or 'multimodal' for a custom service name.")
 
     vendor = VENDOR
 
     def __post_init__(self) -> None:
+        self.api_given = self.api  # as configured; self.api becomes the resolved endpoint
         self.api = resolve_api(self.model, self.api, MODELS, "Qianfan")
         if self.api == "multimodal":
             self.limits, self.text_rule = BatchLimits(1), TextRule()
         else:
             max_items, self.text_rule = TEXT_MODELS.get(self.model, CUSTOM_TEXT)
             self.limits = BatchLimits(max_items)
-        self.url = self.base_url.rstrip("/") + "/embeddings"
+        self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/embeddings"
 
     def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
         allowed = {"text", "image"} if self.api == "multimodal" else {"text"}
@@ -93,11 +102,7 @@ class QianfanProtocol(VendorProtocol):
         body: dict = {"model": self.model, "input": [self._input(i) for i in items]}
         if self.user:
             body["user"] = self.user
-        headers = {"Content-Type": JSON_CONTENT_TYPE}
-        if self.app_id:
-            headers["appid"] = self.app_id
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return httpx.Request("POST", self.url, content=content, headers=headers)
+        return json_request(self.url, body, {"appid": self.app_id} if self.app_id else {})
 
     def _input(self, item: Item) -> str | dict:
         if self.api == "text":
@@ -110,13 +115,7 @@ class QianfanProtocol(VendorProtocol):
         return part
 
     def parse_response(self, response: httpx.Response, items: Sequence[Item]) -> BatchResult:
-        if response.status_code != 200:
-            raise parse_error(response)
-        payload = json_body(response, VENDOR)
-        if not isinstance(payload, dict):
-            raise malformed(VENDOR, "body is not an object", response)
-        if "error" in payload:
-            raise parse_error(response)
+        payload = openai_payload(response, VENDOR, parse_error)
         vectors = ordered_vectors(payload.get("data"), len(items), VENDOR, index_key="index",
                                   vector_key="embedding")
         usage_raw = payload.get("usage")

@@ -9,8 +9,7 @@ hashes exactly those bytes.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,15 +18,18 @@ import httpx
 
 from .._exceptions import APIError, AuthenticationError, BadRequestError, InvalidInputError, RateLimitError, ServerError
 from .._inputs import Item
+from .._options import Credential, option
+from .._secret import Secret
 from .._types import BatchResult, Usage
+from ..auth import TC3Auth
 from ._base import BatchLimits, VendorProtocol, resolve_api
 from ._common import (
-    JSON_CONTENT_TYPE,
     TextRule,
     check_modalities,
     http_error,
     int_field,
     json_body,
+    json_request,
     malformed,
     ordered_vectors,
 )
@@ -36,6 +38,14 @@ VENDOR = "tencent"
 API_VERSION = "2025-01-01"
 DEFAULT_BASE_URL = "https://es.tencentcloudapi.com"
 DEFAULT_REGION = "ap-guangzhou"
+DEFAULT_MODEL = "WeCLIPv2-Base"
+BASE_URL_ENV = "TENCENTCLOUD_ES_BASE_URL"
+# Environment variables as the official SDK names them.
+CREDENTIALS = (
+    Credential("secret_id", "TENCENTCLOUD_SECRET_ID", "Tencent Cloud SecretId", ("tencentcloud_secret_id",)),
+    Credential("secret_key", "TENCENTCLOUD_SECRET_KEY", "Tencent Cloud SecretKey", ("tencentcloud_secret_key",)),
+    Credential("token", "TENCENTCLOUD_SESSION_TOKEN", "session token", ("session_token",), required=False),
+)
 
 MODELS = {
     "WeCLIPv2-Base": "multimodal",
@@ -68,18 +78,23 @@ RETRYABLE_CODES = ("RequestLimitExceeded", "InternalError", "ServiceUnavailable"
 AUTH_CODES = ("AuthFailure", "UnauthorizedOperation")
 
 
+def make_auth(secrets: Mapping[str, Secret | None]) -> TC3Auth:
+    return TC3Auth(secrets["secret_id"], secrets["secret_key"], secrets.get("token"))  # type: ignore[arg-type]
+
+
 @dataclass
 class TencentProtocol(VendorProtocol):
-    model: str = "WeCLIPv2-Base"
-    region: str = DEFAULT_REGION
-    base_url: str = DEFAULT_BASE_URL
-    language: str | None = "en-US"
-    api: str | None = None
-    max_text_chars: int | None = None
+    model: str = option(DEFAULT_MODEL, "WeCLIPv2-Base/-Large (texts and images) or a GetTextEmbedding model.")
+    region: str = option(DEFAULT_REGION, "Sent as X-TC-Region.")
+    base_url: str | None = option(None, f"The API host; None uses {BASE_URL_ENV} or {DEFAULT_BASE_URL}.")
+    language: str | None = option("en-US", "X-TC-Language for error messages (zh-CN or en-US; None omits it).")
+    api: str | None = option(None, "'text' or 'multimodal' for a model name not in the built-in table.")
+    max_text_chars: int | None = option(None, "WeCLIPv2 text limit in characters (default 72) [INF].")
 
     vendor = VENDOR
 
     def __post_init__(self) -> None:
+        self.api_given = self.api  # as configured; self.api becomes the resolved endpoint
         self.api = resolve_api(self.model, self.api, MODELS, "Tencent Cloud")
         self.action = "GetMultiModalEmbedding" if self.api == "multimodal" else "GetTextEmbedding"
         # Multimodal: the limit is per modality (10 texts and 8 images may share a request);
@@ -89,7 +104,7 @@ class TencentProtocol(VendorProtocol):
         self.default_requests_per_second = QPS[self.api]
         chars = self.max_text_chars or (MULTIMODAL_TEXT_CHARS if self.api == "multimodal" else None)
         self.text_rule = TextRule(max_chars=chars)
-        self.url = self.base_url.rstrip("/") + "/"
+        self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/"
         self.host = urlsplit(self.url).netloc
 
     def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
@@ -141,17 +156,15 @@ class TencentProtocol(VendorProtocol):
         return body
 
     def build_request(self, items: Sequence[Item]) -> httpx.Request:
-        content = json.dumps(self.body(items), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = {
-            "Content-Type": JSON_CONTENT_TYPE,  # signed exactly as sent, no charset
-            "Host": self.host,
+            "Host": self.host,  # Content-Type is signed exactly as sent, no charset
             "X-TC-Action": self.action,
             "X-TC-Version": API_VERSION,
             "X-TC-Region": self.region,
         }
         if self.language:
             headers["X-TC-Language"] = self.language
-        return httpx.Request("POST", self.url, content=content, headers=headers)
+        return json_request(self.url, self.body(items), headers)
 
     def parse_response(self, response: httpx.Response, items: Sequence[Item]) -> BatchResult:
         if response.status_code != 200:

@@ -124,7 +124,7 @@ def test_async_cancellation_cancels_in_flight_requests(emu):
         with pytest.raises(asyncio.CancelledError):
             await task
         leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        http, _ = client._shared.async_client()
+        http, _ = await client._runtime.async_client()
         pool = http._transport._pool
         busy = [c for c in pool.connections if not c.is_idle()]
         await client.aclose()

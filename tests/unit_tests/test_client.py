@@ -21,7 +21,7 @@ from cn_embeddings import (
     RateLimitError,
     TencentCloudClient,
 )
-from cn_embeddings._limits import RateLimiter
+from cn_embeddings._ratelimit import RateLimiter
 from cn_embeddings._retry import backoff_seconds, parse_retry_after
 
 

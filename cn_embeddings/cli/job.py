@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._exceptions import ConfigurationError, InvalidInputError
+from .._exceptions import ConfigurationError, InvalidInputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 Record = tuple[str, Any]  # (id, text str or {"text"/"image"/"video": ...})

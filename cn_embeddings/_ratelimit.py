@@ -14,15 +14,21 @@ but stays under the admitted rate it measured until 10 clean windows in a
 row show the quota has grown. Between the two it holds, so stray rate-limit
 answers do not wear the rate down, and a run that really exceeds the quota
 settles just under it instead of hitting it again and again.
+
+One quota, one limiter: :func:`shared_limiter` hands every client of the same
+vendor, host, account (a hash of the credential, never the credential) and
+model in this process the same limiter, so a LangChain object, a LlamaIndex
+object and any number of threads together keep the vendor's quota.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import deque
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "shared_limiter"]
 
 WINDOW = 20
 SLOW_DOWN_ABOVE = 0.30
@@ -107,3 +113,20 @@ class RateLimiter:
             return None
         span = self._sends[-1] - self._sends[0]
         return (len(self._sends) - 1) / span if span > 0 else None
+
+
+_SHARED: weakref.WeakValueDictionary[tuple, RateLimiter] = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_limiter(key: tuple, requests_per_second: float | None) -> RateLimiter:
+    """The process-wide limiter of one quota (``key``: vendor, host, account hash, model).
+
+    Clients that ask for another rate get a limiter of their own: the rate is part of the key.
+    A limiter lives as long as some client holds it."""
+    with _SHARED_LOCK:
+        limiter = _SHARED.get(key + (requests_per_second,))
+        if limiter is None:
+            limiter = RateLimiter(requests_per_second)
+            _SHARED[key + (requests_per_second,)] = limiter
+        return limiter

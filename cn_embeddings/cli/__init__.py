@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._exceptions import APIError, CNEmbeddingsError, ConfigurationError
-from .config import PROVIDERS
+from .._exceptions import APIError, CNEmbeddingsError, ConfigurationError
+from .._options import OptionSpec
+from ..clients import CLIENTS, options_of
+from ..config import PROVIDERS
 
 EXAMPLES = {
     "demo": "examples:\n  cn-embeddings demo            # offline emulator unless credentials are set\n"
@@ -30,14 +32,67 @@ EXAMPLES = {
 }
 
 
-def make_client(provider: str, model: str | None, **options: Any):
-    from .clients import CLIENTS, DEFAULT_MODELS
+def cli_options() -> dict[str, OptionSpec]:
+    """Every declared option that has a flag: the union over the vendors, by name."""
+    return {spec.name: spec for vendor in PROVIDERS for spec in options_of(vendor)
+            if spec.cli and spec.name != "model"}
 
-    return CLIENTS[provider](model or DEFAULT_MODELS[provider], **options)
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() == "true"
+
+
+def add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per declared option, named after it (``max_retries`` -> ``--max-retries``). Every
+    flag defaults to 'not given', so the declared default applies."""
+    group = parser.add_argument_group("client options (declared defaults apply when a flag is not given)")
+    for spec in cli_options().values():
+        names = [_flag(spec.name)] + (["--rps"] if spec.name == "requests_per_second" else [])
+        help_text = f"{spec.help} (default: {spec.default!r})"
+        base = str(spec.type)
+        if spec.type is bool:
+            group.add_argument(*names, dest=spec.name, action="store_true", default=None, help=help_text)
+        elif "bool" in base:
+            group.add_argument(*names, dest=spec.name, type=_parse_bool, metavar="{true,false}", help=help_text)
+        elif "dict" in base:
+            group.add_argument(*names, dest=spec.name, type=_parse_header, action="append", metavar="'NAME: VALUE'",
+                               help=help_text)
+        else:
+            kind = int if "int" in base else float if "float" in base else str
+            group.add_argument(*names, dest=spec.name, type=kind, help=help_text)
+
+
+def options_from_args(args: argparse.Namespace, provider: str) -> dict[str, Any]:
+    """The flags that were given, checked against what ``provider`` declares."""
+    given = {name: getattr(args, name) for name in cli_options() if getattr(args, name, None) is not None}
+    allowed = {spec.name for spec in options_of(provider)}
+    foreign = sorted(_flag(name) for name in given if name not in allowed)
+    if foreign:
+        raise ConfigurationError(f"{', '.join(foreign)}: not an option of {provider}")
+    if "default_headers" in given:
+        given["default_headers"] = dict(given["default_headers"])
+    return given
+
+
+def make_client(provider: str, model: str | None, **options: Any):
+    return CLIENTS[provider](model, **options)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ._demo import format_table, run_demo
+    from .demo import format_table, run_demo
 
     rows = run_demo(live=args.live, say=lambda text: print(text, flush=True))
     print(format_table(rows))
@@ -46,8 +101,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from ._jsonl import collect_inputs, done_ids, run_job
-    from ._progress import progress_bar
+    from .._progress import progress_bar
+    from .job import collect_inputs, done_ids, run_job
 
     output = Path(args.output)
     records = collect_inputs(args.text or [], args.image or [], args.input)
@@ -57,12 +112,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     todo = [r for r in records if r[0] not in done]
     if done:
         print(f"resuming: {len(records) - len(todo)} of {len(records)} inputs already in {output}", file=sys.stderr)
-    options: dict[str, Any] = {"max_concurrency": args.max_concurrency, "requests_per_second": args.rps}
-    if args.dimensions is not None:
-        if args.provider != "ark":
-            raise ConfigurationError("--dimensions is an Ark option")
-        options["dimensions"] = args.dimensions
-    client = make_client(args.provider, args.model, **options)
+    client = make_client(args.provider, args.model, **options_from_args(args, args.provider))
     chunk = client.batch_size * client.max_concurrency * 4
     with progress_bar(len(todo), enabled=bool(todo), desc="embedding") as progress:
         written = run_job(todo, output, lambda items, p: client.embed(items, progress=p).vectors,
@@ -74,7 +124,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    client = make_client(args.provider, args.model, max_retries=0)
+    options = {"max_retries": 0, **options_from_args(args, args.provider)}
+    client = make_client(args.provider, args.model, **options)
     started = time.perf_counter()
     vector = client.embed_texts(["ping"])[0]
     print(f"ok: {args.provider} {client.protocol.model}, dimension {len(vector)}, "
@@ -83,7 +134,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from .testing import Emulator, Faults
+    from ..testing import Emulator, Faults
 
     faults = Faults(latency_ms=args.latency_ms, qps=args.qps, server_error_rate=args.fail_rate,
                     rate_limit_rate=args.rate_limit_rate, drop_rate=args.drop_rate, stall_rate=args.stall_rate,
@@ -123,15 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--image", action="append", help="an image file or folder (repeatable)")
     embed.add_argument("--input", help=".txt (one text per line) or .jsonl ({id, text|image|video})")
     embed.add_argument("--output", required=True, help="JSON Lines file: {id, vector, model} per line")
-    embed.add_argument("--dimensions", type=int, help="Ark: 1024 or 2048")
-    embed.add_argument("--max-concurrency", type=int, default=8)
-    embed.add_argument("--rps", type=float, help="requests per second (default: the vendor's documented quota)")
+    add_option_flags(embed)
     embed.set_defaults(func=cmd_embed)
 
     check = sub.add_parser("check", help="one minimal call: ok with dimension and latency, or what is wrong",
                            epilog=EXAMPLES["check"], formatter_class=fmt)
     check.add_argument("--provider", choices=PROVIDERS, required=True)
     check.add_argument("--model")
+    add_option_flags(check)
     check.set_defaults(func=cmd_check)
 
     emu = sub.add_parser("emulator", help="run the offline emulator for your own tests", epilog=EXAMPLES["emulator"],
@@ -172,7 +222,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,12 +18,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .clients import ENV
-from .testing import Emulator
+from ..clients import credentials_of
+from ..testing import Emulator
 
 MODELS = {"tencent": "WeCLIPv2-Base", "qianfan": "gme-qwen2-vl-2b-instruct", "ark": "doubao-embedding-vision-250615"}
 TEXT_QUERY = "熊猫吃什么？"
-REQUIRED = {"tencent": ["secret_id", "secret_key"], "qianfan": ["api_key"], "ark": ["api_key"]}
+
+def _required_env(vendor: str) -> list[str]:
+    return [cred.env for cred in credentials_of(vendor) if cred.required]
 
 
 @dataclass
@@ -50,7 +52,7 @@ def bundled() -> tuple[list[str], list[Path]]:
 
 
 def has_credentials(vendor: str) -> bool:
-    return all(os.environ.get(ENV[vendor][key]) for key in REQUIRED[vendor])
+    return all(os.environ.get(env) for env in _required_env(vendor))
 
 
 def _cosine_best(query: list[float], candidates: list[list[float]]) -> int:
@@ -98,9 +100,9 @@ def run_demo(live: bool = False, say=print) -> list[Row]:
     corpus, images = bundled()
     missing = [v for v in MODELS if not has_credentials(v)]
     if live and missing:
-        from ._exceptions import ConfigurationError
+        from .._exceptions import ConfigurationError
 
-        needed = ", ".join(ENV[v][k] for v in missing for k in REQUIRED[v])
+        needed = ", ".join(env for v in missing for env in _required_env(v))
         raise ConfigurationError(f"--live needs credentials for {', '.join(missing)}: set {needed}")
     rows: list[Row] = []
     with contextlib.ExitStack() as stack:

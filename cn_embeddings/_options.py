@@ -1,0 +1,110 @@
+"""Every option is declared once, here or in its vendor's protocol dataclass.
+
+An option is a dataclass field made with :func:`option`: its name, type,
+default and help text live in that one place. The core clients, both
+framework adapters' pydantic fields, ``init_embeddings``, the CLI flags and
+the emulator's settings are all derived from these declarations
+(:func:`declared`), and a test walks them to prove that every option is
+reachable everywhere with the same name and default.
+
+Credentials are declared per vendor as :class:`Credential` (name, environment
+variable, aliases) and are never part of a printable configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Credential", "OptionSpec", "TransportOptions", "declared", "option"]
+
+
+def option(default: Any, help: str, *, cli: bool = True, aliases: tuple[str, ...] = ()) -> Any:  # noqa: A002
+    """A declared option: a dataclass field with its help text.
+
+    ``cli=False`` keeps it off the command line (test switches, not settings);
+    ``aliases`` are other names the adapters and ``init_embeddings`` accept."""
+    metadata = {"help": help, "cli": cli, "aliases": aliases}
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One declared option as the adapters and the CLI see it."""
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    cli: bool
+    aliases: tuple[str, ...] = ()
+
+
+def declared(cls: type) -> list[OptionSpec]:
+    """The options a dataclass declares with :func:`option`, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for f in dataclasses.fields(cls):
+        if "help" not in f.metadata:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
+        specs.append(OptionSpec(f.name, hints[f.name], default, f.metadata["help"], f.metadata["cli"],
+                                f.metadata["aliases"]))
+    return specs
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A credential a vendor needs: the option name, its environment variable and accepted aliases."""
+
+    name: str
+    env: str
+    what: str
+    aliases: tuple[str, ...] = ()
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class TransportOptions:
+    """How requests are sent; the same for every vendor. Validated on construction."""
+
+    timeout: float | None = option(60.0, "Seconds per request attempt; None waits forever.")
+    max_retries: int = option(3, "Retries per request on transport errors, timeouts, 408/409/429/5xx and "
+                                 "throttling codes; never on auth or invalid input.")
+    max_concurrency: int = option(8, "Requests in flight at once per client (threads for sync calls, tasks "
+                                     "for async).")
+    requests_per_second: float | None = option(
+        None, "Client-side rate limit shared by every client of the same account and model in the process; "
+              "None uses the vendor's documented quota, 0 turns it off.")
+    batch_size: int | None = option(None, "Inputs per request; None uses the vendor limit (a lower value is "
+                                          "allowed).")
+    truncate: bool = option(False, "Cut texts over the model's length limit instead of raising "
+                                   "InvalidInputError.")
+    default_headers: dict[str, str] = option({}, "Extra headers on every request.")
+    zero_waits: bool = option(False, "Make every retry wait zero seconds (tests only).", cli=False)
+
+    def __post_init__(self) -> None:
+        from ._exceptions import ConfigurationError
+
+        def whole(name: str, value: Any, least: int) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigurationError(f"{name} must be an integer of at least {least}, got {value!r}")
+
+        whole("max_concurrency", self.max_concurrency, 1)
+        whole("max_retries", self.max_retries, 0)
+        if self.batch_size is not None:
+            whole("batch_size", self.batch_size, 1)
+        for name in ("timeout", "requests_per_second"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                raise ConfigurationError(f"{name} must be a non-negative number or None, got {value!r}")
+        if self.timeout == 0:
+            raise ConfigurationError("timeout must be positive (None waits forever)")
+        if not isinstance(self.default_headers, Mapping):
+            raise ConfigurationError("default_headers must be a mapping of header names to values")
+        object.__setattr__(self, "default_headers", dict(self.default_headers or {}))

@@ -1,0 +1,7 @@
+"""``python -m cn_embeddings.cli``: the same as the ``cn-embeddings`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
