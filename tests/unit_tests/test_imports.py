@@ -24,3 +24,26 @@ def test_all_is_sorted_and_complete():
     assert cn_embeddings.__all__ == sorted(cn_embeddings.__all__)
     for name in cn_embeddings.__all__:
         assert hasattr(cn_embeddings, name)
+
+
+def test_each_adapter_imports_only_its_own_framework():
+    langchain = _modules_after("import langchain_cn_embeddings")
+    llama = _modules_after("import llama_index_cn_embeddings")
+    assert "langchain_core" in langchain and "llama_index" not in langchain
+    assert "llama_index" in llama and "langchain_core" not in llama
+
+
+def test_the_cli_imports_no_framework_until_the_demo_runs():
+    loaded = _modules_after("import cn_embeddings.cli")
+    assert not loaded & {"langchain_core", "llama_index", "pydantic"}
+
+
+def test_public_names_are_pinned():
+    import langchain_cn_embeddings
+    import llama_index_cn_embeddings
+
+    assert langchain_cn_embeddings.__all__ == ["ArkEmbeddings", "QianfanEmbeddings", "TencentCloudEmbeddings",
+                                               "init_embeddings"]
+    assert llama_index_cn_embeddings.__all__ == ["ArkEmbedding", "QianfanEmbedding", "TencentCloudEmbedding",
+                                                 "init_embeddings"]
+    assert "settings" not in dir(cn_embeddings) and not hasattr(cn_embeddings, "clients_from_settings")
