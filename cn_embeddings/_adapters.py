@@ -82,6 +82,9 @@ class _Runtime:
         return _Runtime(0)
 
 
+_NEW_RUNTIME = threading.Lock()  # two threads' first calls on one object build one runtime
+
+
 class AdapterMixin(BaseModel):
     """Core clients, usage, closing, copying and pickling for both frameworks' classes."""
 
@@ -104,9 +107,12 @@ class AdapterMixin(BaseModel):
         """The document and query clients for the current fields, rebuilt when a field changed."""
         runtime = self._runtime
         if runtime is None or runtime.owner != id(self):  # first use, or a copy's shared private dict
-            runtime = _Runtime(id(self))
-            object.__setattr__(self, "__pydantic_private__", {**(self.__pydantic_private__ or {}),
-                                                              "_runtime": runtime})
+            with _NEW_RUNTIME:
+                runtime = self._runtime
+                if runtime is None or runtime.owner != id(self):
+                    runtime = _Runtime(id(self))
+                    object.__setattr__(self, "__pydantic_private__", {**(self.__pydantic_private__ or {}),
+                                                                      "_runtime": runtime})
         options = self.client_options()
         sync_http, async_http = (getattr(self, name) for name in self.http_fields)
         key = (options, id(sync_http), id(async_http))
