@@ -157,7 +157,8 @@ class EmbeddingClient:
         self.default_headers = {"User-Agent": USER_AGENT, **transport.default_headers}
         self._usage = usage
         self._runtime = runtime or _Runtime(transport, None, None)
-        self._limiter = shared_limiter(self.quota_key, self.requests_per_second)
+        self._limiter = (RateLimiter(None, adaptive=False) if transport.requests_per_second == 0
+                         else shared_limiter(self.quota_key, self.requests_per_second))
 
     # -- configuration ----------------------------------------------------------------------
 

@@ -171,9 +171,10 @@ def _from_data_uri(uri: str, kind: Kind, index: int) -> Media:
 
 def to_items(inputs: Sequence[Any], *, default: Literal["text", "image"] = "text") -> list[Item]:
     """Normalise user inputs; a bare value is a text (or an image when ``default='image'``)."""
-    if isinstance(inputs, (str, bytes)):
-        raise InvalidInputError("expected a list of inputs, got a single " + type(inputs).__name__,
-                                rule="list")
+    if isinstance(inputs, (str, bytes, bytearray, Mapping, os.PathLike, Item)) \
+            or not isinstance(inputs, Sequence):
+        raise InvalidInputError(f"expected a list of inputs, got a single {type(inputs).__name__} "
+                                "(wrap one input in a list)", rule="list")
     items: list[Item] = []
     for index, value in enumerate(inputs):
         if isinstance(value, Item):

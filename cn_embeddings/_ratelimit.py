@@ -43,9 +43,10 @@ FLOOR_UNCONFIGURED = 0.5  # requests/s, when no rate is configured
 class RateLimiter:
     """Evenly spaced requests at ``requests_per_second`` (None: unlimited until throttled)."""
 
-    def __init__(self, requests_per_second: float | None, clock=time.monotonic) -> None:
+    def __init__(self, requests_per_second: float | None, clock=time.monotonic, *, adaptive: bool = True) -> None:
         if requests_per_second is not None and requests_per_second <= 0:
             raise ValueError("requests_per_second must be positive")
+        self.adaptive = adaptive  # False: never waits, whatever the vendor says (requests_per_second=0)
         self.ceiling = requests_per_second
         self.rate = requests_per_second
         self._clock = clock
@@ -70,6 +71,8 @@ class RateLimiter:
 
     def record(self, throttled: bool) -> None:
         """One answer: ``throttled`` when the vendor said 'too many requests'."""
+        if not self.adaptive:
+            return
         with self._lock:
             self._outcomes.append((self._clock(), throttled))
             if len(self._outcomes) < WINDOW:

@@ -61,4 +61,7 @@ def resolve_secret(value: object, env_var: str, *, what: str) -> Secret:
         raise ConfigurationError(f"missing {what}: pass it explicitly or set the {env_var} environment variable")
     if raw != raw.strip():
         raise ConfigurationError(f"{what} has leading or trailing whitespace (check {env_var})")
+    if any(ch.isspace() or not ch.isprintable() for ch in raw):
+        # A header cannot carry it, and the error that would follow could print it escaped.
+        raise ConfigurationError(f"{what} holds whitespace or control characters (check {env_var})")
     return Secret(raw)

@@ -165,9 +165,9 @@ def http_error(
 ) -> APIError:
     """Map an HTTP error answer to the typed error (OpenAI-style statuses: Qianfan, Ark)."""
     status = response.status_code
-    retry_after = parse_retry_after(
-        response.headers.get("retry-after-ms") and str(float(response.headers["retry-after-ms"]) / 1000)
-        or response.headers.get("retry-after"))
+    retry_after = _retry_after_ms(response.headers.get("retry-after-ms"))
+    if retry_after is None:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
     retryable = status in RETRYABLE_STATUS or status >= 500
     if code and not_retryable_codes(code):
         retryable = False
@@ -185,6 +185,15 @@ def http_error(
         cls = BadRequestError
     return cls(vendor=vendor, code=code or f"http_{status}", message=message, status_code=status,
                request_id=request_id, retryable=retryable, retry_after=retry_after)
+
+
+def _retry_after_ms(value: str | None) -> float | None:
+    """``retry-after-ms`` in seconds; a value that is not a finite, non-negative number is ignored."""
+    try:
+        seconds = float(value) / 1000 if value else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
 def check_modalities(items: Sequence[Item], allowed: set[str], model: str) -> None:

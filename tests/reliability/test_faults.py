@@ -105,7 +105,8 @@ def test_retry_after_is_honoured_against_the_emulator(emu):
 
 def test_limiter_adapts_so_a_long_run_stops_hitting_the_quota(emu):
     emu.faults = Faults(qps=40)
-    client = emu.client("qianfan", batch_size=1, requests_per_second=0, max_concurrency=8, max_retries=20,
+    # Qianfan documents no quota: no client-side limit until the vendor throttles (0 would turn it off).
+    client = emu.client("qianfan", batch_size=1, requests_per_second=None, max_concurrency=8, max_retries=20,
                         zero_waits=True)
     client.embed_texts(TEXTS[:300])
     throttled = [s.fault == "quota_rps" for s in emu.seen]
