@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, create_model
 
-from ._client import EmbeddingClient
+from ._client import Closeable, EmbeddingClient
 from ._types import Usage
 from .clients import CLIENTS, credentials_of, options_of
 
@@ -85,7 +85,7 @@ class _Runtime:
 _NEW_RUNTIME = threading.Lock()  # two threads' first calls on one object build one runtime
 
 
-class AdapterMixin(BaseModel):
+class AdapterMixin(Closeable, BaseModel):
     """Core clients, usage, closing, copying and pickling for both frameworks' classes."""
 
     vendor: ClassVar[str]
@@ -153,18 +153,6 @@ class AdapterMixin(BaseModel):
     async def aclose(self) -> None:
         if self._runtime is not None and self._runtime.client is not None:
             await self._runtime.client.aclose()
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Any:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # -- copies: a user-supplied httpx client is shared by deep copies and left out of pickles --
 

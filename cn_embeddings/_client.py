@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -100,9 +100,10 @@ class _Runtime:
     def close(self) -> None:
         """Close every owned connection: the sync client, and each loop's AsyncClient in its loop."""
         with self.lock:
-            sync, self.http_client = (self.http_client if self.owns_sync else None), \
-                (None if self.owns_sync else self.http_client)
             states, self.loops = self.loops, {}
+            sync = self.http_client if self.owns_sync else None
+            if sync is not None:
+                self.http_client = None
         if sync is not None:
             sync.close()
         try:
@@ -133,7 +134,33 @@ class _Runtime:
 _closing: set[asyncio.Task] = set()  # strong references to closes scheduled by a sync close()
 
 
-class EmbeddingClient:
+_C = TypeVar("_C", bound="Closeable")
+
+
+class Closeable:
+    """``with`` and ``async with`` for anything with ``close()`` and ``aclose()`` (core clients and
+    both frameworks' classes)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self: _C) -> _C:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class EmbeddingClient(Closeable):
     """Embeds texts, images, videos and fused items with one vendor model.
 
     ``requests_per_second``: None takes the vendor's documented quota (Tencent:
@@ -224,7 +251,7 @@ class EmbeddingClient:
 
     @property
     def multimodal(self) -> bool:
-        return self.protocol.api == "multimodal"  # type: ignore[attr-defined]
+        return self.protocol.endpoint == "multimodal"
 
     def require_multimodal(self, method: str) -> None:
         """Fail early and clearly when a text-only model is asked for media."""
@@ -235,9 +262,12 @@ class EmbeddingClient:
     # -- public API -----------------------------------------------------------------------
 
     def embed(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text",
-              progress: Callable[[int], None] | None = None) -> EmbeddingResult:
-        """One vector per input, in order. Inputs: str, or {"text", "image", "video"} mappings."""
-        items, batches = self._plan(inputs, default)
+              progress: Callable[[int], None] | None = None, checked: bool = False) -> EmbeddingResult:
+        """One vector per input, in order. Inputs: str, or {"text", "image", "video"} mappings.
+
+        ``checked=True``: the inputs are items this client's :meth:`validate` returned, so they
+        are not checked again."""
+        items, batches = self._plan(inputs, default, checked)
         if not batches:
             return EmbeddingResult([], Usage())
         client, gate = self._runtime.sync_client(), self._runtime.gate
@@ -249,8 +279,8 @@ class EmbeddingClient:
         return self._finish(len(items), batches, outcome)
 
     async def aembed(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text",
-                     progress: Callable[[int], None] | None = None) -> EmbeddingResult:
-        items, batches = self._plan(inputs, default)
+                     progress: Callable[[int], None] | None = None, checked: bool = False) -> EmbeddingResult:
+        items, batches = self._plan(inputs, default, checked)
         if not batches:
             return EmbeddingResult([], Usage())
         client, gate = await self._runtime.async_client()
@@ -282,18 +312,6 @@ class EmbeddingClient:
     async def aclose(self) -> None:
         await self._runtime.aclose()
 
-    def __enter__(self) -> EmbeddingClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> EmbeddingClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
     # -- internals ------------------------------------------------------------------------
 
     def validate(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text") -> list[Item]:
@@ -304,9 +322,10 @@ class EmbeddingClient:
         input 500 is reported as input 500 before input 0 is sent."""
         return self.protocol.prepare(to_items(inputs, default=default), self.truncate)
 
-    def _plan(self, inputs: Sequence[Any], default: Literal["text", "image"]) -> tuple[list[Item], list[list[int]]]:
+    def _plan(self, inputs: Sequence[Any], default: Literal["text", "image"] = "text",
+              checked: bool = False) -> tuple[list[Item], list[list[int]]]:
         """Everything that can fail before a request fails here."""
-        items = self.validate(inputs, default=default)
+        items = list(inputs) if checked else self.validate(inputs, default=default)
         return items, plan_batches(self.protocol, items, self.batch_size)
 
     def _flow(self, items: list[Item]):

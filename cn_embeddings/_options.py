@@ -14,10 +14,13 @@ variable, aliases) and are never part of a printable configuration.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from ._exceptions import ConfigurationError
 
 __all__ = ["Credential", "OptionSpec", "TransportOptions", "declared", "option"]
 
@@ -45,8 +48,10 @@ class OptionSpec:
     aliases: tuple[str, ...] = ()
 
 
-def declared(cls: type) -> list[OptionSpec]:
-    """The options a dataclass declares with :func:`option`, in declaration order."""
+@functools.cache
+def declared(cls: type) -> tuple[OptionSpec, ...]:
+    """The options a dataclass declares with :func:`option`, in declaration order (computed once:
+    the adapters read them on every call)."""
     hints = typing.get_type_hints(cls)
     specs = []
     for f in dataclasses.fields(cls):
@@ -55,7 +60,7 @@ def declared(cls: type) -> list[OptionSpec]:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
         specs.append(OptionSpec(f.name, hints[f.name], default, f.metadata["help"], f.metadata["cli"],
                                 f.metadata["aliases"]))
-    return specs
+    return tuple(specs)
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,6 @@ class TransportOptions:
     zero_waits: bool = option(False, "Make every retry wait zero seconds (tests only).", cli=False)
 
     def __post_init__(self) -> None:
-        from ._exceptions import ConfigurationError
-
         def whole(name: str, value: Any, least: int) -> None:
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ConfigurationError(f"{name} must be an integer of at least {least}, got {value!r}")

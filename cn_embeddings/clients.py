@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+from collections.abc import Iterable
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -23,6 +24,7 @@ from ._client import EmbeddingClient
 from ._exceptions import ConfigurationError
 from ._options import Credential, OptionSpec, TransportOptions, declared
 from ._secret import Secret, resolve_secret
+from ._types import UsageCounter
 from .vendors import ark, qianfan, tencent
 
 __all__ = ["CLIENTS", "DEFAULT_MODELS", "VENDORS", "ArkClient", "QianfanClient", "TencentCloudClient",
@@ -33,7 +35,7 @@ PROTOCOLS = {"tencent": tencent.TencentProtocol, "qianfan": qianfan.QianfanProto
 DEFAULT_MODELS = {vendor: module.DEFAULT_MODEL for vendor, module in VENDORS.items()}
 
 
-def options_of(vendor: str) -> list[OptionSpec]:
+def options_of(vendor: str) -> tuple[OptionSpec, ...]:
     """Every declared option of a vendor's clients: its protocol's, then the transport's."""
     return declared(PROTOCOLS[vendor]) + declared(TransportOptions)
 
@@ -51,43 +53,34 @@ class VendorClient(EmbeddingClient):
                  http_async_client: httpx.AsyncClient | None = None, **options: Any) -> None:
         module = VENDORS[self.vendor]
         secrets = {c.name: options.pop(c.name, None) for c in module.CREDENTIALS}
-        protocol_names = {s.name for s in declared(PROTOCOLS[self.vendor])}
+        protocol_options, transport = self._split(options, extra=set(secrets))
+        protocol_options["model"] = model or module.DEFAULT_MODEL
+        protocol_options["base_url"] = options.get("base_url") or os.environ.get(module.BASE_URL_ENV) or None
+        super().__init__(PROTOCOLS[self.vendor](**protocol_options),
+                         module.make_auth(_resolve(module.CREDENTIALS, secrets)),
+                         http_client=http_client, http_async_client=http_async_client, **transport)
+
+    @classmethod
+    def _split(cls, options: dict[str, Any], extra: Iterable[str] = ()) -> tuple[dict, dict]:
+        """(protocol options, transport options); an unknown keyword is refused by name."""
+        protocol_names = {s.name for s in declared(PROTOCOLS[cls.vendor])}
         transport_names = {s.name for s in declared(TransportOptions)}
         unknown = sorted(set(options) - protocol_names - transport_names)
         if unknown:
-            allowed = sorted(protocol_names | transport_names | set(secrets))
+            allowed = sorted(protocol_names | transport_names | set(extra))
             raise ConfigurationError(f"unknown option(s) {', '.join(map(repr, unknown))} for "
-                                     f"{type(self).__name__}; allowed: {', '.join(allowed)}")
-        protocol_options = {k: v for k, v in options.items() if k in protocol_names}
-        protocol_options["model"] = model or module.DEFAULT_MODEL
-        protocol_options["base_url"] = options.get("base_url") or os.environ.get(module.BASE_URL_ENV) or None
-        transport = {k: v for k, v in options.items() if k in transport_names}
-        protocol = PROTOCOLS[self.vendor](**protocol_options)
-        super().__init__(protocol, module.make_auth(_resolve(module.CREDENTIALS, secrets)),
-                         http_client=http_client, http_async_client=http_async_client, **transport)
+                                     f"{cls.__name__}; allowed: {', '.join(allowed)}")
+        return ({k: v for k, v in options.items() if k in protocol_names},
+                {k: v for k, v in options.items() if k in transport_names})
 
     def with_options(self, **changes: Any) -> VendorClient:
         """A new client with some options changed and the same credentials (connections are its own;
         the limiter is shared when the quota is the same)."""
-        protocol_names = {s.name for s in declared(PROTOCOLS[self.vendor])}
-        unknown = sorted(set(changes) - protocol_names - {f.name for f in dataclasses.fields(TransportOptions)})
-        if unknown:
-            raise ConfigurationError(f"unknown option(s) {', '.join(map(repr, unknown))} for {type(self).__name__}")
-        protocol = PROTOCOLS[self.vendor](**{**self._given_protocol(), **{k: v for k, v in changes.items()
-                                                                          if k in protocol_names}})
-        transport = dataclasses.replace(self.transport, **{k: v for k, v in changes.items()
-                                                            if k not in protocol_names})
+        protocol_changes, transport_changes = self._split(changes)
         twin = object.__new__(type(self))
-        twin._configure(protocol, self._auth, transport, type(self._usage)(), None)
+        twin._configure(dataclasses.replace(self.protocol, **protocol_changes),  # type: ignore[type-var]
+                        self._auth, dataclasses.replace(self.transport, **transport_changes), UsageCounter(), None)
         return twin
-
-    def _given_protocol(self) -> dict[str, Any]:
-        """The protocol's options as given (fields it resolves itself are recomputed from the model)."""
-        values = {s.name: getattr(self.protocol, s.name) for s in declared(PROTOCOLS[self.vendor])}
-        values["api"] = getattr(self.protocol, "api_given", values.get("api"))
-        if "client_side_dimensions" in values:
-            values["client_side_dimensions"] = getattr(self.protocol, "client_side_given", None)
-        return values
 
 
 def _resolve(credentials: tuple[Credential, ...], given: dict[str, Any]) -> dict[str, Secret | None]:

@@ -69,9 +69,20 @@ class CNEmbeddingBase(AdapterMixin, MultiModalEmbedding):
             _CHECKED.reset(token)
 
     @staticmethod
-    def _items(inputs: Sequence[Any]) -> list[Any]:
+    def _items(inputs: Sequence[Any]) -> tuple[list[Any], bool]:
+        """The checked items for ``inputs`` when a batch call checked them all, else the inputs."""
         checked = _CHECKED.get()
-        return [checked.get(id(value), value) for value in inputs] if checked else list(inputs)
+        if checked is not None and all(id(value) in checked for value in inputs):
+            return [checked[id(value)] for value in inputs], True
+        return list(inputs), False
+
+    def _embed(self, inputs: list[Any], default: str = "text") -> list[Embedding]:
+        items, checked = self._items(inputs)
+        return self.client.embed(items, default=default, checked=checked).vectors  # type: ignore[arg-type]
+
+    async def _aembed(self, inputs: list[Any], default: str = "text") -> list[Embedding]:
+        items, checked = self._items(inputs)
+        return (await self.client.aembed(items, default=default, checked=checked)).vectors  # type: ignore[arg-type]
 
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
         with self._checked(texts, "text"):
@@ -109,10 +120,10 @@ class CNEmbeddingBase(AdapterMixin, MultiModalEmbedding):
         return (await self._aget_text_embeddings([text]))[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self.client.embed_texts(self._items(texts))
+        return self._embed(texts)
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return await self.client.aembed_texts(self._items(texts))
+        return await self._aembed(texts)
 
     # -- image hooks (str paths and BytesIO, what ImageNode.resolve_image() returns) ---------
 
@@ -123,11 +134,9 @@ class CNEmbeddingBase(AdapterMixin, MultiModalEmbedding):
         return (await self._aget_image_embeddings([img_file_path]))[0]
 
     def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        client = self.client
-        client.require_multimodal("image embedding")
-        return client.embed_images(self._items(img_file_paths))
+        self.client.require_multimodal("image embedding")
+        return self._embed(img_file_paths, default="image")
 
     async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        client = self.client
-        client.require_multimodal("image embedding")
-        return await client.aembed_images(self._items(img_file_paths))
+        self.client.require_multimodal("image embedding")
+        return await self._aembed(img_file_paths, default="image")

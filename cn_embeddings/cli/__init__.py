@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import time
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,13 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _value_type(annotation: Any) -> type:
+    """``int | None`` -> int, ``dict[str, str]`` -> dict: the type a flag's value converts to."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    inner = args[0] if len(args) == 1 and typing.get_origin(annotation) is not dict else annotation
+    return typing.get_origin(inner) or inner
+
+
 def _parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip():
@@ -62,16 +70,15 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
     for spec in cli_options().values():
         names = [_flag(spec.name)] + (["--rps"] if spec.name == "requests_per_second" else [])
         help_text = f"{spec.help} (default: {spec.default!r})"
-        base = str(spec.type)
+        kind = _value_type(spec.type)
         if spec.type is bool:
             group.add_argument(*names, dest=spec.name, action="store_true", default=None, help=help_text)
-        elif "bool" in base:
+        elif kind is bool:
             group.add_argument(*names, dest=spec.name, type=_parse_bool, metavar="{true,false}", help=help_text)
-        elif "dict" in base:
+        elif kind is dict:
             group.add_argument(*names, dest=spec.name, type=_parse_header, action="append", metavar="'NAME: VALUE'",
                                help=help_text)
         else:
-            kind = int if "int" in base else float if "float" in base else str
             group.add_argument(*names, dest=spec.name, type=kind, help=help_text)
 
 

@@ -26,7 +26,12 @@ class VendorProtocol(ABC):
 
     Instances hold configuration only (model, region, options), never
     credentials or connections, so they are safe to print and to share.
+    ``__post_init__`` derives what follows from the options (``endpoint``: the
+    resolved 'text' or 'multimodal' API, limits, URL) into attributes of its
+    own and never rewrites an option, so ``dataclasses.replace`` is exact.
     """
+
+    endpoint: str
 
     vendor: str
     model: str

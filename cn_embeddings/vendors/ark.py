@@ -115,35 +115,33 @@ class ArkProtocol(VendorProtocol):
     vendor = VENDOR
 
     def __post_init__(self) -> None:
-        self.api_given = self.api  # as configured; self.api becomes the resolved endpoint
-        self.client_side_given = self.client_side_dimensions
-        self.api = resolve_api(self.model, self.api, {}, "Ark", (
+        self.endpoint = resolve_api(self.model, self.api, {}, "Ark", (
             ("doubao-embedding-vision", "multimodal"), ("ep-", "multimodal"),
             ("doubao-embedding", "text"), ("skylark-embedding-vision", "multimodal"),
             ("skylark-embedding", "text")))
         if self.encoding_format not in ("base64", "float"):
             raise ConfigurationError(f"encoding_format must be 'base64' or 'float', got {self.encoding_format!r}")
         version = model_version(self.model)
-        if self.dimensions is not None and self.api == "multimodal" and self.dimensions not in DIMENSIONS:
+        if self.dimensions is not None and self.endpoint == "multimodal" and self.dimensions not in DIMENSIONS:
             raise ConfigurationError(f"dimensions must be one of {DIMENSIONS} for {self.model}, got {self.dimensions}")
         if self.dimensions is not None and (isinstance(self.dimensions, bool) or self.dimensions < 1):
             raise ConfigurationError(f"dimensions must be a positive integer, got {self.dimensions!r}")
-        if self.client_side_dimensions is None:
-            self.client_side_dimensions = version is not None and version < SERVER_DIMENSIONS_FROM
-        if self.sparse and self.api != "multimodal":
+        self.client_side = (self.client_side_dimensions if self.client_side_dimensions is not None
+                            else version is not None and version < SERVER_DIMENSIONS_FROM)
+        if self.sparse and self.endpoint != "multimodal":
             raise ConfigurationError("sparse embeddings are a feature of the multimodal endpoint")
         self.version = version
-        self.limits = BatchLimits(1) if self.api == "multimodal" else BatchLimits(TEXT_BATCH_MAX)
-        path = "/embeddings/multimodal" if self.api == "multimodal" else "/embeddings"
+        self.limits = BatchLimits(1) if self.endpoint == "multimodal" else BatchLimits(TEXT_BATCH_MAX)
+        path = "/embeddings/multimodal" if self.endpoint == "multimodal" else "/embeddings"
         self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + path
 
     def batch_size(self, requested: int | None) -> int:
-        if self.api == "text" and requested is None:
+        if self.endpoint == "text" and requested is None:
             return TEXT_BATCH_DEFAULT
         return super().batch_size(requested)
 
     def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
-        if self.api == "text":
+        if self.endpoint == "text":
             check_modalities(items, {"text"}, self.model)
         old = self.version is not None and self.version < SERVER_DIMENSIONS_FROM
         prepared = []
@@ -167,19 +165,19 @@ class ArkProtocol(VendorProtocol):
 
     def body(self, items: Sequence[Item]) -> dict:
         body: dict = {"model": self.model}
-        if self.api == "multimodal":
+        if self.endpoint == "multimodal":
             (item,) = items
             body["input"] = _content_parts(item)
         else:
             body["input"] = [i.text for i in items]
         body["encoding_format"] = self.encoding_format
-        if self.dimensions is not None and not self.client_side_dimensions:
+        if self.dimensions is not None and not self.client_side:
             body["dimensions"] = self.dimensions
-        if self.instructions is not None and self.api == "multimodal":
+        if self.instructions is not None and self.endpoint == "multimodal":
             body["instructions"] = self.instructions
         if self.sparse:
             body["sparse_embedding"] = {"type": "enabled"}
-        if self.user is not None and self.api == "text":
+        if self.user is not None and self.endpoint == "text":
             body["user"] = self.user
         return body
 
@@ -196,7 +194,7 @@ class ArkProtocol(VendorProtocol):
             vector = decode_base64_floats(raw, where)
         else:
             vector = as_vector(raw, VENDOR, where)
-        if self.dimensions is not None and self.client_side_dimensions:
+        if self.dimensions is not None and self.client_side:
             vector = reduce_dimensions(vector, self.dimensions)
         elif self.dimensions is not None and len(vector) != self.dimensions:
             raise malformed(VENDOR, f"{where}: asked for {self.dimensions} dimensions, got {len(vector)}")
@@ -206,7 +204,7 @@ class ArkProtocol(VendorProtocol):
         payload = openai_payload(response, VENDOR, parse_error)
         usage = _usage(payload.get("usage"), items)
         data = payload.get("data")
-        if self.api == "text":
+        if self.endpoint == "text":
             vectors = ordered_vectors(data, len(items), VENDOR, index_key="index", vector_key="embedding",
                                       decode=self._decode)
             return BatchResult(vectors, usage)

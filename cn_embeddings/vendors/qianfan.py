@@ -72,9 +72,8 @@ class QianfanProtocol(VendorProtocol):
     vendor = VENDOR
 
     def __post_init__(self) -> None:
-        self.api_given = self.api  # as configured; self.api becomes the resolved endpoint
-        self.api = resolve_api(self.model, self.api, MODELS, "Qianfan")
-        if self.api == "multimodal":
+        self.endpoint = resolve_api(self.model, self.api, MODELS, "Qianfan")
+        if self.endpoint == "multimodal":
             self.limits, self.text_rule = BatchLimits(1), TextRule()
         else:
             max_items, self.text_rule = TEXT_MODELS.get(self.model, CUSTOM_TEXT)
@@ -82,7 +81,7 @@ class QianfanProtocol(VendorProtocol):
         self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/embeddings"
 
     def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
-        allowed = {"text", "image"} if self.api == "multimodal" else {"text"}
+        allowed = {"text", "image"} if self.endpoint == "multimodal" else {"text"}
         check_modalities(items, allowed, self.model)
         prepared = []
         for index, item in enumerate(items):
@@ -105,7 +104,7 @@ class QianfanProtocol(VendorProtocol):
         return json_request(self.url, body, {"appid": self.app_id} if self.app_id else {})
 
     def _input(self, item: Item) -> str | dict:
-        if self.api == "text":
+        if self.endpoint == "text":
             return item.text or ""
         part: dict = {}
         if item.text is not None:

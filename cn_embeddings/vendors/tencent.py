@@ -94,21 +94,20 @@ class TencentProtocol(VendorProtocol):
     vendor = VENDOR
 
     def __post_init__(self) -> None:
-        self.api_given = self.api  # as configured; self.api becomes the resolved endpoint
-        self.api = resolve_api(self.model, self.api, MODELS, "Tencent Cloud")
-        self.action = "GetMultiModalEmbedding" if self.api == "multimodal" else "GetTextEmbedding"
+        self.endpoint = resolve_api(self.model, self.api, MODELS, "Tencent Cloud")
+        self.action = "GetMultiModalEmbedding" if self.endpoint == "multimodal" else "GetTextEmbedding"
         # Multimodal: the limit is per modality (10 texts and 8 images may share a request);
         # batch_size lowers both.
-        self.limits = BatchLimits(MULTIMODAL_MAX_TEXTS) if self.api == "multimodal" \
+        self.limits = BatchLimits(MULTIMODAL_MAX_TEXTS) if self.endpoint == "multimodal" \
             else BatchLimits(TEXT_BATCH, documented=False)
-        self.default_requests_per_second = QPS[self.api]
-        chars = self.max_text_chars or (MULTIMODAL_TEXT_CHARS if self.api == "multimodal" else None)
+        self.default_requests_per_second = QPS[self.endpoint]
+        chars = self.max_text_chars or (MULTIMODAL_TEXT_CHARS if self.endpoint == "multimodal" else None)
         self.text_rule = TextRule(max_chars=chars)
         self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/"
         self.host = urlsplit(self.url).netloc
 
     def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
-        allowed = {"text", "image"} if self.api == "multimodal" else {"text"}
+        allowed = {"text", "image"} if self.endpoint == "multimodal" else {"text"}
         check_modalities(items, allowed, self.model)
         prepared = []
         for index, item in enumerate(items):
@@ -130,7 +129,7 @@ class TencentProtocol(VendorProtocol):
         return prepared
 
     def fits(self, batch: Sequence[Item], item: Item, max_items: int) -> bool:
-        if self.api == "text":
+        if self.endpoint == "text":
             return len(batch) < max_items
         if item.image is None:
             return sum(1 for b in batch if b.text is not None) < min(MULTIMODAL_MAX_TEXTS, max_items)
@@ -147,7 +146,7 @@ class TencentProtocol(VendorProtocol):
         body: dict = {"ModelName": self.model}
         texts = [i.text for i in items if i.text is not None]
         images = [i.image for i in items if i.image is not None]
-        if texts or self.api == "text":
+        if texts or self.endpoint == "text":
             body["Texts"] = texts
         if images and images[0].is_url:
             body["ImageUrl"] = [m.url for m in images]
@@ -181,7 +180,7 @@ class TencentProtocol(VendorProtocol):
         usage_raw = inner.get("Usage")
         usage = Usage(requests=1, total_tokens=int_field(usage_raw, "TotalTokens"),
                       prompt_tokens=int_field(usage_raw, "TotalTokens"), images=int_field(usage_raw, "TotalImages"))
-        if self.api == "text":
+        if self.endpoint == "text":
             vectors = ordered_vectors(data, len(items), VENDOR, index_key="Index", vector_key="Embedding")
             return BatchResult(vectors, usage)
         if not isinstance(data, dict):

@@ -80,7 +80,7 @@ def test_each_option_set_from_either_framework_or_the_cli_reaches_the_core_clien
     def check(client):
         for name, value in values.items():
             target = client.transport if hasattr(client.transport, name) else client.protocol
-            got = getattr(target, "api_given" if name == "api" else name)
+            got = getattr(target, name)
             assert got == value, name
 
     check(LANGCHAIN[vendor](**settings, **values).client)
@@ -384,6 +384,7 @@ def test_llama_index_reads_each_image_once_and_validates_once(emu, images, monke
     vectors = emb.get_image_embedding_batch(files)
     assert len(vectors) == 3 and CountingImage.reads == 3
     assert calls[0] == 3  # the whole call, first; the hooks then send the checked items
+    assert calls == [3]  # and do not check them again
     vectors_again = asyncio.run(emb.aget_image_embedding_batch(files))
     assert vectors_again == vectors and CountingImage.reads == 6
 
