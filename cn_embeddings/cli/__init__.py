@@ -7,11 +7,11 @@ import logging
 import sys
 import time
 import typing
-from pathlib import Path
 from typing import Any
 
-from .._exceptions import APIError, CNEmbeddingsError, ConfigurationError
+from .._exceptions import APIError, CNEmbeddingsError, ConfigurationError, InvalidInputError
 from .._options import OptionSpec
+from .._version import __version__
 from ..clients import CLIENTS, options_of
 from ..config import PROVIDERS
 
@@ -108,25 +108,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .._progress import progress_bar
-    from .job import collect_inputs, done_ids, run_job
+    from ..bulk import BulkError, Columns, Source, embed_corpus, open_sink
 
-    output = Path(args.output)
-    records = collect_inputs(args.text or [], args.image or [], args.input)
-    if not records:
+    if not (args.text or args.image or args.input):
         raise ConfigurationError("nothing to embed: give --text, --image or --input")
-    done = done_ids(output)
-    todo = [r for r in records if r[0] not in done]
-    if done:
-        print(f"resuming: {len(records) - len(todo)} of {len(records)} inputs already in {output}", file=sys.stderr)
+    columns = Columns(id=args.id_column, text=args.text_column, image=args.image_column)
+    source = Source(args.text or [], args.image or [], args.input or [], columns)
+    sink = open_sink(args.output)  # the output path is checked before any request
     client = make_client(args.provider, args.model, **options_from_args(args, args.provider))
-    chunk = client.batch_size * client.max_concurrency * 4
-    with progress_bar(len(todo), enabled=bool(todo), desc="embedding") as progress:
-        written = run_job(todo, output, lambda items, p: client.embed(items, progress=p).vectors,
-                          client.protocol.model, progress or (lambda n: None), chunk)
-    usage = client.usage
-    print(f"wrote {written} vectors to {output} ({usage.requests} requests, {usage.retries} retries, "
-          f"{usage.total_tokens} tokens)", file=sys.stderr)
+    try:
+        summary = embed_corpus(client, source, sink, show_progress=sys.stderr.isatty())
+    except BulkError as error:
+        print(f"summary: {error.summary}", file=sys.stderr)
+        raise
+    print(f"{args.output}: {summary}", file=sys.stderr)
     return 0
 
 
@@ -165,33 +160,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cn-embeddings", description="Embeddings from Tencent Cloud ES, "
                                      "Baidu Qianfan v2 and Volcengine Ark.")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)  # so --verbose is accepted after the command too
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True)
     fmt = argparse.RawDescriptionHelpFormatter
 
-    demo = sub.add_parser("demo", help="the main job end to end, offline unless credentials are set",
+    demo = sub.add_parser("demo", parents=[common], help="the main job end to end, offline unless credentials are set",
                           epilog=EXAMPLES["demo"], formatter_class=fmt)
     demo.add_argument("--live", action="store_true", help="use the real clouds for every vendor")
     demo.set_defaults(func=cmd_demo)
 
-    embed = sub.add_parser("embed", help="embed texts and images into JSON Lines", epilog=EXAMPLES["embed"],
-                           formatter_class=fmt)
+    embed = sub.add_parser("embed", parents=[common], help="embed a corpus into JSON Lines or Parquet, resumable",
+                           epilog=EXAMPLES["embed"], formatter_class=fmt)
     embed.add_argument("--provider", choices=PROVIDERS, required=True)
     embed.add_argument("--model")
     embed.add_argument("--text", action="append", help="a text to embed (repeatable)")
     embed.add_argument("--image", action="append", help="an image file or folder (repeatable)")
-    embed.add_argument("--input", help=".txt (one text per line) or .jsonl ({id, text|image|video})")
-    embed.add_argument("--output", required=True, help="JSON Lines file: {id, vector, model} per line")
+    embed.add_argument("--input", action="append",
+                       help=".txt (a text per line), .jsonl, .csv or .parquet rows (repeatable)")
+    embed.add_argument("--id-column", default="id", help="the id field of .jsonl/.csv/.parquet rows "
+                       "(default: id; without one, ids are content hashes)")
+    embed.add_argument("--text-column", default="text", help="the text field (default: text)")
+    embed.add_argument("--image-column", default="image", help="the image field (default: image)")
+    embed.add_argument("--output", required=True, help="X.jsonl, X.parquet (a folder of part files) or - "
+                       "(JSON Lines on stdout)")
     add_option_flags(embed)
     embed.set_defaults(func=cmd_embed)
 
-    check = sub.add_parser("check", help="one minimal call: ok with dimension and latency, or what is wrong",
+    check = sub.add_parser("check", parents=[common],
+                           help="one minimal call: ok with dimension and latency, or what is wrong",
                            epilog=EXAMPLES["check"], formatter_class=fmt)
     check.add_argument("--provider", choices=PROVIDERS, required=True)
     check.add_argument("--model")
     add_option_flags(check)
     check.set_defaults(func=cmd_check)
 
-    emu = sub.add_parser("emulator", help="run the offline emulator for your own tests", epilog=EXAMPLES["emulator"],
+    emu = sub.add_parser("emulator", parents=[common], help="run the offline emulator for your own tests",
+                         epilog=EXAMPLES["emulator"],
                          formatter_class=fmt)
     emu.add_argument("--port", type=int, default=8808)
     emu.add_argument("--latency-ms", type=float, default=0.0)
@@ -205,7 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _hint(error: CNEmbeddingsError) -> str:
+def _hint(error: Exception) -> str:
+    from ..bulk import BulkError
+
+    if isinstance(error, BulkError):
+        return "hint: every vector answered is in the output; run the same command again to resume"
+    if isinstance(error, InvalidInputError):
+        return "hint: nothing was sent; fix that input (or pass --truncate for over-long texts) and run again"
+    if isinstance(error, OSError):
+        return "hint: check the path, its permissions and the free disk space"
     if isinstance(error, APIError) and error.code and "Signature" in error.code and "clock" not in str(error):
         return "hint: check the SecretKey (and that it has no stray spaces)"
     if isinstance(error, APIError) and error.status_code in (401, 403):
@@ -218,10 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
     try:
         return int(args.func(args))
-    except CNEmbeddingsError as error:
+    except (CNEmbeddingsError, OSError) as error:
         if args.verbose:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         hint = _hint(error)
         if hint:
             print(hint, file=sys.stderr)

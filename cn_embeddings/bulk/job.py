@@ -1,0 +1,246 @@
+"""The bulk job: check everything, then stream requests through one window, writing as answers come.
+
+Two passes over the source. The first checks every input with the client's
+own rules (so line 900 is refused, by id and line, before line 1 is sent),
+checks ids for duplicates and checks the output for a model, dimension or
+content that does not match. The second builds batches as it reads and keeps
+``max_concurrency`` of them in flight at all times: there is no barrier
+between chunks, and each answered batch is written at once, in whatever order
+answers arrive. When a batch fails for good the job stops taking new ones,
+lets those in flight finish, writes them, and raises :class:`BulkError` with
+the counts; re-running the same command resumes.
+
+Memory is flat in corpus size: records are read lazily, at most
+``2 x max_concurrency`` batches are held, and the ids seen are kept as 8-byte
+digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+
+from .._client import EmbeddingClient
+from .._exceptions import CNEmbeddingsError, ConfigurationError, InvalidInputError
+from .._inputs import Item
+from .._progress import progress_bar
+from .._types import Usage
+from .sinks import Existing, Row, Sink
+from .sources import Record
+
+__all__ = ["BulkError", "Summary", "content_hash", "embed_corpus"]
+
+
+def content_hash(item: Item) -> str:
+    """A stable hash of what is sent for an input (text, media bytes or URL): the default id, and
+    how resume notices that an id's content changed."""
+    digest = hashlib.sha256()
+    for name in ("text", "image", "video"):
+        value = getattr(item, name)
+        if value is None:
+            continue
+        digest.update(name.encode() + b"\0")
+        if isinstance(value, str):
+            digest.update(value.encode("utf-8", "surrogatepass"))
+        else:
+            digest.update((value.url or "").encode() + b"\0" + (value.data or b""))
+        digest.update(b"\0")
+    return digest.hexdigest()[:32]
+
+
+def _key(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+
+
+@dataclass
+class Summary:
+    """What a run did. ``written`` rows were added to the output; ``skipped`` were already there;
+    ``duplicates`` repeated an earlier input's content (same derived id)."""
+
+    inputs: int = 0
+    written: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+    def __str__(self) -> str:
+        u = self.usage
+        return (f"{self.written} rows written, {self.skipped} already present, {self.duplicates} duplicates "
+                f"skipped, of {self.inputs} inputs; {u.requests} requests, {u.retries} retries, "
+                f"{u.total_tokens} tokens; {self.rows_per_second:.1f} rows/s over {self.seconds:.1f} s")
+
+
+class BulkError(CNEmbeddingsError):
+    """A bulk job stopped on a failure; every vector answered before it is in the output.
+
+    ``summary`` says what was written; ``not_written`` how many inputs still need a run (the
+    same command resumes)."""
+
+    def __init__(self, cause: BaseException, summary: Summary, not_written: int) -> None:
+        super().__init__(f"stopped after writing {summary.written} rows: {cause}; {not_written} inputs not "
+                         "embedded (run the same command again to resume)")
+        self.summary = summary
+        self.not_written = not_written
+
+
+@dataclass
+class _Entry:
+    id: str
+    hash: str
+    item: Item
+
+
+def _checked(client: EmbeddingClient, records: Iterable[Record]) -> Iterator[tuple[Record, _Entry]]:
+    """Each record as a checked item with its id; an error names the record's id and line."""
+    for record in records:
+        try:
+            item = client.validate([record.content])[0]
+        except InvalidInputError as error:
+            message = error.message.removeprefix("input 0: ")
+            named = f"id {record.id!r}, " if record.id is not None else ""
+            raise InvalidInputError(f"{record.origin} ({named}nothing was sent): {message}",
+                                    rule=error.rule) from None
+        digest = content_hash(item)
+        yield record, _Entry(record.id if record.id is not None else digest, digest, item)
+
+
+def _check_output(existing: Existing, model: str) -> dict[int, int]:
+    """The ids already written (as digests, with their content digest); refuses another model."""
+    other = existing.models - {model}
+    if other:
+        raise ConfigurationError(f"the output holds vectors of {sorted(other)}, not {model}; "
+                                 "write another model's vectors to another --output")
+    return {_key(rid): _key(digest) for rid, digest in existing.pairs}
+
+
+def embed_corpus(client: EmbeddingClient, source: Iterable[Record], sink: Sink, *,
+                 show_progress: bool = False) -> Summary:
+    """Embed every record of ``source`` not yet in ``sink``; see the module docstring.
+
+    ``source`` must be re-iterable (a :class:`~cn_embeddings.bulk.Source`, a list): it is read
+    twice. Raises InvalidInputError or ConfigurationError before any request, BulkError after."""
+    started = time.perf_counter()
+    model = client.protocol.model
+    existing = sink.existing()
+    done = _check_output(existing, model)
+    summary, todo = Summary(), 0
+    seen: set[int] = set()
+    for record, entry in _checked(client, source):
+        summary.inputs += 1
+        key, digest = _key(entry.id), _key(entry.hash)
+        if key in seen:
+            if record.id is None:
+                summary.duplicates += 1
+                continue
+            raise InvalidInputError(f"{record.origin}: duplicate id {record.id!r} (ids must be unique; nothing "
+                                    "was sent)", rule="unique-id")
+        seen.add(key)
+        if key in done:
+            if done[key] != digest:
+                raise InvalidInputError(f"{record.origin}: id {entry.id!r} is already in the output with other "
+                                        "content; give it a new id or use another --output (nothing was sent)",
+                                        rule="changed-content")
+            summary.skipped += 1
+        else:
+            todo += 1
+    del seen
+    before = client.usage
+    try:
+        with progress_bar(todo, enabled=show_progress, desc="embedding") as progress:
+            _Window(client, sink, model, existing.dimension, summary, progress).run(_todo(client, source, done))
+    finally:
+        summary.usage = _since(before, client.usage)
+        summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _todo(client: EmbeddingClient, source: Iterable[Record], done: dict[int, int]) -> Iterator[_Entry]:
+    """The second pass: checked entries not in the output, each content sent once."""
+    for _, entry in _checked(client, source):
+        key = _key(entry.id)
+        if key not in done:
+            done[key] = _key(entry.hash)
+            yield entry
+
+
+def _since(before: Usage, after: Usage) -> Usage:
+    return Usage(**{f.name: getattr(after, f.name) - getattr(before, f.name) for f in fields(Usage)})
+
+
+class _Window:
+    """Keeps ``max_concurrency`` batches in flight and writes each as it is answered."""
+
+    def __init__(self, client: EmbeddingClient, sink: Sink, model: str, dimension: int | None, summary: Summary,
+                 progress: Callable[[int], None] | None) -> None:
+        self.client, self.sink, self.model, self.dimension = client, sink, model, dimension
+        self.summary, self.progress = summary, progress
+        self.lock = threading.Lock()
+        self.room = threading.BoundedSemaphore(2 * client.max_concurrency)
+        self.failure: BaseException | None = None
+
+    def _batches(self, entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
+        protocol, size = self.client.protocol, self.client.batch_size
+        batch: list[_Entry] = []
+        for entry in entries:
+            if batch and not protocol.fits([e.item for e in batch], entry.item, size):
+                yield batch
+                batch = []
+            batch.append(entry)
+        if batch:
+            yield batch
+
+    def run(self, entries: Iterator[_Entry]) -> None:
+        pool = ThreadPoolExecutor(self.client.max_concurrency, thread_name_prefix="cn-embeddings-bulk")
+        try:
+            for batch in self._batches(entries):
+                self.room.acquire()
+                if self.failure is not None:
+                    self.room.release()
+                    break
+                pool.submit(self._one, batch)
+        except BaseException as interrupt:  # noqa: BLE001 - Ctrl-C: write what is in flight, then stop
+            self.failure = self.failure or interrupt
+        finally:
+            pool.shutdown(wait=True)
+            self.sink.close()
+        if self.failure is not None:
+            if isinstance(self.failure, (KeyboardInterrupt, ConfigurationError)):
+                raise self.failure
+            raise BulkError(self.failure, self.summary, self.summary.inputs - self.summary.skipped
+                            - self.summary.duplicates - self.summary.written) from self.failure
+
+    def _one(self, batch: list[_Entry]) -> None:
+        try:
+            if self.failure is not None:
+                return
+            result = self.client.embed([e.item for e in batch], checked=True)
+            rows = [Row(e.id, e.hash, vector, result.sparse[i] if result.sparse else None)
+                    for i, (e, vector) in enumerate(zip(batch, result.vectors, strict=True))]
+            with self.lock:
+                self._check_dimension(rows)
+                self.sink.write(rows, self.model)
+                self.summary.written += len(rows)
+            if self.progress:
+                self.progress(len(rows))
+        except BaseException as error:  # noqa: BLE001 - the first failure stops the job
+            with self.lock:
+                self.failure = self.failure or error
+        finally:
+            self.room.release()
+
+    def _check_dimension(self, rows: list[Row]) -> None:
+        for row in rows:
+            if self.dimension is None:
+                self.dimension = len(row.vector)
+            elif len(row.vector) != self.dimension:
+                raise ConfigurationError(f"{row.id!r} came back with {len(row.vector)} dimensions, but the output "
+                                         f"holds {self.dimension}-dimension vectors; write to another --output")

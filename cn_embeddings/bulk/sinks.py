@@ -1,0 +1,301 @@
+"""Where a bulk job's vectors go: JSON Lines, Parquet, or stdout.
+
+Every sink writes each answered batch as soon as it arrives, and reports what
+an earlier run already wrote as (id, content hash) pairs plus the model and
+dimension, without reading a single vector back:
+
+- JSON Lines: one ``{"id", "hash", "model", "vector"[, "sparse"]}`` object
+  per line, written in that key order, so that resume parses only the part of
+  each line before ``"vector"``. A line cut off by a kill is dropped on resume.
+- Parquet: a folder of part files (``part-00000.parquet``...) that pyarrow,
+  pandas, DuckDB and Spark read as one table. Batches go first to a small
+  JSON Lines journal inside the folder and are moved into a new part file
+  every ``rows_per_part`` rows, so a killed run loses at most the rows still
+  in flight; resume turns a leftover journal into a part file. Resume reads
+  the ``id``, ``hash`` and ``model`` columns only.
+- ``-``: JSON Lines on stdout (nothing to resume from).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .._exceptions import ConfigurationError
+from .._types import SparseVector
+
+__all__ = ["JsonlSink", "ParquetSink", "Row", "Sink", "StdoutSink", "open_sink"]
+
+_VECTOR_KEY = ', "vector": '
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    id: str
+    hash: str
+    vector: list[float]
+    sparse: SparseVector | None = None
+
+
+@dataclass
+class Existing:
+    """What an earlier run wrote: ``(id, hash)`` pairs, and the model and dimension used."""
+
+    pairs: Iterator[tuple[str, str]]
+    models: set[str]
+    dimension: int | None
+
+
+class Sink:
+    """Base of the sinks; ``write`` is called from one thread at a time."""
+
+    def existing(self) -> Existing:
+        return Existing(iter(()), set(), None)
+
+    def write(self, rows: list[Row], model: str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _line(row: Row, model: str) -> str:
+    head = json.dumps({"id": row.id, "hash": row.hash, "model": model}, ensure_ascii=False)
+    text = head[:-1] + _VECTOR_KEY + json.dumps(row.vector)
+    if row.sparse is not None:
+        text += ', "sparse": ' + json.dumps({str(k): v for k, v in row.sparse.items()})
+    return text + "}\n"
+
+
+def _read_lines(path: Path) -> Existing:
+    """The ids, hashes and models in a JSON Lines output, parsing only what precedes each vector
+    (and one vector, for the dimension). A partial last line, left by a kill, is cut off."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if size:
+            fh.seek(size - 1)
+            if fh.read(1) != b"\n":
+                fh.seek(0)
+                keep = 0
+                for raw in fh:
+                    if raw.endswith(b"\n"):
+                        keep += len(raw)
+                with open(path, "r+b") as cut:
+                    cut.truncate(keep)
+    models: set[str] = set()
+    dimension: int | None = None
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            at = line.find(_VECTOR_KEY)
+            try:
+                head = json.loads(line[:at] + "}") if at > 0 else None
+                if dimension is None and head is not None:
+                    dimension = len(json.loads(line)["vector"])
+            except (ValueError, KeyError, TypeError):
+                head = None
+            if not isinstance(head, dict) or not {"id", "hash", "model"} <= set(head):
+                raise ConfigurationError(f"{path}:{n} is not a line cn-embeddings wrote; refusing to append "
+                                         "(choose another --output)")
+            models.add(head["model"])
+    return Existing(_pairs_of_lines(path), models, dimension)
+
+
+def _pairs_of_lines(path: Path) -> Iterator[tuple[str, str]]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            head = json.loads(line[: line.find(_VECTOR_KEY)] + "}")
+            yield str(head["id"]), head["hash"]
+
+
+class JsonlSink(Sink):
+    """Appends JSON Lines; flushed after every batch, synced to disk on close."""
+
+    def __init__(self, path: Path) -> None:
+        self.path: Path = path
+        self._fh: IO[str] | None = None
+
+    def existing(self) -> Existing:
+        return _read_lines(self.path) if self.path.exists() else super().existing()
+
+    def write(self, rows: list[Row], model: str) -> None:
+        if self._fh is None:
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._fh.write("".join(_line(row, model) for row in rows))
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+
+
+class StdoutSink(Sink):
+    """JSON Lines on stdout, for piping."""
+
+    def write(self, rows: list[Row], model: str) -> None:
+        sys.stdout.write("".join(_line(row, model) for row in rows))
+        sys.stdout.flush()
+
+
+class _Buffer:
+    """Rows waiting for the next part file, vectors packed as float32 (4 bytes a value, not a
+    Python float each)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.hashes: list[str] = []
+        self.values = array("f")
+        self.lengths: list[int] = []
+        self.sparse: list[SparseVector | None] = []
+
+    def add(self, row: Row) -> None:
+        self.ids.append(row.id)
+        self.hashes.append(row.hash)
+        self.values.extend(row.vector)
+        self.lengths.append(len(row.vector))
+        self.sparse.append(row.sparse)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _rows_of_journal(journal: Path) -> Iterator[Row]:
+    with open(journal, encoding="utf-8") as fh:
+        for line in fh:
+            obj = json.loads(line)
+            sparse = {int(k): v for k, v in obj["sparse"].items()} if "sparse" in obj else None
+            yield Row(obj["id"], obj["hash"], obj["vector"], sparse)
+
+
+class ParquetSink(Sink):
+    """A folder of Parquet part files, fed through a JSON Lines journal (see the module docstring)."""
+
+    JOURNAL = "_journal.jsonl"
+
+    def __init__(self, path: Path, *, rows_per_part: int = 4096) -> None:
+        import pyarrow  # noqa: F401 - fail here, before any request, when the extra is missing
+
+        self.path: Path = path
+        self.rows_per_part = rows_per_part
+        self._journal = JsonlSink(path / self.JOURNAL)
+        self._buffer = _Buffer()
+        self._model: str | None = None
+
+    def _parts(self) -> list[Path]:
+        return sorted(self.path.glob("part-*.parquet"))
+
+    def existing(self) -> Existing:
+        import pyarrow.parquet as pq
+
+        if not self.path.exists():
+            return super().existing()
+        self._flush_leftover_journal()
+        models: set[str] = set()
+        dimension: int | None = None
+        for part in self._parts():
+            meta = pq.read_schema(part).metadata or {}
+            if b"cn_embeddings.model" not in meta:
+                raise ConfigurationError(f"{part} was not written by cn-embeddings; refusing to add to "
+                                         f"{self.path} (choose another --output)")
+            models.add(meta[b"cn_embeddings.model"].decode())
+            dimension = dimension or int(meta.get(b"cn_embeddings.dimension", b"0")) or None
+        return Existing(self._pairs(), models, dimension)
+
+    def _pairs(self) -> Iterator[tuple[str, str]]:
+        import pyarrow.parquet as pq
+
+        for part in self._parts():
+            table = pq.read_table(part, columns=["id", "hash"])
+            yield from zip(table.column("id").to_pylist(), table.column("hash").to_pylist(), strict=True)
+
+    def _flush_leftover_journal(self) -> None:
+        """A journal left by a killed run becomes a part file (rows already in a part are dropped)."""
+        journal = self.path / self.JOURNAL
+        if not journal.exists():
+            return
+        found = _read_lines(journal)  # also cuts a partial last line
+        if found.models:
+            done = {rid for rid, _ in self._pairs()}
+            for row in _rows_of_journal(journal):
+                if row.id not in done:
+                    self._buffer.add(row)
+            if len(self._buffer):
+                self._write_part(found.models.pop())
+        journal.unlink()
+
+    def write(self, rows: list[Row], model: str) -> None:
+        self.path.mkdir(exist_ok=True)
+        self._model = model
+        self._journal.write(rows, model)
+        for row in rows:
+            self._buffer.add(row)
+        if len(self._buffer) >= self.rows_per_part:
+            self._write_part(model)
+            self._journal.close()
+            (self.path / self.JOURNAL).unlink()
+
+    def _write_part(self, model: str) -> None:
+        """Write the buffered rows as the next part file (atomically: a temporary file renamed)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        buf, self._buffer = self._buffer, _Buffer()
+        offsets = array("i", [0])
+        for length in buf.lengths:
+            offsets.append(offsets[-1] + length)
+        values = pa.Array.from_buffers(pa.float32(), len(buf.values), [None, pa.py_buffer(buf.values)])
+        columns: dict[str, Any] = {
+            "id": pa.array(buf.ids, pa.string()),
+            "vector": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values),
+            "model": pa.array([model] * len(buf), pa.string()),
+            "hash": pa.array(buf.hashes, pa.string()),
+        }
+        if any(s is not None for s in buf.sparse):
+            columns["sparse"] = pa.array([list((s or {}).items()) for s in buf.sparse],
+                                         pa.map_(pa.int32(), pa.float32()))
+        table = pa.table(columns).replace_schema_metadata(
+            {"cn_embeddings.model": model, "cn_embeddings.dimension": str(buf.lengths[0])})
+        parts = self._parts()
+        number = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
+        final = self.path / f"part-{number:05d}.parquet"
+        temporary = final.with_suffix(".parquet.tmp")
+        pq.write_table(table, temporary, compression="zstd")
+        os.replace(temporary, final)
+
+    def close(self) -> None:
+        if len(self._buffer) and self._model is not None:
+            self._write_part(self._model)
+            self._journal.close()
+            (self.path / self.JOURNAL).unlink()
+        self._journal.close()
+
+
+def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
+    """The sink for ``output``: ``-`` is stdout, ``*.parquet`` a Parquet folder, anything else
+    JSON Lines. Checks the path before any request: its folder must exist and be writable."""
+    if str(output) == "-":
+        return StdoutSink()
+    path = Path(output)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigurationError(f"output folder {parent} does not exist (create it first)")
+    if not os.access(parent, os.W_OK):
+        raise ConfigurationError(f"output folder {parent} is not writable")
+    if path.suffix.lower() == ".parquet":
+        if path.exists() and not path.is_dir():
+            raise ConfigurationError(f"{path} is a file; a Parquet output is a folder of part files "
+                                     "(choose another --output)")
+        try:
+            return ParquetSink(path, rows_per_part=rows_per_part)
+        except ImportError:
+            raise ConfigurationError("Parquet output needs pyarrow: pip install 'cn-embeddings[bulk]'") from None
+    if path.is_dir():
+        raise ConfigurationError(f"{path} is a folder; give a .jsonl file or a .parquet folder")
+    return JsonlSink(path)
