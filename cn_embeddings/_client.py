@@ -12,6 +12,7 @@ copy rejoins the quota of its new process.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Literal, TypeVar
@@ -24,6 +25,7 @@ from ._exceptions import CNEmbeddingsError, ConfigurationError
 from ._flow import batch_flow, run_async, run_sync
 from ._inputs import Item, to_items
 from ._options import TransportOptions
+from ._quota import QUOTA_URL_ENV, SharedQuota, shared_quota
 from ._ratelimit import RateLimiter, shared_limiter
 from ._retry import RetryPolicy
 from ._secret import fingerprint
@@ -171,6 +173,8 @@ class EmbeddingClient(Closeable):
 
     def __init__(self, protocol: VendorProtocol, auth: httpx.Auth, *, http_client: httpx.Client | None = None,
                  http_async_client: httpx.AsyncClient | None = None, **transport: Any) -> None:
+        if transport.get("quota_url") is None and os.environ.get(QUOTA_URL_ENV):
+            transport["quota_url"] = os.environ[QUOTA_URL_ENV]
         options = TransportOptions(**transport)
         self._configure(protocol, auth, options, UsageCounter(), _Runtime(options, http_client, http_async_client))
 
@@ -184,8 +188,17 @@ class EmbeddingClient(Closeable):
         self.default_headers = {"User-Agent": USER_AGENT, **transport.default_headers}
         self._usage = usage
         self._runtime = runtime or _Runtime(transport, None, None)
-        self._limiter = (RateLimiter(None, adaptive=False) if transport.requests_per_second == 0
-                         else shared_limiter(self.quota_key, self.requests_per_second))
+        self._limiter: RateLimiter | SharedQuota
+        if transport.requests_per_second == 0:
+            self._limiter = RateLimiter(None, adaptive=False)
+        elif transport.quota_url:
+            if self.requests_per_second is None:
+                raise ConfigurationError(f"quota_url needs a rate to share: set requests_per_second ("
+                                         f"{protocol.vendor} documents no default for {protocol.model})")
+            self._limiter = shared_quota(transport.quota_url, self.quota_key, self.requests_per_second,
+                                         transport.tokens_per_minute)
+        else:
+            self._limiter = shared_limiter(self.quota_key, self.requests_per_second)
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -218,7 +231,7 @@ class EmbeddingClient(Closeable):
         return self.transport.truncate
 
     @property
-    def limiter(self) -> RateLimiter:
+    def limiter(self) -> RateLimiter | SharedQuota:
         return self._limiter
 
     @property

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import httpx
 
 from ._exceptions import APIConnectionError, APIError, APITimeoutError, RateLimitError
+from ._quota import SharedQuota
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy
 from ._types import BatchResult
@@ -45,7 +46,7 @@ def batch_flow(
     build: Callable[[], httpx.Request],
     parse: Callable[[httpx.Response], BatchResult],
     policy: RetryPolicy,
-    limiter: RateLimiter,
+    limiter: RateLimiter | SharedQuota,
     secrets: tuple[str, ...] = (),
 ) -> Flow:
     """Send one batch until it succeeds, fails for good, or the retry budget is spent.
@@ -55,6 +56,8 @@ def batch_flow(
     while True:
         wait = limiter.reserve()
         if wait > 0:
+            yield Sleep(wait)
+        while (wait := limiter.admit()) > 0:  # a quota shared with other processes
             yield Sleep(wait)
         request = build()
         try:
@@ -73,7 +76,7 @@ def batch_flow(
             attempt += 1
             yield Sleep(delay)
             continue
-        limiter.record(throttled=False)
+        limiter.record(throttled=False, tokens=result.usage.total_tokens)
         result.usage.requests = attempt + 1
         result.usage.retries = attempt
         return result

@@ -91,6 +91,12 @@ class TransportOptions:
     truncate: bool = option(False, "Cut texts over the model's length limit instead of raising "
                                    "InvalidInputError.")
     default_headers: dict[str, str] = option({}, "Extra headers on every request.")
+    quota_url: str | None = option(
+        None, "redis://host:port/db: share one quota (requests per second, tokens per minute) with every "
+              "process using the same account and model; env CN_EMBEDDINGS_QUOTA_URL; password from env "
+              "CN_EMBEDDINGS_QUOTA_PASSWORD.")
+    tokens_per_minute: int | None = option(None, "With quota_url: a token budget per minute shared like the "
+                                                 "request rate.")
     zero_waits: bool = option(False, "Make every retry wait zero seconds (tests only).", cli=False)
 
     def __post_init__(self) -> None:
@@ -102,6 +108,12 @@ class TransportOptions:
         whole("max_retries", self.max_retries, 0)
         if self.batch_size is not None:
             whole("batch_size", self.batch_size, 1)
+        if self.tokens_per_minute is not None:
+            whole("tokens_per_minute", self.tokens_per_minute, 1)
+        if self.quota_url is not None:
+            from ._quota import check_quota_url
+
+            check_quota_url(self.quota_url)
         for name in ("timeout", "requests_per_second"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):

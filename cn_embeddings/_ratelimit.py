@@ -69,7 +69,12 @@ class RateLimiter:
             self._next_free = slot + 1.0 / self.rate
             return slot - now
 
-    def record(self, throttled: bool) -> None:
+    def admit(self) -> float:
+        """A quota shared beyond this process answers here (see ``_quota``); a local one has no more
+        to check once :meth:`reserve` has spaced the request."""
+        return 0.0
+
+    def record(self, throttled: bool, tokens: int = 0) -> None:
         """One answer: ``throttled`` when the vendor said 'too many requests'."""
         if not self.adaptive:
             return

@@ -114,7 +114,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise ConfigurationError("nothing to embed: give --text, --image or --input")
     columns = Columns(id=args.id_column, text=args.text_column, image=args.image_column)
     source = Source(args.text or [], args.image or [], args.input or [], columns)
-    sink = open_sink(args.output)  # the output path is checked before any request
+    sink = open_sink(args.output, rows_per_part=args.rows_per_part)  # checked before any request
     client = make_client(args.provider, args.model, **options_from_args(args, args.provider))
     try:
         summary = embed_corpus(client, source, sink, show_progress=sys.stderr.isatty())
@@ -186,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--image-column", default="image", help="the image field (default: image)")
     embed.add_argument("--output", required=True, help="X.jsonl, X.parquet (a folder of part files) or - "
                        "(JSON Lines on stdout)")
+    embed.add_argument("--rows-per-part", type=int, default=4096, help="rows per Parquet part file (default: "
+                       "4096); rows not yet in a part are kept in a journal beside them")
     add_option_flags(embed)
     embed.set_defaults(func=cmd_embed)
 

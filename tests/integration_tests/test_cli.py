@@ -134,3 +134,69 @@ def test_bad_input_is_an_error_without_traceback(emulator_process, tmp_path):
                  emulator_process)
     assert result.returncode == 2 and "at most 72" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("emulator_process", [40], indirect=True)
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_its_vector(
+        emulator_process, tmp_path, suffix):
+    import random
+
+    import pyarrow.parquet as pq
+
+    corpus = tmp_path / "corpus.csv"
+    corpus.write_text("id,text\n" + "".join(f"d{i},passage number {i}\n" for i in range(2000)))
+    out = tmp_path / f"out{suffix}"
+    args = ["embed", "--provider", "qianfan", "--input", str(corpus), "--output", str(out), "--rows-per-part", "100",
+            "--max-concurrency", "2"]
+    rng = random.Random(7)
+    counts = []
+    for _ in range(3):  # kill -9 three times, at random moments
+        proc = subprocess.Popen([*CLI, *args], env=emulator_process, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(1.0, 2.0))
+        proc.kill()
+        proc.wait()
+        journal = out / "_journal.jsonl" if suffix == ".parquet" else out
+        counts.append((pq.read_table(out).num_rows if list(out.glob("part-*")) else 0) if suffix == ".parquet"
+                      else 0)
+        counts[-1] += journal.read_text().count("\n") if journal.exists() else 0
+    assert 0 < counts[0] < counts[-1] < 2000, counts  # each run was cut short, and each added rows
+    resumed = run(args, emulator_process)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "already present" in resumed.stderr and "rows written" in resumed.stderr
+    if suffix == ".jsonl":
+        rows = read_jsonl(out)
+    else:
+        rows = pq.read_table(out).to_pylist()
+    ids = [row["id"] for row in rows]
+    assert sorted(ids) == sorted(f"d{i}" for i in range(2000))  # every id exactly once
+    from cn_embeddings.testing import Emulator
+
+    with Emulator() as reference:
+        expected = reference.client("qianfan").embed_texts([f"passage number {i}" for i in range(2000)])
+    for row in rows:
+        assert row["vector"] == pytest.approx(expected[int(row["id"][1:])], rel=1e-6)
+
+
+def test_embed_to_stdout_and_the_summary(emulator_process, tmp_path):
+    result = run(["embed", "--provider", "ark", "--text", "一", "--text", "二", "--output", "-", "--verbose",
+                  "--dimensions", "1024"], emulator_process)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 2 and all(len(row["vector"]) == 1024 for row in rows)
+    assert "2 rows written" in result.stderr and "requests" in result.stderr and "rows/s" in result.stderr
+
+
+def test_cli_errors_are_one_line_with_a_hint(emulator_process, tmp_path):
+    version = run(["--version"], clean_env())
+    assert version.returncode == 0 and version.stdout.startswith("cn-embeddings ")
+    missing_folder = run(["embed", "--provider", "qianfan", "--text", "a", "--output", str(tmp_path / "no" / "o.jsonl")],
+                         emulator_process)
+    assert missing_folder.returncode == 2 and "does not exist" in missing_folder.stderr
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok\n\xff\n")
+    not_utf8 = run(["embed", "--provider", "qianfan", "--input", str(bad), "--output", str(tmp_path / "o.jsonl")],
+                   emulator_process)
+    assert not_utf8.returncode == 2 and "bad.txt:2 is not UTF-8" in not_utf8.stderr and "hint:" in not_utf8.stderr
+    for result in (missing_folder, not_utf8):
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2

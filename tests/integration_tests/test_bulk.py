@@ -1,0 +1,150 @@
+"""The bulk job from Python, against the in-process emulator: checks before sending, resume rules,
+failures that keep every answered vector, Parquet and CSV in and out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pyarrow.types as pa_types
+import pytest
+
+from cn_embeddings import ConfigurationError, InvalidInputError
+from cn_embeddings.bulk import BulkError, Columns, Source, embed_corpus, open_sink
+from tests.conftest import png_bytes
+
+
+def lines_of(path: Path) -> dict[str, dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    by_id = {row["id"]: row for row in rows}
+    assert len(by_id) == len(rows), "an id was written twice"
+    return by_id
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]], bom: bool = False) -> Path:
+    text = "id,text\n" + "".join(f"{rid},{text}\n" for rid, text in rows)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    return path
+
+
+def test_a_bad_line_900_is_refused_by_id_and_line_before_any_request(emu, tmp_path):
+    rows = [(f"doc-{i}", f"text {i}") for i in range(1000)]
+    rows[899] = ("doc-899", "x" * 100)  # over WeCLIPv2's 72 characters
+    corpus = write_csv(tmp_path / "corpus.csv", rows)
+    client = emu.client("tencent", zero_waits=True)
+    with pytest.raises(InvalidInputError) as caught:
+        embed_corpus(client, Source(files=[corpus]), open_sink(tmp_path / "out.jsonl"))
+    assert f"{corpus}:901" in str(caught.value) and "'doc-899'" in str(caught.value) and "72" in str(caught.value)
+    assert emu.requests == 0 and not (tmp_path / "out.jsonl").exists()
+    truncated = embed_corpus(emu.client("tencent", truncate=True), Source(files=[corpus]),
+                             open_sink(tmp_path / "out.jsonl"))
+    assert truncated.written == 1000
+
+
+def test_a_failure_mid_run_keeps_every_answered_vector_and_the_rerun_completes(emu, tmp_path):
+    texts = [f"sentence {i}" for i in range(400)]
+    reference = dict(zip([f"t{i}" for i in range(400)], emu.client("qianfan").embed_texts(texts), strict=True))
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    out = tmp_path / "out.jsonl"
+    emu.reset()
+    emu.faults.script("server_error", after=6)  # the 7th request fails for good (max_retries=0)
+    client = emu.client("qianfan", max_retries=0, max_concurrency=4, batch_size=8)
+    with pytest.raises(BulkError) as caught:
+        embed_corpus(client, Source(files=[corpus]), open_sink(out))
+    written = lines_of(out)
+    answered = sum(1 for s in emu.seen if s.ok)
+    assert len(written) == caught.value.summary.written == answered * 8 > 0
+    assert caught.value.not_written == 400 - len(written)
+    assert all(row["vector"] == reference[rid] for rid, row in written.items())
+    again = embed_corpus(emu.client("qianfan"), Source(files=[corpus]), open_sink(out))
+    assert again.skipped == len(written) and again.written == 400 - len(written)
+    assert {rid: row["vector"] for rid, row in lines_of(out).items()} == reference
+
+
+def test_ids_default_to_content_hashes_so_different_texts_do_not_collide(emu, tmp_path):
+    out = tmp_path / "o.jsonl"
+    embed_corpus(emu.client("qianfan"), Source(texts=["苹果"]), open_sink(out))
+    second = embed_corpus(emu.client("qianfan"), Source(texts=["香蕉", "苹果", "香蕉"]), open_sink(out))
+    assert (second.written, second.skipped, second.duplicates) == (1, 1, 1)
+    assert len(lines_of(out)) == 2
+
+
+def test_resume_refuses_another_model_another_dimension_and_changed_content(emu, tmp_path):
+    out = tmp_path / "o.jsonl"
+    corpus = write_csv(tmp_path / "c.csv", [("a", "one"), ("b", "two")])
+    embed_corpus(emu.client("ark", dimensions=1024), Source(files=[corpus]), open_sink(out))
+    with pytest.raises(ConfigurationError, match="not doubao-embedding-vision-251215"):
+        embed_corpus(emu.client("ark", "doubao-embedding-vision-251215"), Source(files=[corpus]), open_sink(out))
+    changed = write_csv(tmp_path / "c2.csv", [("a", "one"), ("b", "TWO")])
+    emu.reset()
+    with pytest.raises(InvalidInputError, match="'b' is already in the output with other content"):
+        embed_corpus(emu.client("ark", dimensions=1024), Source(files=[changed]), open_sink(out))
+    assert emu.requests == 0
+    more = write_csv(tmp_path / "c3.csv", [("c", "three")])
+    with pytest.raises(ConfigurationError, match="2048 dimensions.*holds 1024"):
+        embed_corpus(emu.client("ark"), Source(files=[more]), open_sink(out))
+    assert set(lines_of(out)) == {"a", "b"}
+
+
+def test_parquet_output_with_sparse_vectors_resumes_from_ids_only(emu, tmp_path):
+    out = tmp_path / "vectors.parquet"
+    texts = [f"文档 {i}" for i in range(50)]
+    client = emu.client("ark", sparse=True, dimensions=1024)
+    expected = client.embed(texts)
+    first = embed_corpus(client, Source(texts=texts[:30]), open_sink(out, rows_per_part=8))
+    second = embed_corpus(client, Source(texts=texts), open_sink(out, rows_per_part=8))
+    assert (first.written, second.skipped, second.written) == (30, 30, 20)
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "vector", "model", "hash", "sparse"]
+    assert pa_types.is_list(table.schema.field("vector").type) and str(table.schema.field("vector").type.value_type) == "float"
+    assert len(set(table.column("id").to_pylist())) == 50
+    by_hash = {row["hash"]: row for row in table.to_pylist()}
+    from cn_embeddings.bulk import content_hash
+
+    for text, vector, sparse in zip(texts, expected.vectors, expected.sparse, strict=True):
+        row = by_hash[content_hash(client.validate([text])[0])]
+        assert row["vector"] == pytest.approx(vector, abs=1e-6)  # stored as float32
+        assert dict(row["sparse"]) == pytest.approx(sparse, abs=1e-6)
+        assert row["model"] == "doubao-embedding-vision-250615"
+    assert not (out / "_journal.jsonl").exists()
+
+
+def test_csv_and_parquet_inputs_with_columns_bom_and_relative_images(emu, tmp_path):
+    import pyarrow as pa
+
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "pics" / "a.png").write_bytes(png_bytes(color=(1, 2, 3)))
+    csv_file = tmp_path / "in.csv"
+    csv_file.write_bytes(b"\xef\xbb\xbfkey,body,picture\nk1,hello,\nk2,,pics/a.png\n")
+    parquet_file = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"key": ["k3"], "body": ["world"], "picture": [None]}), parquet_file)
+    out = tmp_path / "o.jsonl"
+    client = emu.client("ark", dimensions=1024)
+    summary = embed_corpus(client, Source(files=[csv_file, parquet_file],
+                                          columns=Columns(id="key", text="body", image="picture")), open_sink(out))
+    assert summary.written == 3
+    rows = lines_of(out)
+    assert rows["k2"]["vector"] == client.embed_images([tmp_path / "pics" / "a.png"])[0]
+    assert rows["k3"]["vector"] == client.embed_texts(["world"])[0]
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(emu, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\nalso fine\n\xff\xfe broken\n")
+    with pytest.raises(InvalidInputError, match=r"bad.txt:3 is not UTF-8"):
+        embed_corpus(emu.client("qianfan"), Source(files=[bad]), open_sink(tmp_path / "o.jsonl"))
+    assert emu.requests == 0
+
+
+def test_output_paths_are_checked_before_any_request(tmp_path):
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        open_sink(tmp_path / "missing" / "o.jsonl")
+    (tmp_path / "file.parquet").write_text("x")
+    with pytest.raises(ConfigurationError, match="is a file"):
+        open_sink(tmp_path / "file.parquet")
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text('{"something": "else"}\n')
+    with pytest.raises(ConfigurationError, match="not a line cn-embeddings wrote"):
+        open_sink(foreign).existing()
