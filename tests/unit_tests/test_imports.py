@@ -34,8 +34,8 @@ def test_each_adapter_imports_only_its_own_framework():
 
 
 def test_the_cli_imports_no_framework_until_the_demo_runs():
-    loaded = _modules_after("import cn_embeddings.cli")
-    assert not loaded & {"langchain_core", "llama_index", "pydantic"}
+    loaded = _modules_after("import cn_embeddings.cli, cn_embeddings.ray")
+    assert not loaded & {"langchain_core", "llama_index", "pydantic", "pyarrow", "limits", "ray"}
 
 
 def test_public_names_are_pinned():
