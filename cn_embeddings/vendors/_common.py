@@ -27,6 +27,11 @@ from .._exceptions import (
 from .._inputs import Item
 from .._retry import RETRYABLE_STATUS, parse_retry_after
 
+try:  # about 10x faster than json on float vectors (benchmarks/json_parsing.py); same results
+    from orjson import loads as json_loads
+except ImportError:  # pragma: no cover - the [fast] extra is not installed
+    from json import loads as json_loads  # type: ignore[assignment]
+
 JSON_CONTENT_TYPE = "application/json"
 
 
@@ -85,8 +90,8 @@ def malformed(vendor: str, what: str, response: httpx.Response | None = None) ->
 
 def json_body(response: httpx.Response, vendor: str) -> Any:
     try:
-        return json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        return json_loads(response.content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         excerpt = response.content[:120].decode("utf-8", errors="replace")
         raise malformed(vendor, f"response is not JSON: {excerpt!r}", response) from None
 
@@ -149,8 +154,8 @@ def error_envelope(response: httpx.Response) -> tuple[Any, dict | None, str | No
     """``(payload, error object, code, message)`` of an OpenAI-style ``{"error": {...}}`` answer
     (Qianfan, Ark); a body that is not such an envelope gives its first 200 bytes as message."""
     try:
-        payload = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        payload = json_loads(response.content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         payload = None
     error = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(error, dict):
