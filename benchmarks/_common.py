@@ -83,3 +83,31 @@ def machine() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server on a free 127.0.0.1 port; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def emulator_env(server: Server) -> dict[str, str]:
+    """Environment that points the CLI's clients at an emulator."""
+    return {**os.environ, "QIANFAN_BASE_URL": server.url + "/v2", "QIANFAN_API_KEY": CREDS["qianfan"],
+            "TENCENTCLOUD_ES_BASE_URL": server.url, "TENCENTCLOUD_SECRET_ID": CREDS["secret_id"],
+            "TENCENTCLOUD_SECRET_KEY": CREDS["secret_key"], "ARK_BASE_URL": server.url + "/api/v3",
+            "ARK_API_KEY": CREDS["ark"]}

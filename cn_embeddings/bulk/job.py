@@ -11,8 +11,9 @@ lets those in flight finish, writes them, and raises :class:`BulkError` with
 the counts; re-running the same command resumes.
 
 Memory is flat in corpus size: records are read lazily, at most
-``2 x max_concurrency`` batches are held, and the ids seen are kept as 8-byte
-digests.
+``2 x max_concurrency`` batches are held, and the ids are kept, during the
+first pass only, as 8-byte digests (the second pass keeps just the positions
+of the inputs it leaves out).
 """
 
 from __future__ import annotations
@@ -134,12 +135,14 @@ def embed_corpus(client: EmbeddingClient, source: Iterable[Record], sink: Sink, 
     done = _check_output(existing, model)
     summary, todo = Summary(), 0
     seen: set[int] = set()
-    for record, entry in _checked(client, source):
+    skip: set[int] = set()  # positions of the records the second pass leaves out
+    for position, (record, entry) in enumerate(_checked(client, source)):
         summary.inputs += 1
         key, digest = _key(entry.id), _key(entry.hash)
         if key in seen:
             if record.id is None:
                 summary.duplicates += 1
+                skip.add(position)
                 continue
             raise InvalidInputError(f"{record.origin}: duplicate id {record.id!r} (ids must be unique; nothing "
                                     "was sent)", rule="unique-id")
@@ -150,25 +153,24 @@ def embed_corpus(client: EmbeddingClient, source: Iterable[Record], sink: Sink, 
                                         "content; give it a new id or use another --output (nothing was sent)",
                                         rule="changed-content")
             summary.skipped += 1
+            skip.add(position)
         else:
             todo += 1
-    del seen
+    del seen, done
     before = client.usage
     try:
         with progress_bar(todo, enabled=show_progress, desc="embedding") as progress:
-            _Window(client, sink, model, existing.dimension, summary, progress).run(_todo(client, source, done))
+            _Window(client, sink, model, existing.dimension, summary, progress).run(_todo(client, source, skip))
     finally:
         summary.usage = _since(before, client.usage)
         summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _todo(client: EmbeddingClient, source: Iterable[Record], done: dict[int, int]) -> Iterator[_Entry]:
-    """The second pass: checked entries not in the output, each content sent once."""
-    for _, entry in _checked(client, source):
-        key = _key(entry.id)
-        if key not in done:
-            done[key] = _key(entry.hash)
+def _todo(client: EmbeddingClient, source: Iterable[Record], skip: set[int]) -> Iterator[_Entry]:
+    """The second pass: the checked entries the first pass did not find in the output or repeated."""
+    for position, (_, entry) in enumerate(_checked(client, source)):
+        if position not in skip:
             yield entry
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 import typing
@@ -108,6 +109,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
+    # Arrow's default allocator keeps freed part-file buffers, so a long run's memory would creep up
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     from ..bulk import BulkError, Columns, Source, embed_corpus, open_sink
 
     if not (args.text or args.image or args.input):
