@@ -1,9 +1,9 @@
 """Ray Data on a local cluster (2 CPUs): rows per second against the quota bound.
 
-6,400 rows through ``embed_dataset`` with Qianfan embedding-v1 (16 texts a
+16,000 rows through ``embed_dataset`` with Qianfan embedding-v1 (16 texts a
 request), two worker actors sharing one quota of QPS requests per second in
 Redis, against an emulator enforcing the same quota. The bound is
-6,400 / 16 / QPS seconds; start-up of the actors is included.
+16,000 / 16 / QPS seconds; start-up of the actors is included.
 
     python benchmarks/ray_data.py [--qps 20]
 """
@@ -15,7 +15,7 @@ import time
 
 from _common import CREDS, emulator, redis_server, summary
 
-N = 6400
+N = 16000
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     bound = N / 16 / args.qps
     print(f"  {N} rows in {seconds:.1f} s: {N / seconds:.0f} rows/s; quota bound {bound:.1f} s "
           f"({N / bound:.0f} rows/s)")
-    summary("ray_data_6400_vs_bound", bound / seconds, N / seconds)
+    summary("ray_data_16000_vs_bound", bound / seconds, N / seconds)
 
 
 if __name__ == "__main__":

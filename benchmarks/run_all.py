@@ -28,7 +28,7 @@ SCENARIOS = [
      lambda r, v: r <= 1.2),
     ("shared_quota.py", "shared_quota_3_processes_vs_bound", ">= 0.9 of the quota, <= 1% throttled (value: %)",
      lambda r, v: r >= 0.9 and v <= 1),
-    ("ray_data.py", "ray_data_6400_vs_bound", "rows/s against the quota bound (reported)", lambda r, v: r > 0),
+    ("ray_data.py", "ray_data_16000_vs_bound", "rows/s against the quota bound (reported)", lambda r, v: r > 0),
     ("json_parsing.py", "json_vs_orjson_qianfan", "orjson used if > 1.5x faster", lambda r, v: r > 0),
     ("json_parsing.py", "json_vs_orjson_tencent", "orjson used if > 1.5x faster", lambda r, v: r > 0),
 ]

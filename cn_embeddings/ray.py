@@ -51,8 +51,10 @@ def embed_dataset(ds: Any, provider: str | None = None, model: str | None = None
         client = CLIENTS[provider](model, **client_options)
     elif provider or model or client_options:
         raise ValueError("give either client=... or provider, model and client options, not both")
+    from ray.data import ActorPoolStrategy
+
     return ds.map_batches(
         Embedder, fn_constructor_kwargs={"client": client, "column": column, "output_column": output_column,
                                          "default": default},
-        concurrency=concurrency, batch_size=batch_size or client.batch_size * client.max_concurrency,
-        batch_format="numpy")
+        compute=ActorPoolStrategy(size=concurrency),
+        batch_size=batch_size or client.batch_size * client.max_concurrency, batch_format="numpy")
