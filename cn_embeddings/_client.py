@@ -29,7 +29,8 @@ from ._quota import QUOTA_URL_ENV, SharedQuota, shared_quota
 from ._ratelimit import RateLimiter, shared_limiter
 from ._retry import RetryPolicy
 from ._secret import fingerprint
-from ._types import EmbeddingResult, Usage, UsageCounter
+from ._sparse_cache import SparseCache
+from ._types import EmbeddingResult, SparseVector, Usage, UsageCounter
 from ._version import __version__
 from .vendors._base import VendorProtocol
 
@@ -71,6 +72,7 @@ class _Runtime:
         self.owns_sync = http_client is None
         self.gate = threading.BoundedSemaphore(transport.max_concurrency)
         self.loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self.sparse = SparseCache()
 
     def _new(self, cls: type) -> Any:
         size = max(self.transport.max_concurrency, 10)
@@ -289,7 +291,7 @@ class EmbeddingClient(Closeable):
             lambda batch: run_sync(self._flow([items[i] for i in batch]), client, self._auth,
                                    self.protocol.vendor, gate),
             self.max_concurrency, progress)
-        return self._finish(len(items), batches, outcome)
+        return self._finish(items, batches, outcome)
 
     async def aembed(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text",
                      progress: Callable[[int], None] | None = None, checked: bool = False) -> EmbeddingResult:
@@ -302,7 +304,7 @@ class EmbeddingClient(Closeable):
             lambda batch: run_async(self._flow([items[i] for i in batch]), client, self._auth,
                                     self.protocol.vendor, gate),
             self.max_concurrency, progress)
-        return self._finish(len(items), batches, outcome)
+        return self._finish(items, batches, outcome)
 
     def embed_texts(self, texts: Sequence[str], **kwargs: Any) -> list[list[float]]:
         return self.embed(texts, **kwargs).vectors
@@ -353,27 +355,25 @@ class EmbeddingClient(Closeable):
         return batch_flow(build, lambda response: self.protocol.parse_response(response, items),
                           self.policy, self._limiter, getattr(self._auth, "secret_values", tuple)())
 
-    def _finish(self, n: int, batches: list[list[int]], outcome: Outcome) -> EmbeddingResult:
+    def _finish(self, items: list[Item], batches: list[list[int]], outcome: Outcome) -> EmbeddingResult:
         """Count everything billed, then return the whole result or raise with what was paid for."""
-        vectors: list[list[float] | None] = [None] * n
         results = outcome.results
-        sparse: list | None = [None] * n if any(r is not None and r.sparse is not None for r in results) else None
+        vectors = _spread(len(items), batches, results, "vectors") or [None] * len(items)
+        sparse = _spread(len(items), batches, results, "sparse")
+        multi = _spread(len(items), batches, results, "multi")
         usage = Usage()
-        for batch, result in zip(batches, results, strict=True):
-            if result is None:
-                continue
-            usage.add(result.usage)
-            for position, index in enumerate(batch):
-                vectors[index] = result.vectors[position]
-                if sparse is not None and result.sparse is not None:
-                    sparse[index] = result.sparse[position]
+        for result in results:
+            if result is not None:
+                usage.add(result.usage)
         if outcome.failure is not None:
             failed_batch, error = outcome.failure
             attempts = getattr(error, "attempts", 0)
             usage.add(Usage(requests=attempts, retries=max(attempts - 1, 0)))
         self._usage.add(usage)
+        if sparse is not None:
+            self._runtime.sparse.keep(self._sparse_keys(items), sparse)
         if outcome.failure is None:
-            return EmbeddingResult(vectors, usage, sparse)  # type: ignore[arg-type]
+            return EmbeddingResult(vectors, usage, sparse, multi)  # type: ignore[arg-type]
         if isinstance(error, CNEmbeddingsError):
             done = [b for b, r in zip(batches, results, strict=True) if r is not None]
             error.with_progress([i for b in done for i in b],
@@ -381,3 +381,54 @@ class EmbeddingClient(Closeable):
                                 list(batches[failed_batch]) if failed_batch is not None else [])
             error.partial_vectors = {i: v for i, v in enumerate(vectors) if v is not None}
         raise error
+
+    # -- sparse vectors for hybrid search: one request gives both -------------------------------
+
+    def _sparse_keys(self, items: Sequence[Item]) -> list[tuple | None]:
+        scope = getattr(self.protocol, "instructions", None)  # queries and documents differ (Ark)
+        return [(scope, item.text) if item.modalities == ("text",) else None for item in items]
+
+    def embed_sparse(self, texts: Sequence[str]) -> list[SparseVector]:
+        """Sparse vectors of ``texts``: those a recent dense call of this client already received
+        (each is handed out once), and one request per remaining text for the rest (which also
+        returns its dense vector). Needs a model asked for sparse vectors (Ark ``sparse=True``)."""
+        keys, found = self._sparse_found(texts)
+        missing = [i for i, vector in enumerate(found) if vector is None]
+        if missing:
+            self._sparse_fill(keys, found, missing, self.embed([texts[i] for i in missing]))
+        return found  # type: ignore[return-value]
+
+    async def aembed_sparse(self, texts: Sequence[str]) -> list[SparseVector]:
+        keys, found = self._sparse_found(texts)
+        missing = [i for i, vector in enumerate(found) if vector is None]
+        if missing:
+            self._sparse_fill(keys, found, missing, await self.aembed([texts[i] for i in missing]))
+        return found  # type: ignore[return-value]
+
+    def _sparse_found(self, texts: Sequence[str]) -> tuple[list[tuple | None], list[SparseVector | None]]:
+        if not getattr(self.protocol, "sparse", False):
+            raise ConfigurationError(f"{self.protocol.vendor} {self.protocol.model} is not asked for sparse vectors "
+                                     "(set sparse=True)")
+        keys = self._sparse_keys(self.validate(texts))
+        return keys, [self._runtime.sparse.take(key) for key in keys]
+
+    def _sparse_fill(self, keys: list[tuple | None], found: list[SparseVector | None], missing: list[int],
+                     result: EmbeddingResult) -> None:
+        """The sparse vectors just requested go to the caller, not to the cache."""
+        assert result.sparse is not None
+        for position, i in enumerate(missing):
+            found[i] = result.sparse[position]
+            self._runtime.sparse.take(keys[i])
+
+
+def _spread(n: int, batches: list[list[int]], results: list, name: str) -> list | None:
+    """One field of the batch results laid out by input index (None when no batch has it)."""
+    if not any(r is not None and getattr(r, name) is not None for r in results):
+        return None
+    out: list = [None] * n
+    for batch, result in zip(batches, results, strict=True):
+        values = getattr(result, name) if result is not None else None
+        if values is not None:
+            for position, index in enumerate(batch):
+                out[index] = values[position]
+    return out

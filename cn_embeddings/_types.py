@@ -59,12 +59,15 @@ class BatchResult:
     vectors: list[list[float]]
     usage: Usage = field(default_factory=Usage)
     sparse: list[SparseVector] | None = None
+    multi: list[list[list[float]]] | None = None
 
 
 @dataclass
 class EmbeddingResult:
-    """A whole call: a vector per input, in input order, with sparse vectors if asked for."""
+    """A whole call: a vector per input, in input order, with sparse vectors and token-level
+    multi-vectors (a list of vectors per input) when asked for."""
 
     vectors: list[list[float]]
     usage: Usage
     sparse: list[SparseVector] | None = None
+    multi_vectors: list[list[list[float]]] | None = None

@@ -6,6 +6,8 @@ README for the full list, or ``ArkEmbeddings.model_fields``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from cn_embeddings._adapters import settings_model
 
 from ._base import CNEmbeddingsBase
@@ -48,3 +50,10 @@ class ArkEmbeddings(settings_model("ark", model_field="model", exclude_secrets=F
     """
 
     vendor = "ark"
+
+    def as_sparse(self) -> Any:
+        """The sparse side of a hybrid store, answering from this object's requests (needs
+        ``sparse=True`` and langchain-qdrant): see :class:`langchain_cn_embeddings.sparse.ArkSparseEmbeddings`."""
+        from .sparse import ArkSparseEmbeddings
+
+        return ArkSparseEmbeddings(self)

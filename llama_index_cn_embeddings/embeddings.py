@@ -7,6 +7,8 @@ from the environment; a pickle carries them, so that a worker can call the vendo
 
 from __future__ import annotations
 
+from typing import Any
+
 from cn_embeddings._adapters import settings_model
 
 from ._base import CNEmbeddingBase
@@ -49,3 +51,10 @@ class ArkEmbedding(settings_model("ark", model_field="model_name", exclude_secre
     @classmethod
     def class_name(cls) -> str:
         return "ArkEmbedding"
+
+    def as_sparse(self) -> Any:
+        """The sparse side of a hybrid index, answering from this object's requests (needs
+        ``sparse=True``): see :class:`llama_index_cn_embeddings.sparse.ArkSparseEmbedding`."""
+        from .sparse import ArkSparseEmbedding
+
+        return ArkSparseEmbedding(self)

@@ -213,6 +213,21 @@ def ark_error(status: int, code: str, message: str, kind: str = "BadRequest") ->
                                      "param": "", "type": kind}}, {"X-Request-Id": request_id})
 
 
+def _multi_refusal(model: str, multi: Any) -> str | None:
+    """Why a ``multi_embedding`` field is refused, or None (Go SDK rules; the model versions that
+    support it, -251215 on, as third-party code reports)."""
+    if not isinstance(multi, dict) or multi.get("type") not in ("enabled", "disabled"):
+        return "multi_embedding.type must be enabled or disabled."
+    if set(multi) - {"type", "compression"}:
+        return "multi_embedding has unknown fields."
+    if "compression" in multi and (multi["type"] == "disabled" or multi["compression"] != "zstd"):
+        return "multi_embedding.compression must be zstd, and only with type enabled."
+    version = model.rsplit("-", 1)[-1]
+    if multi["type"] == "enabled" and version.isdigit() and int(version) < 251215:
+        return f"multi_embedding is not supported by {model}."
+    return None
+
+
 def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bool) -> Answer:
     if headers.get("authorization") != f"Bearer {creds.ark_api_key}":
         return ark_error(401, "AuthenticationError", "The API key in the request is missing or invalid.",
@@ -265,6 +280,11 @@ def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bo
         return ark_error(400, "InvalidParameter", "sparse_embedding is only supported for pure text input.")
     if params.get("instructions") is not None and not isinstance(params["instructions"], str):
         return ark_error(400, "InvalidParameter", "instructions must be a string.")
+    multi = params.get("multi_embedding")
+    if multi is not None:
+        refusal = _multi_refusal(model, multi)
+        if refusal:
+            return ark_error(400, "InvalidParameter", refusal)
     # Instructions are accepted but do not move the emulator's vectors (retrieval stays comparable).
     text = " ".join(text_parts) if text_parts else None
     fused: dict[str, Any] = {"object": "embedding",
@@ -273,6 +293,8 @@ def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bo
         vector = _vectors.embed(model, dim, text=text, media=media)
         fused["sparse_embedding"] = [{"index": i, "value": round(abs(v), 4)} for i, v in enumerate(vector)
                                      if abs(v) > 0.1]
+    if isinstance(multi, dict) and multi.get("type") == "enabled":
+        fused["multi_embedding"] = _vectors.multi_vectors(model, text, media, multi.get("compression"))
     text_tokens = sum(len(t) for t in text_parts) + (20 if media else 0)
     usage = {"prompt_tokens": text_tokens + 500 * len(media), "total_tokens": text_tokens + 500 * len(media),
              "prompt_tokens_details": {"text_tokens": text_tokens, "image_tokens": 500 * len(media)}}

@@ -10,6 +10,7 @@ vector are equal.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -17,6 +18,7 @@ import random
 import re
 import struct
 from functools import lru_cache
+from typing import Any
 
 _PLACEHOLDER = re.compile(r'"\\u0000raw(\d+)\\u0000"')
 _WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]")
@@ -105,3 +107,23 @@ def to_base64(vector: list[float]) -> str:
     import base64
 
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+MULTI_WIDTH = 2048
+_IMAGE_ROWS = 4  # token rows the emulator gives each image or video
+
+
+def multi_vectors(model: str, text: str | None, media: list[bytes], compression: str | None) -> Any:
+    """Token-level vectors: one 2048-d row per text token and a few per medium, each the unit
+    vector of that token alone, rounded to float16. With ``compression="zstd"`` the rows are sent
+    as base64 of a zstd frame of little-endian float16 values, as Ark does."""
+    rows = [embed(model, MULTI_WIDTH, text=token) for token in (tokens(text) or [text] if text else [])]
+    for medium in media:
+        rows += [embed(model, MULTI_WIDTH, text=f"medium {k}", media=[medium]) for k in range(_IMAGE_ROWS)]
+    packed = struct.pack(f"<{len(rows) * MULTI_WIDTH}e", *(v for row in rows for v in row))
+    if compression != "zstd":
+        return [list(struct.unpack(f"<{MULTI_WIDTH}e", packed[i:i + 2 * MULTI_WIDTH]))
+                for i in range(0, len(packed), 2 * MULTI_WIDTH)]
+    import zstandard
+
+    return base64.b64encode(zstandard.ZstdCompressor().compress(packed)).decode("ascii")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import importlib.util
+import io
 import math
 import re
 import struct
@@ -58,6 +60,10 @@ IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "ico", "
 VIDEO_FORMATS = frozenset({"mp4", "avi", "mov"})
 # Codes that do not clear on their own: never retried even though some come with 429 [DOC].
 UNRETRYABLE = ("QuotaExceeded", "SetLimitExceeded", "AccountOverdueError", "OperationDenied")
+# Token-level multi-vectors [Go SDK MultiEmbeddingDimension]; from -251215 [3P][INF].
+MULTI_DIMENSION = 2048
+MULTI_FROM = 251215
+MULTI_MAX_BYTES = 128 * 1024 * MULTI_DIMENSION * 2  # 128k tokens of float16 rows: the largest context
 _VERSION = re.compile(r"-(\d{6})$")
 _REQUEST_ID = re.compile(r"Request ID:\s*([\w-]+)")
 
@@ -111,6 +117,10 @@ class ArkProtocol(VendorProtocol):
     client_side_dimensions: bool | None = option(None, "Truncate and L2-normalise locally instead of sending "
                                                         "'dimensions'; None decides by model version [INF].")
     user: str | None = option(None, "End-user id sent as 'user' (text endpoint).")
+    multi_embedding: bool = option(False, "Also ask for token-level multi-vectors, 2048-d each "
+                                          "(doubao-embedding-vision-251215 and later).")
+    multi_embedding_compression: str | None = option(
+        "zstd", "How multi-vectors travel: 'zstd' (float16, decoded locally; needs zstandard) or None (JSON).")
 
     vendor = VENDOR
 
@@ -130,6 +140,8 @@ class ArkProtocol(VendorProtocol):
                             else version is not None and version < SERVER_DIMENSIONS_FROM)
         if self.sparse and self.endpoint != "multimodal":
             raise ConfigurationError("sparse embeddings are a feature of the multimodal endpoint")
+        if self.multi_embedding:
+            _check_multi(self.model, self.endpoint, version, self.multi_embedding_compression)
         self.version = version
         self.limits = BatchLimits(1) if self.endpoint == "multimodal" else BatchLimits(TEXT_BATCH_MAX)
         path = "/embeddings/multimodal" if self.endpoint == "multimodal" else "/embeddings"
@@ -177,6 +189,9 @@ class ArkProtocol(VendorProtocol):
             body["instructions"] = self.instructions
         if self.sparse:
             body["sparse_embedding"] = {"type": "enabled"}
+        if self.multi_embedding:
+            compression = self.multi_embedding_compression
+            body["multi_embedding"] = {"type": "enabled", **({"compression": compression} if compression else {})}
         if self.user is not None and self.endpoint == "text":
             body["user"] = self.user
         return body
@@ -213,7 +228,63 @@ class ArkProtocol(VendorProtocol):
                             response)
         vector = self._decode(data.get("embedding"), "embedding")
         sparse = [_sparse(data.get("sparse_embedding"))] if self.sparse else None
-        return BatchResult([vector], usage, sparse)
+        multi = [decode_multi(data.get("multi_embedding"))] if self.multi_embedding else None
+        return BatchResult([vector], usage, sparse, multi)
+
+
+def _check_multi(model: str, endpoint: str, version: int | None, compression: str | None) -> None:
+    if endpoint != "multimodal":
+        raise ConfigurationError("multi_embedding is a feature of the multimodal endpoint")
+    if version is not None and version < MULTI_FROM:
+        raise ConfigurationError(f"{model} does not return multi-vectors; use doubao-embedding-vision-{MULTI_FROM} "
+                                 "or later [INF from the Go SDK's tests]")
+    if compression not in (None, "zstd"):
+        raise ConfigurationError(f"multi_embedding_compression must be 'zstd' or None, got {compression!r} "
+                                 "(blosc2 is reserved on the wire but unsupported)")
+    if compression == "zstd" and importlib.util.find_spec("zstandard") is None:
+        raise ConfigurationError("zstd multi-vectors need the zstandard package: pip install "
+                                 "'cn-embeddings[multivector]' (or multi_embedding_compression=None)")
+
+
+def decode_multi(raw: object) -> list[list[float]]:
+    """``data.multi_embedding``: a JSON array of 2048-d vectors, or base64 of a zstd frame holding a
+    little-endian float16 matrix 2048 wide [Go SDK]. Decompression stops at the largest answer the
+    model's context allows, so a hostile frame cannot inflate without bound."""
+    if isinstance(raw, list):
+        rows = [as_vector(row, VENDOR, "multi_embedding") for row in raw]
+    elif isinstance(raw, str):
+        try:
+            packed = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise malformed(VENDOR, "multi_embedding is not valid base64") from None
+        data = _unzstd(packed)
+        if len(data) % (2 * MULTI_DIMENSION):
+            raise malformed(VENDOR, f"multi_embedding holds {len(data)} bytes, not whole rows of "
+                                    f"{MULTI_DIMENSION} float16 values")
+        values = struct.unpack(f"<{len(data) // 2}e", data)
+        rows = [list(values[i:i + MULTI_DIMENSION]) for i in range(0, len(values), MULTI_DIMENSION)]
+        if not all(math.isfinite(sum(row)) for row in rows):
+            raise malformed(VENDOR, "multi_embedding holds a non-finite value")
+    else:
+        raise malformed(VENDOR, "multi_embedding missing (asked for with multi_embedding=True)")
+    if not rows or any(len(row) != MULTI_DIMENSION for row in rows):
+        raise malformed(VENDOR, f"multi_embedding rows must be {MULTI_DIMENSION} wide and at least one")
+    return rows
+
+
+def _unzstd(packed: bytes) -> bytes:
+    import zstandard
+
+    out = bytearray()
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(packed)) as reader:
+            while chunk := reader.read(1 << 20):
+                out += chunk
+                if len(out) > MULTI_MAX_BYTES:
+                    raise malformed(VENDOR, f"multi_embedding inflates beyond {MULTI_MAX_BYTES} bytes")
+    except zstandard.ZstdError as error:
+        raise malformed(VENDOR, f"multi_embedding is not a valid zstd frame ({error})") from None
+    return bytes(out)
 
 
 def _content_parts(item: Item) -> list[dict]:
