@@ -91,6 +91,7 @@ class Item:
     text: str | None = None
     image: Media | None = None
     video: Media | None = None
+    video_options: tuple[tuple[str, float], ...] = ()  # e.g. (("fps", 0.5),): Ark's video_url tuning
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -188,16 +189,28 @@ def to_items(inputs: Sequence[Any], *, default: Literal["text", "image"] = "text
     return items
 
 
+# Tuning fields of a video input, next to it in the mapping (Ark; ranges checked by the vendor).
+VIDEO_OPTIONS = ("fps", "max_video_tokens", "min_frame_tokens", "max_frame_tokens", "min_frames")
+
+
 def _from_mapping(value: Mapping[str, Any], index: int) -> Item:
-    unknown = set(value) - {"text", "image", "video"}
+    unknown = set(value) - {"text", "image", "video", *VIDEO_OPTIONS}
     if unknown:
-        raise InvalidInputError(f"unknown keys {sorted(unknown)} (allowed: text, image, video)",
-                                index=index, rule="keys")
+        raise InvalidInputError(f"unknown keys {sorted(unknown)} (allowed: text, image, video, and with a video "
+                                f"{', '.join(VIDEO_OPTIONS)})", index=index, rule="keys")
+    tuning = {k: value[k] for k in VIDEO_OPTIONS if value.get(k) is not None}
+    if tuning and value.get("video") is None:
+        raise InvalidInputError(f"{', '.join(tuning)} only go with a video", index=index, rule="video-options")
+    for name, number in tuning.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise InvalidInputError(f"{name} must be a number, not {type(number).__name__}", index=index,
+                                    rule="video-options")
     text = value.get("text")
     item = Item(
         text=_check_text(text, index) if text is not None else None,
         image=to_media(value["image"], "image", index) if value.get("image") is not None else None,
         video=to_media(value["video"], "video", index) if value.get("video") is not None else None,
+        video_options=tuple(tuning.items()),
     )
     if not item.modalities:
         raise InvalidInputError("an input needs at least one of text, image, video", index=index,

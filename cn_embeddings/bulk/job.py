@@ -50,6 +50,8 @@ def content_hash(item: Item) -> str:
         else:
             digest.update((value.url or "").encode() + b"\0" + (value.data or b""))
         digest.update(b"\0")
+    if item.video_options:
+        digest.update(repr(sorted(item.video_options)).encode())
     return digest.hexdigest()[:32]
 
 

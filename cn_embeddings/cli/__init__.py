@@ -51,11 +51,23 @@ def _value_type(annotation: Any) -> type:
     return typing.get_origin(inner) or inner
 
 
-def _parse_header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
-    return name.strip(), value.strip()
+def _pair_parser(annotation: Any) -> Any:
+    """'NAME: VALUE' for a ``dict[str, X]`` option, VALUE converted to X."""
+    if typing.get_origin(annotation) is not dict:  # Optional[dict[...]]
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    value_type = typing.get_args(annotation)[1:2] or (str,)
+
+    def parse(text: str) -> tuple[str, Any]:
+        name, sep, value = text.partition(":")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected 'NAME: VALUE', got {text!r}")
+        try:
+            return name.strip(), value_type[0](value.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name.strip()}: {value.strip()!r} is not a "
+                                             f"{value_type[0].__name__}") from None
+
+    return parse
 
 
 def _parse_bool(text: str) -> bool:
@@ -77,8 +89,8 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
         elif kind is bool:
             group.add_argument(*names, dest=spec.name, type=_parse_bool, metavar="{true,false}", help=help_text)
         elif kind is dict:
-            group.add_argument(*names, dest=spec.name, type=_parse_header, action="append", metavar="'NAME: VALUE'",
-                               help=help_text)
+            group.add_argument(*names, dest=spec.name, type=_pair_parser(spec.type), action="append",
+                               metavar="'NAME: VALUE'", help=help_text)
         else:
             group.add_argument(*names, dest=spec.name, type=kind, help=help_text)
 
@@ -90,8 +102,9 @@ def options_from_args(args: argparse.Namespace, provider: str) -> dict[str, Any]
     foreign = sorted(_flag(name) for name in given if name not in allowed)
     if foreign:
         raise ConfigurationError(f"{', '.join(foreign)}: not an option of {provider}")
-    if "default_headers" in given:
-        given["default_headers"] = dict(given["default_headers"])
+    for spec in options_of(provider):
+        if spec.name in given and _value_type(spec.type) is dict:
+            given[spec.name] = dict(given[spec.name])
     return given
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from .. import _tokens
 from .._exceptions import (
     APIError,
     AuthenticationError,
@@ -37,12 +38,40 @@ JSON_CONTENT_TYPE = "application/json"
 
 @dataclass(frozen=True)
 class TextRule:
-    """A text limit: ``max_chars`` characters or ``max_bytes`` UTF-8 bytes."""
+    """A text limit: ``max_chars`` characters, ``max_bytes`` UTF-8 bytes, and ``max_tokens`` counted
+    offline by ``tokenizer`` (``"qwen"``: exact, with the [tokens] extra; ``"bert"``: bounds)."""
 
     max_chars: int | None = None
     max_bytes: int | None = None
+    max_tokens: int | None = None
+    tokenizer: str | None = None
 
     def check(self, text: str, index: int, truncate: bool, model: str) -> str:
+        text = self._check_length(text, index, truncate, model)
+        return self._check_tokens(text, index, truncate, model) if self.max_tokens else text
+
+    def _check_tokens(self, text: str, index: int, truncate: bool, model: str) -> str:
+        assert self.max_tokens is not None
+        hint = "(pass truncate=True to cut it)"
+        if self.tokenizer == "qwen":
+            count = _tokens.qwen_count(text)
+            if count is None or count <= self.max_tokens:
+                return text
+            if truncate:
+                return _tokens.qwen_cut(text, self.max_tokens)
+            raise InvalidInputError(f"text has {count} tokens; {model} accepts at most {self.max_tokens} {hint}",
+                                    index=index, rule="text-tokens")
+        low, high = _tokens.bert_bounds(text)
+        if high <= self.max_tokens:
+            return text
+        if truncate:
+            return _tokens.bert_cut(text, self.max_tokens)
+        if low > self.max_tokens:
+            raise InvalidInputError(f"text has at least {low} tokens; {model} accepts at most {self.max_tokens} "
+                                    f"{hint}", index=index, rule="text-tokens")
+        return text  # it may fit: the vendor decides
+
+    def _check_length(self, text: str, index: int, truncate: bool, model: str) -> str:
         if self.max_chars is not None and len(text) > self.max_chars:
             if truncate:
                 return text[: self.max_chars]

@@ -56,6 +56,10 @@ TEXT_BATCH_DEFAULT = 4
 TEXT_BATCH_MAX = 256
 TEXT_RULE = TextRule(max_bytes=100_000)  # per element [DOC]
 MAX_VIDEO_BYTES = 50 * 1024 * 1024  # [SEED]
+# video_url tuning fields and their ranges [Go SDK, VENDORS.md 6.1]
+VIDEO_RANGES: dict[str, tuple[float, float]] = {
+    "fps": (0.2, 5), "max_video_tokens": (10240, 204800), "min_frame_tokens": (16, 128),
+    "max_frame_tokens": (128, 640), "min_frames": (5, 16)}
 IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "ico", "icns", "jp2", "j2k"})
 VIDEO_FORMATS = frozenset({"mp4", "avi", "mov"})
 # Codes that do not clear on their own: never retried even though some come with 429 [DOC].
@@ -117,6 +121,9 @@ class ArkProtocol(VendorProtocol):
     client_side_dimensions: bool | None = option(None, "Truncate and L2-normalise locally instead of sending "
                                                         "'dimensions'; None decides by model version [INF].")
     user: str | None = option(None, "End-user id sent as 'user' (text endpoint).")
+    video_options: dict[str, float] = option(
+        {}, "Defaults for every video input: fps (0.2-5), max_video_tokens (10240-204800), min_frame_tokens "
+            "(16-128), max_frame_tokens (128-640), min_frames (5-16); an input's own values win.")
     multi_embedding: bool = option(False, "Also ask for token-level multi-vectors, 2048-d each "
                                           "(doubao-embedding-vision-251215 and later).")
     multi_embedding_compression: str | None = option(
@@ -140,6 +147,7 @@ class ArkProtocol(VendorProtocol):
                             else version is not None and version < SERVER_DIMENSIONS_FROM)
         if self.sparse and self.endpoint != "multimodal":
             raise ConfigurationError("sparse embeddings are a feature of the multimodal endpoint")
+        self.video_defaults = check_video_options(self.video_options, None)
         if self.multi_embedding:
             _check_multi(self.model, self.endpoint, version, self.multi_embedding_compression)
         self.version = version
@@ -171,8 +179,10 @@ class ArkProtocol(VendorProtocol):
             if item.video is not None and len(item.video.data or b"") > MAX_VIDEO_BYTES:
                 raise InvalidInputError(f"video is {len(item.video.data or b'')} bytes; at most {MAX_VIDEO_BYTES}",
                                         index=index, rule="video-size")
+            tuning = {**self.video_defaults, **check_video_options(dict(item.video_options), index)}
             text = TEXT_RULE.check(item.text, index, truncate, self.model) if item.text else None
-            prepared.append(Item(text=text, image=item.image, video=item.video))
+            prepared.append(Item(text=text, image=item.image, video=item.video,
+                                 video_options=tuple(tuning.items()) if item.video is not None else ()))
         return prepared
 
     def body(self, items: Sequence[Item]) -> dict:
@@ -230,6 +240,30 @@ class ArkProtocol(VendorProtocol):
         sparse = [_sparse(data.get("sparse_embedding"))] if self.sparse else None
         multi = [decode_multi(data.get("multi_embedding"))] if self.multi_embedding else None
         return BatchResult([vector], usage, sparse, multi)
+
+
+def check_video_options(options: Mapping[str, object], index: int | None) -> dict[str, float]:
+    """The video tuning fields, checked against the Go SDK's ranges: InvalidInputError for an
+    input's own (``index``), ConfigurationError for the client defaults (``index`` None)."""
+    def fail(message: str) -> None:
+        if index is None:
+            raise ConfigurationError(f"video_options: {message}")
+        raise InvalidInputError(message, index=index, rule="video-options")
+
+    checked: dict[str, float] = {}
+    for name, value in options.items():
+        if name not in VIDEO_RANGES:
+            fail(f"unknown video field {name!r} (one of {', '.join(VIDEO_RANGES)})")
+        low, high = VIDEO_RANGES[name]
+        whole = name != "fps"
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+        if not low <= number <= high or (whole and not number.is_integer()):
+            fail(f"{name} must be {'an integer' if whole else 'a number'} in [{low}, {high}], got {value!r}")
+        checked[name] = int(number) if whole else number
+    frame = (checked.get("min_frame_tokens"), checked.get("max_frame_tokens"))
+    if frame[0] is not None and frame[1] is not None and frame[1] < frame[0]:
+        fail(f"max_frame_tokens ({frame[1]}) is below min_frame_tokens ({frame[0]})")
+    return checked
 
 
 def _check_multi(model: str, endpoint: str, version: int | None, compression: str | None) -> None:
@@ -296,7 +330,7 @@ def _content_parts(item: Item) -> list[dict]:
         parts.append({"type": "image_url", "image_url": {"url": url}})
     if item.video is not None:
         url = item.video.url if item.video.is_url else item.video.data_uri()
-        parts.append({"type": "video_url", "video_url": {"url": url}})
+        parts.append({"type": "video_url", "video_url": {"url": url, **dict(item.video_options)}})
     return parts
 
 

@@ -38,12 +38,17 @@ DEFAULT_MODEL = "embedding-v1"
 BASE_URL_ENV = "QIANFAN_BASE_URL"
 CREDENTIALS = (Credential("api_key", "QIANFAN_API_KEY", "Qianfan API key", ("qianfan_api_key",)),)
 
-# [SEED] per-model limits; the token limits cannot be checked offline, the character ones can.
+# [SEED] per-model limits: characters always; tokens counted offline where the tokenizer is public (_tokens).
 TEXT_MODELS: dict[str, tuple[int, TextRule]] = {
+    # embedding-v1's 384 tokens: a proprietary tokenizer, so characters only [SEED]
     "embedding-v1": (16, TextRule(max_chars=1000)),
-    "bge-large-zh": (16, TextRule(max_chars=2000)),
-    "bge-large-en": (16, TextRule(max_chars=2000)),
-    "tao-8k": (1, TextRule(max_chars=28000)),
+    "bge-large-zh": (16, TextRule(max_chars=2000, max_tokens=512, tokenizer="bert")),  # [SEED]
+    "bge-large-en": (16, TextRule(max_chars=2000, max_tokens=512, tokenizer="bert")),  # [SEED]
+    "tao-8k": (1, TextRule(max_chars=28000, max_tokens=8192, tokenizer="bert")),  # [SEED] BERT family [INF]
+    # Qwen3-Embedding: 16 texts, 8k tokens each [DOC 6.3]; lowercase ids [3P]
+    "qwen3-embedding-0.6b": (16, TextRule(max_tokens=8192, tokenizer="qwen")),
+    "qwen3-embedding-4b": (16, TextRule(max_tokens=8192, tokenizer="qwen")),
+    "qwen3-embedding-8b": (16, TextRule(max_tokens=8192, tokenizer="qwen")),
 }
 MODELS = {**{m: "text" for m in TEXT_MODELS}, MULTIMODAL_MODEL: "multimodal"}
 # Unknown text models (custom services) get embedding-v1's limits [INF].
