@@ -335,7 +335,7 @@ class EmbeddingClient(Closeable):
         Returns the checked items; passing them back to ``embed`` does not read any file again.
         For callers that split a call into pieces themselves (LlamaIndex batches), so that
         input 500 is reported as input 500 before input 0 is sent."""
-        return self.protocol.prepare(to_items(inputs, default=default), self.truncate)
+        return self.protocol.prepare(to_items(inputs, default=default), self.truncate, self.transport.fit_images)
 
     def _plan(self, inputs: Sequence[Any], default: Literal["text", "image"] = "text",
               checked: bool = False) -> tuple[list[Item], list[list[int]]]:
@@ -361,7 +361,7 @@ class EmbeddingClient(Closeable):
         vectors = _spread(len(items), batches, results, "vectors") or [None] * len(items)
         sparse = _spread(len(items), batches, results, "sparse")
         multi = _spread(len(items), batches, results, "multi")
-        usage = Usage()
+        usage = Usage(images_fitted=sum(1 for i in items if i.image is not None and i.image.fitted))
         for result in results:
             if result is not None:
                 usage.add(result.usage)

@@ -64,6 +64,7 @@ class Media:
     url: str | None = None
     data: bytes | None = None
     format: str | None = None
+    fitted: bool = False  # resized or re-encoded to a vendor's limits (fit_images=True)
 
     @property
     def is_url(self) -> bool:
@@ -113,8 +114,12 @@ def to_media(value: Any, kind: Kind, index: int) -> Media:
     if isinstance(value, os.PathLike):
         return _from_path(Path(value), kind, index)
     if not isinstance(value, str):
+        from ._images import from_pil, is_pil_image
+
+        if kind == "image" and is_pil_image(value):
+            return _from_bytes(from_pil(value), kind, index, "PIL image")
         raise InvalidInputError(
-            f"{kind} must be a path, bytes, a file object, an http(s) URL or a data URI, "
+            f"{kind} must be a path, bytes, a file object, a PIL image, an http(s) URL or a data URI, "
             f"not {type(value).__name__}", index=index, rule="type")
     if value.startswith("data:"):
         return _from_data_uri(value, kind, index)

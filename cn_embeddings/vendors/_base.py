@@ -43,7 +43,7 @@ class VendorProtocol(ABC):
         return self
 
     @abstractmethod
-    def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
+    def prepare(self, items: Sequence[Item], truncate: bool, fit_images: bool = False) -> list[Item]:
         """Check every item against the model's rules (raising before any request);
         returns the items, texts cut to the limit when ``truncate`` is set."""
 

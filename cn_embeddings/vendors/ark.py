@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import httpx
 
 from .._exceptions import APIError, ConfigurationError, InvalidInputError
+from .._images import ImageLimits, check_image
 from .._inputs import Item
 from .._options import Credential, option
 from .._secret import Secret
@@ -56,6 +57,11 @@ TEXT_BATCH_DEFAULT = 4
 TEXT_BATCH_MAX = 256
 TEXT_RULE = TextRule(max_bytes=100_000)  # per element [DOC]
 MAX_VIDEO_BYTES = 50 * 1024 * 1024  # [SEED]
+# Images, current docs [DOC 6.1]: under 10 MB, sides above 14 px, under 36 M pixels; the token cap
+# min(w*h/784, 1312) makes more than 1312*784 pixels useless, so fitting stops there.
+IMAGE_LIMITS = ImageLimits(max_bytes=10 * 1024 * 1024 - 1, max_pixels=36_000_000 - 1, min_side=15,
+                           fit_pixels=1312 * 784)
+MAX_BODY_BYTES = 64 * 1024 * 1024  # the whole request body with base64 content [DOC 6.1]
 # video_url tuning fields and their ranges [Go SDK, VENDORS.md 6.1]
 VIDEO_RANGES: dict[str, tuple[float, float]] = {
     "fps": (0.2, 5), "max_video_tokens": (10240, 204800), "min_frame_tokens": (16, 128),
@@ -160,7 +166,7 @@ class ArkProtocol(VendorProtocol):
             return TEXT_BATCH_DEFAULT
         return super().batch_size(requested)
 
-    def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
+    def prepare(self, items: Sequence[Item], truncate: bool, fit_images: bool = False) -> list[Item]:
         if self.endpoint == "text":
             check_modalities(items, {"text"}, self.model)
         old = self.version is not None and self.version < SERVER_DIMENSIONS_FROM
@@ -181,7 +187,12 @@ class ArkProtocol(VendorProtocol):
                                         index=index, rule="video-size")
             tuning = {**self.video_defaults, **check_video_options(dict(item.video_options), index)}
             text = TEXT_RULE.check(item.text, index, truncate, self.model) if item.text else None
-            prepared.append(Item(text=text, image=item.image, video=item.video,
+            image = check_image(item.image, IMAGE_LIMITS, index, self.model, fit_images) if item.image else None
+            encoded = sum(len(m.data or b"") * 4 // 3 for m in (image, item.video) if m is not None)
+            if encoded > MAX_BODY_BYTES:
+                raise InvalidInputError(f"the request would carry {encoded} bytes of base64 media; Ark accepts at "
+                                        f"most {MAX_BODY_BYTES} per request", index=index, rule="body-size")
+            prepared.append(Item(text=text, image=image, video=item.video,
                                  video_options=tuple(tuning.items()) if item.video is not None else ()))
         return prepared
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from .._exceptions import APIError, InvalidInputError
+from .._images import ImageLimits, check_image
 from .._inputs import Item
 from .._options import Credential, option
 from .._secret import Secret
@@ -56,6 +57,8 @@ CUSTOM_TEXT = (16, TextRule(max_chars=1000))
 # gme: one object per request [INF: the doc does not say more are allowed], 10 MB images [DOC].
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 IMAGE_FORMATS = frozenset({"jpeg", "png", "bmp"})
+# "under 6000x6000 px with the shortest side at least 5 px" (invalid_image_url) [DOC 2.4]
+IMAGE_LIMITS = ImageLimits(max_bytes=MAX_IMAGE_BYTES, max_side=5999, min_side=5)
 
 
 def _is_unretryable(code: str) -> bool:
@@ -85,7 +88,7 @@ class QianfanProtocol(VendorProtocol):
             self.limits = BatchLimits(max_items)
         self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/embeddings"
 
-    def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
+    def prepare(self, items: Sequence[Item], truncate: bool, fit_images: bool = False) -> list[Item]:
         allowed = {"text", "image"} if self.endpoint == "multimodal" else {"text"}
         check_modalities(items, allowed, self.model)
         prepared = []
@@ -95,9 +98,7 @@ class QianfanProtocol(VendorProtocol):
                 if image.format not in IMAGE_FORMATS:
                     raise InvalidInputError(f"image format {image.format} is not one of {sorted(IMAGE_FORMATS)}",
                                             index=index, rule="format")
-                if len(image.data or b"") > MAX_IMAGE_BYTES:
-                    raise InvalidInputError(f"image is {len(image.data or b'')} bytes; {self.model} accepts at "
-                                            f"most {MAX_IMAGE_BYTES}", index=index, rule="image-size")
+                image = check_image(image, IMAGE_LIMITS, index, self.model, fit_images)
             text = self.text_rule.check(item.text, index, truncate, self.model) if item.text else None
             prepared.append(Item(text=text, image=image))
         return prepared

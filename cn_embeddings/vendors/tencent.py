@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .._exceptions import APIError, AuthenticationError, BadRequestError, InvalidInputError, RateLimitError, ServerError
+from .._images import ImageLimits, check_image
 from .._inputs import Item
 from .._options import Credential, option
 from .._secret import Secret
@@ -62,6 +63,7 @@ MODELS = {
 MULTIMODAL_MAX_TEXTS = 10
 MULTIMODAL_MAX_IMAGES = 8
 MAX_IMAGE_BYTES = 1024 * 1024  # applied to the raw image bytes [INF: the seed does not say raw or base64]
+IMAGE_LIMITS = ImageLimits(max_bytes=MAX_IMAGE_BYTES)
 # The seed's "length 72" has no unit (CLIP tokens or characters) [INF]: we count characters;
 # override with max_text_chars when the service disagrees.
 MULTIMODAL_TEXT_CHARS = 72
@@ -106,7 +108,7 @@ class TencentProtocol(VendorProtocol):
         self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/"
         self.host = urlsplit(self.url).netloc
 
-    def prepare(self, items: Sequence[Item], truncate: bool) -> list[Item]:
+    def prepare(self, items: Sequence[Item], truncate: bool, fit_images: bool = False) -> list[Item]:
         allowed = {"text", "image"} if self.endpoint == "multimodal" else {"text"}
         check_modalities(items, allowed, self.model)
         prepared = []
@@ -119,10 +121,7 @@ class TencentProtocol(VendorProtocol):
                 if item.image.format not in IMAGE_FORMATS:
                     raise InvalidInputError(f"image format {item.image.format} is not one of "
                                             f"{sorted(IMAGE_FORMATS)}", index=index, rule="format")
-                size = len(item.image.data or b"")
-                if size > MAX_IMAGE_BYTES:
-                    raise InvalidInputError(f"image is {size} bytes; {self.model} accepts at most "
-                                            f"{MAX_IMAGE_BYTES} bytes per image", index=index, rule="image-size")
+                item = Item(image=check_image(item.image, IMAGE_LIMITS, index, self.model, fit_images))
             if item.text is not None:
                 item = Item(text=self.text_rule.check(item.text, index, truncate, self.model))
             prepared.append(item)

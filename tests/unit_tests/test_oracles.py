@@ -41,7 +41,7 @@ def ours(items, **kwargs):
     return json.loads(client.protocol.build_request(prepared).content)
 
 
-PNG_URI = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+PNG_URI = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAFklEQVR4nGM4ISdHEmIY1TCqYfhqAADkYgQQ60fIxgAAAABJRU5ErkJggg=="  # 16x16: Ark refuses sides of 14 px or less
 
 
 @pytest.mark.parametrize("item,sdk_input,kwargs", [
