@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -28,11 +29,12 @@ from ._options import TransportOptions
 from ._quota import QUOTA_URL_ENV, SharedQuota, shared_quota
 from ._ratelimit import RateLimiter, shared_limiter
 from ._retry import RetryPolicy
-from ._secret import fingerprint
+from ._secret import Redactor, fingerprint
 from ._sparse_cache import SparseCache
 from ._types import EmbeddingResult, SparseVector, Usage, UsageCounter
 from ._version import __version__
 from .vendors._base import VendorProtocol
+from .vendors._common import malformed
 
 __all__ = ["EmbeddingClient"]
 
@@ -190,6 +192,7 @@ class EmbeddingClient(Closeable):
         self.default_headers = {"User-Agent": USER_AGENT, **transport.default_headers}
         self._usage = usage
         self._runtime = runtime or _Runtime(transport, None, None)
+        self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
         self._limiter: RateLimiter | SharedQuota
         if transport.requests_per_second == 0:
             self._limiter = RateLimiter(None, adaptive=False)
@@ -207,8 +210,7 @@ class EmbeddingClient(Closeable):
     @property
     def quota_key(self) -> tuple[str, str, str, str]:
         """(vendor, host, account hash, model): what one vendor quota is counted against."""
-        secrets: tuple[str, ...] = getattr(self._auth, "secret_values", tuple)()
-        account = fingerprint(secrets[0]) if secrets else ""
+        account = fingerprint(next(iter(getattr(self._auth, "secret_values", tuple)()), ""))
         host = urlsplit(getattr(self.protocol, "url", "")).netloc
         return self.protocol.vendor, host, account, self.protocol.model
 
@@ -243,7 +245,10 @@ class EmbeddingClient(Closeable):
         return self._usage.snapshot()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(vendor={self.protocol.vendor!r}, model={self.protocol.model!r})"
+        protocol = getattr(self, "protocol", None)  # also while __init__ is still running
+        if protocol is None:
+            return f"{type(self).__name__}(unconfigured)"
+        return f"{type(self).__name__}(vendor={protocol.vendor!r}, model={protocol.model!r})"
 
     def for_queries(self) -> EmbeddingClient:
         """The client for query embeddings (Ark ``query_instructions``); shares connections,
@@ -353,7 +358,7 @@ class EmbeddingClient(Closeable):
             return request
 
         return batch_flow(build, lambda response: self.protocol.parse_response(response, items),
-                          self.policy, self._limiter, getattr(self._auth, "secret_values", tuple)())
+                          self.policy, self._limiter, self._redactor)
 
     def _finish(self, items: list[Item], batches: list[list[int]], outcome: Outcome) -> EmbeddingResult:
         """Count everything billed, then return the whole result or raise with what was paid for."""
@@ -373,6 +378,7 @@ class EmbeddingClient(Closeable):
         if sparse is not None:
             self._runtime.sparse.keep(self._sparse_keys(items), sparse)
         if outcome.failure is None:
+            _check_lengths(self.protocol.vendor, vectors)
             return EmbeddingResult(vectors, usage, sparse, multi)  # type: ignore[arg-type]
         if isinstance(error, CNEmbeddingsError):
             done = [b for b, r in zip(batches, results, strict=True) if r is not None]
@@ -419,6 +425,21 @@ class EmbeddingClient(Closeable):
         for position, i in enumerate(missing):
             found[i] = result.sparse[position]
             self._runtime.sparse.take(keys[i])
+
+
+def _check_lengths(vendor: str, vectors: list) -> None:
+    """Every vector of one call has one length (a vendor that switched models or dimensions
+    mid-call is an error, not a silently mixed result). The vectors of the common length are
+    handed back; the others are reported as not embedded."""
+    lengths = Counter(len(v) for v in vectors)
+    if len(lengths) <= 1:
+        return
+    common = lengths.most_common(1)[0][0]
+    error = malformed(vendor, f"vector lengths differ within one call: {dict(sorted(lengths.items()))}")
+    odd = [i for i, v in enumerate(vectors) if len(v) != common]
+    error.with_progress([i for i, v in enumerate(vectors) if len(v) == common], odd, odd)
+    error.partial_vectors = {i: v for i, v in enumerate(vectors) if len(v) == common}
+    raise error
 
 
 def _spread(n: int, batches: list[list[int]], results: list, name: str) -> list | None:

@@ -23,6 +23,8 @@ messages are built from vendor codes, vendor messages and our own words only.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -66,16 +68,16 @@ class CNEmbeddingsError(Exception):
         self.failed = sorted(failed)
         return self
 
-    def redact(self, secrets: tuple[str, ...]) -> CNEmbeddingsError:
-        """Blank out any credential a vendor echoed back in its message (real credentials are
-        long; very short test values are left alone so ordinary words survive)."""
-        for secret in (s for s in secrets if len(s) >= 6):
-            if secret in self.message:
-                self.message = self.message.replace(secret, "**********")
-                self.args = (self.message,)
-            vendor_message = getattr(self, "vendor_message", None)
-            if isinstance(vendor_message, str) and secret in vendor_message:
-                setattr(self, "vendor_message", vendor_message.replace(secret, "**********"))  # noqa: B010
+    def redact(self, redactor: Any) -> CNEmbeddingsError:
+        """Blank out any credential a vendor echoed back in its message, in any form
+        (``redactor``: a :class:`cn_embeddings._secret.Redactor`)."""
+        if not redactor:
+            return self
+        self.message = redactor.redact(self.message)
+        self.args = (self.message,)
+        vendor_message = getattr(self, "vendor_message", None)
+        if isinstance(vendor_message, str):
+            setattr(self, "vendor_message", redactor.redact(vendor_message))  # noqa: B010
         return self
 
     def __str__(self) -> str:

@@ -22,6 +22,7 @@ from ._exceptions import APIConnectionError, APIError, APITimeoutError, RateLimi
 from ._quota import SharedQuota
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy
+from ._secret import Redactor
 from ._types import BatchResult
 
 __all__ = ["Send", "Sleep", "batch_flow", "run_async", "run_sync"]
@@ -47,11 +48,12 @@ def batch_flow(
     parse: Callable[[httpx.Response], BatchResult],
     policy: RetryPolicy,
     limiter: RateLimiter | SharedQuota,
-    secrets: tuple[str, ...] = (),
+    redactor: Redactor | None = None,
 ) -> Flow:
     """Send one batch until it succeeds, fails for good, or the retry budget is spent.
 
-    ``secrets`` are blanked out of any error message (a vendor may echo a key back)."""
+    ``redactor`` blanks credentials out of any error message (a vendor may echo a key back); it
+    stands in for the credentials, so no frame of the request path holds one."""
     attempt = 0
     while True:
         wait = limiter.reserve()
@@ -71,7 +73,7 @@ def batch_flow(
             delay = policy.wait(attempt, error)
             if delay is None:
                 error.attempts = attempt + 1
-                raise error.redact(secrets) from None
+                raise error.redact(redactor) from None
             log.info("retrying after %s (attempt %d, waiting %.2fs)", _describe(error), attempt + 1, delay)
             attempt += 1
             yield Sleep(delay)

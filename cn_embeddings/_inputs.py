@@ -14,10 +14,13 @@ import binascii
 import io
 import os
 import re
+import stat
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from ._exceptions import InvalidInputError
 
@@ -106,11 +109,11 @@ _DATA_URI = re.compile(
 def to_media(value: Any, kind: Kind, index: int) -> Media:
     """Normalise one image or video argument; never touches the network."""
     if isinstance(value, Media):
-        return value
+        return _check_media(value, kind, index)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _from_bytes(bytes(value), kind, index, "bytes")
     if isinstance(value, io.IOBase) or hasattr(value, "read") and not isinstance(value, (str, os.PathLike)):
-        return _from_bytes(_read_stream(value), kind, index, "stream")
+        return _from_bytes(_read_stream(value, kind, index), kind, index, "stream")
     if isinstance(value, os.PathLike):
         return _from_path(Path(value), kind, index)
     if not isinstance(value, str):
@@ -125,7 +128,7 @@ def to_media(value: Any, kind: Kind, index: int) -> Media:
         return _from_data_uri(value, kind, index)
     scheme = value.split("://", 1)[0].lower() if "://" in value else None
     if scheme in ("http", "https"):
-        return Media(kind=kind, url=value)
+        return Media(kind=kind, url=_check_url(value, kind, index))
     if scheme is not None:
         raise InvalidInputError(
             f"unsupported URL scheme {scheme}:// for {kind} (use http(s) URLs, data URIs or local paths)",
@@ -133,22 +136,97 @@ def to_media(value: Any, kind: Kind, index: int) -> Media:
     return _from_path(Path(value), kind, index)
 
 
-def _read_stream(stream: Any) -> bytes:
-    if hasattr(stream, "seek"):
-        try:
-            stream.seek(0)
-        except (OSError, ValueError):
-            pass
-    data = stream.read()
-    return data.encode() if isinstance(data, str) else bytes(data)
+# No vendor takes a medium above this (Ark: 50 MB videos in a 64 MB body); files are checked
+# against it before they are read, and read no further than it.
+MAX_MEDIA_BYTES = 64 * 1024 * 1024
+MAX_URL_LENGTH = 8192
+
+
+def _check_url(url: str, kind: Kind, index: int) -> str:
+    """An http(s) URL the vendor will fetch: a host, no credentials, no control characters, sane length."""
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidInputError(f"{kind} URL is {len(url)} characters; at most {MAX_URL_LENGTH}", index=index,
+                                rule="url")
+    if any(ord(ch) < 32 or ord(ch) == 127 or ch.isspace() for ch in url):
+        raise InvalidInputError(f"{kind} URL holds whitespace or control characters", index=index, rule="url")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        raise InvalidInputError(f"{kind} URL is malformed", index=index, rule="url") from None
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInputError(f"{kind} URL holds credentials (user:password@); the vendor would see them",
+                                index=index, rule="url")
+    if not host:
+        raise InvalidInputError(f"{kind} URL has no host", index=index, rule="url")
+    return url
+
+
+def _read_stream(stream: Any, kind: Kind, index: int) -> bytes:
+    """At most MAX_MEDIA_BYTES + 1 bytes of a file object; its failures become InvalidInputError."""
+    try:
+        if hasattr(stream, "seek"):
+            try:
+                stream.seek(0)
+            except (OSError, ValueError):
+                pass
+        data = stream.read(MAX_MEDIA_BYTES + 1)
+    except (OSError, ValueError, TypeError) as error:
+        raise InvalidInputError(f"{kind} file object cannot be read ({type(error).__name__}: {error})",
+                                index=index, rule="readable") from None
+    if isinstance(data, str):
+        raise InvalidInputError(f"{kind} file object is open in text mode; open it with 'rb'", index=index,
+                                rule="readable")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidInputError(f"{kind} file object's read() returned {type(data).__name__}, not bytes",
+                                index=index, rule="readable")
+    if len(data) > MAX_MEDIA_BYTES:
+        raise InvalidInputError(f"{kind} is over {MAX_MEDIA_BYTES} bytes", index=index, rule="media-size")
+    return bytes(data)
 
 
 def _from_path(path: Path, kind: Kind, index: int) -> Media:
-    if not path.exists():
-        raise InvalidInputError(f"{kind} file not found: {path}", index=index, rule="file-exists")
-    if not path.is_file():
-        raise InvalidInputError(f"{kind} path is not a file: {path}", index=index, rule="file-exists")
-    return _from_bytes(path.read_bytes(), kind, index, str(path))
+    """A regular file, its size checked before it is read (a device or a 2 GiB file is never read)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InvalidInputError(f"{kind} file not found: {path}", index=index, rule="file-exists") from None
+    except (OSError, ValueError) as error:
+        raise InvalidInputError(f"{kind} path cannot be used ({type(error).__name__})", index=index,
+                                rule="file-exists") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidInputError(f"{kind} path is not a file (a folder, device or pipe): {path}", index=index,
+                                rule="file-exists")
+    if info.st_size > MAX_MEDIA_BYTES:
+        raise InvalidInputError(f"{kind} file is {info.st_size} bytes; no vendor takes more than {MAX_MEDIA_BYTES}",
+                                index=index, rule="media-size")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_MEDIA_BYTES + 1)
+    except OSError as error:
+        raise InvalidInputError(f"{kind} file cannot be read ({type(error).__name__}): {path}", index=index,
+                                rule="readable") from None
+    if len(data) > MAX_MEDIA_BYTES:  # grew, or a special file that stat reported as small
+        raise InvalidInputError(f"{kind} file is over {MAX_MEDIA_BYTES} bytes", index=index, rule="media-size")
+    return _from_bytes(data, kind, index, str(path))
+
+
+def _check_media(media: Media, kind: Kind, index: int) -> Media:
+    """A Media built by hand gets the same checks as one built from a path or a URL."""
+    if not isinstance(media.kind, str) or media.kind != kind:
+        raise InvalidInputError(f"a {media.kind} Media given as the {kind}", index=index, rule="type")
+    if (media.url is None) == (media.data is None):
+        raise InvalidInputError(f"{kind} Media needs exactly one of url and data", index=index, rule="type")
+    if media.url is not None:
+        if not isinstance(media.url, str):
+            raise InvalidInputError(f"{kind} Media url must be a str", index=index, rule="type")
+        scheme = media.url.split("://", 1)[0].lower() if "://" in media.url else None
+        if scheme not in ("http", "https"):
+            raise InvalidInputError(f"{kind} Media url must be http(s)", index=index, rule="url-scheme")
+        return Media(kind=kind, url=_check_url(media.url, kind, index))
+    if not isinstance(media.data, (bytes, bytearray)):
+        raise InvalidInputError(f"{kind} Media data must be bytes", index=index, rule="type")
+    return _from_bytes(bytes(media.data), kind, index, "Media")
 
 
 def _from_bytes(data: bytes, kind: Kind, index: int, origin: str) -> Media:
@@ -184,7 +262,7 @@ def to_items(inputs: Sequence[Any], *, default: Literal["text", "image"] = "text
     items: list[Item] = []
     for index, value in enumerate(inputs):
         if isinstance(value, Item):
-            items.append(value)
+            items.append(_check_item(value, index))
         elif isinstance(value, Mapping):
             items.append(_from_mapping(value, index))
         elif default == "image":
@@ -223,9 +301,32 @@ def _from_mapping(value: Mapping[str, Any], index: int) -> Item:
     return item
 
 
+def _check_item(item: Item, index: int) -> Item:
+    """An Item built by hand gets the same checks as one built from a mapping."""
+    if not item.modalities:
+        raise InvalidInputError("an input needs at least one of text, image, video", index=index, rule="non-empty")
+    return Item(text=_check_text(item.text, index) if item.text is not None else None,
+                image=to_media(item.image, "image", index) if item.image is not None else None,
+                video=to_media(item.video, "video", index) if item.video is not None else None,
+                video_options=item.video_options)
+
+
+# Characters that carry no content: controls, format characters (zero-width space, BOM, RLM...),
+# combining marks on nothing, separators.
+_NO_CONTENT = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp", "Cs"})
+
+
 def _check_text(value: Any, index: int) -> str:
     if not isinstance(value, str):
         raise InvalidInputError(f"text must be str, not {type(value).__name__}", index=index, rule="type")
     if not value.strip():
         raise InvalidInputError("text is empty or whitespace only", index=index, rule="non-empty")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidInputError(f"text cannot be sent as UTF-8 (a lone surrogate at position {error.start})",
+                                index=index, rule="utf-8") from None
+    if all(unicodedata.category(ch) in _NO_CONTENT for ch in value):
+        raise InvalidInputError("text has no visible content (only control, format or combining characters)",
+                                index=index, rule="non-empty")
     return value

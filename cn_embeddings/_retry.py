@@ -61,6 +61,11 @@ class RetryPolicy:
         """Seconds to wait before retrying, or None when the error is final."""
         if attempt >= self.max_retries or not is_retryable(error):
             return None
+        asked = getattr(error, "retry_after", None)
+        if asked is not None and asked > MAX_RETRY_AFTER:  # honoured, not shortened: give up, saying why
+            error.message += f" (the server asked to wait {asked:.0f} s, above the {MAX_RETRY_AFTER:.0f} s cap)"
+            error.args = (error.message,)
+            return None
         if self.zero_waits:
             return 0.0
         return backoff_seconds(attempt, getattr(error, "retry_after", None))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+from urllib.parse import quote
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["Secret", "fingerprint", "resolve_secret"]
+__all__ = ["Redactor", "Secret", "fingerprint", "resolve_secret"]
 
 
 class Secret:
@@ -37,6 +39,48 @@ class Secret:
         return Secret, (self._value,)
 
 
+class Redactor:
+    """Blanks credentials out of text: verbatim, escaped (``repr``, JSON, URL) and partial forms.
+
+    What the request path carries instead of the credentials themselves, so that no frame's
+    locals hold a secret string (``repr`` shows none): tracebacks with locals, error trackers
+    and debuggers print ``Redactor(2 secrets)``."""
+
+    __slots__ = ("_forms", "_secrets")
+    MIN_LENGTH = 6  # very short test values are left alone so that ordinary words survive
+    MIN_PART = 8  # a run of this many characters of a secret counts as a leak of it
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self._secrets = tuple(s for s in secrets if len(s) >= self.MIN_LENGTH)
+        forms: set[str] = set()
+        for secret in self._secrets:
+            forms |= {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], quote(secret, safe=""),
+                      repr(secret.encode("utf-8"))[2:-1]}
+        self._forms = tuple(sorted(forms, key=len, reverse=True))
+
+    def __repr__(self) -> str:
+        return f"Redactor({len(self._secrets)} secrets)"
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def redact(self, text: str) -> str:
+        for form in self._forms:
+            text = text.replace(form, "**********")
+        for secret in self._secrets:
+            text = self._partial(text, secret)
+        return text
+
+    def _partial(self, text: str, secret: str) -> str:
+        """Mask any run of at least MIN_PART characters (or half a short secret) of ``secret``."""
+        size = min(max(self.MIN_PART, len(secret) // 2), len(secret))
+        for start in range(len(secret) - size + 1):
+            piece = secret[start:start + size]
+            if piece in text:
+                text = text.replace(piece, "**********")
+        return text
+
+
 def fingerprint(value: str) -> str:
     """A stable, one-way name for a credential: the same in every process, never the secret."""
     return hashlib.sha256(b"cn-embeddings account\0" + value.encode("utf-8")).hexdigest()[:16]
@@ -49,19 +93,21 @@ def resolve_secret(value: object, env_var: str, *, what: str) -> Secret:
     rejects leading/trailing spaces as the Tencent SDK does (a pasted key with
     a newline is the most common cause of a signature failure).
     """
+    # The value is held in a Secret from the first line, never in a plain local, so a traceback
+    # that prints locals shows stars.
     if value is None:
-        raw = os.environ.get(env_var)
+        secret = Secret(os.environ.get(env_var) or "")
     elif isinstance(value, Secret):
-        raw = value.get()
+        secret = value
     elif hasattr(value, "get_secret_value"):
-        raw = value.get_secret_value()
+        secret = Secret(value.get_secret_value() or "")
     else:
-        raw = str(value)
-    if not raw:
+        secret = Secret(str(value))
+    if not secret.get():
         raise ConfigurationError(f"missing {what}: pass it explicitly or set the {env_var} environment variable")
-    if raw != raw.strip():
+    if secret.get() != secret.get().strip():
         raise ConfigurationError(f"{what} has leading or trailing whitespace (check {env_var})")
-    if any(ch.isspace() or not ch.isprintable() for ch in raw):
+    if not all(ch.isprintable() and not ch.isspace() for ch in secret.get()):
         # A header cannot carry it, and the error that would follow could print it escaped.
         raise ConfigurationError(f"{what} holds whitespace or control characters (check {env_var})")
-    return Secret(raw)
+    return secret

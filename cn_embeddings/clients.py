@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -44,6 +45,26 @@ def credentials_of(vendor: str) -> tuple[Credential, ...]:
     return VENDORS[vendor].CREDENTIALS
 
 
+def _wrapped(value: Any) -> Any:
+    return Secret(value) if isinstance(value, str) else value
+
+
+def _check_base_url(url: Any, env: str) -> str | None:
+    """A base URL is http(s) with a host, or None; anything else fails here, not as four retried
+    connection errors."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        host = parts.hostname if parts else None
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ConfigurationError(f"base_url must be an http(s) URL with a host, like https://host/path "
+                                 f"(from base_url= or ${env})")
+    return url
+
+
 class VendorClient(EmbeddingClient):
     """An :class:`EmbeddingClient` built from keyword options; unknown keywords are refused by name."""
 
@@ -52,10 +73,12 @@ class VendorClient(EmbeddingClient):
     def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
                  http_async_client: httpx.AsyncClient | None = None, **options: Any) -> None:
         module = VENDORS[self.vendor]
-        secrets = {c.name: options.pop(c.name, None) for c in module.CREDENTIALS}
+        # wrapped at once, so that no frame of ours holds a credential as a plain string
+        secrets = {c.name: _wrapped(options.pop(c.name, None)) for c in module.CREDENTIALS}
         protocol_options, transport = self._split(options, extra=set(secrets))
         protocol_options["model"] = model or module.DEFAULT_MODEL
-        protocol_options["base_url"] = options.get("base_url") or os.environ.get(module.BASE_URL_ENV) or None
+        protocol_options["base_url"] = _check_base_url(
+            options.get("base_url") or os.environ.get(module.BASE_URL_ENV) or None, module.BASE_URL_ENV)
         super().__init__(PROTOCOLS[self.vendor](**protocol_options),
                          module.make_auth(_resolve(module.CREDENTIALS, secrets)),
                          http_client=http_client, http_async_client=http_async_client, **transport)

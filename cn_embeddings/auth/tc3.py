@@ -70,6 +70,19 @@ def sign_tc3(
     return f"{ALGORITHM} Credential={secret_id}/{scope}, SignedHeaders={SIGNED_HEADERS}, Signature={signature}"
 
 
+class _DayKey:
+    """The day's derived signing key: enough to sign that day's requests, so it never prints
+    (``vars(auth)`` shows ``_DayKey(2026-11-22)``)."""
+
+    __slots__ = ("date", "key")
+
+    def __init__(self, date: str, key: bytes) -> None:
+        self.date, self.key = date, key
+
+    def __repr__(self) -> str:
+        return f"_DayKey({self.date})"
+
+
 class TC3Auth(httpx.Auth):
     """Signs each request when it is sent; sets X-TC-Timestamp and (with STS) X-TC-Token."""
 
@@ -89,14 +102,13 @@ class TC3Auth(httpx.Auth):
         self._token = token
         self._service = service
         self._clock = clock
-        self._key_cache: tuple[str, bytes] | None = None
+        self._key_cache: _DayKey | None = None
 
     def _key_for(self, date: str) -> bytes:
         cached = self._key_cache
-        if cached is None or cached[0] != date:
-            cached = (date, signing_key(self._secret_key.get(), date, self._service))
-            self._key_cache = cached
-        return cached[1]
+        if cached is None or cached.date != date:
+            cached = self._key_cache = _DayKey(date, signing_key(self._secret_key.get(), date, self._service))
+        return cached.key
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         timestamp = int(self._clock())

@@ -32,6 +32,7 @@ from ..auth import BearerAuth
 from ._base import BatchLimits, VendorProtocol, resolve_api
 from ._common import (
     TextRule,
+    all_finite,
     as_vector,
     check_modalities,
     error_envelope,
@@ -95,7 +96,7 @@ def decode_base64_floats(value: object, where: str) -> list[float]:
     if not raw or len(raw) % 4:
         raise malformed(VENDOR, f"{where}: base64 embedding is not a whole number of float32 values")
     vector = list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    if not math.isfinite(sum(vector)):
+    if not all_finite(vector):
         raise malformed(VENDOR, f"{where}: embedding holds a non-finite value")
     return vector
 
@@ -308,7 +309,7 @@ def decode_multi(raw: object) -> list[list[float]]:
                                     f"{MULTI_DIMENSION} float16 values")
         values = struct.unpack(f"<{len(data) // 2}e", data)
         rows = [list(values[i:i + MULTI_DIMENSION]) for i in range(0, len(values), MULTI_DIMENSION)]
-        if not all(math.isfinite(sum(row)) for row in rows):
+        if not all(all_finite(row) for row in rows):
             raise malformed(VENDOR, "multi_embedding holds a non-finite value")
     else:
         raise malformed(VENDOR, "multi_embedding missing (asked for with multi_embedding=True)")

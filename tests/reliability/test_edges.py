@@ -8,7 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cn_embeddings import ArkClient, ConfigurationError, InvalidInputError, QianfanClient
+import json
+
+from cn_embeddings import APIError, ArkClient, CNEmbeddingsError, ConfigurationError, InvalidInputError, QianfanClient
 from cn_embeddings.vendors import qianfan
 
 
@@ -45,3 +47,184 @@ def test_requests_per_second_zero_turns_limiting_fully_off():
         limiter.record(throttled=True)
     assert limiter.rate is None and all(limiter.reserve() == 0 for _ in range(50))
     assert limiter is not QianfanClient(api_key="k" * 8, requests_per_second=0).limiter
+
+
+# -- inputs refused before the wire -------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, rule", [
+    ("a\ud800b", "utf-8"), ("\u200b", "non-empty"), ("\ufeff", "non-empty"), ("\u200f", "non-empty"),
+    ("\x00", "non-empty"), ("\u0301", "non-empty"), ("\u200b\u200c\ufeff", "non-empty"),
+])
+def test_texts_that_cannot_be_sent_or_say_nothing_are_refused(text, rule):
+    sent = []
+    client = QianfanClient(api_key="k" * 8, http_client=httpx.Client(transport=httpx.MockTransport(sent.append)))
+    with pytest.raises(InvalidInputError) as caught:
+        client.embed(["fine", text])
+    assert caught.value.index == 1 and caught.value.rule == rule and sent == []
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("https://user:pass@example.com/a.png", "credentials"),
+    ("https:///a.png", "no host"),
+    ("https://example.com/a\r\n.png", "control characters"),
+    ("https://example.com/" + "a" * 10_000 + ".png", "characters; at most 8192"),
+])
+def test_image_urls_that_must_not_reach_the_vendor(url, fragment):
+    with pytest.raises(InvalidInputError, match=fragment) as caught:
+        ArkClient(api_key="k" * 8).validate([{"image": url}])
+    assert caught.value.rule == "url" and "user:pass@example" not in str(caught.value)
+
+
+def test_hand_built_items_and_media_are_checked_like_any_input():
+    from cn_embeddings import Item, Media
+
+    client = ArkClient(api_key="k" * 8)
+    for bad, fragment in [
+        (Item(text=""), "empty"),
+        (Item(), "at least one"),
+        (Item(image=Media("image", url="file:///etc/passwd")), "http"),
+        (Item(image=Media("image", data=b"garbage", format="png")), "format"),
+        (Item(video=Media("video", data=b"\x89PNG\r\n\x1a\n" + b"\0" * 40, format="mp4")), "format"),
+        (Item(image=Media("image")), "exactly one"),
+    ]:
+        with pytest.raises(InvalidInputError, match=fragment):
+            client.validate([bad])
+
+
+def test_files_are_sized_before_they_are_read_and_special_files_refused(tmp_path, monkeypatch):
+    import io as _io
+
+    from cn_embeddings import _inputs
+
+    client = ArkClient(api_key="k" * 8)
+    with pytest.raises(InvalidInputError, match="not a file"):
+        client.validate([{"image": "/dev/zero"}])
+    big = tmp_path / "big.png"
+    with open(big, "wb") as fh:
+        fh.truncate(3 * 1024 * 1024)  # sparse: nothing is written, and nothing must be read
+    monkeypatch.setattr(_inputs, "MAX_MEDIA_BYTES", 1024 * 1024)
+    reads = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda *a, **k: reads.append(a[0]) or real_open(*a, **k))
+    with pytest.raises(InvalidInputError, match="no vendor takes more"):
+        client.validate([{"image": big}])
+    assert str(big) not in map(str, reads)
+    monkeypatch.undo()
+    closed = _io.BytesIO(b"x")
+    closed.close()
+    for stream, fragment in [(closed, "cannot be read"), (_io.StringIO("text"), "text mode")]:
+        with pytest.raises(InvalidInputError, match=fragment):
+            client.validate([{"image": stream}])
+
+    class Nothing:
+        def read(self, n=-1):
+            return None
+
+    with pytest.raises(InvalidInputError, match="returned NoneType"):
+        client.validate([{"image": Nothing()}])
+    with pytest.raises(InvalidInputError, match="cannot be"):
+        client.validate([{"image": "x" * 5000 + ".png"}])  # ENAMETOOLONG
+
+
+def test_a_truncated_png_is_refused_when_pillow_is_there():
+    from tests.conftest import png_bytes
+
+    with pytest.raises(InvalidInputError, match="not a whole, readable image"):
+        ArkClient(api_key="k" * 8).validate([{"image": png_bytes(32, 32)[:-40]}])
+
+
+def test_float_extremes_are_vectors_not_errors():
+    def handler(request):
+        return httpx.Response(200, json={"data": [{"index": 0, "embedding": [1e308, 1e308]}],
+                                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+
+    client = QianfanClient(api_key="k" * 8, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    assert client.embed_texts(["a"]) == [[1e308, 1e308]]
+
+
+# -- configuration ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8080", "ftp://host/v2", "https://", "http:///v2", 5])
+def test_bad_base_urls_fail_at_construction(url):
+    with pytest.raises(ConfigurationError, match="base_url must be an http"):
+        QianfanClient(api_key="k" * 8, base_url=url)
+
+
+def test_a_retry_after_above_the_cap_is_not_shortened():
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        return httpx.Response(429, headers={"Retry-After": "600"},
+                              json={"error": {"code": "rpm_rate_limit_exceeded", "message": "slow down",
+                                              "type": "rate_limit_exceeded"}})
+
+    client = QianfanClient(api_key="k" * 8, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    with pytest.raises(CNEmbeddingsError, match="asked to wait 600 s, above the 60 s cap"):
+        client.embed_texts(["a"])
+    assert len(calls) == 1
+
+
+def test_vector_lengths_are_checked_across_the_whole_call():
+    dims = iter([384, 383])
+
+    def handler(request):
+        n = len(json.loads(request.content)["input"])
+        dim = next(dims)
+        return httpx.Response(200, json={"data": [{"index": i, "embedding": [0.1] * dim} for i in range(n)],
+                                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+
+    client = QianfanClient(api_key="k" * 8, batch_size=2, max_concurrency=1,
+                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    with pytest.raises(APIError, match="vector lengths differ within one call") as caught:
+        client.embed_texts(["a", "b", "c", "d"])
+    assert caught.value.not_embedded == [2, 3] and sorted(caught.value.partial_vectors) == [0, 1]
+
+
+# -- secrets ------------------------------------------------------------------------------------------
+
+def _our_locals(error: BaseException) -> str:
+    """repr() of every local of every cn_embeddings frame the exception passed through, as
+    traceback's capture_locals, pytest -l and error trackers print them."""
+    import traceback
+
+    return "\n".join(f"{name} = {value!r}" for frame, _ in traceback.walk_tb(error.__traceback__)
+                     if "cn_embeddings" in frame.f_code.co_filename for name, value in frame.f_locals.items())
+
+
+def test_no_frame_on_the_request_path_holds_a_credential():
+    key = "ark-0123456789abcdef0123456789"
+
+    def handler(request):
+        return httpx.Response(401, json={"error": {"code": "AuthenticationError", "message": "bad key",
+                                                   "type": "Unauthorized"}})
+
+    client = ArkClient(api_key=key, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    try:
+        client.embed_texts(["x"])
+    except CNEmbeddingsError as error:
+        text = _our_locals(error)
+    assert "Redactor(1 secrets)" in text
+    assert key not in text and key[:12] not in text
+
+
+def test_a_construction_error_leaves_no_credential_in_locals():
+    key = "ark-0123456789abcdef0123456789"
+    try:
+        ArkClient(api_key=key, dimensions=7)
+    except ConfigurationError as error:
+        text = _our_locals(error)
+    assert "Secret('**********')" in text and key not in text
+
+
+@pytest.mark.parametrize("echo", [
+    "key ark-0123456789abcdef0123456789 is invalid",
+    "key 'ark-0123456789abcdef0123456789\\n' is invalid",
+    "key ark-0123456789ab... is invalid",
+    "key ark-0123456789abcdef0123456789".replace("-", "%2D"),
+])
+def test_redaction_catches_escaped_and_partial_forms(echo):
+    from cn_embeddings._secret import Redactor
+
+    redacted = Redactor(("ark-0123456789abcdef0123456789",)).redact(echo)
+    assert "0123456789ab" not in redacted and "**********" in redacted

@@ -94,5 +94,6 @@ def test_session_token_header_and_key_cache_per_day():
                             headers={"Content-Type": "application/json"})
     signed = next(auth.auth_flow(request))
     assert signed.headers["X-TC-Token"] == "sts-token"
-    assert auth._key_cache is not None and auth._key_cache[0] == "2023-11-14"
+    assert auth._key_cache is not None and auth._key_cache.date == "2023-11-14"
+    assert "2023-11-14" in repr(vars(auth)) and auth._key_cache.key.hex() not in repr(vars(auth))
     assert "s3cr3t-key" not in repr(auth) and "sts-token" not in repr(auth)
