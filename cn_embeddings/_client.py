@@ -358,7 +358,7 @@ class EmbeddingClient(Closeable):
             return request
 
         return batch_flow(build, lambda response: self.protocol.parse_response(response, items),
-                          self.policy, self._limiter, self._redactor)
+                          self.policy, self._limiter, self._redactor, self.timeout)
 
     def _finish(self, items: list[Item], batches: list[list[int]], outcome: Outcome) -> EmbeddingResult:
         """Count everything billed, then return the whole result or raise with what was paid for."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from ._exceptions import APIConnectionError, APIError, APITimeoutError, RateLimitError
+from ._exceptions import APIConnectionError, APIError, APITimeoutError, CNEmbeddingsError, RateLimitError
 from ._quota import SharedQuota
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy
@@ -32,7 +32,12 @@ log = logging.getLogger("cn_embeddings")
 
 @dataclass(frozen=True)
 class Send:
+    """Send ``request``; the answer must be complete within ``deadline`` seconds (None: no
+    deadline) and inflate to at most ``max_bytes``."""
+
     request: httpx.Request
+    deadline: float | None = None
+    max_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ def batch_flow(
     policy: RetryPolicy,
     limiter: RateLimiter | SharedQuota,
     redactor: Redactor | None = None,
+    deadline: float | None = None,
+    max_bytes: int = 0,
 ) -> Flow:
     """Send one batch until it succeeds, fails for good, or the retry budget is spent.
 
@@ -63,7 +70,7 @@ def batch_flow(
             yield Sleep(wait)
         request = build()
         try:
-            response = yield Send(request)
+            response = yield Send(request, deadline, max_bytes or MAX_RESPONSE_BYTES)
             assert response is not None
             log.debug("%s %s -> %s (attempt %d)", request.method, request.url, response.status_code, attempt + 1)
             result = parse(response)
@@ -84,6 +91,35 @@ def batch_flow(
         return result
 
 
+# Far above any legitimate answer (Ark's 2048 float32 per input; a 128k-token multi-vector
+# matrix travels zstd-compressed), far below what a hostile gzip bomb would inflate to.
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+
+
+class _Body:
+    """Collects a streamed answer, holding it to the attempt's deadline and size cap."""
+
+    def __init__(self, send: Send, vendor: str) -> None:
+        self.send, self.vendor = send, vendor
+        self.expires = time.monotonic() + send.deadline if send.deadline else None
+        self.data = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > self.send.max_bytes:
+            raise APIError(vendor=self.vendor, code="response_too_large", retryable=False,
+                           message=f"the answer inflates beyond {self.send.max_bytes} bytes; refused")
+        if self.expires is not None and time.monotonic() > self.expires:
+            raise APITimeoutError(self.vendor, f"the answer took longer than the {self.send.deadline:g} s timeout")
+
+    def response(self, streamed: httpx.Response) -> httpx.Response:
+        """The collected answer as an ordinary, already decoded response."""
+        headers = [(k, v) for k, v in streamed.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(streamed.status_code, headers=headers, content=bytes(self.data),
+                              request=streamed.request)
+
+
 def _describe(error: Exception) -> str:
     code = getattr(error, "code", None)
     return f"{type(error).__name__} {code}" if code else type(error).__name__
@@ -97,7 +133,10 @@ def _connection_error(exc: httpx.HTTPError, vendor: str) -> APIConnectionError:
 
 def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
              gate: threading.Semaphore) -> BatchResult:
-    """Drive a flow with blocking I/O; ``gate`` bounds the requests in flight on the client."""
+    """Drive a flow with blocking I/O; ``gate`` bounds the requests in flight on the client.
+
+    The deadline is checked as the body arrives; the header phase is bounded by the per-read
+    timeout only (a blocking socket cannot be interrupted from its own thread)."""
     step = next(flow)
     while True:
         try:
@@ -107,9 +146,18 @@ def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
                 continue
             try:
                 with gate:
-                    response = client.send(step.request, auth=auth)
+                    streamed = client.send(step.request, auth=auth, stream=True)
+                    try:
+                        body = _Body(step, vendor)
+                        for chunk in streamed.iter_bytes():
+                            body.add(chunk)
+                    finally:
+                        streamed.close()
+                response = body.response(streamed)
             except httpx.HTTPError as exc:
-                failure = _connection_error(exc, vendor)
+                failure: CNEmbeddingsError = _connection_error(exc, vendor)
+            except CNEmbeddingsError as error:
+                failure = error
             else:
                 step = flow.send(response)
                 continue
@@ -118,9 +166,20 @@ def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
             return stop.value
 
 
+async def _fetch(client: httpx.AsyncClient, send: Send, auth: httpx.Auth, vendor: str) -> httpx.Response:
+    streamed = await client.send(send.request, auth=auth, stream=True)
+    try:
+        body = _Body(send, vendor)
+        async for chunk in streamed.aiter_bytes():
+            body.add(chunk)
+    finally:
+        await streamed.aclose()
+    return body.response(streamed)
+
+
 async def run_async(flow: Flow, client: httpx.AsyncClient, auth: httpx.Auth, vendor: str,
                     gate: asyncio.Semaphore) -> BatchResult:
-    """Drive the same flow with asyncio."""
+    """Drive the same flow with asyncio; the deadline covers the whole attempt, headers included."""
     step = next(flow)
     while True:
         try:
@@ -130,9 +189,14 @@ async def run_async(flow: Flow, client: httpx.AsyncClient, auth: httpx.Auth, ven
                 continue
             try:
                 async with gate:
-                    response = await client.send(step.request, auth=auth)
+                    response = await asyncio.wait_for(_fetch(client, step, auth, vendor), step.deadline)
+            except asyncio.TimeoutError:
+                failure: CNEmbeddingsError = APITimeoutError(
+                    vendor, f"no complete answer within the {step.deadline:g} s timeout")
             except httpx.HTTPError as exc:
                 failure = _connection_error(exc, vendor)
+            except CNEmbeddingsError as error:
+                failure = error
             else:
                 step = flow.send(response)
                 continue

@@ -380,7 +380,7 @@ def test_llama_index_reads_each_image_once_and_validates_once(emu, images, monke
     calls = []
     original = type(emb.client.protocol).prepare
     monkeypatch.setattr(type(emb.client.protocol), "prepare",
-                        lambda self, items, truncate: calls.append(len(items)) or original(self, items, truncate))
+                        lambda self, items, *rest: calls.append(len(items)) or original(self, items, *rest))
     vectors = emb.get_image_embedding_batch(files)
     assert len(vectors) == 3 and CountingImage.reads == 3
     assert calls[0] == 3  # the whole call, first; the hooks then send the checked items
