@@ -170,7 +170,18 @@ class BadRequestError(APIError):
 
 
 class RateLimitError(APIError):
-    """Throttled (retryable) or out of quota (not retryable)."""
+    """Throttled (retryable) or out of quota (not retryable).
+
+    ``overload`` is True when the vendor refused for its own load, not for this account's rate
+    (Ark ``ServerOverloaded``, Qianfan ``cluster_*``/``preemptible_*``): retried, but the
+    client's rate is not lowered for it."""
+
+    # Codes that speak of the vendor's load rather than of the caller's quota [INF from their names].
+    OVERLOAD_CODES = ("ServerOverloaded", "cluster_", "preemptible_")
+
+    @property
+    def overload(self) -> bool:
+        return bool(self.code) and str(self.code).startswith(self.OVERLOAD_CODES)
 
 
 class ServerError(APIError):

@@ -76,7 +76,7 @@ def batch_flow(
             result = parse(response)
         except (APIError, APIConnectionError) as error:
             if isinstance(error, RateLimitError) and error.retryable:
-                limiter.record(throttled=True)
+                limiter.record(throttled=True, overload=error.overload)
             delay = policy.wait(attempt, error)
             if delay is None:
                 error.attempts = attempt + 1

@@ -118,8 +118,8 @@ class SharedQuota:
             self._went_down(error)
             return 0.0
 
-    def record(self, throttled: bool, tokens: int = 0) -> None:
-        self.local.record(throttled)
+    def record(self, throttled: bool, tokens: int = 0, overload: bool = False) -> None:
+        self.local.record(throttled, overload=overload)
         if not self._redis_up():
             return
         try:

@@ -6,14 +6,21 @@ async one with ``asyncio.sleep``, so one limiter serves both. Requests are
 spaced evenly at ``1 / rate`` so a steady run never trips a vendor's
 per-second quota.
 
-It also adapts. Over each window of 20 answers it looks at the share that
-were throttled. Above 30%, the vendor is refusing the rate: the limiter
-measures the rate the vendor did admit in that window and drops to 90% of
-it. Below 5% it climbs back by 10% per window towards the configured rate,
-but stays under the admitted rate it measured until 10 clean windows in a
-row show the quota has grown. Between the two it holds, so stray rate-limit
-answers do not wear the rate down, and a run that really exceeds the quota
-settles just under it instead of hitting it again and again.
+It also adapts, to the vendor's quota and not to its overload. Over each
+window of 20 answers it looks at the share refused for quota (overload
+answers, such as Ark's ``ServerOverloaded`` or Qianfan's cluster limits, are
+retried but never slow it down). Above 30% for two windows in a row (one
+alone is often chance), the vendor is refusing the rate:
+the limiter measures the rate the vendor did admit in that window and drops
+to 90% of it, never below a quarter of the configured rate, so a call keeps
+moving. Otherwise it climbs by 25% per window towards the configured rate as
+long as climbing does not raise the refused share by more than 10 points:
+refusals that are not about our rate (random 429s) stay level whatever the
+rate, so they cost retries, not throughput, and the rate recovers within a
+few windows. Under a real quota it stays at 90% of the admitted rate for 5
+windows, then probes above it; a refused probe doubles the wait before the
+next one (up to 40 windows), so a run that exceeds the quota settles just
+under it.
 
 One quota, one limiter: :func:`shared_limiter` hands every client of the same
 vendor, host, account (a hash of the credential, never the credential) and
@@ -32,11 +39,13 @@ __all__ = ["RateLimiter", "shared_limiter"]
 
 WINDOW = 20
 SLOW_DOWN_ABOVE = 0.30
-SPEED_UP_BELOW = 0.05
+WINDOWS_OVER = 2  # windows in a row above it: one alone happens by chance under random refusals
+NOT_WORSE = 0.10  # climb while the refused share is no more than this above the last window's
 UNDER_ADMITTED = 0.9
-INCREASE = 1.1
-PROBE_AFTER = 10
-FLOOR_FRACTION = 0.1  # of the configured rate
+INCREASE = 1.25
+PROBE_AFTER = 5  # windows at the measured quota before probing above it; doubles after a failed probe
+MAX_PROBE_AFTER = 40
+FLOOR_FRACTION = 0.25  # of the configured rate
 FLOOR_UNCONFIGURED = 0.5  # requests/s, when no rate is configured
 
 
@@ -57,6 +66,10 @@ class RateLimiter:
         self._floor = FLOOR_UNCONFIGURED if requests_per_second is None else requests_per_second * FLOOR_FRACTION
         self._admitted: float | None = None  # the rate the vendor let through when it last refused ours
         self._clean_at_cap = 0
+        self._last_share = 0.0  # the refused share of the previous window
+        self._over = 0  # consecutive windows above SLOW_DOWN_ABOVE
+        self._probing = False  # climbing above the last measured quota
+        self._probe_after = PROBE_AFTER
 
     def reserve(self) -> float:
         """Claim the next send slot; returns the seconds to wait before sending."""
@@ -74,31 +87,37 @@ class RateLimiter:
         to check once :meth:`reserve` has spaced the request."""
         return 0.0
 
-    def record(self, throttled: bool, tokens: int = 0) -> None:
-        """One answer: ``throttled`` when the vendor said 'too many requests'."""
-        if not self.adaptive:
+    def record(self, throttled: bool, tokens: int = 0, overload: bool = False) -> None:
+        """One answer: ``throttled`` when the vendor refused it for quota; ``overload`` when it
+        refused it for its own load (never slows the limiter)."""
+        if not self.adaptive or overload:
             return
         with self._lock:
             self._outcomes.append((self._clock(), throttled))
             if len(self._outcomes) < WINDOW:
                 return
             share = sum(t for _, t in self._outcomes) / WINDOW
-            if share > SLOW_DOWN_ABOVE:
-                self._slow_down()
-            elif share < SPEED_UP_BELOW and self.rate is not None and self.rate != self.ceiling:
-                self._speed_up()
-            else:
-                return
+            span = self._outcomes[-1][0] - self._outcomes[0][0]
             self._outcomes.clear()
+            self._over = self._over + 1 if share > SLOW_DOWN_ABOVE else 0
+            if self._over >= WINDOWS_OVER:
+                self._over = 0
+                self._slow_down(share, span)
+            elif share > SLOW_DOWN_ABOVE:
+                pass  # one window over may be chance: wait for the next
+            elif share <= self._last_share + NOT_WORSE and self.rate is not None and self.rate != self.ceiling:
+                self._speed_up()
+            self._last_share = share
 
-    def _slow_down(self) -> None:
-        span = self._outcomes[-1][0] - self._outcomes[0][0]
-        admitted = sum(not t for _, t in self._outcomes) / span if span > 0 else None
+    def _slow_down(self, share: float, span: float) -> None:
+        admitted = WINDOW * (1 - share) / span if span > 0 else None
         current = self.rate if self.rate is not None else self._observed_rate()
-        target = admitted * UNDER_ADMITTED if admitted else (current * UNDER_ADMITTED if current else None)
+        target = admitted * UNDER_ADMITTED if admitted is not None else (current * UNDER_ADMITTED if current else None)
         if target is None:
             return
-        self._admitted = admitted
+        if self._probing:  # a probe above the measured quota was refused: probe less often
+            self._probe_after = min(self._probe_after * 2, MAX_PROBE_AFTER)
+        self._admitted, self._probing = admitted, False
         self.rate = max(min(target, current or target), self._floor)
         self._clean_at_cap = 0
 
@@ -108,9 +127,10 @@ class RateLimiter:
         if self._admitted is not None:
             if self.rate >= self._admitted * UNDER_ADMITTED:
                 self._clean_at_cap += 1
-                if self._clean_at_cap < PROBE_AFTER:
+                if self._clean_at_cap < self._probe_after:
                     return
-                self._admitted, self._clean_at_cap = None, 0  # the quota may have grown: probe again
+                # the quota may have grown, or the refusals were not about our rate: probe again
+                self._admitted, self._clean_at_cap, self._probing = None, 0, True
             else:
                 cap = min(cap, self._admitted * UNDER_ADMITTED)
         self.rate = min(self.rate * INCREASE, cap)

@@ -13,11 +13,12 @@ import random
 import time
 from dataclasses import dataclass
 
-from ._exceptions import CNEmbeddingsError
+from ._exceptions import CNEmbeddingsError, RateLimitError
 
 __all__ = ["RetryPolicy", "is_retryable", "parse_retry_after", "backoff_seconds"]
 
 INITIAL_DELAY = 0.5
+THROTTLED_INITIAL_DELAY = 0.1
 MAX_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
 RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -42,11 +43,12 @@ def is_retryable(error: CNEmbeddingsError) -> bool:
     return bool(getattr(error, "retryable", False))
 
 
-def backoff_seconds(attempt: int, retry_after: float | None, rng: random.Random | None = None) -> float:
+def backoff_seconds(attempt: int, retry_after: float | None, rng: random.Random | None = None,
+                    initial: float = INITIAL_DELAY) -> float:
     """The wait before retry number ``attempt + 1`` (attempt counts from 0)."""
     if retry_after is not None and 0 <= retry_after <= MAX_RETRY_AFTER:
         return retry_after
-    delay = min(INITIAL_DELAY * 2.0**attempt, MAX_DELAY)
+    delay = min(initial * 2.0**attempt, MAX_DELAY)
     return delay * (1 - 0.25 * (rng or random).random())
 
 
@@ -68,4 +70,7 @@ class RetryPolicy:
             return None
         if self.zero_waits:
             return 0.0
-        return backoff_seconds(attempt, getattr(error, "retry_after", None))
+        # A throttled request is paced by the rate limiter already; its own backoff only spreads
+        # the retries, so it starts short.
+        initial = THROTTLED_INITIAL_DELAY if isinstance(error, RateLimitError) else INITIAL_DELAY
+        return backoff_seconds(attempt, asked, initial=initial)

@@ -188,7 +188,7 @@ def test_limiter_spaces_requests_and_adapts():
     answers(10, 10, 200)  # 10% throttled: stray answers do not lower the rate
     assert limiter.rate == 10
     limiter = RateLimiter(10, clock=lambda: now[0])
-    answers(2, 10)  # half refused: the vendor admitted 5/s, so go to 90% of that
+    answers(2, 10, 40)  # half refused, two windows running: the vendor admitted 5/s, so go to 90% of that
     assert limiter.rate == pytest.approx(4.5, rel=0.06)
     answers(None, 4.5, 20 * 3)  # clean windows: stay under what the vendor admitted
     assert limiter.rate == pytest.approx(4.5, rel=0.06)
@@ -199,7 +199,7 @@ def test_limiter_spaces_requests_and_adapts():
     for _ in range(20):
         now[0] += 0.01
         assert unlimited.reserve() == 0.0
-    for i in range(20):
+    for i in range(40):
         now[0] += 0.01
         unlimited.record(throttled=i % 4 != 0)  # a quarter admitted at 100/s -> 25/s
     assert unlimited.rate == pytest.approx(0.9 * 5 / 0.19, rel=0.01)
@@ -292,3 +292,52 @@ def test_rate_limit_error_is_typed():
     with pytest.raises(RateLimitError) as info:
         qianfan(rec).embed_texts(["t-1"])
     assert not info.value.retryable and len(rec.bodies) == 1
+
+
+def _simulate(limiter, refuse, answers: int, unconfigured_rate: float = 36.0) -> list[float]:
+    """Send at the limiter's rate on a fake clock; ``refuse(now)`` says whether an answer is a
+    quota refusal. Returns the rate after every answer."""
+    now = [0.0]
+    limiter._clock = lambda: now[0]
+    rates = []
+    for _ in range(answers):
+        now[0] += 1 / (limiter.rate or unconfigured_rate)
+        limiter.record(throttled=refuse(now[0]))
+        rates.append(limiter.rate or unconfigured_rate)
+    return rates
+
+
+def test_random_refusals_do_not_wear_the_rate_down():
+    import random
+
+    for seed in range(5):
+        rng = random.Random(seed)
+        for ceiling in (36.0, None):  # a configured rate, and none (Ark)
+            limiter = RateLimiter(ceiling)
+            rates = _simulate(limiter, lambda now: rng.random() < 0.2, 3000)
+            mean = sum(rates[-1000:]) / 1000
+            assert mean >= 0.8 * 36, (seed, ceiling, mean)
+
+
+def test_a_real_quota_is_still_found_and_held_just_under():
+    sent: list[float] = []
+
+    def over_quota(now: float) -> bool:  # 10 per rolling second
+        recent = [t for t in sent if now - t < 1.0]
+        sent.append(now)
+        return len(recent) >= 10
+
+    limiter = RateLimiter(36.0)
+    rates = _simulate(limiter, over_quota, 2000)
+    assert 8 <= rates[-1] <= 10.5, rates[-1]
+
+
+def test_overload_refusals_never_slow_the_limiter_and_the_floor_holds():
+    limiter = RateLimiter(20.0)
+    for _ in range(200):
+        limiter.record(throttled=True, overload=True)
+    assert limiter.rate == 20.0
+    _simulate(limiter, lambda now: True, 400)  # everything refused for quota
+    assert limiter.rate == pytest.approx(5.0)  # a quarter of the configured rate: calls keep moving
+    rates = _simulate(limiter, lambda now: False, 300)
+    assert rates[-1] == 20.0  # and it climbs back once refusals stop
