@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +18,12 @@ from ._faults import Faults, TokenBucket
 from ._handlers import Answer, Credentials
 
 ARK_PREFIX = "/api/v3"
+
+
+SEEN_MAX = 10_000  # requests remembered
+SEEN_BODY_MAX = 4 * 1024 * 1024  # larger bodies are logged by hash only
+MAX_BODY = 128 * 1024 * 1024
+HANDLER_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,10 +55,10 @@ class Emulator:
                  credentials: Credentials | None = None, host: str = "127.0.0.1") -> None:
         self.faults = faults or Faults()
         self.credentials = credentials or Credentials()
-        self.seen: list[Seen] = []
+        self.seen: deque[Seen] = deque(maxlen=SEEN_MAX)
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._server = _QuietServer((host, port), _make_handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -153,8 +160,8 @@ class Emulator:
 
     def _record(self, vendor: str, path: str, body: bytes, answer: Answer | None, fault: str | None) -> None:
         try:
-            parsed = json.loads(body)
-        except ValueError:
+            parsed = json.loads(body) if len(body) <= SEEN_BODY_MAX else None  # the log stays bounded
+        except (ValueError, RecursionError):
             parsed = None
         model = answer.model if answer and answer.model else ""
         if not model and isinstance(parsed, dict):
@@ -200,17 +207,36 @@ def _fault_answer(vendor: str, kind: str, retry_after: float | None) -> Answer:
     return _handlers.ark_error(429, "QuotaExceeded", "The quota of this account is exhausted.", "TooManyRequests")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up is normal for a server; it gets no traceback on stderr."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionError, TimeoutError, socket.timeout)):
+            sys.stderr.write(f"cn-embeddings emulator: {type(error).__name__}: {error}\n")
+
+
+def _vendor_error(vendor: str, status: int, message: str) -> Answer:
+    """A malformed request's answer in the vendor's own envelope."""
+    if vendor == "tencent":
+        return _handlers.tencent_error("InvalidParameter", message)
+    if vendor == "qianfan":
+        return _handlers.qianfan_error(status, "invalid_argument", message)
+    return _handlers.ark_error(status, "InvalidParameter", message)
+
+
 def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body are two writes: without this, 40 ms ACK stalls
+        timeout = HANDLER_TIMEOUT  # a half-open or silent connection is dropped, not kept forever
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             return
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
             path = self.path.split("?", 1)[0]
             route = emulator._route(path, headers)
@@ -218,6 +244,15 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                 self._send(Answer(404, {"error": {"code": "not_found", "message": f"no route {path}"}}, {}))
                 return
             vendor, handler = route
+            raw_length = self.headers.get("Content-Length") or "0"
+            if not raw_length.isdigit() or int(raw_length) > MAX_BODY:
+                self.close_connection = True
+                self._send(_vendor_error(vendor, 400, f"bad Content-Length {raw_length[:20]!r} (at most {MAX_BODY})"))
+                return
+            body = self.rfile.read(int(raw_length))
+            if len(body) < int(raw_length):
+                self.close_connection = True
+                return
             faults = emulator.faults
             if faults.latency_ms:
                 time.sleep(faults.latency_ms / 1000)
@@ -235,7 +270,10 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             if fault is not None:
                 answer = _fault_answer(vendor, fault, faults.retry_after)
             else:
-                answer = handler(emulator.credentials, headers, body)
+                try:
+                    answer = handler(emulator.credentials, headers, body)
+                except (RecursionError, TypeError, ValueError, AttributeError, KeyError) as error:
+                    answer = _vendor_error(vendor, 400, f"malformed request ({type(error).__name__})")
                 if answer.status == 200 and _ok(answer) and emulator._over_quota(vendor, answer.model):
                     fault = "quota_rps"
                     answer = _fault_answer(vendor, "rate_limit", faults.retry_after)
@@ -251,7 +289,10 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except OSError:  # the client hung up
+                self.close_connection = True
 
     return Handler
 

@@ -1,0 +1,73 @@
+"""The emulator is test infrastructure users run: malformed requests get the vendor's envelope,
+hang-ups print nothing, silent connections are dropped, and its log stays bounded."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx
+import pytest
+
+from cn_embeddings.testing import Emulator, _server
+
+
+def raw_request(emu: Emulator, head: bytes, body: bytes = b"") -> bytes:
+    with socket.create_connection(("127.0.0.1", emu._server.server_address[1]), timeout=5) as sock:
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-1", b"1000000000000"])
+def test_a_bad_content_length_gets_the_vendors_envelope(length, capfd):
+    with Emulator() as emu:
+        answer = raw_request(emu, b"POST /v2/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                  b"Authorization: Bearer " + emu.credentials.qianfan_api_key.encode()
+                                  + b"\r\nContent-Length: " + length + b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400") and b'"invalid_argument"' in answer
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_hostile_bodies_get_the_vendors_envelope_and_no_traceback(capfd):
+    with Emulator() as emu:
+        headers = {"Authorization": f"Bearer {emu.credentials.ark_api_key}"}
+        nested = httpx.post(emu.ark_url + "/embeddings/multimodal", content=b"[" * 50_000 + b"]" * 50_000,
+                            headers=headers)
+        tencent = emu.client("tencent")
+        request = tencent.protocol.build_request(tencent.validate(["x"]))
+        plain = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+        weird = httpx.Client().send(httpx.Request("POST", request.url, headers=plain,
+                                                  content=json.dumps({"ModelName": "WeCLIPv2-Base",
+                                                                      "ImageData": 5}).encode()),
+                                    auth=tencent._auth)
+    assert nested.status_code == 400 and nested.json()["error"]["code"] == "InvalidParameter"
+    assert weird.status_code == 200 and "Error" in weird.json()["Response"]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_hang_ups_print_nothing_and_silent_connections_are_dropped(capfd, monkeypatch):
+    monkeypatch.setattr(_server, "HANDLER_TIMEOUT", 0.5)
+    with Emulator(port=0) as emu:
+        port = emu._server.server_address[1]
+        silent = socket.create_connection(("127.0.0.1", port))
+        for _ in range(20):  # clients that send a request and hang up before the answer
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(b"POST /v2/embeddings HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+        silent.settimeout(5)
+        assert silent.recv(1) == b""  # the server closed it after its timeout
+        silent.close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_log_keeps_large_bodies_by_hash_only(monkeypatch):
+    monkeypatch.setattr(_server, "SEEN_BODY_MAX", 500)
+    with Emulator() as emu:
+        emu.client("qianfan").embed_texts(["x" * 900, "y"])
+        emu.client("qianfan", batch_size=1).embed_texts(["z" * 990])
+    assert emu.seen[0].body is None and emu.seen[0].body_sha256 and emu.seen[0].model == "embedding-v1"
+    assert emu.seen[0].inputs == 2 and emu.seen[-1].body is None
+    assert emu.seen.maxlen == _server.SEEN_MAX
