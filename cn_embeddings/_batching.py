@@ -52,7 +52,18 @@ class Outcome:
     failure: tuple[int | None, BaseException] | None = None
 
 
-def run_batches(batches: Sequence[list[int]], call: Callable[[list[int]], BatchResult],
+def _report(progress: Progress, n: int, outcome: Outcome) -> bool:
+    """Call the user's progress callback; if it raises, the call stops with that error (the
+    batch it reported stays answered)."""
+    try:
+        progress(n)
+    except Exception as error:  # noqa: BLE001 - the user's callback: stop, handing it back
+        outcome.failure = outcome.failure or (None, error)
+        return False
+    return True
+
+
+def run_batches(batches: Sequence[list[int]], call: Callable[[list[int], threading.Event], BatchResult],
                 max_concurrency: int, progress: Progress | None = None) -> Outcome:
     outcome = Outcome([None] * len(batches))
     pending = iter(enumerate(batches))
@@ -67,14 +78,15 @@ def run_batches(batches: Sequence[list[int]], call: Callable[[list[int]], BatchR
                 return
             index, batch = nxt
             try:
-                outcome.results[index] = call(batch)
+                outcome.results[index] = call(batch, stop)
             except BaseException as error:  # noqa: BLE001 - handed to the caller in the outcome
                 with lock:
                     outcome.failure = outcome.failure or (index, error)
                 stop.set()
                 return
-            if progress:
-                progress(len(batch))
+            if progress and not _report(progress, len(batch), outcome):
+                stop.set()
+                return
 
     workers = min(max_concurrency, len(batches))
     if workers <= 1:
@@ -87,7 +99,7 @@ def run_batches(batches: Sequence[list[int]], call: Callable[[list[int]], BatchR
     except BaseException as interrupt:  # noqa: BLE001 - KeyboardInterrupt while waiting
         outcome.failure = outcome.failure or (None, interrupt)
     finally:
-        stop.set()  # workers finish their request and exit
+        stop.set()  # in-flight requests finish their current attempt, then no retry and no new batch
         pool.shutdown(wait=True, cancel_futures=True)
     return outcome
 
@@ -106,8 +118,8 @@ async def arun_batches(batches: Sequence[list[int]], call: Callable[[list[int]],
             except BaseException as error:  # noqa: BLE001 - handed to the caller in the outcome
                 outcome.failure = outcome.failure or (index, error)
                 raise
-            if progress:
-                progress(len(batch))
+            if progress and not _report(progress, len(batch), outcome):
+                raise outcome.failure[1] if outcome.failure else RuntimeError("progress failed")
 
     tasks = [asyncio.ensure_future(worker()) for _ in range(min(max_concurrency, len(batches)))]
     try:

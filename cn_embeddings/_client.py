@@ -71,6 +71,7 @@ class _Runtime:
         self.lock = threading.Lock()
         self.http_client = http_client
         self.user_async_client = http_async_client
+        self.user_async_loop: asyncio.AbstractEventLoop | None = None
         self.owns_sync = http_client is None
         self.gate = threading.BoundedSemaphore(transport.max_concurrency)
         self.loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
@@ -90,6 +91,12 @@ class _Runtime:
     async def async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         with self.lock:
+            if self.user_async_client is not None:
+                if self.user_async_loop is not None and self.user_async_loop is not loop:
+                    raise ConfigurationError(
+                        "the http_async_client you passed is tied to the event loop it was first used in; "
+                        "pass one per event loop (or none: the client then makes one per loop itself)")
+                self.user_async_loop = loop
             state = self.loops.get(loop)
             for old in [lp for lp in self.loops if lp.is_closed()]:
                 del self.loops[old]  # closed by its _closer when the loop shut down
@@ -291,10 +298,11 @@ class EmbeddingClient(Closeable):
         if not batches:
             return EmbeddingResult([], Usage())
         client, gate = self._runtime.sync_client(), self._runtime.gate
+        extra = None if self._runtime.owns_sync else client.headers
         outcome = run_batches(
             batches,
-            lambda batch: run_sync(self._flow([items[i] for i in batch]), client, self._auth,
-                                   self.protocol.vendor, gate),
+            lambda batch, stop: run_sync(self._flow([items[i] for i in batch], extra), client, self._auth,
+                                         self.protocol.vendor, gate, stop),
             self.max_concurrency, progress)
         return self._finish(items, batches, outcome)
 
@@ -304,9 +312,10 @@ class EmbeddingClient(Closeable):
         if not batches:
             return EmbeddingResult([], Usage())
         client, gate = await self._runtime.async_client()
+        extra = client.headers if self._runtime.user_async_client is not None else None
         outcome = await arun_batches(
             batches,
-            lambda batch: run_async(self._flow([items[i] for i in batch]), client, self._auth,
+            lambda batch: run_async(self._flow([items[i] for i in batch], extra), client, self._auth,
                                     self.protocol.vendor, gate),
             self.max_concurrency, progress)
         return self._finish(items, batches, outcome)
@@ -348,11 +357,16 @@ class EmbeddingClient(Closeable):
         items = list(inputs) if checked else self.validate(inputs, default=default)
         return items, plan_batches(self.protocol, items, self.batch_size)
 
-    def _flow(self, items: list[Item]):
+    def _flow(self, items: list[Item], user_headers: httpx.Headers | None = None):
+        """``user_headers``: the default headers of a user-supplied httpx client, which apply
+        below ours (requests are built here, outside that client)."""
         def build() -> httpx.Request:
             request = self.protocol.build_request(items)
             for name, value in self.default_headers.items():
                 request.headers.setdefault(name, value)
+            for name, value in (user_headers or {}).items():
+                if name.lower() not in ("user-agent", "accept", "accept-encoding", "connection"):
+                    request.headers.setdefault(name, value)
             if self.timeout is not None:
                 request.extensions["timeout"] = httpx.Timeout(self.timeout).as_dict()
             return request

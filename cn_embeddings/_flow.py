@@ -131,17 +131,28 @@ def _connection_error(exc: httpx.HTTPError, vendor: str) -> APIConnectionError:
     return APIConnectionError(vendor, f"connection error ({type(exc).__name__}: {exc})")
 
 
+class Stopped(CNEmbeddingsError):
+    """The call was stopped (Ctrl-C or a failed batch elsewhere) before this batch finished."""
+
+
 def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
-             gate: threading.Semaphore) -> BatchResult:
+             gate: threading.Semaphore, stop: threading.Event | None = None) -> BatchResult:
     """Drive a flow with blocking I/O; ``gate`` bounds the requests in flight on the client.
 
     The deadline is checked as the body arrives; the header phase is bounded by the per-read
-    timeout only (a blocking socket cannot be interrupted from its own thread)."""
+    timeout only (a blocking socket cannot be interrupted from its own thread). When ``stop`` is
+    set (Ctrl-C, or another batch failed), waits end at once and no further attempt is made."""
     step = next(flow)
     while True:
         try:
+            if stop is not None and stop.is_set():  # no new attempt, no retry once the call stops
+                flow.close()
+                raise Stopped(f"{vendor}: the call was stopped")
             if isinstance(step, Sleep):
-                time.sleep(step.seconds)
+                if stop is not None:
+                    stop.wait(step.seconds)
+                else:
+                    time.sleep(step.seconds)
                 step = flow.send(None)
                 continue
             try:

@@ -228,3 +228,53 @@ def test_redaction_catches_escaped_and_partial_forms(echo):
 
     redacted = Redactor(("ark-0123456789abcdef0123456789",)).redact(echo)
     assert "0123456789ab" not in redacted and "**********" in redacted
+
+
+# -- the user's own objects ---------------------------------------------------------------------------
+
+def _ok_handler(seen):
+    def handler(request):
+        seen.append(request)
+        n = len(json.loads(request.content)["input"])
+        return httpx.Response(200, json={"data": [{"index": i, "embedding": [0.1, 0.2]} for i in range(n)],
+                                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+    return handler
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_progress_callback_that_raises_stops_the_call_with_its_own_error(mode):
+    import asyncio
+
+    seen = []
+
+    def progress(n):
+        raise LookupError("callback broke")
+
+    client = QianfanClient(api_key="k" * 8, batch_size=1, max_concurrency=2,
+                           http_client=httpx.Client(transport=httpx.MockTransport(_ok_handler(seen))),
+                           http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(_ok_handler(seen))))
+    with pytest.raises(LookupError, match="callback broke"):
+        if mode == "sync":
+            client.embed(["a", "b", "c", "d"], progress=progress)
+        else:
+            asyncio.run(client.aembed(["a", "b", "c", "d"], progress=progress))
+    assert len(seen) <= 3  # it stopped sending
+
+
+def test_a_user_http_clients_default_headers_apply():
+    seen = []
+    user = httpx.Client(transport=httpx.MockTransport(_ok_handler(seen)), headers={"X-Trace": "abc"})
+    QianfanClient(api_key="k" * 8, http_client=user, default_headers={"X-Team": "search"}).embed_texts(["a"])
+    assert seen[0].headers["X-Trace"] == "abc" and seen[0].headers["X-Team"] == "search"
+    assert seen[0].headers["User-Agent"].startswith("cn-embeddings/")
+
+
+def test_a_user_async_client_in_a_second_event_loop_is_a_clear_error():
+    import asyncio
+
+    seen = []
+    client = QianfanClient(api_key="k" * 8,
+                           http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(_ok_handler(seen))))
+    assert asyncio.run(client.aembed_texts(["a"])) == [[0.1, 0.2]]
+    with pytest.raises(ConfigurationError, match="tied to the event loop it was first used in"):
+        asyncio.run(client.aembed_texts(["a"]))

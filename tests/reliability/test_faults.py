@@ -145,3 +145,14 @@ def test_keyboard_interrupt_in_sync_path_leaves_no_running_thread(emu):
         client.embed_texts(TEXTS[:200])
     assert [t for t in threading.enumerate() if t.name.startswith("cn-embeddings_")] == []  # the workers
     assert len(emu.seen) < 200
+
+
+def test_ctrl_c_ends_retry_waits_at_once_in_the_sync_path(emu):
+    emu.faults = Faults(server_error_rate=1.0)  # every answer a 5xx: the batches sit in backoff
+    client = emu.client("qianfan", batch_size=1, max_retries=6, requests_per_second=0)
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        client.embed_texts(TEXTS[:16])  # without the stop, 6 retries wait 0.5+1+2+4+8+8 s each
+    assert time.monotonic() - started < 3
+    assert [t for t in threading.enumerate() if t.name.startswith("cn-embeddings_")] == []
