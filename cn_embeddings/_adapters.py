@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, create_model
 
 from ._client import Closeable, EmbeddingClient
+from ._exceptions import ConfigurationError
 from ._types import Usage
 from .clients import CLIENTS, credentials_of, options_of
 
@@ -167,3 +168,15 @@ class AdapterMixin(Closeable, BaseModel):
         state = super().__getstate__()
         state["__dict__"] = {**state["__dict__"], **dict.fromkeys(self.http_fields)}
         return state
+
+
+def dense_for_sparse(cls: type, dense: Any, fields: dict[str, Any]) -> Any:
+    """The dense object a sparse one answers from: the one given, or one of ``cls`` built from
+    ``fields`` with ``sparse=True`` (both frameworks' sparse classes)."""
+    if dense is None:
+        dense = cls(**{"sparse": True, **fields})
+    elif fields:
+        raise ConfigurationError(f"give either dense={cls.__name__}(...) or the fields of one, not both")
+    if not dense.sparse:
+        raise ConfigurationError(f"the dense {cls.__name__} must be built with sparse=True")
+    return dense

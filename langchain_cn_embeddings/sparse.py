@@ -16,7 +16,7 @@ from typing import Any
 
 from langchain_qdrant import SparseEmbeddings, SparseVector
 
-from cn_embeddings import ConfigurationError
+from cn_embeddings._adapters import dense_for_sparse
 from cn_embeddings._types import SparseVector as SparseDict
 
 from .embeddings import ArkEmbeddings
@@ -35,13 +35,7 @@ class ArkSparseEmbeddings(SparseEmbeddings):
     retrieval_mode=RetrievalMode.HYBRID)``. Queries get ``query_instructions`` as the dense ones do."""
 
     def __init__(self, dense: ArkEmbeddings | None = None, **fields: Any) -> None:
-        if dense is None:
-            dense = ArkEmbeddings(**{"sparse": True, **fields})
-        elif fields:
-            raise ConfigurationError("give either dense=ArkEmbeddings(...) or the fields of one, not both")
-        if not dense.sparse:
-            raise ConfigurationError("the dense ArkEmbeddings must be built with sparse=True")
-        self.dense = dense
+        self.dense = dense_for_sparse(ArkEmbeddings, dense, fields)
 
     def __repr__(self) -> str:
         return f"ArkSparseEmbeddings(model={self.dense.model!r})"

@@ -15,7 +15,7 @@ from typing import Any
 from llama_index.core.base.embeddings.base_sparse import BaseSparseEmbedding, SparseEmbedding
 from pydantic import PrivateAttr
 
-from cn_embeddings import ConfigurationError
+from cn_embeddings._adapters import dense_for_sparse
 
 from .embeddings import ArkEmbedding
 
@@ -41,12 +41,7 @@ class ArkSparseEmbedding(BaseSparseEmbedding):
 
     def __init__(self, dense: ArkEmbedding | None = None, **fields: Any) -> None:
         batch = fields.pop("embed_batch_size", None)
-        if dense is None:
-            dense = ArkEmbedding(**{"sparse": True, **fields})
-        elif fields:
-            raise ConfigurationError("give either dense=ArkEmbedding(...) or the fields of one, not both")
-        if not dense.sparse:
-            raise ConfigurationError("the dense ArkEmbedding must be built with sparse=True")
+        dense = dense_for_sparse(ArkEmbedding, dense, fields)
         super().__init__(model_name=dense.model_name, embed_batch_size=batch or dense.embed_batch_size)
         self._dense = dense
 

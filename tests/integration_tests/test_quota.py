@@ -55,7 +55,7 @@ def test_throttling_seen_by_one_process_slows_the_others(redis_url):
     one = SharedQuota(redis_url, key, 20.0, None)
     other = SharedQuota(redis_url, key, 20.0, None)
     other.local = RateLimiter(20.0)  # as in another process
-    for _ in range(20):
+    for _ in range(40):  # two windows of refusals
         one.record(throttled=True)
     assert one.local.rate is not None and one.local.rate < 20
     other.admit()
