@@ -131,6 +131,14 @@ def _connection_error(exc: httpx.HTTPError, vendor: str) -> APIConnectionError:
     return APIConnectionError(vendor, f"connection error ({type(exc).__name__}: {exc})")
 
 
+def _pause(seconds: float, stop: threading.Event | None) -> None:
+    """Sleep, ending early when the call is stopped."""
+    if stop is not None:
+        stop.wait(seconds)
+    else:
+        time.sleep(seconds)
+
+
 class Stopped(CNEmbeddingsError):
     """The call was stopped (Ctrl-C or a failed batch elsewhere) before this batch finished."""
 
@@ -149,10 +157,7 @@ def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
                 flow.close()
                 raise Stopped(f"{vendor}: the call was stopped")
             if isinstance(step, Sleep):
-                if stop is not None:
-                    stop.wait(step.seconds)
-                else:
-                    time.sleep(step.seconds)
+                _pause(step.seconds, stop)
                 step = flow.send(None)
                 continue
             try:

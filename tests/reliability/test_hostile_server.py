@@ -146,7 +146,8 @@ def test_the_only_outcomes_are_exact_vectors_or_typed_errors_with_exact_records(
             return httpx.Response(429, headers={"retry-after-ms": "1,000"},
                                   json={"error": {"code": "rpm_rate_limit_exceeded", "message": "x",
                                                   "type": "rate_limit_exceeded"}})
-        return httpx.Response(200, json={"data": data, "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        payload = json.dumps({"data": data, "usage": {"prompt_tokens": 1, "total_tokens": 1}})  # NaN allowed
+        return httpx.Response(200, content=payload.encode(), headers={"Content-Type": "application/json"})
 
     texts = ["x" * (1 + i % 7) for i in range(n)]
     client = QianfanClient(api_key="k" * 8, batch_size=4, max_retries=2, zero_waits=True,
