@@ -9,17 +9,16 @@ per-second quota.
 It also adapts, to the vendor's quota and not to its overload. Over each
 window of 20 answers it looks at the share refused for quota (overload
 answers, such as Ark's ``ServerOverloaded`` or Qianfan's cluster limits, are
-retried but never slow it down). Above 30% for two windows in a row (one
-alone is often chance), the vendor is refusing the rate:
-the limiter measures the rate the vendor did admit in that window and drops
-to 90% of it, never below a quarter of the configured rate, so a call keeps
-moving. Otherwise it climbs by 25% per window towards the configured rate as
-long as climbing does not raise the refused share by more than 10 points:
-refusals that are not about our rate (random 429s) stay level whatever the
-rate, so they cost retries, not throughput, and the rate recovers within a
-few windows. Under a real quota it stays at 90% of the admitted rate for 5
-windows, then probes above it; a refused probe doubles the wait before the
-next one (up to 40 windows), so a run that exceeds the quota settles just
+retried but never slow it down). Above 50% in one window, or above 30% for
+two windows in a row (one alone is often chance), the vendor is refusing the
+rate: the limiter measures the rate the vendor admitted in that window and
+drops to 90% of it, never below a quarter of the configured rate, so a call
+keeps moving. Below that admitted rate it climbs back by 10% per window as
+long as climbing does not raise the refused share by more than 10 points, so
+refusals that are not about our rate (random 429s) do not hold it down. It
+stays at 90% of the admitted rate until 10 clean windows (under 5% refused)
+show the quota may have grown, then probes above it; a refused probe doubles
+that wait (up to 40 windows), so a run that exceeds a quota settles just
 under it.
 
 One quota, one limiter: :func:`shared_limiter` hands every client of the same
@@ -40,10 +39,12 @@ __all__ = ["RateLimiter", "shared_limiter"]
 WINDOW = 20
 SLOW_DOWN_ABOVE = 0.30
 WINDOWS_OVER = 2  # windows in a row above it: one alone happens by chance under random refusals
+SLOW_DOWN_AT_ONCE = 0.5  # a share this high is no chance: slow down after one window
+SPEED_UP_BELOW = 0.05  # a clean window
 NOT_WORSE = 0.10  # climb while the refused share is no more than this above the last window's
 UNDER_ADMITTED = 0.9
-INCREASE = 1.25
-PROBE_AFTER = 5  # windows at the measured quota before probing above it; doubles after a failed probe
+INCREASE = 1.1
+PROBE_AFTER = 10  # windows at the measured quota before probing above it; doubles after a failed probe
 MAX_PROBE_AFTER = 40
 FLOOR_FRACTION = 0.25  # of the configured rate
 FLOOR_UNCONFIGURED = 0.5  # requests/s, when no rate is configured
@@ -100,13 +101,14 @@ class RateLimiter:
             span = self._outcomes[-1][0] - self._outcomes[0][0]
             self._outcomes.clear()
             self._over = self._over + 1 if share > SLOW_DOWN_ABOVE else 0
-            if self._over >= WINDOWS_OVER:
+            if self._over >= WINDOWS_OVER or share > SLOW_DOWN_AT_ONCE:
                 self._over = 0
                 self._slow_down(share, span)
             elif share > SLOW_DOWN_ABOVE:
                 pass  # one window over may be chance: wait for the next
-            elif share <= self._last_share + NOT_WORSE and self.rate is not None and self.rate != self.ceiling:
-                self._speed_up()
+            elif self.rate is not None and self.rate != self.ceiling \
+                    and (share < SPEED_UP_BELOW or share <= self._last_share + NOT_WORSE and not self._at_cap()):
+                self._speed_up(clean=share < SPEED_UP_BELOW)
             self._last_share = share
 
     def _slow_down(self, share: float, span: float) -> None:
@@ -121,11 +123,17 @@ class RateLimiter:
         self.rate = max(min(target, current or target), self._floor)
         self._clean_at_cap = 0
 
-    def _speed_up(self) -> None:
+    def _at_cap(self) -> bool:
+        return self._admitted is not None and self.rate is not None and self.rate >= self._admitted * UNDER_ADMITTED
+
+    def _speed_up(self, clean: bool) -> None:
+        """Climb towards the cap; above the admitted rate only after clean windows (no refusals)."""
         assert self.rate is not None
         cap = self.ceiling if self.ceiling is not None else float("inf")
         if self._admitted is not None:
             if self.rate >= self._admitted * UNDER_ADMITTED:
+                if not clean:
+                    return
                 self._clean_at_cap += 1
                 if self._clean_at_cap < self._probe_after:
                     return

@@ -206,6 +206,8 @@ class ParquetSink(Sink):
 
         if not self.path.exists():
             return super().existing()
+        for leftover in self.path.glob(".part-*.tmp"):  # a part file a kill interrupted
+            leftover.unlink()
         self._flush_leftover_journal()
         models: set[str] = set()
         dimension: int | None = None
@@ -275,7 +277,7 @@ class ParquetSink(Sink):
         parts = self._parts()
         number = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
         final = self.path / f"part-{number:05d}.parquet"
-        temporary = final.with_suffix(".parquet.tmp")
+        temporary = self.path / f".{final.name}.tmp"  # hidden: readers of the folder skip it
         pq.write_table(table, temporary, compression="zstd")
         os.replace(temporary, final)
 

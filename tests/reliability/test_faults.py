@@ -111,7 +111,7 @@ def test_limiter_adapts_so_a_long_run_stops_hitting_the_quota(emu):
     client.embed_texts(TEXTS[:300])
     throttled = [s.fault == "quota_rps" for s in emu.seen]
     first, last = throttled[: len(throttled) // 3], throttled[-len(throttled) // 3:]
-    assert sum(first) > 0 and sum(last) / len(last) < 0.1 and sum(last) < sum(first)
+    assert sum(first) > 0 and sum(last) / len(last) < 0.15 and sum(last) < sum(first)
 
 
 def test_async_cancellation_cancels_in_flight_requests(emu):
