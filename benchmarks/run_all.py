@@ -78,7 +78,9 @@ absolute seconds. Each script prints one parseable line per scenario: `name rati
 {chr(10).join(rows)}
 
 Value column: seconds for ours (scenarios 1-3), CPU seconds per 1,000 base64 vectors, CPU seconds
-per request, MiB of peak RSS growth.
+per request, MiB of peak RSS growth; bulk: seconds for 100,000 texts, then MiB of peak RSS; shared
+quota: % of requests throttled; Ray: rows per second; limiter: seconds, then % refused; json:
+microseconds of CPU per vector with orjson.
 
 ## Notes
 
@@ -96,6 +98,19 @@ per request, MiB of peak RSS growth.
 - Scenario 5: the growth of peak RSS during the call (the peak is reset after a warm-up call)
   against the vectors' own size (the lists and their float objects); the interpreter's baseline is
   not counted.
+- Bulk: `cn-embeddings embed` in a subprocess, .txt in, Parquet out, Qianfan embedding-v1 at an
+  emulator quota of 40 requests/s with `--rps 40`; the ratio is the quota bound (N / 16 / 40 s)
+  over the run's wall time, start-up and the checking pass included. RSS is the CLI process's
+  ru_maxrss.
+- Shared quota: three spawned processes, 100 requests each, one account and model, emulator quota
+  20/s; with `quota_url` (a real redis-server) and, side by side, without it.
+- Ray: `embed_dataset` on a local 2-CPU cluster, two actors sharing the quota through Redis; actor
+  start-up (about 10 s) is inside the time.
+- Limiter: 3,000 Ark texts, 20% of answers refused at random with Ark's quota code, against the
+  same call without refusals; then a real 50/s quota. The 2x target under random refusals is met
+  only with retry waits at zero; the default backoff adds the waits of every refused attempt.
+- json: our whole answer parser with the stdlib json against orjson as the loader; orjson is used
+  when installed because the ratio is above 1.5.
 
 ## Raw output
 

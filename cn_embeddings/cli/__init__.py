@@ -21,10 +21,10 @@ EXAMPLES = {
             "  cn-embeddings demo --live     # real clouds only (needs every vendor's credentials)",
     "embed": "examples:\n  cn-embeddings embed --provider ark --model doubao-embedding-vision-250615 \\\n"
              "      --text '天很蓝' --image photos/ --output vectors.jsonl\n"
-             "  cn-embeddings embed --provider qianfan --model embedding-v1 --input corpus.txt "
-             "--output out.jsonl --rps 5\n"
-             "  (.txt: one text per line; .jsonl: {\"id\": ..., \"text\"|\"image\"|\"video\": ...} per line;\n"
-             "   re-running the same command resumes: ids already in the output are skipped)",
+             "  cn-embeddings embed --provider qianfan --model embedding-v1 --input corpus.csv "
+             "--text-column body --output vectors.parquet --rps 5 --quota-url redis://127.0.0.1:6379/0\n"
+             "  (.txt: a text per line; .jsonl/.csv/.parquet rows with id, text, image, video;\n"
+             "   every input is checked before anything is sent; re-running the same command resumes)",
     "check": "examples:\n  cn-embeddings check --provider tencent\n  cn-embeddings check --provider ark --model "
              "doubao-embedding-text-240715",
     "emulator": "examples:\n  cn-embeddings emulator --port 8808\n  cn-embeddings emulator --port 8808 "
