@@ -412,25 +412,28 @@ class EmbeddingClient(Closeable):
         """Sparse vectors of ``texts``: those a recent dense call of this client already received
         (each is handed out once), and one request per remaining text for the rest (which also
         returns its dense vector). Needs a model asked for sparse vectors (Ark ``sparse=True``)."""
-        keys, found = self._sparse_found(texts)
+        items, keys, found = self._sparse_found(texts)
         missing = [i for i, vector in enumerate(found) if vector is None]
         if missing:
-            self._sparse_fill(keys, found, missing, self.embed([texts[i] for i in missing]))
+            self._sparse_fill(keys, found, missing, self.embed([items[i] for i in missing], checked=True))
         return found  # type: ignore[return-value]
 
     async def aembed_sparse(self, texts: Sequence[str]) -> list[SparseVector]:
-        keys, found = self._sparse_found(texts)
+        items, keys, found = self._sparse_found(texts)
         missing = [i for i, vector in enumerate(found) if vector is None]
         if missing:
-            self._sparse_fill(keys, found, missing, await self.aembed([texts[i] for i in missing]))
+            self._sparse_fill(keys, found, missing, await self.aembed([items[i] for i in missing], checked=True))
         return found  # type: ignore[return-value]
 
-    def _sparse_found(self, texts: Sequence[str]) -> tuple[list[tuple | None], list[SparseVector | None]]:
+    def _sparse_found(self, texts: Sequence[str]) -> tuple[list[Item], list[tuple | None], list[SparseVector | None]]:
+        """The checked texts (checked once: misses are sent as they are), their cache keys, and
+        what the cache already holds for them."""
         if not getattr(self.protocol, "sparse", False):
             raise ConfigurationError(f"{self.protocol.vendor} {self.protocol.model} is not asked for sparse vectors "
                                      "(set sparse=True)")
-        keys = self._sparse_keys(self.validate(texts))
-        return keys, [self._runtime.sparse.take(key) for key in keys]
+        items = self.validate(texts)
+        keys = self._sparse_keys(items)
+        return items, keys, [self._runtime.sparse.take(key) for key in keys]
 
     def _sparse_fill(self, keys: list[tuple | None], found: list[SparseVector | None], missing: list[int],
                      result: EmbeddingResult) -> None:

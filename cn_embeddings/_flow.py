@@ -33,11 +33,10 @@ log = logging.getLogger("cn_embeddings")
 @dataclass(frozen=True)
 class Send:
     """Send ``request``; the answer must be complete within ``deadline`` seconds (None: no
-    deadline) and inflate to at most ``max_bytes``."""
+    deadline) and inflate to at most MAX_RESPONSE_BYTES."""
 
     request: httpx.Request
     deadline: float | None = None
-    max_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,6 @@ def batch_flow(
     limiter: RateLimiter | SharedQuota,
     redactor: Redactor | None = None,
     deadline: float | None = None,
-    max_bytes: int = 0,
 ) -> Flow:
     """Send one batch until it succeeds, fails for good, or the retry budget is spent.
 
@@ -70,7 +68,7 @@ def batch_flow(
             yield Sleep(wait)
         request = build()
         try:
-            response = yield Send(request, deadline, max_bytes or MAX_RESPONSE_BYTES)
+            response = yield Send(request, deadline)
             assert response is not None
             log.debug("%s %s -> %s (attempt %d)", request.method, request.url, response.status_code, attempt + 1)
             result = parse(response)
@@ -106,9 +104,9 @@ class _Body:
 
     def add(self, chunk: bytes) -> None:
         self.data += chunk
-        if len(self.data) > self.send.max_bytes:
+        if len(self.data) > MAX_RESPONSE_BYTES:
             raise APIError(vendor=self.vendor, code="response_too_large", retryable=False,
-                           message=f"the answer inflates beyond {self.send.max_bytes} bytes; refused")
+                           message=f"the answer inflates beyond {MAX_RESPONSE_BYTES} bytes; refused")
         if self.expires is not None and time.monotonic() > self.expires:
             raise APITimeoutError(self.vendor, f"the answer took longer than the {self.send.deadline:g} s timeout")
 

@@ -77,10 +77,10 @@ def _open(data: bytes, index: int) -> Any:
     try:
         if probe is None:
             raise ValueError("unreadable header")
-        probe.verify()  # structure and checksums, without decoding the pixels
-        image = image_module.open(io.BytesIO(data))
-        image.load()  # a truncated pixel stream fails here
-        return image
+        probe.verify()  # structure and checksums (PNG chunks, ...), without decoding the pixels
+        if probe.format == "JPEG" and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+            raise ValueError("no end-of-image marker: the file is cut short")  # verify() reads no JPEG body
+        return image_module.open(io.BytesIO(data))  # the header only: pixels are decoded if fitting
     except Exception as error:  # noqa: BLE001 - Pillow raises many kinds for a broken file
         raise InvalidInputError(f"image is not a whole, readable image ({type(error).__name__}: {error})",
                                 index=index, rule="image-corrupt") from None

@@ -117,12 +117,15 @@ def _checked(client: EmbeddingClient, records: Iterable[Record]) -> Iterator[tup
 
 
 def _check_output(existing: Existing, model: str) -> dict[int, int]:
-    """The ids already written (as digests, with their content digest); refuses another model."""
-    other = existing.models - {model}
-    if other:
-        raise ConfigurationError(f"the output holds vectors of {sorted(other)}, not {model}; "
-                                 "write another model's vectors to another --output")
-    return {_key(rid): _key(digest) for rid, digest in existing.pairs}
+    """The ids already written (as digests, with their content digest), in one pass over the
+    output; refuses another model's vectors."""
+    done: dict[int, int] = {}
+    for rid, digest, written_by in existing.rows:
+        if written_by != model:
+            raise ConfigurationError(f"the output holds vectors of {written_by}, not {model}; "
+                                     "write another model's vectors to another --output")
+        done[_key(rid)] = _key(digest)
+    return done
 
 
 def embed_corpus(client: EmbeddingClient, source: Iterable[Record], sink: Sink, *,

@@ -18,6 +18,7 @@ dimension, without reading a single vector back:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -45,10 +46,10 @@ class Row:
 
 @dataclass
 class Existing:
-    """What an earlier run wrote: ``(id, hash)`` pairs, and the model and dimension used."""
+    """What an earlier run wrote: ``(id, hash, model)`` per row, read in one pass, and the
+    dimension of its vectors."""
 
-    pairs: Iterator[tuple[str, str]]
-    models: set[str]
+    rows: Iterator[tuple[str, str, str]]
     dimension: int | None
 
 
@@ -56,7 +57,7 @@ class Sink:
     """Base of the sinks; ``write`` is called from one thread at a time."""
 
     def existing(self) -> Existing:
-        return Existing(iter(()), set(), None)
+        return Existing(iter(()), None)
 
     def write(self, rows: list[Row], model: str) -> None:
         raise NotImplementedError
@@ -83,44 +84,49 @@ def _line(row: Row, model: str) -> str:
     return text + "}\n"
 
 
-def _read_lines(path: Path) -> Existing:
-    """The ids, hashes and models in a JSON Lines output, parsing only what precedes each vector
-    (and one vector, for the dimension). A partial last line, left by a kill, is cut off."""
+def _cut_partial_line(path: Path) -> None:
+    """A kill in the middle of a write leaves a last line without its newline: cut it off."""
     size = path.stat().st_size
-    with open(path, "rb") as fh:
-        if size:
-            fh.seek(size - 1)
-            if fh.read(1) != b"\n":
-                fh.seek(0)
-                keep = 0
-                for raw in fh:
-                    if raw.endswith(b"\n"):
-                        keep += len(raw)
-                with open(path, "r+b") as cut:
-                    cut.truncate(keep)
-    models: set[str] = set()
-    dimension: int | None = None
+    with open(path, "r+b") as fh:
+        if not size:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        fh.seek(0)
+        keep = sum(len(raw) for raw in fh if raw.endswith(b"\n"))
+        fh.truncate(keep)
+
+
+def _read_lines(path: Path) -> Existing:
+    """The rows of a JSON Lines output, parsing only what precedes each vector (and, once, the
+    first vector for the dimension). A line that is not ours is refused when it is reached, which
+    is still before any request."""
+    _cut_partial_line(path)
+    with open(path, encoding="utf-8") as fh:
+        first = fh.readline()
+    try:
+        dimension = len(json.loads(first)["vector"]) if first else None
+    except (ValueError, KeyError, TypeError):
+        dimension = None
+    rows = _rows_of_lines(path)
+    if first:  # a foreign file is refused at once
+        rows = itertools.chain([next(rows)], rows)
+    return Existing(rows, dimension)
+
+
+def _rows_of_lines(path: Path) -> Iterator[tuple[str, str, str]]:
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             at = line.find(_VECTOR_KEY)
             try:
                 head = json.loads(line[:at] + "}") if at > 0 else None
-                if dimension is None and head is not None:
-                    dimension = len(json.loads(line)["vector"])
-            except (ValueError, KeyError, TypeError):
+            except ValueError:
                 head = None
             if not isinstance(head, dict) or not {"id", "hash", "model"} <= set(head):
                 raise ConfigurationError(f"{path}:{n} is not a line cn-embeddings wrote; refusing to append "
                                          "(choose another --output)")
-            models.add(head["model"])
-    return Existing(_pairs_of_lines(path), models, dimension)
-
-
-def _pairs_of_lines(path: Path) -> Iterator[tuple[str, str]]:
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            head = json.loads(line[: line.find(_VECTOR_KEY)] + "}")
-            yield str(head["id"]), head["hash"]
+            yield str(head["id"]), head["hash"], head["model"]
 
 
 class JsonlSink(Sink):
@@ -176,12 +182,13 @@ class _Buffer:
         return len(self.ids)
 
 
-def _rows_of_journal(journal: Path) -> Iterator[Row]:
+def _rows_of_journal(journal: Path) -> Iterator[tuple[Row, str]]:
+    """Every row of a journal, whole, with its model (a journal holds at most one part's rows)."""
     with open(journal, encoding="utf-8") as fh:
         for line in fh:
             obj = json.loads(line)
             sparse = {int(k): v for k, v in obj["sparse"].items()} if "sparse" in obj else None
-            yield Row(obj["id"], obj["hash"], obj["vector"], sparse)
+            yield Row(obj["id"], obj["hash"], obj["vector"], sparse), obj["model"]
 
 
 class ParquetSink(Sink):
@@ -209,37 +216,38 @@ class ParquetSink(Sink):
         for leftover in self.path.glob(".part-*.tmp"):  # a part file a kill interrupted
             leftover.unlink()
         self._flush_leftover_journal()
-        models: set[str] = set()
-        dimension: int | None = None
-        for part in self._parts():
+        parts = self._parts()
+        meta = (pq.read_schema(parts[0]).metadata or {}) if parts else {}
+        return Existing(self._rows(parts), int(meta.get(b"cn_embeddings.dimension", b"0")) or None)
+
+    def _rows(self, parts: list[Path]) -> Iterator[tuple[str, str, str]]:
+        """(id, hash, model) of every row, reading the id and hash columns only."""
+        import pyarrow.parquet as pq
+
+        for part in parts:
             meta = pq.read_schema(part).metadata or {}
             if b"cn_embeddings.model" not in meta:
                 raise ConfigurationError(f"{part} was not written by cn-embeddings; refusing to add to "
                                          f"{self.path} (choose another --output)")
-            models.add(meta[b"cn_embeddings.model"].decode())
-            dimension = dimension or int(meta.get(b"cn_embeddings.dimension", b"0")) or None
-        return Existing(self._pairs(), models, dimension)
-
-    def _pairs(self) -> Iterator[tuple[str, str]]:
-        import pyarrow.parquet as pq
-
-        for part in self._parts():
+            model = meta[b"cn_embeddings.model"].decode()
             table = pq.read_table(part, columns=["id", "hash"])
-            yield from zip(table.column("id").to_pylist(), table.column("hash").to_pylist(), strict=True)
+            for rid, digest in zip(table.column("id").to_pylist(), table.column("hash").to_pylist(), strict=True):
+                yield rid, digest, model
 
     def _flush_leftover_journal(self) -> None:
         """A journal left by a killed run becomes a part file (rows already in a part are dropped)."""
         journal = self.path / self.JOURNAL
         if not journal.exists():
             return
-        found = _read_lines(journal)  # also cuts a partial last line
-        if found.models:
-            done = {rid for rid, _ in self._pairs()}
-            for row in _rows_of_journal(journal):
-                if row.id not in done:
-                    self._buffer.add(row)
-            if len(self._buffer):
-                self._write_part(found.models.pop())
+        _cut_partial_line(journal)
+        done = {rid for rid, _, _ in self._rows(self._parts())}
+        model: str | None = None
+        for row, written_by in _rows_of_journal(journal):
+            model = written_by
+            if row.id not in done:
+                self._buffer.add(row)
+        if len(self._buffer) and model is not None:
+            self._write_part(model)
         journal.unlink()
 
     def write(self, rows: list[Row], model: str) -> None:

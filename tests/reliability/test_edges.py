@@ -133,6 +133,21 @@ def test_a_truncated_png_is_refused_when_pillow_is_there():
         ArkClient(api_key="k" * 8).validate([{"image": png_bytes(32, 32)[:-40]}])
 
 
+def test_a_truncated_jpeg_is_refused_without_decoding_it():
+    import io as _io
+
+    from PIL import Image
+
+    out = _io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(out, format="JPEG")
+    whole = out.getvalue()
+    assert len(ArkClient(api_key="k" * 8).validate([{"image": whole}])) == 1
+    with pytest.raises(InvalidInputError, match="not a whole, readable image"):
+        ArkClient(api_key="k" * 8).validate([{"image": whole[: len(whole) // 2]}])
+    with pytest.raises(InvalidInputError, match="cut short"):  # header whole, pixel data cut
+        ArkClient(api_key="k" * 8).validate([{"image": whole[:-2]}])
+
+
 def test_float_extremes_are_vectors_not_errors():
     def handler(request):
         return httpx.Response(200, json={"data": [{"index": 0, "embedding": [1e308, 1e308]}],
