@@ -2,9 +2,11 @@
 
 ``plan_batches`` packs input indices greedily, in order, into requests the
 vendor accepts. The runners use a fixed pool of workers (threads for sync,
-tasks for async) pulling batches from one shared iterator, so at most
-``max_concurrency`` requests are in flight and no unbounded ``gather`` is
-ever built. The first batch that fails for good stops the dispatch of new
+tasks for async) pulling batches from one shared iterator, and no unbounded
+``gather`` is ever built. There are twice as many workers as requests allowed
+in flight: a batch waiting out a retry holds a worker but not a place in
+flight (the client's gate counts requests on the wire), so the other workers
+keep the vendor busy meanwhile. The first batch that fails for good stops the dispatch of new
 batches. The runners never raise: they return an :class:`Outcome` with every
 answered batch and the failure, so the caller can count what was billed and
 hand back the vectors that were paid for before it raises.
@@ -18,13 +20,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ._flow import Stopped
 from ._inputs import Item
 from ._types import BatchResult
 from .vendors._base import VendorProtocol
 
-__all__ = ["Outcome", "arun_batches", "plan_batches", "run_batches"]
+__all__ = ["Outcome", "arun_batches", "plan_batches", "run_batches", "worker_count"]
 
 Progress = Callable[[int], None]
+WORKERS_PER_PLACE = 2  # workers per request allowed in flight
+
+
+def worker_count(max_concurrency: int) -> int:
+    """Batches worked on at once: room for one waiting out a retry beside each one on the wire."""
+    return WORKERS_PER_PLACE * max_concurrency
 
 
 def plan_batches(protocol: VendorProtocol, items: Sequence[Item], max_items: int) -> list[list[int]]:
@@ -50,6 +59,13 @@ class Outcome:
 
     results: list[BatchResult | None]
     failure: tuple[int | None, BaseException] | None = None
+
+
+def _record(outcome: Outcome, index: int, error: BaseException) -> None:
+    """Keep the first failure; a batch that was only stopped gives way to the failure that
+    stopped it, whichever thread gets here first."""
+    if outcome.failure is None or isinstance(outcome.failure[1], Stopped) and not isinstance(error, Stopped):
+        outcome.failure = (index, error)
 
 
 def _report(progress: Progress, n: int, outcome: Outcome) -> bool:
@@ -81,14 +97,14 @@ def run_batches(batches: Sequence[list[int]], call: Callable[[list[int], threadi
                 outcome.results[index] = call(batch, stop)
             except BaseException as error:  # noqa: BLE001 - handed to the caller in the outcome
                 with lock:
-                    outcome.failure = outcome.failure or (index, error)
+                    _record(outcome, index, error)
                 stop.set()
                 return
             if progress and not _report(progress, len(batch), outcome):
                 stop.set()
                 return
 
-    workers = min(max_concurrency, len(batches))
+    workers = min(worker_count(max_concurrency), len(batches))
     if workers <= 1:
         worker()
         return outcome
@@ -104,24 +120,26 @@ def run_batches(batches: Sequence[list[int]], call: Callable[[list[int], threadi
     return outcome
 
 
-async def arun_batches(batches: Sequence[list[int]], call: Callable[[list[int]], Awaitable[BatchResult]],
+async def arun_batches(batches: Sequence[list[int]],
+                       call: Callable[[list[int], threading.Event], Awaitable[BatchResult]],
                        max_concurrency: int, progress: Progress | None = None) -> Outcome:
     outcome = Outcome([None] * len(batches))
     pending = iter(enumerate(batches))
+    stop = threading.Event()  # set by a batch that fails for good, before it gives back its place
 
     async def worker() -> None:
         for index, batch in pending:  # shared iterator: next() never awaits, so no lock needed
             try:
-                outcome.results[index] = await call(batch)
+                outcome.results[index] = await call(batch, stop)
             except asyncio.CancelledError:
                 raise
             except BaseException as error:  # noqa: BLE001 - handed to the caller in the outcome
-                outcome.failure = outcome.failure or (index, error)
+                _record(outcome, index, error)
                 raise
             if progress and not _report(progress, len(batch), outcome):
                 raise outcome.failure[1] if outcome.failure else RuntimeError("progress failed")
 
-    tasks = [asyncio.ensure_future(worker()) for _ in range(min(max_concurrency, len(batches)))]
+    tasks = [asyncio.ensure_future(worker()) for _ in range(min(worker_count(max_concurrency), len(batches)))]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     except asyncio.CancelledError as cancelled:

@@ -22,8 +22,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from ._batching import Outcome, arun_batches, plan_batches, run_batches
+from ._deadline import deadline_transport
 from ._exceptions import CNEmbeddingsError, ConfigurationError
 from ._flow import batch_flow, run_async, run_sync
+from ._gate import Gate
 from ._inputs import Item, to_items
 from ._options import TransportOptions
 from ._quota import QUOTA_URL_ENV, SharedQuota, shared_quota
@@ -51,18 +53,19 @@ async def _closer(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
 
 
 class _LoopState:
-    """An event loop's gate and AsyncClient (both are bound to the loop they run on)."""
+    """An event loop's AsyncClient (bound to the loop it runs on) and what closes it."""
 
-    def __init__(self, gate: asyncio.Semaphore, client: httpx.AsyncClient, closer: AsyncGenerator[None, None] | None):
-        self.gate, self.client, self.closer = gate, client, closer
+    def __init__(self, client: httpx.AsyncClient, closer: AsyncGenerator[None, None] | None):
+        self.client, self.closer = client, closer
 
 
 class _Runtime:
-    """Connections, locks and in-flight gates: built lazily, shared by a client and its query
+    """Connections, locks and the in-flight gate: built lazily, shared by a client and its query
     variant, never pickled or copied.
 
-    The gates bound the requests in flight across every call on the client, so a framework
-    that gathers many calls at once still sends at most ``max_concurrency`` requests.
+    The one gate bounds the requests in flight across every call on the client, sync and async,
+    in every thread and event loop, so a framework that gathers many calls at once still sends
+    at most ``max_concurrency`` requests.
     """
 
     def __init__(self, transport: TransportOptions, http_client: httpx.Client | None,
@@ -73,14 +76,16 @@ class _Runtime:
         self.user_async_client = http_async_client
         self.user_async_loop: asyncio.AbstractEventLoop | None = None
         self.owns_sync = http_client is None
-        self.gate = threading.BoundedSemaphore(transport.max_concurrency)
+        self.gate = Gate(transport.max_concurrency)
         self.loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
         self.sparse = SparseCache()
 
     def _new(self, cls: type) -> Any:
         size = max(self.transport.max_concurrency, 10)
-        return cls(timeout=self.transport.timeout,
-                   limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        if cls is httpx.Client:  # blocking reads: the transport holds each attempt to its deadline
+            return cls(timeout=self.transport.timeout, transport=deadline_transport(limits))
+        return cls(timeout=self.transport.timeout, limits=limits)
 
     def sync_client(self) -> httpx.Client:
         with self.lock:
@@ -88,7 +93,7 @@ class _Runtime:
                 self.http_client = self._new(httpx.Client)
             return self.http_client
 
-    async def async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    async def async_client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         with self.lock:
             if self.user_async_client is not None:
@@ -104,11 +109,10 @@ class _Runtime:
             if state is None:
                 client = self.user_async_client or self._new(httpx.AsyncClient)
                 closer = _closer(client) if self.user_async_client is None else None
-                state = self.loops[loop] = _LoopState(asyncio.Semaphore(self.transport.max_concurrency),
-                                                      client, closer)
+                state = self.loops[loop] = _LoopState(client, closer)
         if fresh and state.closer is not None:
             await state.closer.asend(None)
-        return state.client, state.gate
+        return state.client
 
     def close(self) -> None:
         """Close every owned connection: the sync client, and each loop's AsyncClient in its loop."""
@@ -311,12 +315,12 @@ class EmbeddingClient(Closeable):
         items, batches = self._plan(inputs, default, checked)
         if not batches:
             return EmbeddingResult([], Usage())
-        client, gate = await self._runtime.async_client()
+        client, gate = await self._runtime.async_client(), self._runtime.gate
         extra = client.headers if self._runtime.user_async_client is not None else None
         outcome = await arun_batches(
             batches,
-            lambda batch: run_async(self._flow([items[i] for i in batch], extra), client, self._auth,
-                                    self.protocol.vendor, gate),
+            lambda batch, stop: run_async(self._flow([items[i] for i in batch], extra), client, self._auth,
+                                          self.protocol.vendor, gate, stop),
             self.max_concurrency, progress)
         return self._finish(items, batches, outcome)
 

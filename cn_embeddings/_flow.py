@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import httpx
 
+from ._deadline import attempt_deadline
 from ._exceptions import APIConnectionError, APIError, APITimeoutError, CNEmbeddingsError, RateLimitError
+from ._gate import Gate
 from ._quota import SharedQuota
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy
@@ -123,7 +125,11 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__} {code}" if code else type(error).__name__
 
 
-def _connection_error(exc: httpx.HTTPError, vendor: str) -> APIConnectionError:
+def _connection_error(exc: httpx.HTTPError, vendor: str, deadline: float | None = None,
+                      started: float = 0.0) -> APIConnectionError:
+    """The typed error for a transport failure; a timeout at the attempt's deadline says so."""
+    if isinstance(exc, httpx.TimeoutException) and deadline and time.monotonic() - started >= deadline * 0.99:
+        return APITimeoutError(vendor, f"no complete answer within the {deadline:g} s timeout")
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(vendor, f"request timed out ({type(exc).__name__})")
     return APIConnectionError(vendor, f"connection error ({type(exc).__name__}: {exc})")
@@ -142,12 +148,15 @@ class Stopped(CNEmbeddingsError):
 
 
 def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
-             gate: threading.Semaphore, stop: threading.Event | None = None) -> BatchResult:
+             gate: Gate, stop: threading.Event | None = None) -> BatchResult:
     """Drive a flow with blocking I/O; ``gate`` bounds the requests in flight on the client.
 
-    The deadline is checked as the body arrives; the header phase is bounded by the per-read
-    timeout only (a blocking socket cannot be interrupted from its own thread). When ``stop`` is
-    set (Ctrl-C, or another batch failed), waits end at once and no further attempt is made."""
+    The deadline covers the whole attempt on the connections the client opens itself (see
+    ``_deadline``); with a user's ``http_client`` it is checked as the body arrives, and the
+    header phase is bounded by its per-read timeout only. When ``stop`` is
+    set (Ctrl-C, or another batch failed), waits end at once and no further attempt is made. A
+    batch that fails for good sets ``stop`` before it gives back its place in flight, so a batch
+    waiting for that place is never sent."""
     step = next(flow)
     while True:
         try:
@@ -158,26 +167,38 @@ def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
                 _pause(step.seconds, stop)
                 step = flow.send(None)
                 continue
-            try:
-                with gate:
-                    streamed = client.send(step.request, auth=auth, stream=True)
-                    try:
-                        body = _Body(step, vendor)
-                        for chunk in streamed.iter_bytes():
-                            body.add(chunk)
-                    finally:
-                        streamed.close()
-                response = body.response(streamed)
-            except httpx.HTTPError as exc:
-                failure: CNEmbeddingsError = _connection_error(exc, vendor)
-            except CNEmbeddingsError as error:
-                failure = error
-            else:
-                step = flow.send(response)
-                continue
-            step = flow.throw(failure)
-        except StopIteration as stop:
-            return stop.value
+            with gate:
+                if stop is not None and stop.is_set():
+                    continue  # stopped while waiting for a place: the check above ends the flow
+                started = time.monotonic()
+                try:
+                    with attempt_deadline(step.deadline, stop):
+                        streamed = client.send(step.request, auth=auth, stream=True)
+                        try:
+                            body = _Body(step, vendor)
+                            for chunk in streamed.iter_bytes():
+                                body.add(chunk)
+                        finally:
+                            streamed.close()
+                    outcome: httpx.Response | CNEmbeddingsError = body.response(streamed)
+                except httpx.HTTPError as exc:
+                    outcome = _connection_error(exc, vendor, step.deadline, started)
+                except CNEmbeddingsError as error:
+                    outcome = error
+                step = _advance(flow, outcome, stop)
+        except StopIteration as stop_iteration:
+            return stop_iteration.value
+
+
+def _advance(flow: Flow, outcome: httpx.Response | CNEmbeddingsError,
+             stop: threading.Event | None) -> Send | Sleep:
+    """Hand an answer (or a failure) to the flow; a failure for good sets ``stop`` at once."""
+    try:
+        return flow.send(outcome) if isinstance(outcome, httpx.Response) else flow.throw(outcome)
+    except CNEmbeddingsError:
+        if stop is not None:
+            stop.set()
+        raise
 
 
 async def _fetch(client: httpx.AsyncClient, send: Send, auth: httpx.Auth, vendor: str) -> httpx.Response:
@@ -192,7 +213,7 @@ async def _fetch(client: httpx.AsyncClient, send: Send, auth: httpx.Auth, vendor
 
 
 async def run_async(flow: Flow, client: httpx.AsyncClient, auth: httpx.Auth, vendor: str,
-                    gate: asyncio.Semaphore) -> BatchResult:
+                    gate: Gate, stop: threading.Event | None = None) -> BatchResult:
     """Drive the same flow with asyncio; the deadline covers the whole attempt, headers included."""
     step = next(flow)
     while True:
@@ -201,19 +222,19 @@ async def run_async(flow: Flow, client: httpx.AsyncClient, auth: httpx.Auth, ven
                 await asyncio.sleep(step.seconds)
                 step = flow.send(None)
                 continue
-            try:
-                async with gate:
-                    response = await asyncio.wait_for(_fetch(client, step, auth, vendor), step.deadline)
-            except asyncio.TimeoutError:
-                failure: CNEmbeddingsError = APITimeoutError(
-                    vendor, f"no complete answer within the {step.deadline:g} s timeout")
-            except httpx.HTTPError as exc:
-                failure = _connection_error(exc, vendor)
-            except CNEmbeddingsError as error:
-                failure = error
-            else:
-                step = flow.send(response)
-                continue
-            step = flow.throw(failure)
-        except StopIteration as stop:
-            return stop.value
+            async with gate:
+                if stop is not None and stop.is_set():  # another batch failed while this one waited
+                    flow.close()
+                    raise Stopped(f"{vendor}: the call was stopped")
+                try:
+                    outcome: httpx.Response | CNEmbeddingsError = await asyncio.wait_for(
+                        _fetch(client, step, auth, vendor), step.deadline)
+                except asyncio.TimeoutError:
+                    outcome = APITimeoutError(vendor, f"no complete answer within the {step.deadline:g} s timeout")
+                except httpx.HTTPError as exc:
+                    outcome = _connection_error(exc, vendor)
+                except CNEmbeddingsError as error:
+                    outcome = error
+                step = _advance(flow, outcome, stop)
+        except StopIteration as stop_iteration:
+            return stop_iteration.value

@@ -63,7 +63,12 @@ def from_pil(image: Any) -> bytes:
     return out.getvalue()
 
 
-def _open(data: bytes, index: int) -> Any:
+# Formats whose magic number Pillow always reads: bytes that start like one of them but that
+# Pillow cannot identify are broken, not merely exotic.
+PILLOW_READS = frozenset({"png", "jpeg", "bmp", "gif", "webp", "tiff", "ico"})
+
+
+def _open(data: bytes, index: int, fmt: str | None) -> Any:
     """The image's header via Pillow (None without Pillow); a truncated or corrupt file is refused."""
     image_module = _pillow()
     if image_module is None:
@@ -71,7 +76,10 @@ def _open(data: bytes, index: int) -> Any:
     try:
         probe = image_module.open(io.BytesIO(data))
     except image_module.UnidentifiedImageError:
-        return None  # a format Pillow does not read: the vendor's format list has the last word
+        if fmt in PILLOW_READS:
+            raise InvalidInputError(f"image starts like a {fmt} file but is not a readable {fmt} image",
+                                    index=index, rule="image-corrupt") from None
+        return None  # a format Pillow does not read (heic...): the vendor's format list has the last word
     except Exception:  # noqa: BLE001
         probe = None
     try:
@@ -105,7 +113,7 @@ def check_image(media: Media, limits: ImageLimits, index: int, model: str, fit: 
     """``media`` if it is within ``limits``; fitted when ``fit``; else InvalidInputError."""
     if media.is_url or media.kind != "image" or media.data is None:
         return media
-    image = _open(media.data, index)
+    image = _open(media.data, index, media.format)
     dims = image.size if image is not None else None
     if dims is not None and limits.max_aspect is not None and max(dims) / max(min(dims), 1) > limits.max_aspect:
         raise InvalidInputError(f"image is {dims[0]}x{dims[1]}; {model} accepts an aspect ratio of at most "

@@ -226,7 +226,12 @@ def _check_media(media: Media, kind: Kind, index: int) -> Media:
         return Media(kind=kind, url=_check_url(media.url, kind, index))
     if not isinstance(media.data, (bytes, bytearray)):
         raise InvalidInputError(f"{kind} Media data must be bytes", index=index, rule="type")
-    return _from_bytes(bytes(media.data), kind, index, "Media")
+    checked = _from_bytes(bytes(media.data), kind, index, "Media")
+    declared = media.format.lower() if isinstance(media.format, str) else media.format
+    if declared is not None and {"jpg": "jpeg"}.get(declared, declared) != checked.format:
+        raise InvalidInputError(f"{kind} Media says format {media.format!r} but its bytes are {checked.format}",
+                                index=index, rule="format")
+    return checked
 
 
 def _from_bytes(data: bytes, kind: Kind, index: int, origin: str) -> Media:

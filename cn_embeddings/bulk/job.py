@@ -4,14 +4,14 @@ Two passes over the source. The first checks every input with the client's
 own rules (so line 900 is refused, by id and line, before line 1 is sent),
 checks ids for duplicates and checks the output for a model, dimension or
 content that does not match. The second builds batches as it reads and keeps
-``max_concurrency`` of them in flight at all times: there is no barrier
+``max_concurrency`` requests in flight at all times: there is no barrier
 between chunks, and each answered batch is written at once, in whatever order
 answers arrive. When a batch fails for good the job stops taking new ones,
 lets those in flight finish, writes them, and raises :class:`BulkError` with
 the counts; re-running the same command resumes.
 
 Memory is flat in corpus size: records are read lazily, at most
-``2 x max_concurrency`` batches are held, and the ids are kept, during the
+``3 x max_concurrency`` batches are held (worked on, or ready), and the ids are kept, during the
 first pass only, as 8-byte digests (the second pass keeps just the positions
 of the inputs it leaves out).
 """
@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 
+from .._batching import worker_count
 from .._client import EmbeddingClient
 from .._exceptions import CNEmbeddingsError, ConfigurationError, InvalidInputError
 from .._inputs import Item
@@ -184,14 +185,14 @@ def _since(before: Usage, after: Usage) -> Usage:
 
 
 class _Window:
-    """Keeps ``max_concurrency`` batches in flight and writes each as it is answered."""
+    """Keeps ``max_concurrency`` requests in flight and writes each batch as it is answered."""
 
     def __init__(self, client: EmbeddingClient, sink: Sink, model: str, dimension: int | None, summary: Summary,
                  progress: Callable[[int], None] | None) -> None:
         self.client, self.sink, self.model, self.dimension = client, sink, model, dimension
         self.summary, self.progress = summary, progress
         self.lock = threading.Lock()
-        self.room = threading.BoundedSemaphore(2 * client.max_concurrency)
+        self.room = threading.BoundedSemaphore(worker_count(client.max_concurrency) + client.max_concurrency)
         self.failure: BaseException | None = None
 
     def _batches(self, entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
@@ -206,7 +207,7 @@ class _Window:
             yield batch
 
     def run(self, entries: Iterator[_Entry]) -> None:
-        pool = ThreadPoolExecutor(self.client.max_concurrency, thread_name_prefix="cn-embeddings-bulk")
+        pool = ThreadPoolExecutor(worker_count(self.client.max_concurrency), thread_name_prefix="cn-embeddings-bulk")
         try:
             for batch in self._batches(entries):
                 self.room.acquire()

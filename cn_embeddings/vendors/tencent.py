@@ -68,13 +68,20 @@ IMAGE_LIMITS = ImageLimits(max_bytes=MAX_IMAGE_BYTES)
 # override with max_text_chars when the service disagrees.
 MULTIMODAL_TEXT_CHARS = 72
 # API 3.0 caps a TC3 POST body at 10 MB [INF]; 8 images of 1 MB are 10.7 MB of base64, so
-# image batches are also packed by encoded size.
+# batches are also packed by encoded size, and one text or image larger than this is refused.
 MAX_BODY_BYTES = 9 * 1024 * 1024
 # GetTextEmbedding documents no per-request limit [DOC]; 32 is our default [INF].
 TEXT_BATCH = 32
 IMAGE_FORMATS = frozenset({"jpeg", "png", "bmp", "gif", "webp"})  # [INF] the seed names none
 
 QPS = {"multimodal": 10.0, "text": 20.0}  # per model [SEED][SDK]
+
+
+def _encoded_size(item: Item) -> int:
+    """About the bytes ``item`` adds to a request body: UTF-8 text, or base64 image data."""
+    if item.text is not None:
+        return len(item.text.encode("utf-8"))
+    return len(item.image.data or b"") * 4 // 3 if item.image is not None else 0
 
 RETRYABLE_CODES = ("RequestLimitExceeded", "InternalError", "ServiceUnavailable", "ResourceUnavailable")
 AUTH_CODES = ("AuthFailure", "UnauthorizedOperation")
@@ -124,10 +131,15 @@ class TencentProtocol(VendorProtocol):
                 item = Item(image=check_image(item.image, IMAGE_LIMITS, index, self.model, fit_images))
             if item.text is not None:
                 item = Item(text=self.text_rule.check(item.text, index, truncate, self.model))
+                if _encoded_size(item) > MAX_BODY_BYTES:
+                    raise InvalidInputError(f"text is {_encoded_size(item)} bytes; a Tencent Cloud request body "
+                                            f"holds at most {MAX_BODY_BYTES} bytes [INF]", index=index, rule="body")
             prepared.append(item)
         return prepared
 
     def fits(self, batch: Sequence[Item], item: Item, max_items: int) -> bool:
+        if sum(map(_encoded_size, batch)) + _encoded_size(item) > MAX_BODY_BYTES:
+            return False
         if self.endpoint == "text":
             return len(batch) < max_items
         if item.image is None:
@@ -136,10 +148,7 @@ class TencentProtocol(VendorProtocol):
         if len(images) >= min(MULTIMODAL_MAX_IMAGES, max_items):
             return False
         # Never mix ImageData and ImageUrl: their relative Index order is undocumented.
-        if images and images[0].is_url != item.image.is_url:
-            return False
-        encoded = sum(len(i.data or b"") for i in [*images, item.image]) * 4 // 3
-        return encoded <= MAX_BODY_BYTES
+        return not (images and images[0].is_url != item.image.is_url)
 
     def body(self, items: Sequence[Item]) -> dict:
         body: dict = {"ModelName": self.model}
