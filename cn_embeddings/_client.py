@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ._batching import Outcome, arun_batches, plan_batches, run_batches
-from ._deadline import deadline_transport
+from ._deadline import deadline_transport, environment_proxies
 from ._exceptions import CNEmbeddingsError, ConfigurationError
 from ._flow import batch_flow, run_async, run_sync
 from ._gate import Gate
@@ -83,7 +83,7 @@ class _Runtime:
     def _new(self, cls: type) -> Any:
         size = max(self.transport.max_concurrency, 10)
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        if cls is httpx.Client:  # blocking reads: the transport holds each attempt to its deadline
+        if cls is httpx.Client and not environment_proxies():  # the transport holds each attempt to its deadline
             return cls(timeout=self.transport.timeout, transport=deadline_transport(limits))
         return cls(timeout=self.transport.timeout, limits=limits)
 

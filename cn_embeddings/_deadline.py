@@ -14,7 +14,9 @@ user's own requests on the same pool) the streams behave as usual.
 httpx does not take a network backend, so the transport's connection pool is
 built here with the settings httpx would use; if a future httpx lays its
 transport out differently, the client falls back to the plain transport, where
-only the body is held to the deadline.
+only the body is held to the deadline. httpx ignores proxy variables for a
+client given its own transport, so when the environment names a proxy the
+client keeps httpx's transport (and its proxies) instead.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import contextlib
 import threading
 import time
 import typing
+import urllib.request
 from collections.abc import Iterator
 
 import httpcore
 import httpx
 
-__all__ = ["attempt_deadline", "deadline_transport"]
+__all__ = ["attempt_deadline", "deadline_transport", "environment_proxies"]
 
 _local = threading.local()
 
@@ -111,6 +114,11 @@ class _Backend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self.inner.sleep(seconds)
+
+
+def environment_proxies() -> bool:
+    """Whether HTTP(S)_PROXY or ALL_PROXY is set (the variables httpx would honour)."""
+    return any(key in ("http", "https", "all") for key in urllib.request.getproxies())
 
 
 def deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:

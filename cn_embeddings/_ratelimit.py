@@ -16,10 +16,12 @@ measures the rate the vendor admitted in that window and drops to 90% of it,
 never below a quarter of the configured rate, so a call keeps moving.
 
 A slowdown is then on trial for two windows. Under a real quota, 90% of the
-admitted rate is refused (almost) never; refusals that go on at the same share
-were not about our rate (random 429s, a vendor's peak-time refusals under a
-quota code), so the slowdown is undone and that share becomes the baseline the
-next refusals are measured against. A window where everything is refused
+admitted rate is refused (almost) never, and the slowdown stays. Refusals that
+go on bring a second slowdown (a burst allowance may have inflated the first
+measure). Refusals that go on at the same share through both were not about
+our rate (random 429s, a vendor's peak-time refusals under a quota code): both
+are undone, and that share becomes the baseline the next refusals are measured
+against. A window where everything is refused
 measures no quota at all (an outage): the limiter sits at its floor and, once
 answers come back, doubles its rate per clean window.
 

@@ -293,3 +293,18 @@ def test_a_user_async_client_in_a_second_event_loop_is_a_clear_error():
     assert asyncio.run(client.aembed_texts(["a"])) == [[0.1, 0.2]]
     with pytest.raises(ConfigurationError, match="tied to the event loop it was first used in"):
         asyncio.run(client.aembed_texts(["a"]))
+
+
+def test_a_proxy_in_the_environment_is_still_used(monkeypatch):
+    """httpx ignores proxy variables for a client given its own transport: with HTTPS_PROXY set,
+    the client keeps httpx's transport and its proxy (headers then keep the per-read timeout)."""
+    from cn_embeddings import _deadline
+
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    plain = QianfanClient(api_key="k" * 8)._runtime.sync_client()
+    assert isinstance(plain._transport._pool._network_backend, _deadline._Backend)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    proxied = QianfanClient(api_key="k" * 8)._runtime.sync_client()
+    assert not isinstance(proxied._transport._pool._network_backend, _deadline._Backend)
+    assert any(mount is not None for mount in proxied._mounts.values())

@@ -29,7 +29,7 @@ def expected(model: str, dim: int) -> list[list[float]]:
 @pytest.fixture(scope="module")
 def chaos():
     faults = Faults(server_error_rate=0.10, rate_limit_rate=0.10, drop_rate=0.02, stall_rate=0.01,
-                    stall_seconds=1.0, seed=7)
+                    stall_seconds=3.0, seed=7)
     with Emulator(faults=faults) as emu:
         yield emu
 
@@ -42,11 +42,13 @@ def test_all_faults_at_once_lose_nothing(chaos, vendor, mode):
     for offset, kind in enumerate(("stall", "drop", "server_error", "rate_limit")):  # each kind at least once
         chaos.faults.script(kind, after=3 + 2 * offset)
     max_retries = 8  # 23% faulty answers: P(a batch fails 9 times) ~ 2e-6
-    client = chaos.client(vendor, model, requests_per_second=0, max_retries=max_retries, timeout=0.5,
+    client = chaos.client(vendor, model, requests_per_second=0, max_retries=max_retries, timeout=1.5,
                           zero_waits=True, batch_size=16 if vendor == "tencent" else None)
     result = client.embed(TEXTS) if mode == "sync" else asyncio.run(client.aembed(TEXTS))
     assert result.vectors == expected(model, dim)
-    assert chaos.answered_twice() == []  # no batch was sent again after it had been answered
+    # no batch was sent again after it had been answered: the timeout (a deadline for the whole
+    # attempt) is far above an answer's time even on a loaded machine, and far below a stall's
+    assert chaos.answered_twice() == []
     batches = -(-N // client.batch_size)
     assert result.usage.requests == batches + result.usage.retries
     # A request can die on a keep-alive connection the server had just closed (after a drop or
