@@ -11,10 +11,10 @@ stopped call's reads end within one slice (the connection is then closed). The d
 per thread by :func:`attempt_deadline` around each attempt; outside one (a
 user's own requests on the same pool) the streams behave as usual.
 
-httpx does not take a network backend, so the transport's connection pool is
-built here with the settings httpx would use; if a future httpx lays its
-transport out differently, the client falls back to the plain transport, where
-only the body is held to the deadline. httpx ignores proxy variables for a
+httpx does not take a network backend, so the backend of the pool httpx built
+is swapped (every other pool setting stays httpx's); if a future httpx or
+httpcore lays its transport out differently, the client keeps the plain
+backend, where only the body is held to the deadline. httpx ignores proxy variables for a
 client given its own transport, so when the environment names a proxy the
 client keeps httpx's transport (and its proxies) instead.
 """
@@ -122,14 +122,11 @@ def environment_proxies() -> bool:
 
 
 def deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
-    """An httpx transport (no proxy, HTTP/1.1, certificates verified) whose streams keep the
-    attempt's deadline."""
+    """httpx's own transport (no proxy, HTTP/1.1, certificates verified), whose connections are
+    opened through the deadline-keeping backend."""
     transport = httpx.HTTPTransport(limits=limits)
     pool = getattr(transport, "_pool", None)
-    if not isinstance(pool, httpcore.ConnectionPool):  # a layout we do not know: keep httpx's own
-        return transport
-    transport._pool = httpcore.ConnectionPool(  # type: ignore[attr-defined]
-        ssl_context=httpx.create_ssl_context(), max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
-        network_backend=_Backend())
-    return transport
+    if isinstance(pool, httpcore.ConnectionPool) and isinstance(getattr(pool, "_network_backend", None),
+                                                                httpcore.NetworkBackend):
+        pool._network_backend = _Backend()
+    return transport  # a layout we do not know: httpx's own backend, per-read timeouts for headers

@@ -160,16 +160,13 @@ def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
     step = next(flow)
     while True:
         try:
-            if stop is not None and stop.is_set():  # no new attempt, no retry once the call stops
-                flow.close()
-                raise Stopped(f"{vendor}: the call was stopped")
+            _end_if_stopped(flow, stop, vendor)  # no new attempt, no retry once the call stops
             if isinstance(step, Sleep):
                 _pause(step.seconds, stop)
                 step = flow.send(None)
                 continue
             with gate:
-                if stop is not None and stop.is_set():
-                    continue  # stopped while waiting for a place: the check above ends the flow
+                _end_if_stopped(flow, stop, vendor)  # stopped while waiting for a place
                 started = time.monotonic()
                 try:
                     with attempt_deadline(step.deadline, stop):
@@ -188,6 +185,12 @@ def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
                 step = _advance(flow, outcome, stop)
         except StopIteration as stop_iteration:
             return stop_iteration.value
+
+
+def _end_if_stopped(flow: Flow, stop: threading.Event | None, vendor: str) -> None:
+    if stop is not None and stop.is_set():
+        flow.close()
+        raise Stopped(f"{vendor}: the call was stopped")
 
 
 def _advance(flow: Flow, outcome: httpx.Response | CNEmbeddingsError,
@@ -223,9 +226,7 @@ async def run_async(flow: Flow, client: httpx.AsyncClient, auth: httpx.Auth, ven
                 step = flow.send(None)
                 continue
             async with gate:
-                if stop is not None and stop.is_set():  # another batch failed while this one waited
-                    flow.close()
-                    raise Stopped(f"{vendor}: the call was stopped")
+                _end_if_stopped(flow, stop, vendor)  # another batch failed while this one waited
                 try:
                     outcome: httpx.Response | CNEmbeddingsError = await asyncio.wait_for(
                         _fetch(client, step, auth, vendor), step.deadline)

@@ -149,8 +149,7 @@ class RateLimiter:
             self._slow_down(share, span, n)
             return
         if self._baseline:  # follow the background share, so it fades once those refusals stop
-            self._baseline = max(0.0, 0.8 * self._baseline + 0.2 * share) if share < self._baseline + 0.05 \
-                else self._baseline
+            self._baseline = 0.8 * self._baseline + 0.2 * share
             if self._baseline < 0.02:
                 self._baseline = 0.0
         if excess <= SLOW_DOWN_ABOVE and self.rate is not None and self.rate != self.ceiling \
