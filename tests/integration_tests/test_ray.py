@@ -3,16 +3,59 @@ worker processes), with and without a shared quota in Redis."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 import ray
 
 from cn_embeddings.ray import Embedder, embed_dataset
 from cn_embeddings.testing import Faults
 
+RAY_STARTS = 3
+
+
+def _end_half_started_node() -> None:
+    """Kill the Ray processes a failed ``ray.init`` left behind: Ray waits a fixed 30 s for its
+    raylet to register and, when that runs out (a cold machine importing its agents), gives up
+    without stopping what it started. Only this process's own children are touched."""
+    import psutil
+
+    package = str(Path(ray.__file__).parent)
+    killed = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if any(package in part for part in child.cmdline()):
+                child.kill()
+                killed.append(child)
+        except psutil.Error:
+            pass
+    psutil.wait_procs(killed, timeout=10)
+
+
+def _raylet_log_tail() -> str:
+    logs = Path(tempfile.gettempdir()) / "ray" / "session_latest" / "logs"
+    parts = []
+    for name in ("raylet.out", "raylet.err", "gcs_server.err"):
+        path = logs / name
+        if path.is_file():
+            parts.append(f"--- {path}\n" + path.read_text(errors="replace")[-2000:])
+    return "\n".join(parts)
+
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    """A local two-CPU cluster. A start that times out is retried (up to RAY_STARTS in all); the
+    last failure fails the tests with the tail of the raylet's logs, never a skip."""
+    for start in range(1, RAY_STARTS + 1):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            break
+        except Exception as exc:  # Ray raises a bare Exception for a node that timed out
+            ray.shutdown()
+            _end_half_started_node()
+            if start == RAY_STARTS:
+                pytest.fail(f"Ray did not start in {RAY_STARTS} tries: {exc}\n{_raylet_log_tail()}")
     yield
     ray.shutdown()
 
