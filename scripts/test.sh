@@ -9,6 +9,6 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
-.venv/bin/ruff check cn_embeddings langchain_cn_embeddings llama_index_cn_embeddings
+.venv/bin/ruff check cn_embeddings langchain_cn_embeddings llama_index_cn_embeddings tests benchmarks
 .venv/bin/mypy cn_embeddings
 exec .venv/bin/python -m pytest -q "$@"

@@ -149,18 +149,24 @@ def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_it
     out = tmp_path / f"out{suffix}"
     args = ["embed", "--provider", "qianfan", "--input", str(corpus), "--output", str(out), "--rows-per-part", "100",
             "--max-concurrency", "2"]
+    journal = out / "_journal.jsonl" if suffix == ".parquet" else out
+
+    def rows_on_disk() -> int:
+        parts = pq.read_table(out).num_rows if suffix == ".parquet" and list(out.glob("part-*")) else 0
+        return parts + (journal.read_text().count("\n") if journal.exists() else 0)
+
     rng = random.Random(7)
-    counts = []
-    for _ in range(3):  # kill -9 three times, at random moments
+    counts = [0]
+    for _ in range(3):  # kill -9 three times, at random moments after each run has written something
         proc = subprocess.Popen([*CLI, *args], env=emulator_process, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(1.0, 2.0))
+        deadline = time.monotonic() + 60  # the start-up alone can take seconds on a loaded machine
+        while rows_on_disk() <= counts[-1] and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.4))
         proc.kill()
         proc.wait()
-        journal = out / "_journal.jsonl" if suffix == ".parquet" else out
-        counts.append((pq.read_table(out).num_rows if list(out.glob("part-*")) else 0) if suffix == ".parquet"
-                      else 0)
-        counts[-1] += journal.read_text().count("\n") if journal.exists() else 0
-    assert 0 < counts[0] < counts[-1] < 2000, counts  # each run was cut short, and each added rows
+        counts.append(rows_on_disk())
+    assert counts == sorted(set(counts)) and counts[-1] < 2000, counts  # each run added rows and was cut short
     resumed = run(args, emulator_process)
     assert resumed.returncode == 0, resumed.stderr
     assert "already present" in resumed.stderr and "rows written" in resumed.stderr

@@ -96,10 +96,9 @@ def test_quota_url_is_configuration_without_a_secret(emu, redis_url, monkeypatch
 
 
 def test_quota_url_reaches_both_frameworks_init_embeddings_and_the_cli(emu, redis_url):
+    from cn_embeddings.cli import build_parser
     from langchain_cn_embeddings import QianfanEmbeddings
     from llama_index_cn_embeddings import QianfanEmbedding
-
-    from cn_embeddings.cli import build_parser
 
     lc = QianfanEmbeddings(model="embedding-v1", **emu.settings("qianfan"), quota_url=redis_url,
                            requests_per_second=5)

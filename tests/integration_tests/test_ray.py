@@ -3,8 +3,12 @@ worker processes), with and without a shared quota in Redis."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
 
 import pytest
 import ray
@@ -13,51 +17,61 @@ from cn_embeddings.ray import Embedder, embed_dataset
 from cn_embeddings.testing import Faults
 
 RAY_STARTS = 3
+HEAD = """
+import sys, ray
+context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                   _node_ip_address="127.0.0.1")
+print(context.address_info["gcs_address"], flush=True)
+sys.stdin.read()  # until the tests close it
+ray.shutdown()
+"""
 
 
-def _end_half_started_node() -> None:
-    """Kill the Ray processes a failed ``ray.init`` left behind: Ray waits a fixed 30 s for its
-    raylet to register and, when that runs out (a cold machine importing its agents), gives up
-    without stopping what it started. Only this process's own children are touched."""
-    import psutil
-
-    package = str(Path(ray.__file__).parent)
-    killed = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if any(package in part for part in child.cmdline()):
-                child.kill()
-                killed.append(child)
-        except psutil.Error:
-            pass
-    psutil.wait_procs(killed, timeout=10)
+def _start_head() -> tuple[subprocess.Popen, str | None]:
+    """The cluster's head in a process of its own, in a session of its own. Ray forks its GCS and
+    raylet through a ``preexec_fn``, Python code run between fork and exec; forked from the test
+    process, whose threads (emulator, Redis and gRPC clients) may hold a lock at that moment, a
+    child could hang before exec, and ``ray.init`` timed out after 30 s with no raylet log."""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a loopback cluster the driver joins without a token
+    head = subprocess.Popen([sys.executable, "-c", HEAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(head.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout=120)
+    address = line[0].strip() if line and line[0].strip() else None
+    return head, address
 
 
-def _raylet_log_tail() -> str:
-    logs = Path(tempfile.gettempdir()) / "ray" / "session_latest" / "logs"
-    parts = []
-    for name in ("raylet.out", "raylet.err", "gcs_server.err"):
-        path = logs / name
-        if path.is_file():
-            parts.append(f"--- {path}\n" + path.read_text(errors="replace")[-2000:])
-    return "\n".join(parts)
+def _stop_head(head: subprocess.Popen) -> str:
+    """Close the head's stdin (it shuts Ray down), then kill its whole session; returns its stderr."""
+    try:
+        head.stdin.close()
+        head.wait(timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(head.pid, signal.SIGKILL)
+    head.wait()
+    return head.stderr.read()[-3000:]
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A local two-CPU cluster. A start that times out is retried (up to RAY_STARTS in all); the
-    last failure fails the tests with the tail of the raylet's logs, never a skip."""
+    """A local two-CPU cluster that the tests join as a driver. A head that does not come up is
+    stopped and started again (RAY_STARTS tries in all); the last failure fails the tests with
+    what the head printed, never a skip."""
     for start in range(1, RAY_STARTS + 1):
-        try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        head, address = _start_head()
+        if address is not None:
             break
-        except Exception as exc:  # Ray raises a bare Exception for a node that timed out
-            ray.shutdown()
-            _end_half_started_node()
-            if start == RAY_STARTS:
-                pytest.fail(f"Ray did not start in {RAY_STARTS} tries: {exc}\n{_raylet_log_tail()}")
+        printed = _stop_head(head)
+        if start == RAY_STARTS:
+            pytest.fail(f"the Ray head did not start in {RAY_STARTS} tries:\n{printed}")
+    ray.init(address=address, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
+    _stop_head(head)
 
 
 def test_embed_dataset_adds_each_rows_own_vector(cluster, emu):

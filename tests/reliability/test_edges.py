@@ -3,12 +3,11 @@ and a limiter that is really off when asked."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
 import pytest
-
-import json
 
 from cn_embeddings import APIError, ArkClient, CNEmbeddingsError, ConfigurationError, InvalidInputError, QianfanClient
 from cn_embeddings.vendors import qianfan
