@@ -80,14 +80,17 @@ def _report(progress: Progress, n: int, outcome: Outcome) -> bool:
 
 
 def run_batches(batches: Sequence[list[int]], call: Callable[[list[int], threading.Event], BatchResult],
-                max_concurrency: int, progress: Progress | None = None) -> Outcome:
+                max_concurrency: int, progress: Progress | None = None,
+                drain: threading.Event | None = None) -> Outcome:
+    """Run the batches on worker threads. ``stop`` (handed to each call) ends the run at once;
+    ``drain``, set from outside, only keeps new batches from starting (the calls see it too)."""
     outcome = Outcome([None] * len(batches))
     pending = iter(enumerate(batches))
     lock = threading.Lock()
     stop = threading.Event()
 
     def worker() -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not (drain is not None and drain.is_set()):
             with lock:
                 nxt = next(pending, None)
             if nxt is None:
@@ -98,7 +101,8 @@ def run_batches(batches: Sequence[list[int]], call: Callable[[list[int], threadi
             except BaseException as error:  # noqa: BLE001 - handed to the caller in the outcome
                 with lock:
                     _record(outcome, index, error)
-                stop.set()
+                if not (isinstance(error, Stopped) and drain is not None and drain.is_set()):
+                    stop.set()  # a drained batch leaves the others' requests on the wire to their answer
                 return
             if progress and not _report(progress, len(batch), outcome):
                 stop.set()
@@ -107,7 +111,7 @@ def run_batches(batches: Sequence[list[int]], call: Callable[[list[int], threadi
     workers = min(worker_count(max_concurrency), len(batches))
     if workers <= 1:
         worker()
-        return outcome
+        return _unless_drained(outcome)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="cn-embeddings")
     try:
         for future in [pool.submit(worker) for _ in range(workers)]:
@@ -115,8 +119,15 @@ def run_batches(batches: Sequence[list[int]], call: Callable[[list[int], threadi
     except BaseException as interrupt:  # noqa: BLE001 - KeyboardInterrupt while waiting
         outcome.failure = outcome.failure or (None, interrupt)
     finally:
-        stop.set()  # in-flight requests finish their current attempt, then no retry and no new batch
+        stop.set()  # requests on the wire end within a read slice; no retry and no new batch
         pool.shutdown(wait=True, cancel_futures=True)
+    return _unless_drained(outcome)
+
+
+def _unless_drained(outcome: Outcome) -> Outcome:
+    """A drained run that left batches unsent fails with their record, even where no batch did."""
+    if outcome.failure is None and any(result is None for result in outcome.results):
+        outcome.failure = (None, Stopped("the call was drained before every batch was sent"))
     return outcome
 
 

@@ -293,11 +293,15 @@ class EmbeddingClient(Closeable):
     # -- public API -----------------------------------------------------------------------
 
     def embed(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text",
-              progress: Callable[[int], None] | None = None, checked: bool = False) -> EmbeddingResult:
+              progress: Callable[[int], None] | None = None, checked: bool = False,
+              drain: threading.Event | None = None) -> EmbeddingResult:
         """One vector per input, in order. Inputs: str, or {"text", "image", "video"} mappings.
 
         ``checked=True``: the inputs are items this client's :meth:`validate` returned, so they
-        are not checked again."""
+        are not checked again. ``drain``: an event another thread may set to end the call
+        gently: requests on the wire run to their answer (what is paid for is kept), then no
+        wait, retry or new batch follows, and the call raises with its record (the bulk job's
+        Ctrl-C). An async call is cancelled instead."""
         items, batches = self._plan(inputs, default, checked)
         if not batches:
             return EmbeddingResult([], Usage())
@@ -306,8 +310,8 @@ class EmbeddingClient(Closeable):
         outcome = run_batches(
             batches,
             lambda batch, stop: run_sync(self._flow([items[i] for i in batch], extra), client, self._auth,
-                                         self.protocol.vendor, gate, stop),
-            self.max_concurrency, progress)
+                                         self.protocol.vendor, gate, stop, drain),
+            self.max_concurrency, progress, drain)
         return self._finish(items, batches, outcome)
 
     async def aembed(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text",

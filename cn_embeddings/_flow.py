@@ -135,9 +135,16 @@ def _connection_error(exc: httpx.HTTPError, vendor: str, deadline: float | None 
     return APIConnectionError(vendor, f"connection error ({type(exc).__name__}: {exc})")
 
 
-def _pause(seconds: float, stop: threading.Event | None) -> None:
-    """Sleep, ending early when the call is stopped."""
-    if stop is not None:
+DRAIN_CHECK = 0.1  # seconds between looks at a drain event during a wait
+
+
+def _pause(seconds: float, stop: threading.Event | None, drain: threading.Event | None = None) -> None:
+    """Sleep, ending early when the call is stopped or drained."""
+    if drain is not None:
+        end = time.monotonic() + seconds
+        while not drain.is_set() and not (stop is not None and stop.is_set()) and (left := end - time.monotonic()) > 0:
+            (stop or drain).wait(min(left, DRAIN_CHECK))
+    elif stop is not None:
         stop.wait(seconds)
     else:
         time.sleep(seconds)
@@ -148,7 +155,7 @@ class Stopped(CNEmbeddingsError):
 
 
 def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
-             gate: Gate, stop: threading.Event | None = None) -> BatchResult:
+             gate: Gate, stop: threading.Event | None = None, drain: threading.Event | None = None) -> BatchResult:
     """Drive a flow with blocking I/O; ``gate`` bounds the requests in flight on the client.
 
     The deadline covers the whole attempt on the connections the client opens itself (see
@@ -156,17 +163,18 @@ def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
     header phase is bounded by its per-read timeout only. When ``stop`` is
     set (Ctrl-C, or another batch failed), waits end at once and no further attempt is made. A
     batch that fails for good sets ``stop`` before it gives back its place in flight, so a batch
-    waiting for that place is never sent."""
+    waiting for that place is never sent. ``drain`` is the gentler stop: the attempt on the wire
+    runs to its answer (a paid vector is kept), then no wait, retry or new attempt follows."""
     step = next(flow)
     while True:
         try:
-            _end_if_stopped(flow, stop, vendor)  # no new attempt, no retry once the call stops
+            _end_if_stopped(flow, stop, vendor, drain)  # no new attempt, no retry once the call stops
             if isinstance(step, Sleep):
-                _pause(step.seconds, stop)
+                _pause(step.seconds, stop, drain)
                 step = flow.send(None)
                 continue
             with gate:
-                _end_if_stopped(flow, stop, vendor)  # stopped while waiting for a place
+                _end_if_stopped(flow, stop, vendor, drain)  # stopped while waiting for a place
                 started = time.monotonic()
                 try:
                     with attempt_deadline(step.deadline, stop):
@@ -187,8 +195,9 @@ def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
             return stop_iteration.value
 
 
-def _end_if_stopped(flow: Flow, stop: threading.Event | None, vendor: str) -> None:
-    if stop is not None and stop.is_set():
+def _end_if_stopped(flow: Flow, stop: threading.Event | None, vendor: str,
+                    drain: threading.Event | None = None) -> None:
+    if stop is not None and stop.is_set() or drain is not None and drain.is_set():
         flow.close()
         raise Stopped(f"{vendor}: the call was stopped")
 

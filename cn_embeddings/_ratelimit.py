@@ -13,9 +13,9 @@ looks at the share refused for quota (overload answers, such as Ark's
 it down). Above 50% in one window, or above 30% for two windows in a row (one
 alone is often chance), the vendor may be refusing our rate: the limiter
 measures the rate the vendor admitted in that window and drops to 90% of it,
-never below a quarter of the configured rate, so a call keeps moving. The
-first slowdown of an episode goes no lower than 90% of the last rate that
-went (nearly) unrefused: a quota that counts refused requests lets almost
+never below a quarter of the configured rate, so a call keeps moving. When
+the refusals come right after a step up from a clean window, it goes no lower
+than 90% of that clean rate: a quota that counts refused requests lets almost
 nothing through above it, so what leaked through would measure far too low.
 
 A slowdown is then on trial for two windows. Under a real quota, 90% of the
@@ -103,7 +103,7 @@ class RateLimiter:
         self._recover_to: float | None = None  # after an outage: climb fast back to this rate
         self._clean_at_cap = 0
         self._last_share = 0.0  # the refused share of the previous window
-        self._clean_rate: float | None = None  # the rate of the last window (nearly) free of refusals
+        self._stepped_from: float | None = None  # the rate before the last step up from a clean window
         self._over = 0  # consecutive windows above SLOW_DOWN_ABOVE
         self._probing = False  # climbing above the last measured quota
         self._probe_after = PROBE_AFTER
@@ -138,8 +138,6 @@ class RateLimiter:
             share = sum(t for _, t in self._outcomes) / n
             span = self._outcomes[-1][0] - self._outcomes[0][0]
             self._outcomes = []
-            if share - self._baseline < SPEED_UP_BELOW:
-                self._clean_rate = self.rate if self.rate is not None else self._observed_rate()
             if self._trial is not None:
                 self._judge(share, span, n)
             else:
@@ -169,12 +167,14 @@ class RateLimiter:
         if target is None:
             return
         outage = target < self._floor  # (nearly) everything refused: no measure of a quota
-        if not outage and trial is None and self._clean_rate is not None and current is not None:
-            # the vendor's limit lies between the last clean rate and this one: go back under the
-            # clean rate rather than to what leaked through, which says little when the vendor
-            # counts refused requests against the quota (then almost nothing passes above it)
-            target = max(target, min(self._clean_rate, current) * UNDER_ADMITTED)
+        if not outage and trial is None and self._stepped_from is not None:
+            # refused just after a step up from a clean rate: the vendor's limit lies between the
+            # two, so go back under the clean rate rather than to what leaked through, which says
+            # little when the vendor counts refused requests against the quota (then almost
+            # nothing passes above it)
+            target = max(target, self._stepped_from * UNDER_ADMITTED)
             admitted = max(admitted or 0.0, target / UNDER_ADMITTED)
+        self._stepped_from = None
         if trial is None:
             trial = _Trial(self.rate, self._admitted, share)
         else:
@@ -220,6 +220,12 @@ class RateLimiter:
         return self._admitted is not None and self.rate is not None and self.rate >= self._admitted * UNDER_ADMITTED
 
     def _speed_up(self, clean: bool) -> None:
+        """Climb, remembering the rate a clean window stepped up from."""
+        before = self.rate
+        self._climb(clean)
+        self._stepped_from = before if clean and before is not None and self.rate != before else None
+
+    def _climb(self, clean: bool) -> None:
         """Climb towards the cap; above the admitted rate only after clean windows (no refusals)."""
         assert self.rate is not None
         cap = self.ceiling if self.ceiling is not None else float("inf")

@@ -194,6 +194,7 @@ class _Window:
         self.lock = threading.Lock()
         self.room = threading.BoundedSemaphore(worker_count(client.max_concurrency) + client.max_concurrency)
         self.failure: BaseException | None = None
+        self.draining = threading.Event()  # set by Ctrl-C: answers on the wire are kept, nothing is retried
 
     def _batches(self, entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
         protocol, size = self.client.protocol, self.client.batch_size
@@ -215,8 +216,9 @@ class _Window:
                     self.room.release()
                     break
                 pool.submit(self._one, batch)
-        except BaseException as interrupt:  # noqa: BLE001 - Ctrl-C: write what is in flight, then stop
+        except BaseException as interrupt:  # noqa: BLE001 - Ctrl-C: write what is answered, then stop
             self.failure = self.failure or interrupt
+            self.draining.set()
         finally:
             pool.shutdown(wait=True)
             self.sink.close()
@@ -230,7 +232,7 @@ class _Window:
         try:
             if self.failure is not None:
                 return
-            result = self.client.embed([e.item for e in batch], checked=True)
+            result = self.client.embed([e.item for e in batch], checked=True, drain=self.draining)
             rows = [Row(e.id, e.hash, vector, result.sparse[i] if result.sparse else None)
                     for i, (e, vector) in enumerate(zip(batch, result.vectors, strict=True))]
             with self.lock:

@@ -148,3 +148,38 @@ def test_output_paths_are_checked_before_any_request(tmp_path):
     foreign.write_text('{"something": "else"}\n')
     with pytest.raises(ConfigurationError, match="not a line cn-embeddings wrote"):
         open_sink(foreign).existing()
+
+
+def test_ctrl_c_keeps_the_answers_on_the_wire_and_retries_nothing(tmp_path):
+    """Ctrl-C drains the job: requests on the wire run to their answer and are written, batches
+    waiting out a retry give up at once, and nothing new is sent. It used to let every batch in
+    flight go through all its retries (up to timeout x attempts plus backoff)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from cn_embeddings.testing import Emulator, Faults
+
+    corpus = write_csv(tmp_path / "c.csv", [(f"r{i}", f"row {i}") for i in range(60)])
+    out = tmp_path / "out.jsonl"
+    with Emulator(faults=Faults(latency_ms=600, server_error_rate=0.6, seed=5)) as slow:
+        client = slow.client("qianfan", batch_size=1, max_concurrency=4, max_retries=8, requests_per_second=0)
+        at_signal: list[tuple[float, int]] = []
+
+        def ctrl_c() -> None:
+            at_signal.append((time.monotonic(), len(slow.seen)))
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Timer(2.5, ctrl_c).start()
+        with pytest.raises(KeyboardInterrupt):
+            embed_corpus(client, Source(files=[corpus]), open_sink(out))
+        ended = time.monotonic()
+        (signalled, seen_then), seen_after = at_signal[0], list(slow.seen)
+    assert ended - signalled < 2.5  # one attempt's answer (0.6 s), no backoff or retry (it took 9.5 s)
+    assert len(seen_after) - seen_then <= 4  # only the requests that were on the wire
+    written = lines_of(out)
+    assert 0 < len(written) == sum(1 for s in seen_after if s.ok) < 60  # every paid answer kept
+    with Emulator() as clean:
+        again = embed_corpus(clean.client("qianfan"), Source(files=[corpus]), open_sink(out))
+        assert again.skipped == len(written) and again.written == 60 - len(written)

@@ -8,7 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+from dataclasses import dataclass
+from typing import IO
 
 import pytest
 import ray
@@ -27,33 +30,42 @@ ray.shutdown()
 """
 
 
-def _start_head() -> tuple[subprocess.Popen, str | None]:
+@dataclass
+class _Head:
+    process: subprocess.Popen
+    printed: IO[str]  # its stderr: a file, not a pipe that nothing reads until the end
+    address: str | None
+
+
+def _start_head() -> _Head:
     """The cluster's head in a process of its own, in a session of its own. Ray forks its GCS and
     raylet through a ``preexec_fn``, Python code run between fork and exec; forked from the test
     process, whose threads (emulator, Redis and gRPC clients) may hold a lock at that moment, a
     child could hang before exec, and ``ray.init`` timed out after 30 s with no raylet log."""
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a loopback cluster the driver joins without a token
-    head = subprocess.Popen([sys.executable, "-c", HEAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+    printed = tempfile.TemporaryFile("w+")
+    process = subprocess.Popen([sys.executable, "-c", HEAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=printed, text=True, start_new_session=True, env=env)
     line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(head.stdout.readline()), daemon=True)
+    reader = threading.Thread(target=lambda: line.append(process.stdout.readline()), daemon=True)
     reader.start()
     reader.join(timeout=120)
-    address = line[0].strip() if line and line[0].strip() else None
-    return head, address
+    return _Head(process, printed, line[0].strip() if line and line[0].strip() else None)
 
 
-def _stop_head(head: subprocess.Popen) -> str:
-    """Close the head's stdin (it shuts Ray down), then kill its whole session; returns its stderr."""
+def _stop_head(head: _Head) -> str:
+    """Close the head's stdin (it shuts Ray down), then kill its whole session; returns the end of
+    what it printed."""
     try:
-        head.stdin.close()
-        head.wait(timeout=30)
+        head.process.stdin.close()
+        head.process.wait(timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         pass
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(head.pid, signal.SIGKILL)
-    head.wait()
-    return head.stderr.read()[-3000:]
+        os.killpg(head.process.pid, signal.SIGKILL)
+    head.process.wait()
+    head.printed.seek(0)
+    return head.printed.read()[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +74,13 @@ def cluster():
     stopped and started again (RAY_STARTS tries in all); the last failure fails the tests with
     what the head printed, never a skip."""
     for start in range(1, RAY_STARTS + 1):
-        head, address = _start_head()
-        if address is not None:
+        head = _start_head()
+        if head.address is not None:
             break
         printed = _stop_head(head)
         if start == RAY_STARTS:
             pytest.fail(f"the Ray head did not start in {RAY_STARTS} tries:\n{printed}")
-    ray.init(address=address, log_to_driver=False, configure_logging=False)
+    ray.init(address=head.address, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
     _stop_head(head)

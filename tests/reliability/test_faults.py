@@ -169,6 +169,28 @@ def test_ctrl_c_ends_requests_on_the_wire_within_a_second_in_the_sync_path():
         assert client.usage.requests == 0  # nothing answered, nothing counted as billed
 
 
+def test_a_drained_call_keeps_what_was_answered_and_says_what_was_not(emu):
+    """``drain`` set mid-call, while some batches wait out a retry and others are on the wire:
+    the ones on the wire are answered and kept (a drained batch must not cut them off), the
+    waiting ones give up, nothing new is sent, and the typed error's record splits the inputs
+    exactly."""
+    from cn_embeddings import CNEmbeddingsError
+
+    emu.faults = Faults(latency_ms=400, server_error_rate=0.5, seed=3)
+    client = emu.client("qianfan", batch_size=1, max_concurrency=2, max_retries=8, requests_per_second=0)
+    drain = threading.Event()
+    threading.Timer(1.0, drain.set).start()
+    with pytest.raises(CNEmbeddingsError) as caught:
+        client.embed(TEXTS[:40], drain=drain)
+    error = caught.value
+    time.sleep(0.6)  # a request cut off on the wire would still be answered, and logged, by now
+    assert sorted(error.embedded + error.not_embedded) == list(range(40)) and error.not_embedded
+    assert len(error.embedded) == sum(1 for s in emu.seen if s.ok) > 0  # every answer kept
+    emu.faults = Faults()
+    expected = client.embed_texts([TEXTS[i] for i in error.embedded])
+    assert [error.partial_vectors[i] for i in error.embedded] == expected
+
+
 def test_ctrl_c_ends_retry_waits_at_once_in_the_sync_path(emu):
     emu.faults = Faults(server_error_rate=1.0)  # every answer a 5xx: the batches sit in backoff
     client = emu.client("qianfan", batch_size=1, max_retries=6, requests_per_second=0)

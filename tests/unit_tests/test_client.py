@@ -158,7 +158,7 @@ def test_connection_errors_are_retried_then_typed():
 
 def test_retry_after_is_honoured(monkeypatch):
     sleeps = []
-    monkeypatch.setattr("cn_embeddings._flow._pause", lambda seconds, stop: sleeps.append(seconds))
+    monkeypatch.setattr("cn_embeddings._flow._pause", lambda seconds, stop, drain=None: sleeps.append(seconds))
     answer = httpx.Response(429, headers={"Retry-After": "1.5"}, json={"error": {"code": "rpm_rate_limit_exceeded",
                                                                                  "message": "m"}})
     rec = Recorder(fail=lambda n, body: answer if n == 0 else None)
