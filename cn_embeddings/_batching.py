@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ._flow import Stopped
+from ._flow import Stopped, stopped
 from ._inputs import Item
 from ._types import BatchResult
 from .vendors._base import VendorProtocol
@@ -90,7 +90,7 @@ def run_batches(batches: Sequence[list[int]], call: Callable[[list[int], threadi
     stop = threading.Event()
 
     def worker() -> None:
-        while not stop.is_set() and not (drain is not None and drain.is_set()):
+        while not stopped(stop, drain):
             with lock:
                 nxt = next(pending, None)
             if nxt is None:
@@ -101,8 +101,8 @@ def run_batches(batches: Sequence[list[int]], call: Callable[[list[int], threadi
             except BaseException as error:  # noqa: BLE001 - handed to the caller in the outcome
                 with lock:
                     _record(outcome, index, error)
-                if not (isinstance(error, Stopped) and drain is not None and drain.is_set()):
-                    stop.set()  # a drained batch leaves the others' requests on the wire to their answer
+                if not isinstance(error, Stopped):  # a drained batch leaves the others' requests to their answer
+                    stop.set()
                 return
             if progress and not _report(progress, len(batch), outcome):
                 stop.set()

@@ -138,16 +138,21 @@ def _connection_error(exc: httpx.HTTPError, vendor: str, deadline: float | None 
 DRAIN_CHECK = 0.1  # seconds between looks at a drain event during a wait
 
 
+def stopped(stop: threading.Event | None, drain: threading.Event | None = None) -> bool:
+    """Whether a call must start nothing more: stopped (Ctrl-C, a failed batch) or drained."""
+    return stop is not None and stop.is_set() or drain is not None and drain.is_set()
+
+
 def _pause(seconds: float, stop: threading.Event | None, drain: threading.Event | None = None) -> None:
-    """Sleep, ending early when the call is stopped or drained."""
-    if drain is not None:
-        end = time.monotonic() + seconds
-        while not drain.is_set() and not (stop is not None and stop.is_set()) and (left := end - time.monotonic()) > 0:
-            (stop or drain).wait(min(left, DRAIN_CHECK))
-    elif stop is not None:
-        stop.wait(seconds)
-    else:
-        time.sleep(seconds)
+    """Sleep, ending at once when the call is stopped, and within DRAIN_CHECK when it is drained
+    (one event can be waited on, the other is looked at between slices)."""
+    end = time.monotonic() + seconds
+    while not stopped(stop, drain) and (left := end - time.monotonic()) > 0:
+        wait = left if drain is None else min(left, DRAIN_CHECK)
+        if stop is not None:
+            stop.wait(wait)
+        else:
+            time.sleep(wait)
 
 
 class Stopped(CNEmbeddingsError):
@@ -197,7 +202,7 @@ def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
 
 def _end_if_stopped(flow: Flow, stop: threading.Event | None, vendor: str,
                     drain: threading.Event | None = None) -> None:
-    if stop is not None and stop.is_set() or drain is not None and drain.is_set():
+    if stopped(stop, drain):
         flow.close()
         raise Stopped(f"{vendor}: the call was stopped")
 
