@@ -35,13 +35,14 @@ class Server:
 
 
 @contextlib.contextmanager
-def emulator(latency_ms: float = 0, qps: float | None = None, rate_limit_rate: float = 0.0) -> Iterator[Server]:
+def emulator(latency_ms: float = 0, qps: float | None = None, rate_limit_rate: float = 0.0,
+             quota_kind: str = "bucket") -> Iterator[Server]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     args = [sys.executable, "-m", "cn_embeddings.cli", "emulator", "--port", str(port), "--latency-ms", str(latency_ms)]
     if qps:
-        args += ["--qps", str(qps)]
+        args += ["--qps", str(qps), "--quota-kind", quota_kind]
     if rate_limit_rate:
         args += ["--rate-limit-rate", str(rate_limit_rate)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

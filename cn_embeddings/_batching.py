@@ -1,163 +1,190 @@
 """Plan a call into requests, then run them with bounded concurrency, nothing lost.
 
-``plan_batches`` packs input indices greedily, in order, into requests the
-vendor accepts. The runners use a fixed pool of workers (threads for sync,
-tasks for async) pulling batches from one shared iterator, and no unbounded
-``gather`` is ever built. There are twice as many workers as requests allowed
-in flight: a batch waiting out a retry holds a worker but not a place in
-flight (the client's gate counts requests on the wire), so the other workers
-keep the vendor busy meanwhile. The first batch that fails for good stops the dispatch of new
-batches. The runners never raise: they return an :class:`Outcome` with every
-answered batch and the failure, so the caller can count what was billed and
-hand back the vectors that were paid for before it raises.
+``plan_batches`` packs items greedily, in order, into requests the vendor
+accepts, lazily over any iterable (the bulk job streams a corpus through it).
+The runners use a fixed pool of workers (threads for sync, tasks for async)
+pulling batches from one shared iterator; no unbounded ``gather`` is ever
+built, and the rate controller decides how many of them are on the wire.
+
+The sync runner never runs a request in the caller's thread: a Ctrl-C lands
+where the caller waits, never inside httpcore or the controller, so the next
+call on the same client finds no lock held and no place in flight taken.
+The interrupt stops the call (reads on the wire end within a slice); a batch
+that fails for good only drains it: nothing new is sent, and the answers
+already on the wire are read and kept. The runners never raise: they return
+an :class:`Outcome` with every answered batch and the failure, so the caller
+can count what was billed and hand back the vectors that were paid for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
-from ._flow import Stopped, stopped
+from ._flow import Cancel, Stopped
 from ._inputs import Item
 from ._types import BatchResult
 from .vendors._base import VendorProtocol
 
 __all__ = ["Outcome", "arun_batches", "plan_batches", "run_batches", "worker_count"]
 
+B = TypeVar("B")
 Progress = Callable[[int], None]
-WORKERS_PER_PLACE = 2  # workers per request allowed in flight
+WORKERS_PER_PLACE = 2  # workers per request allowed in flight: one waits out a retry beside each one sent
 
 
 def worker_count(max_concurrency: int) -> int:
-    """Batches worked on at once: room for one waiting out a retry beside each one on the wire."""
     return WORKERS_PER_PLACE * max_concurrency
 
 
-def plan_batches(protocol: VendorProtocol, items: Sequence[Item], max_items: int) -> list[list[int]]:
-    """Greedy, order-keeping packing of item indices into requests."""
-    batches: list[list[int]] = []
+def plan_batches(protocol: VendorProtocol, items: Iterable[Item], max_items: int) -> Iterator[list[int]]:
+    """Greedy, order-keeping packing of item positions into requests, as the items arrive."""
     current: list[int] = []
     current_items: list[Item] = []
     for index, item in enumerate(items):
         if current and not protocol.fits(current_items, item, max_items):
-            batches.append(current)
+            yield current
             current, current_items = [], []
         current.append(index)
         current_items.append(item)
     if current:
-        batches.append(current)
-    return batches
+        yield current
 
 
 @dataclass
-class Outcome:
-    """What a run produced: a result per answered batch (None where none came back), and the
-    first failure as (batch index or None when the run itself was interrupted, the exception)."""
+class Outcome(Generic[B]):
+    """What a run produced: the batches taken from the plan, a result per answered batch (by
+    position), and the first failure as (batch position or None when the run itself was
+    interrupted, the exception)."""
 
-    results: list[BatchResult | None]
+    batches: list[B] = field(default_factory=list)
+    results: dict[int, BatchResult] = field(default_factory=dict)
     failure: tuple[int | None, BaseException] | None = None
 
-
-def _record(outcome: Outcome, index: int, error: BaseException) -> None:
-    """Keep the first failure; a batch that was only stopped gives way to the failure that
-    stopped it, whichever thread gets here first."""
-    if outcome.failure is None or isinstance(outcome.failure[1], Stopped) and not isinstance(error, Stopped):
-        outcome.failure = (index, error)
-
-
-def _report(progress: Progress, n: int, outcome: Outcome) -> bool:
-    """Call the user's progress callback; if it raises, the call stops with that error (the
-    batch it reported stays answered)."""
-    try:
-        progress(n)
-    except Exception as error:  # noqa: BLE001 - the user's callback: stop, handing it back
-        outcome.failure = outcome.failure or (None, error)
-        return False
-    return True
+    def fail(self, index: int | None, error: BaseException) -> None:
+        """Keep the first failure; a batch that was only stopped gives way to the failure that
+        stopped it, whichever worker gets here first."""
+        if self.failure is None or isinstance(self.failure[1], Stopped) and not isinstance(error, Stopped):
+            self.failure = (index, error)
 
 
-def run_batches(batches: Sequence[list[int]], call: Callable[[list[int], threading.Event], BatchResult],
-                max_concurrency: int, progress: Progress | None = None,
-                drain: threading.Event | None = None) -> Outcome:
-    """Run the batches on worker threads. ``stop`` (handed to each call) ends the run at once;
-    ``drain``, set from outside, only keeps new batches from starting (the calls see it too)."""
-    outcome = Outcome([None] * len(batches))
-    pending = iter(enumerate(batches))
-    lock = threading.Lock()
-    stop = threading.Event()
+class _Plan(Generic[B]):
+    """The shared iterator of batches; remembers what it handed out unless told not to."""
+
+    def __init__(self, batches: Iterable[B], outcome: Outcome[B], keep: bool) -> None:
+        self._it = iter(batches)
+        self._outcome, self._keep = outcome, keep
+        self._taken = 0
+        self._lock = threading.Lock()  # worker threads take turns; a generator cannot be shared
+
+    def next(self) -> tuple[int, B] | None:
+        with self._lock:
+            batch = next(self._it, None)
+            if batch is None:
+                return None
+            index, self._taken = self._taken, self._taken + 1
+            if self._keep:
+                self._outcome.batches.append(batch)
+            return index, batch
+
+
+def _finished(outcome: Outcome, cancel: Cancel, progress: Progress | None,
+              index: int, batch: Sequence, result: BatchResult, keep: bool) -> None:
+    if keep:
+        outcome.results[index] = result
+    if progress is not None:
+        try:
+            progress(len(batch))
+        except Exception as error:  # noqa: BLE001 - the user's callback: stop, handing it back
+            outcome.fail(None, error)
+            cancel.set()
+
+
+def run_batches(batches: Iterable[B], call: Callable[[B, Cancel], BatchResult], max_concurrency: int, *,
+                progress: Progress | None = None, cancel: Cancel | None = None, keep: bool = True,
+                gentle: bool = False, known: int | None = None) -> Outcome[B]:
+    """Run the batches on worker threads while the caller's thread only waits.
+
+    ``cancel`` may be set from outside (a drain). Ctrl-C stops the call, or drains it when
+    ``gentle`` (the bulk job: answers on the wire are written). ``keep`` False keeps no results
+    (the caller's ``call`` consumed them); ``known``: how many batches there are, if known."""
+    outcome: Outcome[B] = Outcome()
+    cancel = cancel or Cancel()
+    plan = _Plan(batches, outcome, keep)
 
     def worker() -> None:
-        while not stopped(stop, drain):
-            with lock:
-                nxt = next(pending, None)
-            if nxt is None:
+        while not cancel.is_set():
+            taken = plan.next()
+            if taken is None:
                 return
-            index, batch = nxt
+            index, batch = taken
             try:
-                outcome.results[index] = call(batch, stop)
+                result = call(batch, cancel)
             except BaseException as error:  # noqa: BLE001 - handed to the caller in the outcome
-                with lock:
-                    _record(outcome, index, error)
-                if not isinstance(error, Stopped):  # a drained batch leaves the others' requests to their answer
-                    stop.set()
+                outcome.fail(index, error)
+                cancel.set()  # nothing new; what is on the wire is read and kept
                 return
-            if progress and not _report(progress, len(batch), outcome):
-                stop.set()
-                return
+            _finished(outcome, cancel, progress, index, batch, result, keep)  # type: ignore[arg-type]
 
-    workers = min(worker_count(max_concurrency), len(batches))
-    if workers <= 1:
-        worker()
-        return _unless_drained(outcome)
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="cn-embeddings")
+    workers = worker_count(max_concurrency) if known is None else min(worker_count(max_concurrency), known)
+    pool = ThreadPoolExecutor(max(workers, 1), thread_name_prefix="cn-embeddings")
     try:
-        for future in [pool.submit(worker) for _ in range(workers)]:
+        futures = [pool.submit(worker) for _ in range(max(workers, 1))]
+        for future in futures:
             future.result()
-    except BaseException as interrupt:  # noqa: BLE001 - KeyboardInterrupt while waiting
-        outcome.failure = outcome.failure or (None, interrupt)
+    except BaseException as interrupt:  # noqa: BLE001 - Ctrl-C while the caller waits
+        outcome.fail(None, interrupt)
+        cancel.set() if gentle else cancel.stop()
     finally:
-        stop.set()  # requests on the wire end within a read slice; no retry and no new batch
+        cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
-    return _unless_drained(outcome)
+    return _unless_drained(outcome, plan)
 
 
-def _unless_drained(outcome: Outcome) -> Outcome:
+def _unless_drained(outcome: Outcome, plan: _Plan) -> Outcome:
     """A drained run that left batches unsent fails with their record, even where no batch did."""
-    if outcome.failure is None and any(result is None for result in outcome.results):
-        outcome.failure = (None, Stopped("the call was drained before every batch was sent"))
+    if outcome.failure is None and (plan.next() is not None or len(outcome.results) < len(outcome.batches)):
+        outcome.fail(None, Stopped("the call was drained before every batch was sent"))
     return outcome
 
 
-async def arun_batches(batches: Sequence[list[int]],
-                       call: Callable[[list[int], threading.Event], Awaitable[BatchResult]],
-                       max_concurrency: int, progress: Progress | None = None) -> Outcome:
-    outcome = Outcome([None] * len(batches))
-    pending = iter(enumerate(batches))
-    stop = threading.Event()  # set by a batch that fails for good, before it gives back its place
+async def arun_batches(batches: Iterable[B], call: Callable[[B, Cancel], Awaitable[BatchResult]],
+                       max_concurrency: int, *, progress: Progress | None = None, cancel: Cancel | None = None,
+                       keep: bool = True, known: int | None = None) -> Outcome[B]:
+    """The same on tasks. A failed batch drains the run (the others' answers on the wire are
+    read and kept); a cancelled caller cancels every task, and their slots are settled."""
+    outcome: Outcome[B] = Outcome()
+    cancel = cancel or Cancel()
+    plan = _Plan(batches, outcome, keep)
 
     async def worker() -> None:
-        for index, batch in pending:  # shared iterator: next() never awaits, so no lock needed
+        while not cancel.is_set():
+            taken = plan.next()  # next() never awaits, so tasks need no lock
+            if taken is None:
+                return
+            index, batch = taken
             try:
-                outcome.results[index] = await call(batch, stop)
+                result = await call(batch, cancel)
             except asyncio.CancelledError:
                 raise
             except BaseException as error:  # noqa: BLE001 - handed to the caller in the outcome
-                _record(outcome, index, error)
-                raise
-            if progress and not _report(progress, len(batch), outcome):
-                raise outcome.failure[1] if outcome.failure else RuntimeError("progress failed")
+                outcome.fail(index, error)
+                cancel.set()
+                return
+            _finished(outcome, cancel, progress, index, batch, result, keep)  # type: ignore[arg-type]
 
-    tasks = [asyncio.ensure_future(worker()) for _ in range(min(worker_count(max_concurrency), len(batches)))]
+    workers = worker_count(max_concurrency) if known is None else min(worker_count(max_concurrency), known)
+    tasks = [asyncio.ensure_future(worker()) for _ in range(max(workers, 1))]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        await asyncio.gather(*tasks)
     except asyncio.CancelledError as cancelled:
-        outcome.failure = outcome.failure or (None, cancelled)
-    finally:
-        # Cancelled from outside, or a batch failed: cancel in-flight requests, leave no task behind.
+        outcome.fail(None, cancelled)
+        cancel.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return outcome
+    return _unless_drained(outcome, plan)

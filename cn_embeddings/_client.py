@@ -6,7 +6,9 @@ counter), so it pickles and deep-copies: connections, locks, gates and event
 loops live in a :class:`_Runtime` that is built on first use and never
 shipped, so a copy in another process builds its own. The rate limiter comes
 from a process-wide registry (one per vendor, host, account and model), so a
-copy rejoins the quota of its new process.
+copy rejoins the quota of its new process. The rate controller comes from a
+process-wide registry (one per vendor, host, account and model), which also
+bounds the requests in flight across every call, thread and event loop.
 """
 
 from __future__ import annotations
@@ -24,16 +26,15 @@ import httpx
 from ._batching import Outcome, arun_batches, plan_batches, run_batches
 from ._deadline import deadline_transport, environment_proxies
 from ._exceptions import CNEmbeddingsError, ConfigurationError
-from ._flow import batch_flow, run_async, run_sync
-from ._gate import Gate
+from ._flow import Cancel, Flow, Sender, batch_flow, run_async, run_sync
 from ._inputs import Item, to_items
 from ._options import TransportOptions
-from ._quota import QUOTA_URL_ENV, SharedQuota, shared_quota
-from ._ratelimit import RateLimiter, shared_limiter
+from ._quota import QUOTA_URL_ENV, shared_store
+from ._ratecontrol import Quota, RateController, shared_controller
 from ._retry import RetryPolicy
 from ._secret import Redactor, fingerprint
 from ._sparse_cache import SparseCache
-from ._types import EmbeddingResult, SparseVector, Usage, UsageCounter
+from ._types import BatchResult, EmbeddingResult, SparseVector, Usage, UsageCounter
 from ._version import __version__
 from .vendors._base import VendorProtocol
 from .vendors._common import malformed
@@ -60,13 +61,8 @@ class _LoopState:
 
 
 class _Runtime:
-    """Connections, locks and the in-flight gate: built lazily, shared by a client and its query
-    variant, never pickled or copied.
-
-    The one gate bounds the requests in flight across every call on the client, sync and async,
-    in every thread and event loop, so a framework that gathers many calls at once still sends
-    at most ``max_concurrency`` requests.
-    """
+    """Connections and locks: built lazily, shared by a client and its query variant, never
+    pickled or copied."""
 
     def __init__(self, transport: TransportOptions, http_client: httpx.Client | None,
                  http_async_client: httpx.AsyncClient | None) -> None:
@@ -76,12 +72,11 @@ class _Runtime:
         self.user_async_client = http_async_client
         self.user_async_loop: asyncio.AbstractEventLoop | None = None
         self.owns_sync = http_client is None
-        self.gate = Gate(transport.max_concurrency)
         self.loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
         self.sparse = SparseCache()
 
     def _new(self, cls: type) -> Any:
-        size = max(self.transport.max_concurrency, 10)
+        size = max(self.transport.max_concurrency, 10)  # one connection per request in flight
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         if cls is httpx.Client and not environment_proxies():  # the transport holds each attempt to its deadline
             return cls(timeout=self.transport.timeout, transport=deadline_transport(limits))
@@ -180,10 +175,12 @@ class Closeable:
 class EmbeddingClient(Closeable):
     """Embeds texts, images, videos and fused items with one vendor model.
 
-    ``requests_per_second``: None takes the vendor's documented quota (Tencent:
-    10/s multimodal, 20/s text per model; none for the others); 0 turns the
-    client-side limit off. Clients of the same vendor, host, account and model
-    (and rate) share one limiter in the process.
+    ``requests_per_second`` and ``tokens_per_minute``: None takes the model's
+    documented quota from its vendor table (Tencent: 10/s multimodal, 20/s text
+    per model; Ark: the published RPM/TPM as upper bounds; none for Qianfan),
+    and a quota nobody documents is found at run time; 0 turns rate control off.
+    Clients of the same vendor, host, account and model (and settings) share
+    one rate controller in the process.
     """
 
     def __init__(self, protocol: VendorProtocol, auth: httpx.Auth, *, http_client: httpx.Client | None = None,
@@ -204,17 +201,23 @@ class EmbeddingClient(Closeable):
         self._usage = usage
         self._runtime = runtime or _Runtime(transport, None, None)
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
-        self._limiter: RateLimiter | SharedQuota
+        self._controller = self._make_controller()
+
+    def _make_controller(self) -> RateController:
+        """The process's controller of this quota: the configured rates over the documented ones."""
+        transport = self.transport
         if transport.requests_per_second == 0:
-            self._limiter = RateLimiter(None, adaptive=False)
-        elif transport.quota_url:
-            if self.requests_per_second is None:
-                raise ConfigurationError(f"quota_url needs a rate to share: set requests_per_second ("
-                                         f"{protocol.vendor} documents no default for {protocol.model})")
-            self._limiter = shared_quota(transport.quota_url, self.quota_key, self.requests_per_second,
-                                         transport.tokens_per_minute)
-        else:
-            self._limiter = shared_limiter(self.quota_key, self.requests_per_second)
+            return RateController(None, transport.max_concurrency, adaptive=False, vendor=self.protocol.vendor)
+        documented = self.protocol.quota
+        rps, tpm = transport.requests_per_second, transport.tokens_per_minute
+        quota = Quota(rps if rps is not None else documented.requests_per_second,
+                      tpm if tpm is not None else documented.tokens_per_minute,
+                      exact=documented.exact or rps is not None,
+                      source="configured" if rps or tpm else documented.source)
+        controller = shared_controller((*self.quota_key, transport.quota_url), quota, transport.max_concurrency)
+        if transport.quota_url and controller.store is None:
+            controller.store = shared_store(transport.quota_url, self.quota_key)
+        return controller
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -227,10 +230,10 @@ class EmbeddingClient(Closeable):
 
     @property
     def requests_per_second(self) -> float | None:
-        """The configured rate (None: no client-side limit until the vendor throttles)."""
+        """The configured or documented rate (None: found at run time, or rate control is off)."""
         rps = self.transport.requests_per_second
         if rps is None:
-            rps = self.protocol.default_requests_per_second
+            rps = self.protocol.quota.requests_per_second
         return rps if rps else None
 
     @property
@@ -246,8 +249,9 @@ class EmbeddingClient(Closeable):
         return self.transport.truncate
 
     @property
-    def limiter(self) -> RateLimiter | SharedQuota:
-        return self._limiter
+    def controller(self) -> RateController:
+        """The rate controller this client's quota is paced by (shared in the process)."""
+        return self._controller
 
     @property
     def usage(self) -> Usage:
@@ -294,39 +298,49 @@ class EmbeddingClient(Closeable):
 
     def embed(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text",
               progress: Callable[[int], None] | None = None, checked: bool = False,
-              drain: threading.Event | None = None) -> EmbeddingResult:
+              cancel: Cancel | None = None) -> EmbeddingResult:
         """One vector per input, in order. Inputs: str, or {"text", "image", "video"} mappings.
 
         ``checked=True``: the inputs are items this client's :meth:`validate` returned, so they
-        are not checked again. ``drain``: an event another thread may set to end the call
-        gently: requests on the wire run to their answer (what is paid for is kept), then no
-        wait, retry or new batch follows, and the call raises with its record (the bulk job's
-        Ctrl-C). An async call is cancelled instead."""
+        are not checked again. ``cancel``: a :class:`~cn_embeddings._flow.Cancel` another thread
+        may set to drain the call (requests on the wire run to their answer, then nothing more)
+        or stop it; the call then raises with its record."""
         items, batches = self._plan(inputs, default, checked)
         if not batches:
             return EmbeddingResult([], Usage())
-        client, gate = self._runtime.sync_client(), self._runtime.gate
-        extra = None if self._runtime.owns_sync else client.headers
+        sender, headers = self._sender(self._runtime.sync_client(), not self._runtime.owns_sync)
         outcome = run_batches(
-            batches,
-            lambda batch, stop: run_sync(self._flow([items[i] for i in batch], extra), client, self._auth,
-                                         self.protocol.vendor, gate, stop, drain),
-            self.max_concurrency, progress, drain)
-        return self._finish(items, batches, outcome)
+            batches, lambda batch, cancel: run_sync(self._batch_flow([items[i] for i in batch], headers),
+                                                   sender, self._controller, cancel),
+            self.max_concurrency, progress=progress, cancel=cancel, known=len(batches))
+        return self._finish(items, outcome)
 
     async def aembed(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text",
-                     progress: Callable[[int], None] | None = None, checked: bool = False) -> EmbeddingResult:
+                     progress: Callable[[int], None] | None = None, checked: bool = False,
+                     cancel: Cancel | None = None) -> EmbeddingResult:
         items, batches = self._plan(inputs, default, checked)
         if not batches:
             return EmbeddingResult([], Usage())
-        client, gate = await self._runtime.async_client(), self._runtime.gate
-        extra = client.headers if self._runtime.user_async_client is not None else None
+        sender, headers = self._sender(await self._runtime.async_client(),
+                                       self._runtime.user_async_client is not None)
         outcome = await arun_batches(
-            batches,
-            lambda batch, stop: run_async(self._flow([items[i] for i in batch], extra), client, self._auth,
-                                          self.protocol.vendor, gate, stop),
-            self.max_concurrency, progress)
-        return self._finish(items, batches, outcome)
+            batches, lambda batch, cancel: run_async(self._batch_flow([items[i] for i in batch], headers),
+                                                    sender, self._controller, cancel),
+            self.max_concurrency, progress=progress, cancel=cancel, known=len(batches))
+        return self._finish(items, outcome)
+
+    def run_batch(self, items: list[Item], cancel: Cancel) -> BatchResult:
+        """One batch of checked items through the retry flow, in this thread (the bulk job's
+        workers: it runs them through :func:`~cn_embeddings._batching.run_batches`)."""
+        sender, headers = self._sender(self._runtime.sync_client(), not self._runtime.owns_sync)
+        try:
+            result = run_sync(self._batch_flow(items, headers), sender, self._controller, cancel)
+        except BaseException as error:
+            attempts = getattr(error, "attempts", 0)
+            self._usage.add(Usage(requests=attempts, retries=max(attempts - 1, 0)))
+            raise
+        self._usage.add(result.usage)
+        return result
 
     def embed_texts(self, texts: Sequence[str], **kwargs: Any) -> list[list[float]]:
         return self.embed(texts, **kwargs).vectors
@@ -363,11 +377,15 @@ class EmbeddingClient(Closeable):
               checked: bool = False) -> tuple[list[Item], list[list[int]]]:
         """Everything that can fail before a request fails here."""
         items = list(inputs) if checked else self.validate(inputs, default=default)
-        return items, plan_batches(self.protocol, items, self.batch_size)
+        return items, list(plan_batches(self.protocol, items, self.batch_size))
 
-    def _flow(self, items: list[Item], user_headers: httpx.Headers | None = None):
-        """``user_headers``: the default headers of a user-supplied httpx client, which apply
-        below ours (requests are built here, outside that client)."""
+    def _sender(self, client: httpx.Client | httpx.AsyncClient, users: bool) -> tuple[Sender, httpx.Headers | None]:
+        """The sender over ``client``, and the client's default headers when it is the user's
+        (``users``): they apply below ours, since requests are built here, outside that client."""
+        return Sender(client, self._auth, self.protocol.vendor, self._redactor), client.headers if users else None
+
+    def _batch_flow(self, items: list[Item], user_headers: httpx.Headers | None) -> Flow:
+
         def build() -> httpx.Request:
             request = self.protocol.build_request(items)
             for name, value in self.default_headers.items():
@@ -380,11 +398,12 @@ class EmbeddingClient(Closeable):
             return request
 
         return batch_flow(build, lambda response: self.protocol.parse_response(response, items),
-                          self.policy, self._limiter, self._redactor, self.timeout)
+                          self.policy, self._redactor, self.timeout, self.protocol.token_estimate(items))
 
-    def _finish(self, items: list[Item], batches: list[list[int]], outcome: Outcome) -> EmbeddingResult:
+    def _finish(self, items: list[Item], outcome: Outcome[list[int]]) -> EmbeddingResult:
         """Count everything billed, then return the whole result or raise with what was paid for."""
-        results = outcome.results
+        batches = outcome.batches
+        results = [outcome.results.get(i) for i in range(len(batches))]
         vectors = _spread(len(items), batches, results, "vectors") or [None] * len(items)
         sparse = _spread(len(items), batches, results, "sparse")
         multi = _spread(len(items), batches, results, "multi")
@@ -403,9 +422,8 @@ class EmbeddingClient(Closeable):
             _check_lengths(self.protocol.vendor, vectors)
             return EmbeddingResult(vectors, usage, sparse, multi)  # type: ignore[arg-type]
         if isinstance(error, CNEmbeddingsError):
-            done = [b for b, r in zip(batches, results, strict=True) if r is not None]
-            error.with_progress([i for b in done for i in b],
-                                [i for b, r in zip(batches, results, strict=True) if r is None for i in b],
+            answered = {i for b, r in zip(batches, results, strict=True) if r is not None for i in b}
+            error.with_progress(sorted(answered), [i for i in range(len(items)) if i not in answered],
                                 list(batches[failed_batch]) if failed_batch is not None else [])
             error.partial_vectors = {i: v for i, v in enumerate(vectors) if v is not None}
         raise error

@@ -183,6 +183,20 @@ class RateLimitError(APIError):
     def overload(self) -> bool:
         return bool(self.code) and str(self.code).startswith(self.OVERLOAD_CODES)
 
+    @property
+    def limit(self) -> str:
+        """Which bound the refusal speaks of: ``overload`` (the vendor's load), ``in_flight`` (Ark
+        ``InflightBatchsizeExceeded``), ``tokens`` (a TPM code or message: Qianfan
+        ``tpm_rate_limit_exceeded``, Ark ``*TPM*``/``*Tpm*``) or ``requests`` (every other refusal)."""
+        if self.overload:
+            return "overload"
+        code = str(self.code or "")
+        if "inflight" in code.lower():
+            return "in_flight"
+        if "tpm" in code.lower() or "TPM" in self.message:
+            return "tokens"
+        return "requests"
+
 
 class ServerError(APIError):
     """The vendor or its gateway failed; retryable."""

@@ -1,10 +1,16 @@
 """One request with retries, written once as a sans-I/O generator, and its two drivers.
 
 ``batch_flow`` yields :class:`Send` (a request to send) or :class:`Sleep`
-(a delay) and returns the parsed :class:`BatchResult`. The sync driver runs
-it with ``client.send`` and ``time.sleep``; the async driver with
-``await client.send`` and ``asyncio.sleep``. That is the only retry layer:
-each attempt rebuilds the request and the auth signs it afresh at send time.
+(a delay) and returns the parsed :class:`BatchResult`; it never touches a
+socket, a clock it was not given, or the rate controller. The drivers do
+only what needs I/O: before each attempt they take a slot from the
+:class:`~cn_embeddings._ratecontrol.RateController`, send through one
+:class:`Sender`, hand the answer to the flow, and settle the slot with what
+the flow made of it. ``run_sync`` and ``run_async`` are that loop with
+blocking and with awaited I/O. One :class:`Cancel` token stops a call:
+``set()`` drains it (attempts on the wire run to their answer, nothing new
+starts, no wait or retry follows), ``stop()`` also ends the reads on the wire
+within a slice.
 """
 
 from __future__ import annotations
@@ -20,81 +26,104 @@ import httpx
 
 from ._deadline import attempt_deadline
 from ._exceptions import APIConnectionError, APIError, APITimeoutError, CNEmbeddingsError, RateLimitError
-from ._gate import Gate
-from ._quota import SharedQuota
-from ._ratelimit import RateLimiter
-from ._retry import RetryPolicy
+from ._ratecontrol import RateController, Slot, SlotStopped
+from ._retry import QUOTA_PATIENCE, RetryPolicy
 from ._secret import Redactor
 from ._types import BatchResult
 
-__all__ = ["Send", "Sleep", "batch_flow", "run_async", "run_sync"]
+__all__ = ["Cancel", "Send", "Sender", "Sleep", "Stopped", "batch_flow", "run_async", "run_sync"]
 
 log = logging.getLogger("cn_embeddings")
+
+WAKE_SLICE = 0.1  # seconds between looks at the cancel token during an async wait
+SLOT_PATIENCE = QUOTA_PATIENCE  # seconds an attempt may wait for its turn to send (pacing, places in flight)
+REDACT_BELOW = 64 * 1024  # answers this small are searched for an echoed credential (every error envelope)
+# Far above any legitimate answer (Ark's 2048 float32 per input; a 128k-token multi-vector
+# matrix travels zstd-compressed), far below what a hostile gzip bomb would inflate to.
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Send:
     """Send ``request``; the answer must be complete within ``deadline`` seconds (None: no
-    deadline) and inflate to at most MAX_RESPONSE_BYTES."""
+    deadline) and inflate to at most MAX_RESPONSE_BYTES. ``cost``: the tokens it is expected to
+    use, for the token pacing."""
 
     request: httpx.Request
     deadline: float | None = None
+    cost: float = 0.0
 
 
 @dataclass(frozen=True)
 class Sleep:
+    """Wait ``seconds``; ``after`` is the failure being retried, if any."""
+
     seconds: float
+    after: CNEmbeddingsError | None = None
 
 
 Flow = Generator["Send | Sleep", "httpx.Response | None", BatchResult]
 
 
-def batch_flow(
-    build: Callable[[], httpx.Request],
-    parse: Callable[[httpx.Response], BatchResult],
-    policy: RetryPolicy,
-    limiter: RateLimiter | SharedQuota,
-    redactor: Redactor | None = None,
-    deadline: float | None = None,
-) -> Flow:
+class Stopped(CNEmbeddingsError):
+    """The call was stopped (Ctrl-C, a drain, or a failed batch elsewhere) before this batch finished."""
+
+
+class Cancel(threading.Event):
+    """The stop of one call. Set (``set()``, a drain): nothing new is sent, no wait or retry
+    follows, and attempts on the wire run to their answer. ``stop()`` also sets ``hard``, which
+    ends the blocking reads on the wire within a slice (Ctrl-C)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hard = threading.Event()
+
+    def stop(self) -> None:
+        self.hard.set()
+        self.set()
+
+
+def batch_flow(build: Callable[[], httpx.Request], parse: Callable[[httpx.Response], BatchResult],
+               policy: RetryPolicy, redactor: Redactor | None = None, deadline: float | None = None,
+               cost: float = 0.0, clock: Callable[[], float] = time.monotonic) -> Flow:
     """Send one batch until it succeeds, fails for good, or the retry budget is spent.
 
-    ``redactor`` blanks credentials out of any error message (a vendor may echo a key back); it
-    stands in for the credentials, so no frame of the request path holds one."""
+    Refusals for quota (a retryable RateLimitError that is not about the vendor's own load) do
+    not spend ``max_retries`` while they have lasted less than the patience of
+    :meth:`RetryPolicy.wait`: the rate controller is lowering the rate meanwhile. ``redactor``
+    blanks credentials out of any error message (a vendor may echo a key back)."""
     attempt = 0
+    refused_since: float | None = None
     while True:
-        wait = limiter.reserve()
-        if wait > 0:
-            yield Sleep(wait)
-        while (wait := limiter.admit()) > 0:  # a quota shared with other processes
-            yield Sleep(wait)
         request = build()
         try:
-            response = yield Send(request, deadline)
+            response = yield Send(request, deadline, cost)
             assert response is not None
             log.debug("%s %s -> %s (attempt %d)", request.method, request.url, response.status_code, attempt + 1)
             result = parse(response)
         except (APIError, APIConnectionError) as error:
-            if isinstance(error, RateLimitError) and error.retryable:
-                limiter.record(throttled=True, overload=error.overload)
-            delay = policy.wait(attempt, error)
+            quota = isinstance(error, RateLimitError) and error.limit != "overload"
+            refused_since = (refused_since if refused_since is not None else clock()) if quota else None
+            throttled_for = clock() - refused_since if refused_since is not None else None
+            delay = policy.wait(attempt, error, throttled_for=throttled_for, deadline=deadline)
             if delay is None:
                 error.attempts = attempt + 1
                 raise error.redact(redactor) from None
             log.info("retrying after %s (attempt %d, waiting %.2fs)", _describe(error), attempt + 1, delay)
             attempt += 1
-            yield Sleep(delay)
+            yield Sleep(delay, error)
             continue
-        limiter.record(throttled=False, tokens=result.usage.total_tokens)
         result.usage.requests = attempt + 1
         result.usage.retries = attempt
         return result
 
 
-# Far above any legitimate answer (Ark's 2048 float32 per input; a 128k-token multi-vector
-# matrix travels zstd-compressed), far below what a hostile gzip bomb would inflate to.
-MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+def _describe(error: Exception) -> str:
+    code = getattr(error, "code", None)
+    return f"{type(error).__name__} {code}" if code else type(error).__name__
 
+
+# -- sending one attempt -------------------------------------------------------------------------
 
 class _Body:
     """Collects a streamed answer, holding it to the attempt's deadline and size cap."""
@@ -112,17 +141,16 @@ class _Body:
         if self.expires is not None and time.monotonic() > self.expires:
             raise APITimeoutError(self.vendor, f"the answer took longer than the {self.send.deadline:g} s timeout")
 
-    def response(self, streamed: httpx.Response) -> httpx.Response:
-        """The collected answer as an ordinary, already decoded response."""
+    def response(self, streamed: httpx.Response, redactor: Redactor | None) -> httpx.Response:
+        """The collected answer as an ordinary, already decoded response, with any credential the
+        server echoed blanked out before any other code sees it."""
+        content = bytes(self.data)
+        self.data = bytearray()
+        if redactor and len(content) <= REDACT_BELOW:
+            content = redactor.redact(content.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
         headers = [(k, v) for k, v in streamed.headers.multi_items()
                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-        return httpx.Response(streamed.status_code, headers=headers, content=bytes(self.data),
-                              request=streamed.request)
-
-
-def _describe(error: Exception) -> str:
-    code = getattr(error, "code", None)
-    return f"{type(error).__name__} {code}" if code else type(error).__name__
+        return httpx.Response(streamed.status_code, headers=headers, content=content, request=streamed.request)
 
 
 def _connection_error(exc: httpx.HTTPError, vendor: str, deadline: float | None = None,
@@ -135,121 +163,145 @@ def _connection_error(exc: httpx.HTTPError, vendor: str, deadline: float | None 
     return APIConnectionError(vendor, f"connection error ({type(exc).__name__}: {exc})")
 
 
-DRAIN_CHECK = 0.1  # seconds between looks at a drain event during a wait
+class Sender:
+    """Sends one attempt on one httpx client (sync or async) and reads its whole answer.
 
+    The answer is read as a stream, held to the attempt's deadline and to MAX_RESPONSE_BYTES,
+    and handed back as a response, or as the typed error of a transport failure: nothing
+    escapes but those. A sync attempt runs under :func:`attempt_deadline`, so on the
+    connections the client opens itself the whole attempt (headers included) keeps the
+    deadline and a hard stop ends its reads within a slice; with a user's ``http_client`` the
+    deadline is checked as the body arrives. An async attempt is held to the deadline as a whole."""
 
-def stopped(stop: threading.Event | None, drain: threading.Event | None = None) -> bool:
-    """Whether a call must start nothing more: stopped (Ctrl-C, a failed batch) or drained."""
-    return stop is not None and stop.is_set() or drain is not None and drain.is_set()
+    def __init__(self, client: httpx.Client | httpx.AsyncClient, auth: httpx.Auth, vendor: str,
+                 redactor: Redactor | None = None) -> None:
+        self.client, self.auth, self.vendor, self.redactor = client, auth, vendor, redactor
 
-
-def _pause(seconds: float, stop: threading.Event | None, drain: threading.Event | None = None) -> None:
-    """Sleep, ending at once when the call is stopped, and within DRAIN_CHECK when it is drained
-    (one event can be waited on, the other is looked at between slices)."""
-    end = time.monotonic() + seconds
-    while not stopped(stop, drain) and (left := end - time.monotonic()) > 0:
-        wait = left if drain is None else min(left, DRAIN_CHECK)
-        if stop is not None:
-            stop.wait(wait)
-        else:
-            time.sleep(wait)
-
-
-class Stopped(CNEmbeddingsError):
-    """The call was stopped (Ctrl-C or a failed batch elsewhere) before this batch finished."""
-
-
-def run_sync(flow: Flow, client: httpx.Client, auth: httpx.Auth, vendor: str,
-             gate: Gate, stop: threading.Event | None = None, drain: threading.Event | None = None) -> BatchResult:
-    """Drive a flow with blocking I/O; ``gate`` bounds the requests in flight on the client.
-
-    The deadline covers the whole attempt on the connections the client opens itself (see
-    ``_deadline``); with a user's ``http_client`` it is checked as the body arrives, and the
-    header phase is bounded by its per-read timeout only. When ``stop`` is
-    set (Ctrl-C, or another batch failed), waits end at once and no further attempt is made. A
-    batch that fails for good sets ``stop`` before it gives back its place in flight, so a batch
-    waiting for that place is never sent. ``drain`` is the gentler stop: the attempt on the wire
-    runs to its answer (a paid vector is kept), then no wait, retry or new attempt follows."""
-    step = next(flow)
-    while True:
+    def send(self, step: Send, cancel: Cancel | None = None) -> httpx.Response | CNEmbeddingsError:
+        assert isinstance(self.client, httpx.Client)
+        started = time.monotonic()
         try:
-            _end_if_stopped(flow, stop, vendor, drain)  # no new attempt, no retry once the call stops
-            if isinstance(step, Sleep):
-                _pause(step.seconds, stop, drain)
-                step = flow.send(None)
-                continue
-            with gate:
-                _end_if_stopped(flow, stop, vendor, drain)  # stopped while waiting for a place
-                started = time.monotonic()
+            with attempt_deadline(step.deadline, cancel.hard if cancel is not None else None):
+                streamed = self.client.send(step.request, auth=self.auth, stream=True)
                 try:
-                    with attempt_deadline(step.deadline, stop):
-                        streamed = client.send(step.request, auth=auth, stream=True)
-                        try:
-                            body = _Body(step, vendor)
-                            for chunk in streamed.iter_bytes():
-                                body.add(chunk)
-                        finally:
-                            streamed.close()
-                    outcome: httpx.Response | CNEmbeddingsError = body.response(streamed)
-                except httpx.HTTPError as exc:
-                    outcome = _connection_error(exc, vendor, step.deadline, started)
-                except CNEmbeddingsError as error:
-                    outcome = error
-                step = _advance(flow, outcome, stop)
-        except StopIteration as stop_iteration:
-            return stop_iteration.value
+                    body = _Body(step, self.vendor)
+                    for chunk in streamed.iter_bytes():
+                        body.add(chunk)
+                finally:
+                    chunk = b""
+                    streamed.close()
+            return body.response(streamed, self.redactor)
+        except httpx.HTTPError as exc:
+            return _connection_error(exc, self.vendor, step.deadline, started)
+        except CNEmbeddingsError as error:
+            return error
+
+    async def asend(self, step: Send) -> httpx.Response | CNEmbeddingsError:
+        assert isinstance(self.client, httpx.AsyncClient)
+        try:
+            return await asyncio.wait_for(self._fetch(step), step.deadline)
+        except asyncio.TimeoutError:
+            return APITimeoutError(self.vendor, f"no complete answer within the {step.deadline:g} s timeout")
+        except httpx.HTTPError as exc:
+            return _connection_error(exc, self.vendor)
+        except CNEmbeddingsError as error:
+            return error
+
+    async def _fetch(self, step: Send) -> httpx.Response:
+        assert isinstance(self.client, httpx.AsyncClient)
+        streamed = await self.client.send(step.request, auth=self.auth, stream=True)
+        try:
+            body = _Body(step, self.vendor)
+            async for chunk in streamed.aiter_bytes():
+                body.add(chunk)
+        finally:
+            chunk = b""  # noqa: F841 - no frame keeps a piece of the answer
+            await streamed.aclose()
+        return body.response(streamed, self.redactor)
 
 
-def _end_if_stopped(flow: Flow, stop: threading.Event | None, vendor: str,
-                    drain: threading.Event | None = None) -> None:
-    if stopped(stop, drain):
-        flow.close()
-        raise Stopped(f"{vendor}: the call was stopped")
+# -- the two drivers -----------------------------------------------------------------------------
 
-
-def _advance(flow: Flow, outcome: httpx.Response | CNEmbeddingsError,
-             stop: threading.Event | None) -> Send | Sleep:
-    """Hand an answer (or a failure) to the flow; a failure for good sets ``stop`` at once."""
+def _advance(flow: Flow, slot: Slot, outcome: httpx.Response | CNEmbeddingsError) -> Send | Sleep:
+    """Hand an answer (or a failure) to the flow, and settle the slot with what the flow made of
+    it: accepted, refused for quota (which bound), or failed."""
     try:
-        return flow.send(outcome) if isinstance(outcome, httpx.Response) else flow.throw(outcome)
-    except CNEmbeddingsError:
-        if stop is not None:
-            stop.set()
+        step = flow.send(outcome) if isinstance(outcome, httpx.Response) else flow.throw(outcome)
+    except StopIteration as done:
+        slot.accepted(done.value.usage.total_tokens)
         raise
+    except BaseException as error:
+        _settle_failure(slot, error)
+        raise
+    _settle_failure(slot, step.after if isinstance(step, Sleep) else None)
+    return step
 
 
-async def _fetch(client: httpx.AsyncClient, send: Send, auth: httpx.Auth, vendor: str) -> httpx.Response:
-    streamed = await client.send(send.request, auth=auth, stream=True)
-    try:
-        body = _Body(send, vendor)
-        async for chunk in streamed.aiter_bytes():
-            body.add(chunk)
-    finally:
-        await streamed.aclose()
-    return body.response(streamed)
+def _settle_failure(slot: Slot, error: BaseException | None) -> None:
+    if isinstance(error, RateLimitError) and error.retryable:
+        slot.refused(error.limit, error.retry_after)
+    else:
+        slot.failed()
 
 
-async def run_async(flow: Flow, client: httpx.AsyncClient, auth: httpx.Auth, vendor: str,
-                    gate: Gate, stop: threading.Event | None = None) -> BatchResult:
-    """Drive the same flow with asyncio; the deadline covers the whole attempt, headers included."""
+def _end(flow: Flow, vendor: str) -> Stopped:
+    flow.close()
+    return Stopped(f"{vendor}: the call was stopped")
+
+
+def run_sync(flow: Flow, sender: Sender, controller: RateController, cancel: Cancel) -> BatchResult:
+    """Drive a flow with blocking I/O, in a worker thread (never the caller's: see ``_batching``)."""
     step = next(flow)
-    while True:
-        try:
+    try:
+        while True:
+            if cancel.is_set():
+                raise _end(flow, sender.vendor)
             if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
+                cancel.wait(step.seconds)
                 step = flow.send(None)
                 continue
-            async with gate:
-                _end_if_stopped(flow, stop, vendor)  # another batch failed while this one waited
-                try:
-                    outcome: httpx.Response | CNEmbeddingsError = await asyncio.wait_for(
-                        _fetch(client, step, auth, vendor), step.deadline)
-                except asyncio.TimeoutError:
-                    outcome = APITimeoutError(vendor, f"no complete answer within the {step.deadline:g} s timeout")
-                except httpx.HTTPError as exc:
-                    outcome = _connection_error(exc, vendor)
-                except CNEmbeddingsError as error:
-                    outcome = error
-                step = _advance(flow, outcome, stop)
-        except StopIteration as stop_iteration:
-            return stop_iteration.value
+            try:
+                slot = controller.acquire(step.cost, cancel, SLOT_PATIENCE, lease=step.deadline)
+            except SlotStopped:
+                raise _end(flow, sender.vendor) from None
+            except CNEmbeddingsError as late:  # no turn within the timeout
+                step = flow.throw(late)
+                continue
+            step = _advance(flow, slot, sender.send(step, cancel))
+    except StopIteration as done:
+        return done.value
+
+
+async def run_async(flow: Flow, sender: Sender, controller: RateController, cancel: Cancel) -> BatchResult:
+    """Drive the same flow with asyncio; a task cancelled mid-attempt settles its slot as failed."""
+    step = next(flow)
+    try:
+        while True:
+            if cancel.is_set():
+                raise _end(flow, sender.vendor)
+            if isinstance(step, Sleep):
+                await _asleep(step.seconds, cancel)
+                step = flow.send(None)
+                continue
+            try:
+                slot = await controller.aacquire(step.cost, cancel, SLOT_PATIENCE, lease=step.deadline)
+            except SlotStopped:
+                raise _end(flow, sender.vendor) from None
+            except CNEmbeddingsError as late:
+                step = flow.throw(late)
+                continue
+            try:
+                outcome = await sender.asend(step)
+            except BaseException:  # cancelled: the answer is lost, the slot is not
+                slot.failed()
+                raise
+            step = _advance(flow, slot, outcome)
+    except StopIteration as done:
+        return done.value
+
+
+async def _asleep(seconds: float, cancel: Cancel) -> None:
+    """Sleep, ending within WAKE_SLICE once the call is cancelled (a threading event cannot be awaited)."""
+    end = time.monotonic() + seconds
+    while not cancel.is_set() and (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, WAKE_SLICE))

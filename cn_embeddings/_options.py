@@ -81,11 +81,11 @@ class TransportOptions:
     timeout: float | None = option(60.0, "Seconds per request attempt; None waits forever.")
     max_retries: int = option(3, "Retries per request on transport errors, timeouts, 408/409/429/5xx and "
                                  "throttling codes; never on auth or invalid input.")
-    max_concurrency: int = option(8, "Requests in flight at once per client (threads for sync calls, tasks "
-                                     "for async).")
+    max_concurrency: int = option(128, "The most requests in flight at once for this quota; the rate controller "
+                                       "keeps as many as the rate and the vendor's latency need, up to this.")
     requests_per_second: float | None = option(
-        None, "Client-side rate limit shared by every client of the same account and model in the process; "
-              "None uses the vendor's documented quota, 0 turns it off.")
+        None, "The quota in requests per second, shared by every client of the same account and model; None "
+              "uses the model's documented quota or finds an unknown one at run time; 0 turns rate control off.")
     batch_size: int | None = option(None, "Inputs per request; None uses the vendor limit (a lower value is "
                                           "allowed).")
     truncate: bool = option(False, "Cut texts over the model's length limit instead of raising "
@@ -94,11 +94,11 @@ class TransportOptions:
                                      "limits instead of raising InvalidInputError (needs Pillow).")
     default_headers: dict[str, str] = option({}, "Extra headers on every request.")
     quota_url: str | None = option(
-        None, "redis://host:port/db: share one quota (requests per second, tokens per minute) with every "
-              "process using the same account and model; env CN_EMBEDDINGS_QUOTA_URL; password from env "
+        None, "redis://host:port/db: share one quota's pacing with every process using the same account and "
+              "model; env CN_EMBEDDINGS_QUOTA_URL; password from env "
               "CN_EMBEDDINGS_QUOTA_PASSWORD.")
-    tokens_per_minute: int | None = option(None, "With quota_url: a token budget per minute shared like the "
-                                                 "request rate.")
+    tokens_per_minute: int | None = option(None, "The quota in tokens per minute; None uses the model's documented "
+                                                 "quota or finds one from token-quota refusals.")
     zero_waits: bool = option(False, "Make every retry wait zero seconds (tests only).", cli=False)
 
     def __post_init__(self) -> None:

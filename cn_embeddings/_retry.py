@@ -22,6 +22,7 @@ THROTTLED_INITIAL_DELAY = 0.1
 MAX_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
 RETRYABLE_STATUS = frozenset({408, 409, 429})
+QUOTA_PATIENCE = 300.0  # seconds of quota refusals a batch without timeout outlasts
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -59,9 +60,18 @@ class RetryPolicy:
     max_retries: int = 3
     zero_waits: bool = False
 
-    def wait(self, attempt: int, error: CNEmbeddingsError) -> float | None:
-        """Seconds to wait before retrying, or None when the error is final."""
-        if attempt >= self.max_retries or not is_retryable(error):
+    def wait(self, attempt: int, error: CNEmbeddingsError, *, throttled_for: float | None = None,
+             deadline: float | None = None) -> float | None:
+        """Seconds to wait before retrying, or None when the error is final.
+
+        ``throttled_for``: how long this batch has been refused for quota (None: this is not a
+        quota refusal). Such refusals are retried beyond ``max_retries`` while they have lasted
+        less than the batch's timeout (``deadline``; QUOTA_PATIENCE without one): the rate
+        controller lowers the rate meanwhile, so a call does not fail for quota while its rate
+        is being found. ``max_retries=0`` retries nothing."""
+        patient = (throttled_for is not None and self.max_retries > 0
+                   and throttled_for < (deadline if deadline is not None else QUOTA_PATIENCE))
+        if (attempt >= self.max_retries and not patient) or not is_retryable(error):
             return None
         asked = getattr(error, "retry_after", None)
         if asked is not None and asked > MAX_RETRY_AFTER:  # honoured, not shortened: give up, saying why
@@ -70,7 +80,7 @@ class RetryPolicy:
             return None
         if self.zero_waits:
             return 0.0
-        # A throttled request is paced by the rate limiter already; its own backoff only spreads
+        # A throttled request is paced by the rate controller already; its own backoff only spreads
         # the retries, so it starts short.
         initial = THROTTLED_INITIAL_DELAY if isinstance(error, RateLimitError) else INITIAL_DELAY
         return backoff_seconds(attempt, asked, initial=initial)

@@ -1,19 +1,20 @@
-"""The bulk job: check everything, then stream requests through one window, writing as answers come.
+"""The bulk job: check everything, then stream requests through the client's scheduler, writing as answers come.
 
 Two passes over the source. The first checks every input with the client's
 own rules (so line 900 is refused, by id and line, before line 1 is sent),
 checks ids for duplicates and checks the output for a model, dimension or
-content that does not match. The second builds batches as it reads and keeps
-``max_concurrency`` requests in flight at all times: there is no barrier
-between chunks, and each answered batch is written at once, in whatever order
-answers arrive. When a batch fails for good the job stops taking new ones,
-lets those in flight finish, writes them, and raises :class:`BulkError` with
-the counts; re-running the same command resumes.
+content that does not match. The second packs batches as it reads and hands
+them to the same runner ``embed`` uses (``run_batches`` over a generator),
+so the rate controller keeps the quota: there is no barrier between chunks,
+and each answered batch is written at once, in whatever order answers arrive.
+When a batch fails for good the job stops taking new ones, lets those in
+flight finish, writes them, and raises :class:`BulkError` with the counts;
+re-running the same command resumes.
 
-Memory is flat in corpus size: records are read lazily, at most
-``3 x max_concurrency`` batches are held (worked on, or ready), and the ids are kept, during the
-first pass only, as 8-byte digests (the second pass keeps just the positions
-of the inputs it leaves out).
+Memory is flat in corpus size: records are read lazily, at most one batch
+per worker is held, and the ids are kept, during the first pass only, as
+8-byte digests (the second pass keeps just the positions of the inputs it
+leaves out).
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 
-from .._batching import worker_count
+from .._batching import run_batches
 from .._client import EmbeddingClient
 from .._exceptions import CNEmbeddingsError, ConfigurationError, InvalidInputError
+from .._flow import Cancel
 from .._inputs import Item
 from .._progress import progress_bar
-from .._types import Usage
+from .._types import BatchResult, Usage
 from .sinks import Existing, Row, Sink
 from .sources import Record
 
@@ -185,22 +186,19 @@ def _since(before: Usage, after: Usage) -> Usage:
 
 
 class _Window:
-    """Keeps ``max_concurrency`` requests in flight and writes each batch as it is answered."""
+    """Streams the entries through the client's one scheduler and writes each batch as it is answered."""
 
     def __init__(self, client: EmbeddingClient, sink: Sink, model: str, dimension: int | None, summary: Summary,
                  progress: Callable[[int], None] | None) -> None:
         self.client, self.sink, self.model, self.dimension = client, sink, model, dimension
         self.summary, self.progress = summary, progress
         self.lock = threading.Lock()
-        self.room = threading.BoundedSemaphore(worker_count(client.max_concurrency) + client.max_concurrency)
-        self.failure: BaseException | None = None
-        self.draining = threading.Event()  # set by Ctrl-C: answers on the wire are kept, nothing is retried
 
     def _batches(self, entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
-        protocol, size = self.client.protocol, self.client.batch_size
+        """The entries packed into requests as they are read (the same packing as ``embed``)."""
         batch: list[_Entry] = []
         for entry in entries:
-            if batch and not protocol.fits([e.item for e in batch], entry.item, size):
+            if batch and not self.client.protocol.fits([e.item for e in batch], entry.item, self.client.batch_size):
                 yield batch
                 batch = []
             batch.append(entry)
@@ -208,44 +206,31 @@ class _Window:
             yield batch
 
     def run(self, entries: Iterator[_Entry]) -> None:
-        pool = ThreadPoolExecutor(worker_count(self.client.max_concurrency), thread_name_prefix="cn-embeddings-bulk")
+        """Ctrl-C drains the job: answers on the wire are written, nothing new is sent."""
         try:
-            for batch in self._batches(entries):
-                self.room.acquire()
-                if self.failure is not None:
-                    self.room.release()
-                    break
-                pool.submit(self._one, batch)
-        except BaseException as interrupt:  # noqa: BLE001 - Ctrl-C: write what is answered, then stop
-            self.failure = self.failure or interrupt
-            self.draining.set()
+            outcome = run_batches(self._batches(entries), self._one, self.client.max_concurrency,
+                                  keep=False, gentle=True)
         finally:
-            pool.shutdown(wait=True)
             self.sink.close()
-        if self.failure is not None:
-            if isinstance(self.failure, (KeyboardInterrupt, ConfigurationError)):
-                raise self.failure
-            raise BulkError(self.failure, self.summary, self.summary.inputs - self.summary.skipped
-                            - self.summary.duplicates - self.summary.written) from self.failure
+        if outcome.failure is None:
+            return
+        failure = outcome.failure[1]
+        if isinstance(failure, (KeyboardInterrupt, ConfigurationError)):
+            raise failure
+        raise BulkError(failure, self.summary, self.summary.inputs - self.summary.skipped
+                        - self.summary.duplicates - self.summary.written) from failure
 
-    def _one(self, batch: list[_Entry]) -> None:
-        try:
-            if self.failure is not None:
-                return
-            result = self.client.embed([e.item for e in batch], checked=True, drain=self.draining)
-            rows = [Row(e.id, e.hash, vector, result.sparse[i] if result.sparse else None)
-                    for i, (e, vector) in enumerate(zip(batch, result.vectors, strict=True))]
-            with self.lock:
-                self._check_dimension(rows)
-                self.sink.write(rows, self.model)
-                self.summary.written += len(rows)
-            if self.progress:
-                self.progress(len(rows))
-        except BaseException as error:  # noqa: BLE001 - the first failure stops the job
-            with self.lock:
-                self.failure = self.failure or error
-        finally:
-            self.room.release()
+    def _one(self, batch: list[_Entry], cancel: Cancel) -> BatchResult:
+        result = self.client.run_batch([e.item for e in batch], cancel)
+        rows = [Row(e.id, e.hash, vector, result.sparse[i] if result.sparse else None)
+                for i, (e, vector) in enumerate(zip(batch, result.vectors, strict=True))]
+        with self.lock:
+            self._check_dimension(rows)
+            self.sink.write(rows, self.model)
+            self.summary.written += len(rows)
+        if self.progress:
+            self.progress(len(rows))
+        return result
 
     def _check_dimension(self, rows: list[Row]) -> None:
         for row in rows:

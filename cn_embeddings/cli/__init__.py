@@ -15,6 +15,7 @@ from .._options import OptionSpec
 from .._version import __version__
 from ..clients import CLIENTS, options_of
 from ..config import PROVIDERS
+from ..testing._quotas import QUOTA_KINDS
 
 EXAMPLES = {
     "demo": "examples:\n  cn-embeddings demo            # offline emulator unless credentials are set\n"
@@ -154,7 +155,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_emulator(args: argparse.Namespace) -> int:
     from ..testing import Emulator, Faults
 
-    faults = Faults(latency_ms=args.latency_ms, qps=args.qps, server_error_rate=args.fail_rate,
+    faults = Faults(latency_ms=args.latency_ms, qps=args.qps, quota_kind=args.quota_kind,
+                    quota_window=args.quota_window, server_error_rate=args.fail_rate,
                     rate_limit_rate=args.rate_limit_rate, drop_rate=args.drop_rate, stall_rate=args.stall_rate,
                     seed=args.seed)
     emulator = Emulator(port=args.port, faults=faults)
@@ -220,7 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=fmt)
     emu.add_argument("--port", type=int, default=8808)
     emu.add_argument("--latency-ms", type=float, default=0.0)
-    emu.add_argument("--qps", type=float, help="per-model quota; over it, each vendor's rate-limit answer")
+    emu.add_argument("--qps", type=float, help="per-model quota: its limit per --quota-window (requests; tokens "
+                                               "for --quota-kind tokens; requests at once for inflight); over it, "
+                                               "each vendor's rate-limit answer")
+    emu.add_argument("--quota-kind", default="bucket", choices=QUOTA_KINDS,
+                     help="how the quota counts: bucket, moving or fixed windows, a moving window that counts "
+                          "refused requests too (counting), tokens, or requests in flight (inflight)")
+    emu.add_argument("--quota-window", type=float, default=1.0, help="seconds the quota's limit is counted over")
     emu.add_argument("--fail-rate", type=float, default=0.0, help="share of 5xx answers")
     emu.add_argument("--rate-limit-rate", type=float, default=0.0)
     emu.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped connections")

@@ -1,19 +1,25 @@
-"""What the emulator should break, and the per-model quota it enforces."""
+"""What the emulator should break, and the kind of per-model quota it enforces."""
 
 from __future__ import annotations
 
 import random
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
+
+from ._quotas import QuotaRule
 
 FAULT_KINDS = ("server_error", "rate_limit", "drop", "stall", "auth", "quota")
 
 
 @dataclass
 class Faults:
-    """Random faults (rates in [0, 1]), latency, and a per-model quota in requests/second.
+    """Random faults (rates in [0, 1]), latency, and a per-model quota.
+
+    ``qps`` is the quota's limit per ``quota_window`` seconds (requests; tokens for the ``tokens``
+    kind; requests at once for ``inflight``), kept the way ``quota_kind`` says (see
+    :mod:`cn_embeddings.testing._quotas`): ``bucket`` (the default), ``moving``, ``fixed``,
+    ``counting``, ``tokens`` or ``inflight``.
 
     ``scripted`` faults come first, in order, one per request: for example
     ``emulator.faults.script("auth", after=3)`` makes the fourth request an
@@ -28,6 +34,8 @@ class Faults:
     stall_seconds: float = 5.0
     retry_after: float | None = None
     qps: float | None = None
+    quota_kind: str = "bucket"
+    quota_window: float = 1.0
     seed: int = 0
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
@@ -36,6 +44,11 @@ class Faults:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+
+    @property
+    def quota(self) -> QuotaRule | None:
+        """The per-model quota rule, or None when there is none."""
+        return QuotaRule(self.quota_kind, self.qps, self.quota_window) if self.qps else None
 
     def script(self, kind: str, *, after: int = 0, count: int = 1) -> None:
         """Fail ``count`` requests with ``kind`` once ``after`` more requests have been served."""
@@ -61,23 +74,3 @@ class Faults:
                 return kind
             roll -= rate
         return None
-
-
-class TokenBucket:
-    """A per-model quota: ``qps`` requests per second with a burst of ``qps``."""
-
-    def __init__(self, qps: float) -> None:
-        self.qps = qps
-        self.tokens = qps
-        self.stamp = time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.qps, self.tokens + (now - self.stamp) * self.qps)
-            self.stamp = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return True
-            return False

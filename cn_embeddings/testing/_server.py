@@ -14,8 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from . import _handlers, _vectors
-from ._faults import Faults, TokenBucket
+from ._faults import Faults
 from ._handlers import Answer, Credentials
+from ._quotas import QuotaRule, make_quota
 
 ARK_PREFIX = "/api/v3"
 
@@ -57,7 +58,7 @@ class Emulator:
         self.credentials = credentials or Credentials()
         self.seen: deque[Seen] = deque(maxlen=SEEN_MAX)
         self._lock = threading.Lock()
-        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._quotas: dict[tuple[str, str], tuple[QuotaRule, Any]] = {}
         self._server = _QuietServer((host, port), _make_handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -125,7 +126,7 @@ class Emulator:
         """Forget the request log and the quota state."""
         with self._lock:
             self.seen.clear()
-            self._buckets.clear()
+            self._quotas.clear()
 
     @property
     def requests(self) -> int:
@@ -149,14 +150,18 @@ class Emulator:
             return "ark", lambda c, h, b: _handlers.ark(c, h, b, multimodal=False)
         return None
 
-    def _over_quota(self, vendor: str, model: str) -> bool:
-        if not self.faults.qps:
-            return False
+    def _admit(self, vendor: str, answer: Answer) -> Any | None:
+        """The model's quota state when it admits this answer's request (None: no quota), or
+        False when it refuses it."""
+        rule = self.faults.quota
+        if rule is None:
+            return None
         with self._lock:
-            bucket = self._buckets.get((vendor, model))
-            if bucket is None or bucket.qps != self.faults.qps:  # the quota was changed: start afresh
-                bucket = self._buckets[(vendor, model)] = TokenBucket(self.faults.qps)
-        return not bucket.take()
+            held = self._quotas.get((vendor, answer.model))
+            if held is None or held[0] != rule:  # the quota was changed: start afresh
+                held = self._quotas[(vendor, answer.model)] = (rule, make_quota(rule))
+        quota = held[1]
+        return quota if quota.admit(time.monotonic(), _tokens(answer)) else False
 
     def _record(self, vendor: str, path: str, body: bytes, answer: Answer | None, fault: str | None) -> None:
         try:
@@ -173,9 +178,31 @@ class Emulator:
             self.seen.append(entry)
 
 
+_REFUSALS = {"tokens": "rate_limit_tokens", "inflight": "rate_limit_inflight"}
+_REFUSALS.update({kind: "rate_limit" for kind in ("bucket", "moving", "fixed", "counting")})
+
+
+def _tokens(answer: Answer) -> int:
+    """The tokens an answer reports (what a token quota counts)."""
+    body = answer.body if isinstance(answer.body, dict) else {}
+    usage = body.get("usage") or body.get("Response", {}).get("Usage") or {}
+    return int(usage.get("total_tokens") or usage.get("TotalTokens") or 0) if isinstance(usage, dict) else 0
+
+
 def _fault_answer(vendor: str, kind: str, retry_after: float | None) -> Answer:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-    if kind == "rate_limit":
+    if kind == "rate_limit_tokens" and vendor != "tencent":  # the vendors' own token-quota codes
+        answer = _handlers.qianfan_error(429, "tpm_rate_limit_exceeded", "Rate limit reached for TPM",
+                                         "rate_limit_exceeded") if vendor == "qianfan" else _handlers.ark_error(
+            429, "RateLimitExceeded.EndpointTPMExceeded", "TPM (Tokens Per Minute) limit reached.", "TooManyRequests")
+        answer.headers.update(headers)
+        return answer
+    if kind == "rate_limit_inflight" and vendor == "ark":
+        answer = _handlers.ark_error(429, "InflightBatchsizeExceeded", "Too many requests in flight.",
+                                     "TooManyRequests")
+        answer.headers.update(headers)
+        return answer
+    if kind.startswith("rate_limit"):
         if vendor == "tencent":
             return _handlers.tencent_error("RequestLimitExceeded", "Your current request times equals to the limit")
         if vendor == "qianfan":
@@ -254,8 +281,6 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             faults = emulator.faults
-            if faults.latency_ms:
-                time.sleep(faults.latency_ms / 1000)
             fault = faults.draw()
             if fault in ("drop", "stall"):
                 emulator._record(vendor, path, body, None, fault)
@@ -267,6 +292,7 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                 except OSError:
                     pass
                 return
+            admitted = None
             if fault is not None:
                 answer = _fault_answer(vendor, fault, faults.retry_after)
             else:
@@ -274,11 +300,19 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                     answer = handler(emulator.credentials, headers, body)
                 except (RecursionError, TypeError, ValueError, AttributeError, KeyError) as error:
                     answer = _vendor_error(vendor, 400, f"malformed request ({type(error).__name__})")
-                if answer.status == 200 and _ok(answer) and emulator._over_quota(vendor, answer.model):
-                    fault = "quota_rps"
-                    answer = _fault_answer(vendor, "rate_limit", faults.retry_after)
-            emulator._record(vendor, path, body, answer, fault)
-            self._send(answer)
+                if answer.status == 200 and _ok(answer):
+                    admitted = emulator._admit(vendor, answer)
+                    if admitted is False:
+                        fault = "quota_" + faults.quota_kind
+                        answer = _fault_answer(vendor, _REFUSALS[faults.quota_kind], faults.retry_after)
+            try:
+                if faults.latency_ms:
+                    time.sleep(faults.latency_ms / 1000)
+                emulator._record(vendor, path, body, answer, fault)
+                self._send(answer)
+            finally:
+                if admitted:
+                    admitted.done()
 
         def _send(self, answer: Answer) -> None:
             payload = answer.body if isinstance(answer.body, (bytes, str)) else _vectors.dumps(answer.body)

@@ -10,7 +10,10 @@ import httpx
 
 from .._exceptions import ConfigurationError
 from .._inputs import Item
+from .._ratecontrol import Quota
 from .._types import BatchResult
+
+IMAGE_TOKENS = 1000  # an image's token cost before the answer says: about a 1000x1000 picture [INF]
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class VendorProtocol(ABC):
     vendor: str
     model: str
     limits: BatchLimits
-    default_requests_per_second: float | None = None
+    quota: Quota = Quota()  # the documented quota of this model (none known: found at run time)
 
     def for_queries(self) -> VendorProtocol:
         """The protocol for query embeddings (Ark sends other instructions); most vendors: itself."""
@@ -58,6 +61,13 @@ class VendorProtocol(ABC):
     @abstractmethod
     def parse_response(self, response: httpx.Response, items: Sequence[Item]) -> BatchResult:
         """Vectors for the batch in its order, or raise the typed APIError."""
+
+    def token_estimate(self, items: Sequence[Item]) -> float:
+        """Tokens a batch is expected to use, before sending, for the token pacing. Characters
+        for text (one token per CJK character, fewer elsewhere: an upper estimate), IMAGE_TOKENS
+        per image or video; the controller scales it by what the answers reported."""
+        return float(sum(len(item.text or "") for item in items)
+                     + IMAGE_TOKENS * sum(1 for item in items for m in ("image", "video") if getattr(item, m)))
 
     def batch_size(self, requested: int | None) -> int:
         """The items per request: the vendor limit, lowered by ``requested``."""

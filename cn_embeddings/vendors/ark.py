@@ -26,6 +26,7 @@ from .._exceptions import APIError, ConfigurationError, InvalidInputError
 from .._images import ImageLimits, check_image
 from .._inputs import Item
 from .._options import Credential, option
+from .._ratecontrol import Quota
 from .._secret import Secret
 from .._types import BatchResult, SparseVector, Usage
 from ..auth import BearerAuth
@@ -70,6 +71,14 @@ VIDEO_RANGES: dict[str, tuple[float, float]] = {
 IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "ico", "icns", "jp2", "j2k"})
 VIDEO_FORMATS = frozenset({"mp4", "avi", "mov"})
 # Codes that do not clear on their own: never retried even though some come with 429 [DOC].
+# Published per-model quotas (BytePlus, VENDORS.md 5); the cn-beijing quotas are per account, model and
+# endpoint and were not found, so these are upper bounds the controller finds its rate below [DOC][INF].
+QUOTAS = (
+    ("doubao-embedding-vision", Quota(250.0, 1_200_000, exact=False, source="15,000 RPM / 1.2M TPM [DOC BytePlus]")),
+    ("doubao-embedding-large-text-250515", Quota(1000 / 60, 800_000, exact=False,
+                                                 source="1,000 RPM / 800k TPM [DOC]")),
+    ("doubao-embedding-text-240715", Quota(20.0, 1_200_000, exact=False, source="1,200 RPM / 1.2M TPM [DOC]")),
+)
 UNRETRYABLE = ("QuotaExceeded", "SetLimitExceeded", "AccountOverdueError", "OperationDenied")
 # Token-level multi-vectors [Go SDK MultiEmbeddingDimension]; from -251215 [3P][INF].
 MULTI_DIMENSION = 2048
@@ -159,6 +168,7 @@ class ArkProtocol(VendorProtocol):
             _check_multi(self.model, self.endpoint, version, self.multi_embedding_compression)
         self.version = version
         self.limits = BatchLimits(1) if self.endpoint == "multimodal" else BatchLimits(TEXT_BATCH_MAX)
+        self.quota = next((quota for prefix, quota in QUOTAS if self.model.startswith(prefix)), Quota())
         path = "/embeddings/multimodal" if self.endpoint == "multimodal" else "/embeddings"
         self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + path
 

@@ -20,6 +20,7 @@ from .._exceptions import APIError, AuthenticationError, BadRequestError, Invali
 from .._images import ImageLimits, check_image
 from .._inputs import Item
 from .._options import Credential, option
+from .._ratecontrol import Quota
 from .._secret import Secret
 from .._types import BatchResult, Usage
 from ..auth import TC3Auth
@@ -74,7 +75,10 @@ MAX_BODY_BYTES = 9 * 1024 * 1024
 TEXT_BATCH = 32
 IMAGE_FORMATS = frozenset({"jpeg", "png", "bmp", "gif", "webp"})  # [INF] the seed names none
 
-QPS = {"multimodal": 10.0, "text": 20.0}  # per model [SEED][SDK]
+QUOTAS = {  # per model and account [SEED][SDK]
+    "multimodal": Quota(requests_per_second=10.0, source="GetMultiModalEmbedding: 10 QPS per model [SEED][SDK]"),
+    "text": Quota(requests_per_second=20.0, source="GetTextEmbedding: 20 QPS per model [SDK][DOC]"),
+}
 
 
 def _encoded_size(item: Item) -> int:
@@ -110,7 +114,7 @@ class TencentProtocol(VendorProtocol):
         # batch_size lowers both.
         self.limits = BatchLimits(MULTIMODAL_MAX_TEXTS) if self.endpoint == "multimodal" \
             else BatchLimits(TEXT_BATCH, documented=False)
-        self.default_requests_per_second = QPS[self.endpoint]
+        self.quota = QUOTAS[self.endpoint]
         chars = self.max_text_chars or (MULTIMODAL_TEXT_CHARS if self.endpoint == "multimodal" else None)
         self.text_rule = TextRule(max_chars=chars)
         self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/"

@@ -277,12 +277,12 @@ def test_nothing_embedded_means_empty_partial_vectors(emu):
 def test_objects_for_one_account_and_model_share_one_limiter():
     settings = credentials("tencent")
     lc, li, core = TencentCloudEmbeddings(**settings), TencentCloudEmbedding(**settings), CLIENTS["tencent"](**settings)
-    assert lc.client.limiter is li.client.limiter is core.limiter
-    assert pickle.loads(pickle.dumps(core)).limiter is core.limiter  # rejoins the quota of this process
+    assert lc.client.controller is li.client.controller is core.controller
+    assert pickle.loads(pickle.dumps(core)).controller is core.controller  # rejoins the quota of this process
     other_model = TencentCloudEmbeddings(**settings, model="WeCLIPv2-Large")
     other_account = TencentCloudEmbeddings(**{**settings, "secret_id": "AKIDSOMEONEELSE0"})
-    assert other_model.client.limiter is not lc.client.limiter
-    assert other_account.client.limiter is not lc.client.limiter
+    assert other_model.client.controller is not lc.client.controller
+    assert other_account.client.controller is not lc.client.controller
     assert settings["secret_id"] not in repr(core.quota_key)
 
 
@@ -405,7 +405,7 @@ def test_llama_index_sync_batch_keeps_max_concurrency_requests_in_flight():
         return httpx.Response(200, json={"data": [{"index": i, "embedding": [0.1, 0.2]} for i in range(n)],
                                          "usage": {"prompt_tokens": n, "total_tokens": n}})
 
-    emb = QianfanEmbedding(api_key="test-key-123", max_concurrency=4,
+    emb = QianfanEmbedding(api_key="test-key-123", max_concurrency=4, requests_per_second=0,
                            http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     assert emb.embed_batch_size == 16 * 4
     assert len(emb.get_text_embedding_batch(TEXTS * 4)) == 160

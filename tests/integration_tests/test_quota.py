@@ -10,8 +10,7 @@ import time
 import pytest
 
 from cn_embeddings import ConfigurationError, QianfanClient
-from cn_embeddings._quota import SharedQuota
-from cn_embeddings._ratelimit import RateLimiter
+from cn_embeddings._quota import RedisStore
 from cn_embeddings.testing import Faults
 
 
@@ -50,24 +49,25 @@ def test_three_processes_share_one_quota_and_are_not_throttled(emu, redis_url):
     assert sum(1 for s in emu.seen if not s.ok) > 10 * throttled + 5, [r[2] for r in alone]
 
 
-def test_throttling_seen_by_one_process_slows_the_others(redis_url):
-    key = ("qianfan", "host", "account", "model-slow")
-    one = SharedQuota(redis_url, key, 20.0, None)
-    other = SharedQuota(redis_url, key, 20.0, None)
-    other.local = RateLimiter(20.0)  # as in another process
-    for _ in range(40):  # two windows of refusals
-        one.record(throttled=True)
-    assert one.local.rate is not None and one.local.rate < 20
-    other.admit()
-    assert other.rate == pytest.approx(one.local.rate)
-    assert other._window()[0] < 20
+def test_processes_draw_send_times_from_one_gcra_schedule(redis_url):
+    """Two handles (as two processes) claim send times 0.1 s apart from one schedule in Redis."""
+    key = ("qianfan", "host", "account", "model-gcra")
+    one, other = RedisStore(redis_url, key), RedisStore(redis_url, key)
+    waits = [(one if i % 2 else other).reserve(0.1, 0.0) for i in range(10)]
+    assert all(w is not None for w in waits)
+    assert waits == pytest.approx([0.1 * i for i in range(10)], abs=0.03)
 
 
-def test_a_token_budget_holds_requests_once_spent(redis_url):
-    quota = SharedQuota(redis_url, ("ark", "h", "a", "tokens"), 100.0, 50)
-    assert quota.admit() == 0.0
-    quota.record(throttled=False, tokens=60)
-    assert 0 < quota.admit() <= 60
+def test_a_token_schedule_holds_requests_by_their_cost(redis_url):
+    store = RedisStore(redis_url, ("ark", "h", "a", "tokens"))
+    assert store.reserve(0.0, 0.5) == pytest.approx(0.0, abs=0.02)  # due now; the next one waits its cost
+    assert store.reserve(0.0, 0.5) == pytest.approx(0.5, abs=0.03)
+
+
+async def test_async_calls_reserve_without_blocking_their_loop(redis_url):
+    store = RedisStore(redis_url, ("ark", "h", "a", "async"))
+    waits = [await store.areserve(0.2, 0.0) for _ in range(3)]
+    assert waits == pytest.approx([0.0, 0.2, 0.4], abs=0.03)
 
 
 def test_when_redis_is_gone_the_local_limiter_takes_over_and_says_so_once(emu, caplog):
@@ -84,15 +84,16 @@ def test_when_redis_is_gone_the_local_limiter_takes_over_and_says_so_once(emu, c
 def test_quota_url_is_configuration_without_a_secret(emu, redis_url, monkeypatch):
     with pytest.raises(ConfigurationError, match="must not hold a password"):
         emu.client("qianfan", quota_url="redis://:hunter2hunter2@127.0.0.1:6379/0", requests_per_second=5)
-    with pytest.raises(ConfigurationError, match="needs a rate"):
-        emu.client("qianfan", quota_url=redis_url)
+    for url in ("redis://127.0.0.1:6379/0?password=hunter2hunter2", "rediss://h:6379/0?auth=x&ssl=1"):
+        with pytest.raises(ConfigurationError, match="must not hold a password"):
+            emu.client("qianfan", quota_url=url)
     with pytest.raises(ConfigurationError, match="redis://"):
         emu.client("qianfan", quota_url="http://127.0.0.1", requests_per_second=5)
     monkeypatch.setenv("CN_EMBEDDINGS_QUOTA_URL", redis_url)
     client = emu.client("qianfan", requests_per_second=5)
-    assert isinstance(client.limiter, SharedQuota) and client.transport.quota_url == redis_url
+    assert isinstance(client.controller.store, RedisStore) and client.transport.quota_url == redis_url
     copy = pickle.loads(pickle.dumps(client))
-    assert copy.limiter is client.limiter  # the same quota handle in the same process
+    assert copy.controller is client.controller  # the same quota handle in the same process
 
 
 def test_quota_url_reaches_both_frameworks_init_embeddings_and_the_cli(emu, redis_url):
@@ -104,7 +105,7 @@ def test_quota_url_reaches_both_frameworks_init_embeddings_and_the_cli(emu, redi
                            requests_per_second=5)
     li = QianfanEmbedding(model_name="embedding-v1", **emu.settings("qianfan"), quota_url=redis_url,
                           requests_per_second=5)
-    assert lc.client.limiter is li.client.limiter and isinstance(lc.client.limiter, SharedQuota)
+    assert lc.client.controller is li.client.controller and isinstance(lc.client.controller.store, RedisStore)
     assert lc.embed_query("hi") == li.get_query_embedding("hi")
     args = build_parser().parse_args(["embed", "--provider", "qianfan", "--text", "x", "--output", "-",
                                       "--quota-url", redis_url, "--tokens-per-minute", "1000"])

@@ -41,11 +41,12 @@ def test_retry_after_headers_that_are_not_numbers_are_ignored(header, expected):
 
 def test_requests_per_second_zero_turns_limiting_fully_off():
     client = QianfanClient(api_key="k" * 8, requests_per_second=0)
-    limiter = client.limiter
+    controller = client.controller
     for _ in range(100):
-        limiter.record(throttled=True)
-    assert limiter.rate is None and all(limiter.reserve() == 0 for _ in range(50))
-    assert limiter is not QianfanClient(api_key="k" * 8, requests_per_second=0).limiter
+        controller.acquire(deadline=1).refused("requests")
+    slots = [controller.acquire(deadline=1) for _ in range(50)]  # no pacing: every slot at once
+    assert controller.rate is None and all(slot.sent_at <= slots[0].sent_at + 0.5 for slot in slots)
+    assert controller is not QianfanClient(api_key="k" * 8, requests_per_second=0).controller
 
 
 # -- inputs refused before the wire -------------------------------------------------------------------
