@@ -36,7 +36,7 @@ class Server:
 
 @contextlib.contextmanager
 def emulator(latency_ms: float = 0, qps: float | None = None, rate_limit_rate: float = 0.0,
-             quota_kind: str = "bucket") -> Iterator[Server]:
+             quota_kind: str = "bucket", rate_limit_code: str = "quota") -> Iterator[Server]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -44,7 +44,7 @@ def emulator(latency_ms: float = 0, qps: float | None = None, rate_limit_rate: f
     if qps:
         args += ["--qps", str(qps), "--quota-kind", quota_kind]
     if rate_limit_rate:
-        args += ["--rate-limit-rate", str(rate_limit_rate)]
+        args += ["--rate-limit-rate", str(rate_limit_rate), "--rate-limit-code", rate_limit_code]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert "listening" in (proc.stdout.readline() if proc.stdout else "")

@@ -14,6 +14,7 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
 )
+from ._flow import Cancel
 from ._inputs import Item, Media
 from ._secret import Secret
 from ._types import EmbeddingResult, Usage
@@ -28,6 +29,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CNEmbeddingsError",
+    "Cancel",
     "ConfigurationError",
     "EmbeddingClient",
     "EmbeddingResult",

@@ -398,7 +398,8 @@ class EmbeddingClient(Closeable):
             return request
 
         return batch_flow(build, lambda response: self.protocol.parse_response(response, items),
-                          self.policy, self._redactor, self.timeout, self.protocol.token_estimate(items))
+                          self.policy, self._redactor, self.timeout, self.protocol.token_estimate(items),
+                          controlled=self._controller.adaptive)
 
     def _finish(self, items: list[Item], outcome: Outcome[list[int]]) -> EmbeddingResult:
         """Count everything billed, then return the whole result or raise with what was paid for."""

@@ -85,13 +85,14 @@ class Cancel(threading.Event):
 
 def batch_flow(build: Callable[[], httpx.Request], parse: Callable[[httpx.Response], BatchResult],
                policy: RetryPolicy, redactor: Redactor | None = None, deadline: float | None = None,
-               cost: float = 0.0, clock: Callable[[], float] = time.monotonic) -> Flow:
+               cost: float = 0.0, clock: Callable[[], float] = time.monotonic, controlled: bool = True) -> Flow:
     """Send one batch until it succeeds, fails for good, or the retry budget is spent.
 
-    Refusals for quota (a retryable RateLimitError that is not about the vendor's own load) do
-    not spend ``max_retries`` while they have lasted less than the patience of
-    :meth:`RetryPolicy.wait`: the rate controller is lowering the rate meanwhile. ``redactor``
-    blanks credentials out of any error message (a vendor may echo a key back)."""
+    When the rate is ``controlled``, refusals for quota (a retryable RateLimitError that is not
+    about the vendor's own load) do not spend ``max_retries`` while they have lasted less than
+    the patience of :meth:`RetryPolicy.wait`: the rate controller is lowering the rate
+    meanwhile. ``redactor`` blanks credentials out of any error message (a vendor may echo a
+    key back)."""
     attempt = 0
     refused_since: float | None = None
     while True:
@@ -102,7 +103,7 @@ def batch_flow(build: Callable[[], httpx.Request], parse: Callable[[httpx.Respon
             log.debug("%s %s -> %s (attempt %d)", request.method, request.url, response.status_code, attempt + 1)
             result = parse(response)
         except (APIError, APIConnectionError) as error:
-            quota = isinstance(error, RateLimitError) and error.limit != "overload"
+            quota = controlled and isinstance(error, RateLimitError) and error.limit != "overload"
             refused_since = (refused_since if refused_since is not None else clock()) if quota else None
             throttled_for = clock() - refused_since if refused_since is not None else None
             delay = policy.wait(attempt, error, throttled_for=throttled_for, deadline=deadline)

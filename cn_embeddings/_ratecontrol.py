@@ -8,10 +8,12 @@ decision is a named algorithm with its textbook constants:
 
 - **Pacing: GCRA** (the generic cell rate algorithm, ITU-T I.371, in its
   virtual-scheduling form). Requests are spaced at ``1 / rate``; tokens at
-  ``cost / token_rate``. The burst tolerance is zero, so no window of any
-  length ever holds more than ``rate`` requests per second: that is what
-  makes one pacing safe under moving windows, fixed windows and token
-  buckets alike. A request's token cost is estimated before sending and
+  ``cost / token_rate``, at ``JITTER_MARGIN`` (2%) under the rate so that
+  the spread of send and network times (GCRA's cell delay variation) never
+  puts one request too many into a window. The burst tolerance is zero, so
+  no window of any length holds more than ``rate`` requests per second: that
+  is what makes one pacing safe under moving windows, fixed windows, token
+  buckets and windows that count refused requests alike. A request's token cost is estimated before sending and
   corrected from the usage in the answer.
 - **Finding and holding the quota: slow start, then CUBIC** (RFC 9438, as
   botocore's adaptive retry mode applies it to a request rate, with
@@ -64,6 +66,9 @@ from ._exceptions import APITimeoutError, CNEmbeddingsError
 
 __all__ = ["Quota", "RateController", "RateStore", "Slot", "SlotStopped", "shared_controller"]
 
+# Requests are spaced this much under the rate: a window that counts them never sees one more
+# than the quota because of the spread of send and network times (GCRA's cell delay variation)
+JITTER_MARGIN = 0.02
 # CUBIC (RFC 9438 section 4; the values botocore's adaptive mode uses)
 BETA = 0.7
 SCALE = 0.4  # "C"
@@ -137,7 +142,7 @@ class _Cubic:
         if self.rate is None or not busy:
             return
         if self.slow_start:
-            self.rate *= 2 ** (1 / max(self.rate * round_seconds, 1.0))  # doubles once per round trip
+            self.rate += 1 / round_seconds  # RFC 5681: one more per answer, twice as many per round trip
         elif self.w_max:
             t = now - self.epoch
             self.rate = max(SCALE * (t - self.k) ** 3 + self.w_max, FLOOR)
@@ -380,8 +385,10 @@ class RateController:
         return self._reserve(slot, None)
 
     def _intervals(self, cost: float) -> tuple[float, float]:
+        """GCRA emission intervals for one request and its tokens, at JITTER_MARGIN under the rates."""
         requests, tokens = self._requests.rate, self._tokens.rate
-        return (1 / requests if requests else 0.0, cost / tokens if tokens and cost else 0.0)
+        keep = 1 - JITTER_MARGIN
+        return (1 / (requests * keep) if requests else 0.0, cost / (tokens * keep) if tokens and cost else 0.0)
 
     def _paused_for(self) -> float:
         return max(0.0, self._paused_until - self._clock())

@@ -156,7 +156,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from ..testing import Emulator, Faults
 
     faults = Faults(latency_ms=args.latency_ms, qps=args.qps, quota_kind=args.quota_kind,
-                    quota_window=args.quota_window, server_error_rate=args.fail_rate,
+                    quota_window=args.quota_window, rate_limit_code=args.rate_limit_code,
+                    server_error_rate=args.fail_rate,
                     rate_limit_rate=args.rate_limit_rate, drop_rate=args.drop_rate, stall_rate=args.stall_rate,
                     seed=args.seed)
     emulator = Emulator(port=args.port, faults=faults)
@@ -230,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "refused requests too (counting), tokens, or requests in flight (inflight)")
     emu.add_argument("--quota-window", type=float, default=1.0, help="seconds the quota's limit is counted over")
     emu.add_argument("--fail-rate", type=float, default=0.0, help="share of 5xx answers")
-    emu.add_argument("--rate-limit-rate", type=float, default=0.0)
+    emu.add_argument("--rate-limit-rate", type=float, default=0.0, help="share of random rate-limit answers")
+    emu.add_argument("--rate-limit-code", default="quota", choices=("quota", "overload"),
+                     help="whether those answers speak of the caller's quota or of the vendor's load")
     emu.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped connections")
     emu.add_argument("--stall-rate", type=float, default=0.0, help="share of requests that never answer")
     emu.add_argument("--seed", type=int, default=0)

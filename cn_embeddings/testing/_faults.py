@@ -33,6 +33,7 @@ class Faults:
     stall_rate: float = 0.0
     stall_seconds: float = 5.0
     retry_after: float | None = None
+    rate_limit_code: str = "quota"  # random rate-limit faults say: "quota" (the caller's) or "overload" (the vendor's)
     qps: float | None = None
     quota_kind: str = "bucket"
     quota_window: float = 1.0

@@ -197,6 +197,12 @@ def _fault_answer(vendor: str, kind: str, retry_after: float | None) -> Answer:
             429, "RateLimitExceeded.EndpointTPMExceeded", "TPM (Tokens Per Minute) limit reached.", "TooManyRequests")
         answer.headers.update(headers)
         return answer
+    if kind == "rate_limit_overload" and vendor != "tencent":  # the vendor's own load, not the caller's quota
+        answer = _handlers.qianfan_error(429, "cluster_rate_limit_exceeded", "The service is busy",
+                                         "rate_limit_exceeded") if vendor == "qianfan" else _handlers.ark_error(
+            429, "ServerOverloaded", "The service is overloaded, please retry later.", "TooManyRequests")
+        answer.headers.update(headers)
+        return answer
     if kind == "rate_limit_inflight" and vendor == "ark":
         answer = _handlers.ark_error(429, "InflightBatchsizeExceeded", "Too many requests in flight.",
                                      "TooManyRequests")
@@ -294,7 +300,8 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                 return
             admitted = None
             if fault is not None:
-                answer = _fault_answer(vendor, fault, faults.retry_after)
+                overload = fault == "rate_limit" and faults.rate_limit_code == "overload"
+                answer = _fault_answer(vendor, "rate_limit_overload" if overload else fault, faults.retry_after)
             else:
                 try:
                     answer = handler(emulator.credentials, headers, body)
