@@ -19,8 +19,8 @@ decision is a named algorithm with its textbook constants:
   botocore's adaptive retry mode applies it to a request rate, with
   ``beta = 0.7`` and ``C = 0.4``). A quota nobody documented starts at
   ``INITIAL_RATE`` (or below a published bound that may not be this account's)
-  and doubles every round trip, at most every ``SLOW_START_ROUND``, while the
-  vendor accepts everything (RFC 5681 slow start). On a quota refusal the rate the refused request was
+  and grows by one request per second per answer and round (RFC 5681 slow
+  start: twice as many per round) while the vendor accepts everything. On a quota refusal the rate the refused request was
   sent at, or the rate the vendor admitted over the last round if lower (the
   delivery-rate estimate of BBR), becomes ``W_max``; the rate drops to
   ``beta * W_max`` and then follows ``C * (t - K)**3 + W_max``: back to
@@ -75,7 +75,6 @@ SCALE = 0.4  # "C"
 # Slow start for a quota nobody documented: where it starts, how it grows
 INITIAL_RATE = 10.0  # requests per second
 QUOTA_WINDOW = 1.0  # seconds: the shortest window a vendor documents a quota over (per second)
-SLOW_START_ROUND = 0.25  # seconds: slow start doubles per round trip, at most this often
 FLOOR = 0.1  # requests per second: never slower than one request in ten seconds
 # RFC 6298's smoothed round-trip time and its variation
 RTT_ALPHA, RTT_BETA, RTT_K = 1 / 8, 1 / 4, 4
@@ -181,7 +180,7 @@ class _Meter:
 class Slot:
     """One place in flight, and the pacing decisions it was sent under; settle it exactly once."""
 
-    __slots__ = ("controller", "cost", "expires", "rate", "sent_at", "settled", "token_rate")
+    __slots__ = ("controller", "cost", "cuts", "expires", "rate", "sent_at", "settled", "token_rate")
 
     def __init__(self, controller: RateController, cost: float, expires: float) -> None:
         self.controller, self.cost, self.expires = controller, cost, expires
@@ -189,6 +188,7 @@ class Slot:
         self.token_rate = controller.token_rate
         self.sent_at = 0.0
         self.settled = False
+        self.cuts = controller._cuts  # the controller's decreases when the send time was claimed
 
     def accepted(self, tokens: int = 0) -> None:
         """The vendor answered; ``tokens`` is the usage it reported (0: not reported)."""
@@ -231,6 +231,7 @@ class RateController:
         self._paused_until = 0.0
         self._slots: set[Slot] = set()
         self._line: deque[int] = deque()  # tickets of the callers waiting for a place, in arrival order
+        self._cuts = 0  # decreases so far: a send time claimed before the last one is claimed again
         self._tickets = 0
         self._aimd_limit = float(max_in_flight)
         self._srtt: float | None = None
@@ -394,9 +395,18 @@ class RateController:
         return max(0.0, self._paused_until - self._clock())
 
     def _resume_at(self, slot: Slot) -> float:
-        """After waiting for the slot's send time: a pause that began meanwhile still holds it."""
-        now = self._clock()
-        return max(slot.sent_at - now, self._paused_until - now)
+        """After waiting for the slot's send time: a pause that began meanwhile still holds it, and
+        a send time claimed before the rate was lowered is claimed again at the new rate (it
+        would otherwise go out at the rate just refused)."""
+        with self._lock:
+            now = self._clock()
+            if slot.cuts != self._cuts and slot.sent_at > now and not self.store:
+                slot.cuts = self._cuts
+                interval, token_interval = self._intervals(slot.cost)
+                slot.sent_at = max(now, self._next_request, self._next_tokens)
+                self._next_request = max(self._next_request, now) + interval
+                self._next_tokens = max(self._next_tokens, now) + token_interval
+            return max(slot.sent_at - now, self._paused_until - now)
 
     def _wait_slice(self, end: float | None, stop: threading.Event | None, longest: float) -> float:
         """The next wait: at most ``longest``, ending at the deadline; raises once stopped or late."""
@@ -469,17 +479,24 @@ class RateController:
                     self._next_tokens += (tokens - slot.cost) / self._tokens.rate
             if tokens:
                 self._admitted_tokens.add(now, tokens)
-            growth_round = max(self._srtt or 0.0, SLOW_START_ROUND)
             busy = (len(self._slots) + 1) * 2 >= self.in_flight_limit  # this slot counted: it was in use
-            self._requests.accepted(now, busy, growth_round)
-            self._tokens.accepted(now, busy, growth_round)
+            self._requests.accepted(now, busy, round_seconds)
+            self._tokens.accepted(now, busy, round_seconds)
             if busy:
                 self._aimd_limit = min(self._aimd_limit + 1, self.max_in_flight)
-        elif outcome == "requests":
-            self._requests.refused(now, slot.sent_at, slot.rate, self._admitted.rate(now), round_seconds)
-        elif outcome == "tokens":
-            sent = slot.token_rate or self._sent_tokens.rate(now)
-            self._tokens.refused(now, slot.sent_at, sent, self._admitted_tokens.rate(now), round_seconds)
+        elif outcome in ("requests", "tokens"):
+            # with a shared store this process admits only its share: the rate sent at is the measure
+            local = self.store is None
+            if outcome == "requests":
+                admitted = self._admitted.rate(now) if local else None
+                cut = self._requests.refused(now, slot.sent_at, slot.rate, admitted, round_seconds)
+            else:
+                sent = slot.token_rate or (self._sent_tokens.rate(now) if local else None)
+                admitted = self._admitted_tokens.rate(now) if local else None
+                cut = self._tokens.refused(now, slot.sent_at, sent, admitted, round_seconds)
+            if cut:  # the send times claimed at the old rate are claimed again (see _resume_at)
+                self._cuts += 1
+                self._next_request = self._next_tokens = now
         elif outcome == "in_flight":
             self._aimd_limit = max(1.0, min(self._aimd_limit, len(self._slots) + 1) * AIMD_BACKOFF)
 

@@ -7,7 +7,7 @@ import pytest
 
 from cn_embeddings import RateLimitError
 from cn_embeddings._flow import Send, Sleep, batch_flow
-from cn_embeddings._ratecontrol import BETA, INITIAL_RATE, SCALE, Quota, RateController
+from cn_embeddings._ratecontrol import BETA, INITIAL_RATE, JITTER_MARGIN, SCALE, Quota, RateController
 from cn_embeddings._retry import RetryPolicy
 from cn_embeddings._types import BatchResult
 from cn_embeddings.testing._quotas import QuotaRule
@@ -30,10 +30,22 @@ def _send(controller, now, seconds_later: float = 0.0):
     return slot
 
 
-def test_gcra_spaces_requests_evenly_at_the_rate():
+def test_gcra_spaces_requests_evenly_just_under_the_rate():
     controller, now = _controller(Quota(10))
     slots = [_send(controller, now) for _ in range(5)]
-    assert [s.sent_at for s in slots] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    spacing = 0.1 / (1 - JITTER_MARGIN)
+    assert [s.sent_at for s in slots] == pytest.approx([i * spacing for i in range(5)])
+
+
+def test_send_times_claimed_before_a_decrease_are_claimed_again_at_the_new_rate():
+    controller, now = _controller(Quota(100))
+    early = [_send(controller, now) for _ in range(20)]  # claimed up to 0.2 s ahead at 100/s
+    now[0] += 0.05
+    early[0].refused("requests")
+    assert controller.rate == pytest.approx(100 * BETA)
+    waits = [controller._resume_at(slot) for slot in early[6:]]
+    spacing = 1 / (100 * BETA * (1 - JITTER_MARGIN))
+    assert waits == pytest.approx([i * spacing for i in range(len(waits))])
 
 
 def test_an_unknown_quota_starts_slow_and_doubles_per_round_trip():
@@ -73,7 +85,7 @@ def test_overload_and_retry_after_pause_without_lowering_the_rate():
     _send(controller, now, 0.05).refused("overload", retry_after=2.0)
     assert controller.rate == 20
     slot = _send(controller, now)
-    assert slot.sent_at == pytest.approx(2.05)  # held to the pause
+    assert controller._resume_at(slot) == pytest.approx(2.0)  # held to the pause
 
 
 def test_in_flight_refusals_lower_the_ceiling_like_aimd():
