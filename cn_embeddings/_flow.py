@@ -45,11 +45,12 @@ MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Send:
-    """Send ``request``; the answer must be complete within ``deadline`` seconds (None: no
-    deadline) and inflate to at most MAX_RESPONSE_BYTES. ``cost``: the tokens it is expected to
-    use, for the token pacing."""
+    """Send the request ``build`` makes; the answer must be complete within ``deadline`` seconds
+    (None: no deadline) and inflate to at most MAX_RESPONSE_BYTES. ``cost``: the tokens it is
+    expected to use, for the token pacing. The request is built only once the attempt's turn to
+    send has come, so a batch waiting for its turn holds no request, and each attempt is fresh."""
 
-    request: httpx.Request
+    build: Callable[[], httpx.Request]
     deadline: float | None = None
     cost: float = 0.0
 
@@ -96,11 +97,11 @@ def batch_flow(build: Callable[[], httpx.Request], parse: Callable[[httpx.Respon
     attempt = 0
     refused_since: float | None = None
     while True:
-        request = build()
         try:
-            response = yield Send(request, deadline, cost)
+            response = yield Send(build, deadline, cost)
             assert response is not None
-            log.debug("%s %s -> %s (attempt %d)", request.method, request.url, response.status_code, attempt + 1)
+            log.debug("%s %s -> %s (attempt %d)", response.request.method, response.request.url,
+                      response.status_code, attempt + 1)
             result = parse(response)
         except (APIError, APIConnectionError) as error:
             quota = controlled and isinstance(error, RateLimitError) and error.limit != "overload"
@@ -183,7 +184,7 @@ class Sender:
         started = time.monotonic()
         try:
             with attempt_deadline(step.deadline, cancel.hard if cancel is not None else None):
-                streamed = self.client.send(step.request, auth=self.auth, stream=True)
+                streamed = self.client.send(step.build(), auth=self.auth, stream=True)
                 try:
                     body = _Body(step, self.vendor)
                     for chunk in streamed.iter_bytes():
@@ -210,7 +211,7 @@ class Sender:
 
     async def _fetch(self, step: Send) -> httpx.Response:
         assert isinstance(self.client, httpx.AsyncClient)
-        streamed = await self.client.send(step.request, auth=self.auth, stream=True)
+        streamed = await self.client.send(step.build(), auth=self.auth, stream=True)
         try:
             body = _Body(step, self.vendor)
             async for chunk in streamed.aiter_bytes():

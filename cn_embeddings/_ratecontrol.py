@@ -224,8 +224,8 @@ class RateController:
         tps = quota.tokens_per_minute / 60 if quota.tokens_per_minute else None
         self._tokens = _Cubic(tps if adaptive else None, tps, slow_start=False)
         self._lock = threading.Lock()
-        self._released = threading.Condition(self._lock)
-        self._async_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        # the callers waiting in line, by ticket: a thread's event, or a task's loop and future
+        self._waiters: dict[int, threading.Event | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
         self._next_request = 0.0  # GCRA theoretical arrival times
         self._next_tokens = 0.0
         self._paused_until = 0.0
@@ -279,16 +279,19 @@ class RateController:
         within twice that (LEASE_WITHOUT_DEADLINE without one) is reclaimed."""
         end = None if deadline is None else self._clock() + deadline
         slot = None
+        woken = threading.Event()
         with self._lock:
-            ticket = self._line_up()
-            try:
-                while slot is None:
+            ticket = self._line_up(woken)
+        try:
+            while True:
+                with self._lock:
                     slot = self._take(cost, lease or deadline, ticket)
-                    if slot is None:
-                        self._released.wait(self._wait_slice(end, stop, WAKE_SLICE))
-            finally:
-                self._leave(ticket)
-        self._wake_async()
+                    woken.clear()
+                if slot is not None:
+                    break
+                woken.wait(self._wait_slice(end, stop, WAKE_SLICE))
+        finally:
+            self._leave(ticket)
         try:
             wait = self._reserve(slot, self.store.reserve if self.store else None)
             while wait > 0:
@@ -304,29 +307,26 @@ class RateController:
         """``acquire`` for a task: waits without blocking its event loop."""
         end = None if deadline is None else self._clock() + deadline
         loop = asyncio.get_running_loop()
-        waiter = (loop, asyncio.Event())
         slot = None
+        woken: asyncio.Future[None] = loop.create_future()
         with self._lock:
-            ticket = self._line_up()
+            ticket = self._line_up((loop, woken))
         try:
             while True:
                 with self._lock:
                     slot = self._take(cost, lease or deadline, ticket)
-                    if slot is None:
-                        self._async_waiters.add(waiter)
-                        waiter[1].clear()
+                    if slot is None and woken.done():
+                        woken = loop.create_future()
+                        self._waiters[ticket] = (loop, woken)
                 if slot is not None:
                     break
-                seconds = self._wait_slice(end, stop, WAKE_SLICE)
+                timer = loop.call_later(self._wait_slice(end, stop, WAKE_SLICE), _resolve, woken)
                 try:
-                    await asyncio.wait_for(waiter[1].wait(), seconds)
-                except asyncio.TimeoutError:
-                    pass
+                    await woken
+                finally:
+                    timer.cancel()
         finally:
-            with self._lock:
-                self._async_waiters.discard(waiter)
-                self._leave(ticket)
-        self._wake_async()
+            self._leave(ticket)
         try:
             wait = await self._areserve(slot)
             while wait > 0:
@@ -337,16 +337,19 @@ class RateController:
             raise
         return slot
 
-    def _line_up(self) -> int:
+    def _line_up(self, waiter: threading.Event | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]) -> int:
         """Under the lock: a place in the queue for a place in flight (first come, first served)."""
         ticket = self._tickets = self._tickets + 1
         self._line.append(ticket)
+        self._waiters[ticket] = waiter
         return ticket
 
     def _leave(self, ticket: int) -> None:
-        """Under the lock: leave the queue (served, stopped or late), letting the next one move up."""
-        self._line.remove(ticket)
-        self._released.notify_all()
+        """Leave the queue (served, stopped or late), and wake the caller now at its head."""
+        with self._lock:
+            self._line.remove(ticket)
+            del self._waiters[ticket]
+        self._wake_head()
 
     def _take(self, cost: float, deadline: float | None, ticket: int | None = None) -> Slot | None:
         """Under the lock: a place in flight, or None when every place is taken or others came first."""
@@ -447,17 +450,19 @@ class RateController:
             now = self._clock()
             if outcome != "unused" and self.adaptive:
                 self._learn(slot, outcome, now, tokens, retry_after)
-            self._released.notify_all()
-        self._wake_async()
+        self._wake_head()
 
-    def _wake_async(self) -> None:
-        """Tell the tasks waiting for a place to look again (on their own loops)."""
+    def _wake_head(self) -> None:
+        """Tell the caller at the head of the line (a thread, or a task on its own loop) to look
+        again: only it may take the next place."""
         with self._lock:
-            waiters = list(self._async_waiters)
-        for loop, event in waiters:
+            waiter = self._waiters.get(self._line[0]) if self._line else None
+        if isinstance(waiter, threading.Event):
+            waiter.set()
+        elif waiter is not None:
             try:
-                loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # its loop has closed
+                waiter[0].call_soon_threadsafe(_resolve, waiter[1])
+            except RuntimeError:  # its loop has closed: its lease will end
                 pass
 
     def _learn(self, slot: Slot, outcome: str, now: float, tokens: int, retry_after: float | None) -> None:
@@ -507,6 +512,11 @@ class RateController:
         else:
             self._rttvar += RTT_BETA * (abs(self._srtt - sample) - self._rttvar)
             self._srtt += RTT_ALPHA * (sample - self._srtt)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 _SHARED: weakref.WeakValueDictionary[tuple, RateController] = weakref.WeakValueDictionary()

@@ -157,6 +157,15 @@ def _flow(policy=RetryPolicy(), deadline=60.0, clock=lambda: 0.0):
     return batch_flow(lambda: request, parse, policy, deadline=deadline, clock=clock), request
 
 
+def test_the_flow_yields_a_send_that_builds_the_request_only_when_asked():
+    built = []
+    flow = batch_flow(lambda: built.append(1) or httpx.Request("POST", "https://example.test"),
+                      lambda response: BatchResult([[1.0]]), RetryPolicy())
+    step = next(flow)
+    assert isinstance(step, Send) and built == []
+    assert step.build().method == "POST" and built == [1]
+
+
 def test_a_429_with_retry_after_becomes_that_sleep():
     flow, request = _flow()
     assert isinstance(next(flow), Send)
