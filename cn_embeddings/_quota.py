@@ -69,7 +69,7 @@ def check_quota_url(url: str) -> None:
         raise ConfigurationError(f"quota_url must be redis://host:port/db, rediss:// or unix://, "
                                  f"not {parts.scheme or 'no scheme'}://")
     secret_query = any(key.lower() in _SECRET_QUERY_KEYS for key, _ in parse_qsl(parts.query, keep_blank_values=True))
-    if parts.password is not None or (parts.username and parts.scheme != "unix") or secret_query:
+    if parts.password is not None or (parts.username and parts.scheme != "unix") or secret_query or parts.fragment:
         raise ConfigurationError(f"quota_url must not hold a password (it is saved with the configuration); "
                                  f"set {PASSWORD_ENV} instead")
     if parts.scheme != "unix" and not parts.hostname:

@@ -129,3 +129,37 @@ def test_core_secret_prints_stars():
     secret = Secret(SECRETS["ARK_API_KEY"])
     assert leaks(repr(secret)) == [] and leaks(str(secret)) == [] and leaks(f"{secret}") == []
     assert secret.get() == SECRETS["ARK_API_KEY"]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_key_echoed_back_is_in_no_frame_of_the_traceback(secret_env, mode):
+    """The answer is redacted where it is read, so a traceback rendered with every frame's locals
+    (as error trackers and ``pytest --showlocals`` do) shows no credential."""
+    import httpx
+
+    def echo(request):
+        key = request.headers["Authorization"].split()[-1]
+        return httpx.Response(401, json={"error": {"code": "invalid_iam_token", "message": f"bad key {key}"}})
+
+    if mode == "sync":
+        client = QianfanClient(http_client=httpx.Client(transport=httpx.MockTransport(echo)))
+        call = lambda: client.embed_texts(["x"])  # noqa: E731
+    else:
+        client = QianfanClient(http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(echo)))
+        call = lambda: asyncio.run(client.aembed_texts(["x"]))  # noqa: E731
+    with pytest.raises(CNEmbeddingsError) as info:
+        call()
+    rendered = "".join(traceback.TracebackException.from_exception(info.value, capture_locals=True).format())
+    assert "bad key" in rendered and leaks(rendered) == []
+    held = []  # what each frame of the traceback holds, answers' bodies included (a debugger shows them)
+    tb = info.value.__traceback__
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            if isinstance(value, httpx.Response):
+                held.append(value.content.decode("utf-8", "replace"))
+            elif isinstance(value, (bytes, bytearray)):
+                held.append(bytes(value).decode("utf-8", "replace"))
+            elif isinstance(value, str):
+                held.append(value)
+        tb = tb.tb_next
+    assert any("bad key" in text for text in held) and leaks("\n".join(held)) == []
