@@ -7,33 +7,35 @@ threads, ``aacquire`` in tasks) and settle the slot with the answer. Each
 decision is a named algorithm with its textbook constants:
 
 - **Pacing: GCRA** (the generic cell rate algorithm, ITU-T I.371, in its
-  virtual-scheduling form). Requests are spaced at ``1 / rate``; tokens at
-  ``cost / token_rate``, at ``JITTER_MARGIN`` (2%) under the rate so that
+  virtual-scheduling form). Requests are spaced at ``1 / rate``, tokens at
+  ``cost / token_rate``, both ``JITTER_MARGIN`` (2%) under the rate so that
   the spread of send and network times (GCRA's cell delay variation) never
   puts one request too many into a window. The burst tolerance is zero, so
-  no window of any length holds more than ``rate`` requests per second: that
-  is what makes one pacing safe under moving windows, fixed windows, token
-  buckets and windows that count refused requests alike. A request's token cost is estimated before sending and
-  corrected from the usage in the answer.
+  no window of any length holds more than ``rate`` requests per second: one
+  pacing is safe under moving windows, fixed windows, token buckets and
+  windows that count refused requests alike. A request's token cost is
+  estimated before sending and corrected from the usage in the answer.
 - **Finding and holding the quota: slow start, then CUBIC** (RFC 9438, as
   botocore's adaptive retry mode applies it to a request rate, with
   ``beta = 0.7`` and ``C = 0.4``). A quota nobody documented starts at
-  ``INITIAL_RATE`` (or below a published bound that may not be this account's)
-  and grows by one request per second per answer and round (RFC 5681 slow
-  start: twice as many per round) while the vendor accepts everything. On a quota refusal the rate the refused request was
-  sent at, or the rate the vendor admitted over the last round if lower (the
+  ``INITIAL_RATE`` (or under a published bound that may not be this
+  account's) and grows by one request per second per answer and round
+  (RFC 5681 slow start: twice as many per round) while the vendor accepts
+  everything. On a quota refusal, the rate the refused request was sent at,
+  or the rate the vendor admitted over the last round if lower (the
   delivery-rate estimate of BBR), becomes ``W_max``; the rate drops to
   ``beta * W_max`` and then follows ``C * (t - K)**3 + W_max``: back to
-  ``W_max`` after ``K = cbrt(W_max * (1 - beta) / C)`` seconds, flat near it,
-  then probing beyond. The rate grows only while the caller keeps at least
-  half the in-flight bound in use (the guard of Netflix concurrency-limits
-  against growing while the caller is the bottleneck). A round is ``max(SRTT, QUOTA_WINDOW)``: a refusal of a
-  request sent less than a round after the last decrease belongs to that
-  decrease (TCP's once-per-window rule, with the quota's own counting window
-  as the floor, since a quota that counts refused requests keeps refusing for
-  a window after the cause). The rate never exceeds a documented or
-  configured quota.
-  Token quotas follow the same CUBIC on their own rate, from the first
+  ``W_max`` after ``K = cbrt(W_max * (1 - beta) / C)`` seconds, flat near
+  it, then probing beyond. The rate grows only while the caller keeps at
+  least half the in-flight bound in use (the guard of Netflix
+  concurrency-limits against growing while the caller is the bottleneck),
+  and never beyond a documented or configured quota. A round is
+  ``max(SRTT, QUOTA_WINDOW)``: a refusal of a request sent less than a round
+  after the last decrease belongs to that decrease (TCP's once-per-window
+  rule, with the quota's own counting window as the floor, since a quota
+  that counts refused requests keeps refusing for a window after the cause),
+  and send times claimed before a decrease are claimed again at the new
+  rate. Token quotas follow the same CUBIC on their own rate, from the first
   refusal the vendor marks as a token-quota refusal.
 - **Concurrency: Little's law.** The requests in flight needed to hold a rate
   are ``rate x latency``; the bound is ``rate x (SRTT + 4 RTTVAR)`` (the
@@ -45,9 +47,11 @@ decision is a named algorithm with its textbook constants:
 - **Overload and Retry-After** pause every sender of the quota until the time
   the vendor named (as the Ark SDK's breaker does) without lowering the rate.
 
-Every place in flight is a lease: a slot that is never settled (its event
-loop was stopped, its thread was killed) is reclaimed when its deadline has
-passed, so no caller elsewhere waits on it for ever.
+Callers wait for a place in flight in one line, first come first served, and
+only the one at its head is woken when a place frees. Every place in flight
+is a lease: a slot that is never settled (its event loop was stopped, its
+thread was killed) is reclaimed when its deadline has passed, so no caller
+elsewhere waits on it for ever.
 """
 
 from __future__ import annotations
