@@ -87,6 +87,7 @@ INITIAL_RTT = 1.0  # seconds: the latency assumed before the first answer (RFC 6
 AIMD_BACKOFF = 0.9
 LEASE_WITHOUT_DEADLINE = 600.0  # seconds a slot of an attempt without timeout may stay unsettled
 WAKE_SLICE = 0.1  # seconds between looks at a stop event while waiting
+STALE_WAITER = 1.0  # seconds without a look after which a caller in line is passed over
 
 
 class SlotStopped(CNEmbeddingsError):
@@ -236,6 +237,7 @@ class RateController:
         self._slots: set[Slot] = set()
         self._line: deque[int] = deque()  # tickets of the callers waiting for a place, in arrival order
         self._cuts = 0  # decreases so far: a send time claimed before the last one is claimed again
+        self._polled: dict[int, float] = {}  # when each caller in line last looked for a place
         self._tickets = 0
         self._aimd_limit = float(max_in_flight)
         self._srtt: float | None = None
@@ -346,20 +348,32 @@ class RateController:
         ticket = self._tickets = self._tickets + 1
         self._line.append(ticket)
         self._waiters[ticket] = waiter
+        self._polled[ticket] = self._clock()
         return ticket
 
     def _leave(self, ticket: int) -> None:
         """Leave the queue (served, stopped or late), and wake the caller now at its head."""
         with self._lock:
             self._line.remove(ticket)
-            del self._waiters[ticket]
+            del self._waiters[ticket], self._polled[ticket]
         self._wake_head()
+
+    def _head(self, now: float) -> int | None:
+        """Under the lock: the first caller in line still looking. A waiter looks at least every
+        WAKE_SLICE; one that has not for STALE_WAITER (its event loop was stopped, its thread is
+        frozen) is passed over, so it cannot hold up callers elsewhere."""
+        for ticket in self._line:
+            if now - self._polled[ticket] <= STALE_WAITER:
+                return ticket
+        return None
 
     def _take(self, cost: float, deadline: float | None, ticket: int | None = None) -> Slot | None:
         """Under the lock: a place in flight, or None when every place is taken or others came first."""
         now = self._clock()
         self._reclaim(now)
-        if len(self._slots) >= self.in_flight_limit or ticket is not None and self._line[0] != ticket:
+        if ticket is not None:
+            self._polled[ticket] = now
+        if len(self._slots) >= self.in_flight_limit or ticket is not None and self._head(now) != ticket:
             return None
         slot = Slot(self, cost * self._token_ratio, now + (deadline or LEASE_WITHOUT_DEADLINE) * 2 + 1)
         self._slots.add(slot)
@@ -460,7 +474,8 @@ class RateController:
         """Tell the caller at the head of the line (a thread, or a task on its own loop) to look
         again: only it may take the next place."""
         with self._lock:
-            waiter = self._waiters.get(self._line[0]) if self._line else None
+            head = self._head(self._clock())
+            waiter = self._waiters.get(head) if head is not None else None
         if isinstance(waiter, threading.Event):
             waiter.set()
         elif waiter is not None:

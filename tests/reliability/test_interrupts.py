@@ -39,3 +39,32 @@ def test_ctrl_c_at_random_moments_leaves_the_client_usable(emu):
     client.controller._lock.release()
     for k in range(20):  # every later call succeeds
         assert len(client.embed_texts([f"after {k}", f"after {k}b"])) == 2
+
+
+def test_a_stopped_event_loop_does_not_starve_calls_in_other_threads():
+    """A loop stopped mid-call keeps its tasks' places in flight and in line for ever; its places
+    are leases (reclaimed after twice the timeout) and a caller in line that stops looking is
+    passed over, so a sync call elsewhere still goes through (it used to wait for ever)."""
+    import asyncio
+
+    from cn_embeddings.testing import Emulator
+
+    with Emulator(faults=Faults(latency_ms=1500)) as slow:
+        client = slow.client("qianfan", batch_size=1, max_concurrency=2, requests_per_second=0, timeout=2)
+        loop = asyncio.new_event_loop()
+
+        def frozen() -> None:
+            loop.create_task(client.aembed_texts([f"frozen {i}" for i in range(10)]))
+            loop.call_later(0.3, loop.stop)  # two requests on the wire, two more tasks in line
+            loop.run_forever()
+
+        thread = threading.Thread(target=frozen)
+        thread.start()
+        thread.join()
+        assert client.controller.in_flight == 2 and len(client.controller._line) == 2  # 4 workers
+        done = []
+        worker = threading.Thread(target=lambda: done.append(client.embed_texts(["elsewhere"])), daemon=True)
+        worker.start()
+        worker.join(30)
+        assert done and len(done[0]) == 1
+        loop.close()
