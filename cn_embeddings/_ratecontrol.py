@@ -67,6 +67,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ._exceptions import APITimeoutError, CNEmbeddingsError
+from ._retry import MAX_RETRY_AFTER
 
 __all__ = ["Quota", "RateController", "RateStore", "Slot", "SlotStopped", "shared_controller"]
 
@@ -491,7 +492,7 @@ class RateController:
         if outcome == "failed":
             return
         self._observe_rtt(now - slot.sent_at)
-        if retry_after:
+        if retry_after and retry_after <= MAX_RETRY_AFTER:  # a longer wait fails the call instead (_retry)
             self._paused_until = max(self._paused_until, now + retry_after)
         round_seconds = max(self._srtt or 0.0, QUOTA_WINDOW)
         if outcome == "accepted":

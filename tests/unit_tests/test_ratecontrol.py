@@ -88,6 +88,12 @@ def test_overload_and_retry_after_pause_without_lowering_the_rate():
     assert controller._resume_at(slot) == pytest.approx(2.0)  # held to the pause
 
 
+def test_a_retry_after_above_the_cap_pauses_nothing():
+    controller, now = _controller(Quota(20))
+    _send(controller, now, 0.05).refused("requests", retry_after=600.0)  # that call fails instead
+    assert controller._resume_at(_send(controller, now)) < 1.0
+
+
 def test_in_flight_refusals_lower_the_ceiling_like_aimd():
     controller, now = _controller(Quota(1000), max_in_flight=50)
     slots = [_send(controller, now) for _ in range(20)]
