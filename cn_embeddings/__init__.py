@@ -13,6 +13,7 @@ from ._exceptions import (
     InvalidInputError,
     RateLimitError,
     ServerError,
+    Stopped,
 )
 from ._flow import Cancel
 from ._inputs import Item, Media
@@ -40,6 +41,7 @@ __all__ = [
     "RateLimitError",
     "Secret",
     "ServerError",
+    "Stopped",
     "TencentCloudClient",
     "Usage",
     "__version__",

@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ._flow import Cancel, Stopped
+from ._exceptions import Stopped
+from ._flow import Cancel
 from ._inputs import Item
 from ._types import BatchResult
 from .vendors._base import VendorProtocol

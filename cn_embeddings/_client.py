@@ -4,11 +4,10 @@ One ``EmbeddingClient`` wraps one vendor protocol (one model). Its state is
 configuration only (the protocol, the auth, the transport options, the usage
 counter), so it pickles and deep-copies: connections, locks, gates and event
 loops live in a :class:`_Runtime` that is built on first use and never
-shipped, so a copy in another process builds its own. The rate limiter comes
-from a process-wide registry (one per vendor, host, account and model), so a
-copy rejoins the quota of its new process. The rate controller comes from a
-process-wide registry (one per vendor, host, account and model), which also
-bounds the requests in flight across every call, thread and event loop.
+shipped, so a copy in another process builds its own. The rate controller
+comes from a process-wide registry (one per vendor, host, account and model),
+so a copy rejoins the quota of its new process; it also bounds the requests
+in flight across every call, thread and event loop.
 """
 
 from __future__ import annotations
@@ -208,12 +207,9 @@ class EmbeddingClient(Closeable):
         transport = self.transport
         if transport.requests_per_second == 0:
             return RateController(None, transport.max_concurrency, adaptive=False, vendor=self.protocol.vendor)
-        documented = self.protocol.quota
-        rps, tpm = transport.requests_per_second, transport.tokens_per_minute
-        quota = Quota(rps if rps is not None else documented.requests_per_second,
-                      tpm if tpm is not None else documented.tokens_per_minute,
-                      exact=documented.exact or rps is not None,
-                      source="configured" if rps or tpm else documented.source)
+        documented, tpm = self.protocol.quota, transport.tokens_per_minute
+        quota = Quota(self.requests_per_second, tpm if tpm is not None else documented.tokens_per_minute,
+                      exact=documented.exact or transport.requests_per_second is not None)
         controller = shared_controller((*self.quota_key, transport.quota_url), quota, transport.max_concurrency)
         if transport.quota_url and controller.store is None:
             controller.store = shared_store(transport.quota_url, self.quota_key)
@@ -336,8 +332,7 @@ class EmbeddingClient(Closeable):
         try:
             result = run_sync(self._batch_flow(items, headers), sender, self._controller, cancel)
         except BaseException as error:
-            attempts = getattr(error, "attempts", 0)
-            self._usage.add(Usage(requests=attempts, retries=max(attempts - 1, 0)))
+            self._usage.add(_billed(error))
             raise
         self._usage.add(result.usage)
         return result
@@ -414,8 +409,7 @@ class EmbeddingClient(Closeable):
                 usage.add(result.usage)
         if outcome.failure is not None:
             failed_batch, error = outcome.failure
-            attempts = getattr(error, "attempts", 0)
-            usage.add(Usage(requests=attempts, retries=max(attempts - 1, 0)))
+            usage.add(_billed(error))
         self._usage.add(usage)
         if sparse is not None:
             self._runtime.sparse.keep(self._sparse_keys(items), sparse)
@@ -469,6 +463,12 @@ class EmbeddingClient(Closeable):
         for position, i in enumerate(missing):
             found[i] = result.sparse[position]
             self._runtime.sparse.take(keys[i])
+
+
+def _billed(error: BaseException) -> Usage:
+    """The requests a batch that failed for good made (each one may have been billed)."""
+    attempts = getattr(error, "attempts", 0)
+    return Usage(requests=attempts, retries=max(attempts - 1, 0))
 
 
 def _check_lengths(vendor: str, vectors: list) -> None:

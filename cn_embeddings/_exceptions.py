@@ -5,6 +5,7 @@ Every error the package raises derives from :class:`CNEmbeddingsError`::
     CNEmbeddingsError
     ├─ InvalidInputError          bad input, caught before any request (names the index and the limit)
     ├─ ConfigurationError         missing credentials, unsupported modality for this model
+    ├─ Stopped                    the call was stopped (Ctrl-C, a drain, a failed batch) before this part ran
     ├─ APIConnectionError         the request never got an answer
     │  └─ APITimeoutError
     └─ APIError                   the vendor answered with an error
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidInputError",
     "RateLimitError",
     "ServerError",
+    "Stopped",
 ]
 
 
@@ -107,6 +109,10 @@ class ConfigurationError(CNEmbeddingsError):
     Deliberately not a ValueError, so that pydantic validators in the framework
     adapters let it through as itself instead of wrapping it in a ValidationError.
     """
+
+
+class Stopped(CNEmbeddingsError):
+    """The call was stopped (Ctrl-C, a drain, or a failed batch elsewhere) before this batch finished."""
 
 
 class APIConnectionError(CNEmbeddingsError):

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import httpx
 
 from ._deadline import attempt_deadline
-from ._exceptions import APIConnectionError, APIError, APITimeoutError, CNEmbeddingsError, RateLimitError
-from ._ratecontrol import RateController, Slot, SlotStopped
+from ._exceptions import APIConnectionError, APIError, APITimeoutError, CNEmbeddingsError, RateLimitError, Stopped
+from ._ratecontrol import WAKE_SLICE, RateController, Slot
 from ._retry import QUOTA_PATIENCE, RetryPolicy
 from ._secret import Redactor
 from ._types import BatchResult
@@ -35,7 +35,6 @@ __all__ = ["Cancel", "Send", "Sender", "Sleep", "Stopped", "batch_flow", "run_as
 
 log = logging.getLogger("cn_embeddings")
 
-WAKE_SLICE = 0.1  # seconds between looks at the cancel token during an async wait
 SLOT_PATIENCE = QUOTA_PATIENCE  # seconds an attempt may wait for its turn to send (pacing, places in flight)
 REDACT_BELOW = 64 * 1024  # answers this small are searched for an echoed credential (every error envelope)
 # Far above any legitimate answer (Ark's 2048 float32 per input; a 128k-token multi-vector
@@ -64,10 +63,6 @@ class Sleep:
 
 
 Flow = Generator["Send | Sleep", "httpx.Response | None", BatchResult]
-
-
-class Stopped(CNEmbeddingsError):
-    """The call was stopped (Ctrl-C, a drain, or a failed batch elsewhere) before this batch finished."""
 
 
 class Cancel(threading.Event):
@@ -264,7 +259,7 @@ def run_sync(flow: Flow, sender: Sender, controller: RateController, cancel: Can
                 continue
             try:
                 slot = controller.acquire(step.cost, cancel, SLOT_PATIENCE, lease=step.deadline)
-            except SlotStopped:
+            except Stopped:
                 raise _end(flow, sender.vendor) from None
             except CNEmbeddingsError as late:  # no turn within the timeout
                 step = flow.throw(late)
@@ -287,7 +282,7 @@ async def run_async(flow: Flow, sender: Sender, controller: RateController, canc
                 continue
             try:
                 slot = await controller.aacquire(step.cost, cancel, SLOT_PATIENCE, lease=step.deadline)
-            except SlotStopped:
+            except Stopped:
                 raise _end(flow, sender.vendor) from None
             except CNEmbeddingsError as late:
                 step = flow.throw(late)

@@ -66,10 +66,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ._exceptions import APITimeoutError, CNEmbeddingsError
+from ._exceptions import APITimeoutError, Stopped
 from ._retry import MAX_RETRY_AFTER
 
-__all__ = ["Quota", "RateController", "RateStore", "Slot", "SlotStopped", "shared_controller"]
+__all__ = ["Quota", "RateController", "RateStore", "Slot", "shared_controller"]
 
 # Requests are spaced this much under the rate: a window that counts them never sees one more
 # than the quota because of the spread of send and network times (GCRA's cell delay variation)
@@ -89,10 +89,6 @@ AIMD_BACKOFF = 0.9
 LEASE_WITHOUT_DEADLINE = 600.0  # seconds a slot of an attempt without timeout may stay unsettled
 WAKE_SLICE = 0.1  # seconds between looks at a stop event while waiting
 STALE_WAITER = 1.0  # seconds without a look after which a caller in line is passed over
-
-
-class SlotStopped(CNEmbeddingsError):
-    """The call was stopped while it waited for its turn to send."""
 
 
 @dataclass(frozen=True)
@@ -433,7 +429,7 @@ class RateController:
     def _wait_slice(self, end: float | None, stop: threading.Event | None, longest: float) -> float:
         """The next wait: at most ``longest``, ending at the deadline; raises once stopped or late."""
         if stop is not None and stop.is_set():
-            raise SlotStopped("the call was stopped while waiting to send")
+            raise Stopped("the call was stopped while waiting to send")
         if end is not None:
             left = end - self._clock()
             if left <= 0:

@@ -73,11 +73,10 @@ VIDEO_FORMATS = frozenset({"mp4", "avi", "mov"})
 # Codes that do not clear on their own: never retried even though some come with 429 [DOC].
 # Published per-model quotas (BytePlus, VENDORS.md 5); the cn-beijing quotas are per account, model and
 # endpoint and were not found, so these are upper bounds the controller finds its rate below [DOC][INF].
-QUOTAS = (
-    ("doubao-embedding-vision", Quota(250.0, 1_200_000, exact=False, source="15,000 RPM / 1.2M TPM [DOC BytePlus]")),
-    ("doubao-embedding-large-text-250515", Quota(1000 / 60, 800_000, exact=False,
-                                                 source="1,000 RPM / 800k TPM [DOC]")),
-    ("doubao-embedding-text-240715", Quota(20.0, 1_200_000, exact=False, source="1,200 RPM / 1.2M TPM [DOC]")),
+QUOTAS = (  # [DOC] each
+    ("doubao-embedding-vision", Quota(250.0, 1_200_000, exact=False, source="15,000 RPM / 1.2M TPM (BytePlus)")),
+    ("doubao-embedding-large-text-250515", Quota(1000 / 60, 800_000, exact=False, source="1,000 RPM / 800k TPM")),
+    ("doubao-embedding-text-240715", Quota(20.0, 1_200_000, exact=False, source="1,200 RPM / 1.2M TPM")),
 )
 UNRETRYABLE = ("QuotaExceeded", "SetLimitExceeded", "AccountOverdueError", "OperationDenied")
 # Token-level multi-vectors [Go SDK MultiEmbeddingDimension]; from -251215 [3P][INF].
@@ -135,7 +134,7 @@ class ArkProtocol(VendorProtocol):
     # None: reduce client-side only for model IDs older than -250615; endpoint IDs (ep-...)
     # send `dimensions` to the server since their version is unknown [INF].
     client_side_dimensions: bool | None = option(None, "Truncate and L2-normalise locally instead of sending "
-                                                        "'dimensions'; None decides by model version [INF].")
+                                                        "'dimensions'; None decides by model version.")
     user: str | None = option(None, "End-user id sent as 'user' (text endpoint).")
     video_options: dict[str, float] = option(
         {}, "Defaults for every video input: fps (0.2-5), max_video_tokens (10240-204800), min_frame_tokens "
@@ -184,7 +183,7 @@ class ArkProtocol(VendorProtocol):
         prepared = []
         for index, item in enumerate(items):
             if self.sparse and item.modalities != ("text",):
-                raise InvalidInputError("sparse embeddings are only allowed for text-only inputs [SEED]",
+                raise InvalidInputError("sparse embeddings are only allowed for text-only inputs",  # [SEED]
                                         index=index, rule="sparse-text-only")
             if old and item.video is not None:
                 raise InvalidInputError(f"{self.model} cannot embed video (needs -250615 or later)",

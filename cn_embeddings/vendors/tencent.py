@@ -75,9 +75,9 @@ MAX_BODY_BYTES = 9 * 1024 * 1024
 TEXT_BATCH = 32
 IMAGE_FORMATS = frozenset({"jpeg", "png", "bmp", "gif", "webp"})  # [INF] the seed names none
 
-QUOTAS = {  # per model and account [SEED][SDK]
-    "multimodal": Quota(requests_per_second=10.0, source="GetMultiModalEmbedding: 10 QPS per model [SEED][SDK]"),
-    "text": Quota(requests_per_second=20.0, source="GetTextEmbedding: 20 QPS per model [SDK][DOC]"),
+QUOTAS = {  # per model and account: multimodal [SEED][SDK], text [SDK][DOC]
+    "multimodal": Quota(requests_per_second=10.0, source="GetMultiModalEmbedding: 10 QPS per model"),
+    "text": Quota(requests_per_second=20.0, source="GetTextEmbedding: 20 QPS per model"),
 }
 
 
@@ -103,7 +103,8 @@ class TencentProtocol(VendorProtocol):
     base_url: str | None = option(None, f"The API host; None uses {BASE_URL_ENV} or {DEFAULT_BASE_URL}.")
     language: str | None = option("en-US", "X-TC-Language for error messages (zh-CN or en-US; None omits it).")
     api: str | None = option(None, "'text' or 'multimodal' for a model name not in the built-in table.")
-    max_text_chars: int | None = option(None, "WeCLIPv2 text limit in characters (default 72) [INF].")
+    # whether the documented "72" counts characters or tokens is not said [INF]
+    max_text_chars: int | None = option(None, "WeCLIPv2 text limit in characters (default 72).")
 
     vendor = VENDOR
 
@@ -139,7 +140,7 @@ class TencentProtocol(VendorProtocol):
                 item = Item(text=text)
                 if _encoded_size(item) > MAX_BODY_BYTES and (size := len(text.encode("utf-8"))) > MAX_BODY_BYTES:
                     raise InvalidInputError(f"text is {size} bytes; a Tencent Cloud request body holds at most "
-                                            f"{MAX_BODY_BYTES} bytes [INF]", index=index, rule="body")
+                                            f"{MAX_BODY_BYTES} bytes", index=index, rule="body")  # [INF]
             prepared.append(item)
         return prepared
 
