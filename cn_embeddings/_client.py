@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from . import _longtext
 from ._batching import Outcome, arun_batches, plan_batches, run_batches
 from ._deadline import deadline_transport, environment_proxies
 from ._exceptions import CNEmbeddingsError, ConfigurationError
@@ -241,8 +242,9 @@ class EmbeddingClient(Closeable):
         return self.transport.timeout
 
     @property
-    def truncate(self) -> bool:
-        return self.transport.truncate
+    def long_inputs(self) -> str:
+        """What happens to a text over the model's limit: 'error', 'truncate' or 'split'."""
+        return self.transport.long_inputs
 
     @property
     def controller(self) -> RateController:
@@ -301,33 +303,37 @@ class EmbeddingClient(Closeable):
         are not checked again. ``cancel``: a :class:`~cn_embeddings._flow.Cancel` another thread
         may set to drain the call (requests on the wire run to their answer, then nothing more)
         or stop it; the call then raises with its record."""
-        items, batches = self._plan(inputs, default, checked)
+        items, sent, owners, batches = self._plan(inputs, default, checked)
         if not batches:
             return EmbeddingResult([], Usage())
         sender, headers = self._sender(self._runtime.sync_client(), not self._runtime.owns_sync)
         outcome = run_batches(
-            batches, lambda batch, cancel: run_sync(self._batch_flow([items[i] for i in batch], headers),
+            batches, lambda batch, cancel: run_sync(self._batch_flow([sent[i] for i in batch], headers),
                                                    sender, self._controller, cancel),
             self.max_concurrency, progress=progress, cancel=cancel, known=len(batches))
-        return self._finish(items, outcome)
+        return self._finish(items, sent, owners, outcome)
 
     async def aembed(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text",
                      progress: Callable[[int], None] | None = None, checked: bool = False,
                      cancel: Cancel | None = None) -> EmbeddingResult:
-        items, batches = self._plan(inputs, default, checked)
+        items, sent, owners, batches = self._plan(inputs, default, checked)
         if not batches:
             return EmbeddingResult([], Usage())
         sender, headers = self._sender(await self._runtime.async_client(),
                                        self._runtime.user_async_client is not None)
         outcome = await arun_batches(
-            batches, lambda batch, cancel: run_async(self._batch_flow([items[i] for i in batch], headers),
+            batches, lambda batch, cancel: run_async(self._batch_flow([sent[i] for i in batch], headers),
                                                     sender, self._controller, cancel),
             self.max_concurrency, progress=progress, cancel=cancel, known=len(batches))
-        return self._finish(items, outcome)
+        return self._finish(items, sent, owners, outcome)
 
     def run_batch(self, items: list[Item], cancel: Cancel) -> BatchResult:
         """One batch of checked items through the retry flow, in this thread (the bulk job's
-        workers: it runs them through :func:`~cn_embeddings._batching.run_batches`)."""
+        workers: it runs them through :func:`~cn_embeddings._batching.run_batches`). Inputs split
+        into pieces take requests of their own, through :meth:`embed`."""
+        if any(item.pieces for item in items):
+            whole = self.embed(items, checked=True, cancel=cancel)
+            return BatchResult(whole.vectors, whole.usage, whole.sparse, whole.multi_vectors)
         sender, headers = self._sender(self._runtime.sync_client(), not self._runtime.owns_sync)
         try:
             result = run_sync(self._batch_flow(items, headers), sender, self._controller, cancel)
@@ -366,13 +372,17 @@ class EmbeddingClient(Closeable):
         Returns the checked items; passing them back to ``embed`` does not read any file again.
         For callers that split a call into pieces themselves (LlamaIndex batches), so that
         input 500 is reported as input 500 before input 0 is sent."""
-        return self.protocol.prepare(to_items(inputs, default=default), self.truncate, self.transport.fit_images)
+        return self.protocol.prepare(to_items(inputs, default=default), self.transport.long_inputs,
+                                     self.transport.fit_images)
 
-    def _plan(self, inputs: Sequence[Any], default: Literal["text", "image"] = "text",
-              checked: bool = False) -> tuple[list[Item], list[list[int]]]:
-        """Everything that can fail before a request fails here."""
+    def _plan(self, inputs: Sequence[Any], default: Literal["text", "image"] = "text", checked: bool = False
+              ) -> tuple[list[Item], list[Item], list[int] | None, list[list[int]]]:
+        """Everything that can fail before a request fails here. Returns the checked inputs, the
+        items to send (a split input's pieces in its place), the input each sent item belongs to
+        (None: nothing split) and the batches of sent items."""
         items = list(inputs) if checked else self.validate(inputs, default=default)
-        return items, list(plan_batches(self.protocol, items, self.batch_size))
+        sent, owners = _longtext.expand(items)
+        return items, sent, owners, list(plan_batches(self.protocol, sent, self.batch_size))
 
     def _sender(self, client: httpx.Client | httpx.AsyncClient, users: bool) -> tuple[Sender, httpx.Headers | None]:
         """The sender over ``client``, and the client's default headers when it is the user's
@@ -396,8 +406,21 @@ class EmbeddingClient(Closeable):
                           self.policy, self._redactor, self.timeout, self.protocol.token_estimate(items),
                           controlled=self._controller.adaptive)
 
-    def _finish(self, items: list[Item], outcome: Outcome[list[int]]) -> EmbeddingResult:
-        """Count everything billed, then return the whole result or raise with what was paid for."""
+    def _finish(self, items: list[Item], sent: list[Item], owners: list[int] | None,
+                outcome: Outcome[list[int]]) -> EmbeddingResult:
+        """Count everything billed, then return the whole result or raise with what was paid for
+        (in inputs: a split input counts as embedded when all its pieces are)."""
+        try:
+            result = self._finish_sent(sent, outcome)
+        except CNEmbeddingsError as error:
+            if owners is not None:
+                _to_inputs(error, items, owners)
+            raise
+        if owners is not None:
+            result.vectors = _longtext.merge(items, owners, result.vectors)  # type: ignore[assignment]
+        return result
+
+    def _finish_sent(self, items: list[Item], outcome: Outcome[list[int]]) -> EmbeddingResult:
         batches = outcome.batches
         results = [outcome.results.get(i) for i in range(len(batches))]
         vectors = _spread(len(items), batches, results, "vectors") or [None] * len(items)
@@ -463,6 +486,21 @@ class EmbeddingClient(Closeable):
         for position, i in enumerate(missing):
             found[i] = result.sparse[position]
             self._runtime.sparse.take(keys[i])
+
+
+def _to_inputs(error: CNEmbeddingsError, items: list[Item], owners: list[int]) -> None:
+    """Restate an error's record of sent items in inputs: an input is embedded when every piece
+    of it is, and its partial vector is then the merged one."""
+    if not (error.embedded or error.not_embedded):
+        return  # no record of sent items to restate
+    missing = Counter(owners[k] for k in error.not_embedded)
+    flat: list[list[float] | None] = [None] * len(owners)
+    for k, vector in error.partial_vectors.items():
+        flat[k] = vector
+    merged = _longtext.merge(items, owners, flat)
+    error.with_progress([i for i in range(len(items)) if not missing[i]], sorted(missing),
+                        sorted({owners[k] for k in error.failed}))
+    error.partial_vectors = {i: v for i, v in enumerate(merged) if v is not None and not missing[i]}
 
 
 def _billed(error: BaseException) -> Usage:

@@ -15,7 +15,6 @@ import io
 import os
 import re
 import stat
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ._exceptions import InvalidInputError
+from ._longtext import has_content
 
 __all__ = ["Item", "Media", "sniff_format", "to_items", "to_media"]
 
@@ -96,6 +96,9 @@ class Item:
     image: Media | None = None
     video: Media | None = None
     video_options: tuple[tuple[str, float], ...] = ()  # e.g. (("fps", 0.5),): Ark's video_url tuning
+    # long_inputs="split": the consecutive pieces of ``text`` that are sent, with their lengths in
+    # the unit of the model's limit; their vectors are averaged into this input's one vector
+    pieces: tuple[tuple[str, int], ...] = ()
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -316,11 +319,6 @@ def _check_item(item: Item, index: int) -> Item:
                 video_options=item.video_options)
 
 
-# Characters that carry no content: controls, format characters (zero-width space, BOM, RLM...),
-# combining marks on nothing, separators.
-_NO_CONTENT = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp", "Cs"})
-
-
 def _check_text(value: Any, index: int) -> str:
     if not isinstance(value, str):
         raise InvalidInputError(f"text must be str, not {type(value).__name__}", index=index, rule="type")
@@ -331,7 +329,7 @@ def _check_text(value: Any, index: int) -> str:
     except UnicodeEncodeError as error:
         raise InvalidInputError(f"text cannot be sent as UTF-8 (a lone surrogate at position {error.start})",
                                 index=index, rule="utf-8") from None
-    if all(unicodedata.category(ch) in _NO_CONTENT for ch in value):
+    if not has_content(value):
         raise InvalidInputError("text has no visible content (only control, format or combining characters)",
                                 index=index, rule="non-empty")
     return value

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import ConfigurationError
+from ._longtext import LongInputs
 
 __all__ = ["Credential", "OptionSpec", "TransportOptions", "declared", "option"]
 
@@ -88,8 +89,11 @@ class TransportOptions:
               "uses the model's documented quota or finds an unknown one at run time; 0 turns rate control off.")
     batch_size: int | None = option(None, "Inputs per request; None uses the vendor limit (a lower value is "
                                           "allowed).")
-    truncate: bool = option(False, "Cut texts over the model's length limit instead of raising "
-                                   "InvalidInputError.")
+    long_inputs: LongInputs = option(
+        "error", "A text over the model's limit: 'error' raises InvalidInputError; 'truncate' sends its longest "
+                 "prefix within the limit; 'split' embeds consecutive pieces within the limit and returns their "
+                 "length-weighted average, L2-normalised.")
+    truncate: bool = option(False, "The same as long_inputs='truncate'.")
     fit_images: bool = option(False, "Downscale and re-encode an image that breaks the vendor's size or pixel "
                                      "limits instead of raising InvalidInputError (needs Pillow).")
     default_headers: dict[str, str] = option({}, "Extra headers on every request.")
@@ -122,6 +126,12 @@ class TransportOptions:
                 raise ConfigurationError(f"{name} must be a non-negative number or None, got {value!r}")
         if self.timeout == 0:
             raise ConfigurationError("timeout must be positive (None waits forever)")
+        if self.long_inputs not in ("error", "truncate", "split"):
+            raise ConfigurationError(f"long_inputs must be 'error', 'truncate' or 'split', got {self.long_inputs!r}")
+        if self.truncate:
+            if self.long_inputs == "split":
+                raise ConfigurationError("truncate=True and long_inputs='split' contradict each other; pass one")
+            object.__setattr__(self, "long_inputs", "truncate")
         if not isinstance(self.default_headers, Mapping):
             raise ConfigurationError("default_headers must be a mapping of header names to values")
         object.__setattr__(self, "default_headers", dict(self.default_headers or {}))

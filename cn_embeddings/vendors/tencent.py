@@ -19,6 +19,7 @@ import httpx
 from .._exceptions import APIError, AuthenticationError, BadRequestError, InvalidInputError, RateLimitError, ServerError
 from .._images import ImageLimits, check_image
 from .._inputs import Item
+from .._longtext import LongInputs
 from .._options import Credential, option
 from .._ratecontrol import Quota
 from .._secret import Secret
@@ -34,6 +35,7 @@ from ._common import (
     json_request,
     malformed,
     ordered_vectors,
+    prepare_text,
 )
 
 VENDOR = "tencent"
@@ -121,7 +123,7 @@ class TencentProtocol(VendorProtocol):
         self.url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/"
         self.host = urlsplit(self.url).netloc
 
-    def prepare(self, items: Sequence[Item], truncate: bool, fit_images: bool = False) -> list[Item]:
+    def prepare(self, items: Sequence[Item], long_inputs: LongInputs, fit_images: bool = False) -> list[Item]:
         allowed = {"text", "image"} if self.endpoint == "multimodal" else {"text"}
         check_modalities(items, allowed, self.model)
         prepared = []
@@ -136,9 +138,10 @@ class TencentProtocol(VendorProtocol):
                                             f"{sorted(IMAGE_FORMATS)}", index=index, rule="format")
                 item = Item(image=check_image(item.image, IMAGE_LIMITS, index, self.model, fit_images))
             if item.text is not None:
-                text = self.text_rule.check(item.text, index, truncate, self.model)
-                item = Item(text=text)
-                if _encoded_size(item) > MAX_BODY_BYTES and (size := len(text.encode("utf-8"))) > MAX_BODY_BYTES:
+                text, pieces = prepare_text(self.text_rule, item, index, long_inputs, self.model)
+                item = Item(text=text, pieces=pieces)
+                size = len((text or "").encode("utf-8"))
+                if not pieces and _encoded_size(item) > MAX_BODY_BYTES and size > MAX_BODY_BYTES:
                     raise InvalidInputError(f"text is {size} bytes; a Tencent Cloud request body holds at most "
                                             f"{MAX_BODY_BYTES} bytes", index=index, rule="body")  # [INF]
             prepared.append(item)

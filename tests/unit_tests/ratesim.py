@@ -91,7 +91,7 @@ def simulate(rule: QuotaRule, *, quota: Quota | None = None, jobs: int = 1200, l
                 run.refused += 1
                 slot.refused(kind)
                 refusals[worker] += 1
-                at(time + backoff_seconds(refusals[worker] - 1, None, rng, THROTTLED_INITIAL_DELAY), "try", worker)
+                at(time + backoff_seconds(min(refusals[worker], 30) - 1, None, rng, THROTTLED_INITIAL_DELAY), "try", worker)
             run.rates.append((time, controller.rate or 0.0))
             for waiter in waiting:
                 at(time, "try", waiter)

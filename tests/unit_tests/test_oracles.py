@@ -36,8 +36,8 @@ def sdk_body(method: str, **kwargs) -> dict:
 def ours(items, **kwargs):
     """The body our client would send: validated and built exactly as on the wire."""
     client = ArkClient(api_key="k", **kwargs)
-    prepared, batches = client._plan(items, "text")
-    assert batches == [[0]]
+    prepared = client.validate(items)
+    assert len(prepared) == 1
     return json.loads(client.protocol.build_request(prepared).content)
 
 

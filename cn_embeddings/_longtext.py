@@ -1,0 +1,146 @@
+"""Texts over a model's limit: cut to a true prefix, or split into consecutive pieces.
+
+A cut text is always a prefix of the original, code point for code point: it is
+never normalised (Qwen's tokenizer composes NFD text to NFC, so a decoded cut is
+not a prefix of what the user wrote) and it ends on a grapheme cluster boundary
+(Unicode UAX #29, as the ``regex`` module's ``\\X`` finds them), so no surrogate
+pair, emoji sequence, Hangul syllable of jamo or combining mark is cut in two.
+
+Each limit of a :class:`~cn_embeddings.vendors._common.TextRule` is a predicate
+that grows with the prefix (characters, UTF-8 bytes, tokens), so the longest
+prefix that fits is found by bisection over the cluster boundaries; a split
+takes that longest prefix again and again.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import functools
+import math
+import unicodedata
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+__all__ = ["LongInputs", "boundaries", "expand", "has_content", "longest_prefix", "merge", "pieces"]
+
+# What to do with a text over a model's limit (the ``long_inputs`` option)
+LongInputs = Literal["error", "truncate", "split"]
+_T = TypeVar("_T")
+
+# Characters that carry no content: controls, format characters (zero-width space, BOM, RLM...),
+# combining marks on nothing, separators.
+NO_CONTENT = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp", "Cs"})
+
+
+def has_content(text: str) -> bool:
+    """Whether ``text`` holds at least one character a reader sees."""
+    return any(unicodedata.category(ch) not in NO_CONTENT for ch in text)
+
+
+@functools.cache
+def _grapheme() -> Any:
+    import regex
+
+    return regex.compile(r"\X")
+
+
+def boundaries(text: str) -> list[int]:
+    """Every grapheme cluster boundary of ``text`` after its start: ``[end of 1st cluster, ...,
+    len(text)]``."""
+    return [match.end() for match in _grapheme().finditer(text)]
+
+
+def longest_prefix(text: str, fits: Callable[[str], bool], hint: int | None = None) -> str:
+    """The longest prefix of ``text`` ending on a cluster boundary for which ``fits`` holds
+    (``fits`` must hold for every shorter prefix when it holds for a longer one); ``""`` when not
+    even the first cluster fits. ``hint``: a guess at its length in code points, which bounds the
+    search (galloping from it, as a text of a megabyte is not encoded whole at every step)."""
+    if hint is None and fits(text):
+        return text
+    ends = boundaries(text)
+    lo, hi = 0, len(ends)  # the answer is ends[lo - 1] for some lo in [lo, hi]
+    if hint is not None:
+        length = max(hint, 1)
+        while True:
+            probe = max(_index_at(ends, length), lo)
+            if probe >= len(ends) - 1:
+                break  # the whole text: decided below
+            if not fits(text[: ends[probe]]):
+                hi = probe
+                break
+            lo = probe + 1
+            length *= 2
+        if hi == len(ends):
+            if fits(text):
+                return text
+            hi = len(ends) - 1
+    else:
+        hi = len(ends) - 1  # the whole text does not fit
+    # invariant: the prefix up to ends[lo - 1] fits (or lo is 0), the one up to ends[hi] does not
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(text[: ends[mid]]):
+            lo = mid + 1
+        else:
+            hi = mid
+    return text[: ends[lo - 1]] if lo else ""
+
+
+def _index_at(ends: list[int], length: int) -> int:
+    """The index of the last boundary at or before ``length`` code points (0 at least)."""
+    return max(bisect.bisect_right(ends, length) - 1, 0)
+
+
+def pieces(text: str, fits: Callable[[str], bool], hint: Callable[[str], int | None] | None = None) -> list[str]:
+    """``text`` as consecutive pieces, each the longest that fits, in order; their concatenation
+    is ``text``. Raises ValueError when one cluster alone does not fit."""
+    out: list[str] = []
+    rest = text
+    while rest:
+        piece = longest_prefix(rest, fits, hint(rest) if hint else (len(out[-1]) if out else None))
+        if not piece:
+            raise ValueError("a single character does not fit the limit")
+        out.append(piece)
+        rest = rest[len(piece):]
+    return out
+
+
+def expand(items: list[_T]) -> tuple[list[_T], list[int] | None]:
+    """The items to send, each split input's pieces in its place, and the input each belongs to
+    (None when nothing was split)."""
+    if not any(getattr(item, "pieces", ()) for item in items):
+        return items, None
+    sent: list[_T] = []
+    owners: list[int] = []
+    for index, item in enumerate(items):
+        parts = getattr(item, "pieces", ())
+        for text, _ in parts or ((None, 0),):
+            sent.append(dataclasses.replace(item, text=text, pieces=()) if parts else item)  # type: ignore[type-var]
+            owners.append(index)
+    return sent, owners
+
+
+def merge(items: Sequence[Any], owners: Sequence[int], vectors: Sequence[list[float] | None]
+          ) -> list[list[float] | None]:
+    """One vector per input: a split input's is the average of its pieces' vectors weighted by the
+    pieces' lengths, L2-normalised; None when a piece has none (not embedded)."""
+    out: list[list[float] | None] = []
+    position = 0
+    for index, item in enumerate(items):
+        parts = item.pieces or ((None, 1),)
+        mine = vectors[position : position + len(parts)]
+        assert all(owner == index for owner in owners[position : position + len(parts)])
+        position += len(parts)
+        if any(vector is None for vector in mine):
+            out.append(None)
+        elif not item.pieces:
+            out.append(mine[0])
+        else:
+            total = [0.0] * len(mine[0])  # type: ignore[arg-type]
+            for (_, weight), vector in zip(parts, mine, strict=True):
+                for k, value in enumerate(vector):  # type: ignore[arg-type]
+                    total[k] += weight * value
+            norm = math.sqrt(sum(value * value for value in total)) or 1.0
+            out.append([value / norm for value in total])
+    return out
