@@ -47,6 +47,12 @@ SCENARIOS = [
      "(value: ms)", lambda r, v: v < 10),
     ("interrupts.py", "interrupts_2000_sync_calls_later_calls_ok", "no leak, no untyped error, later calls all "
      "succeed (value: interrupts)", lambda r, v: r == 1),
+    ("image_fit.py", "image_fit_jpeg_48mp_peak_vs_4x_output", "peak RSS growth <= 4x the output's decoded size "
+     "+ 32 MiB", lambda r, v: r <= 1),
+    ("image_fit.py", "image_fit_png_36mp_peak_vs_4_bytes_per_input_pixel", "a PNG is decoded whole (reported)",
+     lambda r, v: r > 0),
+    ("image_fit.py", "image_fit_bomb_refused_peak_vs_32mib", "a 13,000 x 13,000 PNG bomb refused within 32 MiB",
+     lambda r, v: r <= 1),
     ("json_parsing.py", "json_vs_orjson_qianfan", "orjson used if > 1.5x faster", lambda r, v: r > 0),
     ("json_parsing.py", "json_vs_orjson_tencent", "orjson used if > 1.5x faster", lambda r, v: r > 0),
 ]

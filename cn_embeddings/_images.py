@@ -5,8 +5,11 @@ Pillow when it is installed (the ``[images]`` extra); Pillow also checks that
 the file is whole. With ``fit_images=True`` an image that breaks a limit is
 downscaled (or, below a minimum side, upscaled) and re-encoded until it fits,
 and the change is logged; without it the error says that fitting would help.
-``PIL.Image.Image`` objects are accepted as image inputs and sent as PNG, or
-as JPEG when they came from a JPEG.
+
+A fit keeps the picture: the aspect ratio changes by rounding only (an image no
+size can fit is refused, naming the rules), EXIF orientation is applied to the
+pixels first, every Pillow mode is converted to RGB or RGBA (``_pil``), and no
+more pixels are decoded than needed (``MAX_DECODE_PIXELS``).
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from typing import Any
 
 from ._exceptions import InvalidInputError
 from ._inputs import Media
+from ._pil import flatten, pillow, to_rgb_or_rgba, upright
 
-__all__ = ["ImageLimits", "check_image", "from_pil", "is_pil_image"]
+__all__ = ["MAX_DECODE_PIXELS", "ImageLimits", "check_image"]
 
 log = logging.getLogger("cn_embeddings")
 
-FIT_HINT = "pass fit_images=True to downscale it (needs Pillow: pip install 'cn-embeddings[images]')"
+FIT_HINT = "pass fit_images=True to resize it (needs Pillow: pip install 'cn-embeddings[images]')"
 
 
 @dataclass(frozen=True)
@@ -40,29 +44,6 @@ class ImageLimits:
     fit_pixels: int | None = None
 
 
-def _pillow() -> Any:
-    try:
-        from PIL import Image
-    except ImportError:
-        return None
-    return Image
-
-
-def is_pil_image(value: Any) -> bool:
-    image = _pillow()
-    return image is not None and isinstance(value, image.Image)
-
-
-def from_pil(image: Any) -> bytes:
-    """A PIL image as bytes to send: JPEG when it came from one, PNG otherwise."""
-    out = io.BytesIO()
-    if image.format == "JPEG" and image.mode in ("RGB", "L"):
-        image.save(out, format="JPEG", quality=95)
-    else:
-        image.save(out, format="PNG")
-    return out.getvalue()
-
-
 # Formats whose magic number Pillow always reads: bytes that start like one of them but that
 # Pillow cannot identify are broken, not merely exotic.
 PILLOW_READS = frozenset({"png", "jpeg", "bmp", "gif", "webp", "tiff", "ico"})
@@ -70,7 +51,7 @@ PILLOW_READS = frozenset({"png", "jpeg", "bmp", "gif", "webp", "tiff", "ico"})
 
 def _open(data: bytes, index: int, fmt: str | None) -> Any:
     """The image's header via Pillow (None without Pillow); a truncated or corrupt file is refused."""
-    image_module = _pillow()
+    image_module = pillow()
     if image_module is None:
         return None
     try:
@@ -109,55 +90,127 @@ def _problems(size: int, dims: tuple[int, int] | None, limits: ImageLimits) -> l
     return found
 
 
+# Fitting decodes at most this many pixels: twice the largest image any of the vendors takes
+# (Ark's 36 MP; Qianfan's 5,999 px sides). A JPEG is decoded already reduced (draft: by 1/2, 1/4 or
+# 1/8 while still at least the size sent), so only other formats reach it: a larger image (a
+# decompression bomb: 13,000 x 13,000 pixels in a 656 KB PNG) is refused before its pixels are
+# decoded, and a fit's peak memory stays under about 4 bytes per pixel of it.
+MAX_DECODE_PIXELS = 72_000_000
+# EXIF orientations that turn the picture a quarter turn (the stored width is the shown height)
+QUARTER_TURNS = frozenset({5, 6, 7, 8})
+
+
+def _orientation(image: Any) -> int:
+    """The EXIF orientation from the header (never ``getexif()``: for a PNG whose EXIF may follow
+    the pixels, that decodes the whole image)."""
+    raw = image.info.get("exif")
+    if not raw:
+        return 1
+    try:
+        exif = pillow().Exif()
+        exif.load(raw)
+        value = exif.get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block: the pixels are as stored
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
 def check_image(media: Media, limits: ImageLimits, index: int, model: str, fit: bool) -> Media:
-    """``media`` if it is within ``limits``; fitted when ``fit``; else InvalidInputError."""
+    """``media`` if it is within ``limits``; fitted when ``fit``; else InvalidInputError.
+
+    With ``fit``, an image whose EXIF orientation turns or mirrors it is also re-encoded upright,
+    since a vendor may ignore the tag (without ``fit`` its bytes are sent as they are)."""
     if media.is_url or media.kind != "image" or media.data is None:
         return media
     image = _open(media.data, index, media.format)
+    orientation = _orientation(image) if image is not None else 1
     dims = image.size if image is not None else None
+    if dims is not None and orientation in QUARTER_TURNS:
+        dims = (dims[1], dims[0])
     if dims is not None and limits.max_aspect is not None and max(dims) / max(min(dims), 1) > limits.max_aspect:
         raise InvalidInputError(f"image is {dims[0]}x{dims[1]}; {model} accepts an aspect ratio of at most "
                                 f"{limits.max_aspect:g}:1 (no resizing can fix that)", index=index, rule="image-aspect")
     problems = _problems(len(media.data), dims, limits)
-    if not problems:
+    if not problems and not (fit and orientation != 1):
         return media
     if not fit or image is None:
         raise InvalidInputError(f"image {problems[0]} for {model}; {FIT_HINT}", index=index,
                                 rule="image-size" if "bytes" in problems[0] else "image-dimensions")
     assert dims is not None
-    fitted = _fit(image, media, limits, index, model)
+    fitted, size = _fit(image, dims, orientation, media, limits, index, model)
     log.info("input %d: image fitted for %s: %dx%d %s, %d bytes -> %dx%d %s, %d bytes", index, model,
-             dims[0], dims[1], media.format, len(media.data), *fitted[1], fitted[0].format, len(fitted[0].data or b""))
-    return fitted[0]
+             dims[0], dims[1], media.format, len(media.data), *size, fitted.format, len(fitted.data or b""))
+    return fitted
 
 
-def _fit(image: Any, media: Media, limits: ImageLimits, index: int, model: str) -> tuple[Media, tuple[int, int]]:
-    w, h = image.size
-    scale = 1.0
-    for cap in (limits.max_pixels, limits.fit_pixels):
-        if cap is not None and w * h > cap:
-            scale = min(scale, math.sqrt(cap / (w * h)) * 0.999)
-    if limits.max_side is not None and max(w, h) * scale > limits.max_side:
-        scale = limits.max_side / max(w, h)
-    if limits.min_side is not None and min(w, h) * scale < limits.min_side:
-        scale = limits.min_side / min(w, h)
-    image_module = _pillow()
+def _scale_range(w: int, h: int, limits: ImageLimits) -> tuple[float, float]:
+    """(the least scale the minimum side allows, the scale to use): downscaled only as far as the
+    limits need, upscaled only to the minimum side, never past a hard limit (so the least may be
+    above the one to use: then no size meets every rule)."""
+    hard = math.inf
+    if limits.max_pixels is not None:
+        hard = min(hard, math.sqrt(limits.max_pixels / (w * h)) * 0.999)
+    if limits.max_side is not None:
+        hard = min(hard, limits.max_side / max(w, h))
+    wanted = min(1.0, hard)
+    if limits.fit_pixels is not None and w * h * wanted**2 > limits.fit_pixels:
+        wanted = math.sqrt(limits.fit_pixels / (w * h)) * 0.999
+    low = limits.min_side / min(w, h) if limits.min_side is not None else 0.0
+    return low, min(max(wanted, low), hard)
+
+
+def _size(w: int, h: int, scale: float, limits: ImageLimits) -> tuple[int, int]:
+    """``(w, h)`` times ``scale``, rounded; the shorter side raised to the minimum when rounding
+    took it below (the aspect ratio changes by rounding only)."""
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    least = limits.min_side
+    if least is not None and min(size) < least:
+        if w <= h:
+            size = (least, max(least, round(h * least / w)))
+        else:
+            size = (max(least, round(w * least / h)), least)
+    return size
+
+
+def _rules(limits: ImageLimits) -> str:
+    rules = [f"each side at least {limits.min_side} px" if limits.min_side else "",
+             f"each side at most {limits.max_side} px" if limits.max_side else "",
+             f"at most {limits.max_pixels} pixels" if limits.max_pixels else ""]
+    return ", ".join(rule for rule in rules if rule)
+
+
+def _fit(image: Any, dims: tuple[int, int], orientation: int, media: Media, limits: ImageLimits, index: int,
+         model: str) -> tuple[Media, tuple[int, int]]:
+    w, h = dims
+    low, scale = _scale_range(w, h, limits)
+    if low > scale:
+        raise InvalidInputError(f"image is {w}x{h}; no size with its aspect ratio meets {model}'s rules "
+                                f"({_rules(limits)})", index=index, rule="image-dimensions")
+    size = _size(w, h, scale, limits)
+    if media.format != "jpeg" and w * h > MAX_DECODE_PIXELS:
+        raise InvalidInputError(
+            f"image is {w}x{h} = {w * h} pixels; fitting decodes at most {MAX_DECODE_PIXELS} pixels of a "
+            f"{media.format} image (a decompression bomb looks like this); downscale it first", index=index,
+            rule="image-pixels")
+    stored = (size[1], size[0]) if orientation in QUARTER_TURNS else size
+    image.draft(None, stored)  # a JPEG decodes reduced (by 1/2, 1/4, 1/8), still at least this size
+    image = to_rgb_or_rgba(upright(image) if orientation != 1 else image, index)
     keep_png = media.format == "png"
     for attempt in range(12):
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        if limits.min_side is not None:
-            size = (max(size[0], limits.min_side), max(size[1], limits.min_side))
-        resized = image.resize(size, image_module.Resampling.LANCZOS) if size != (w, h) else image
+        resized = image.resize(size, pillow().Resampling.LANCZOS, reducing_gap=3.0) if size != image.size else image
         out = io.BytesIO()
         if keep_png and attempt == 0:
             resized.save(out, format="PNG", optimize=True)
             fmt = "png"
         else:
-            resized.convert("RGB").save(out, format="JPEG", quality=max(90 - 10 * attempt, 40))
+            flatten(resized).save(out, format="JPEG", quality=max(90 - 10 * attempt, 40))
             fmt = "jpeg"
         data = out.getvalue()
         if not _problems(len(data), size, limits):
             return replace(media, data=data, format=fmt, fitted=True), size
         if attempt >= 2:
+            if scale * 0.8 < low:
+                break
             scale *= 0.8
+            size = _size(w, h, scale, limits)
     raise InvalidInputError(f"image could not be fitted to {model}'s limits", index=index, rule="image-size")

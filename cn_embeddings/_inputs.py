@@ -120,10 +120,10 @@ def to_media(value: Any, kind: Kind, index: int) -> Media:
     if isinstance(value, os.PathLike):
         return _from_path(Path(value), kind, index)
     if not isinstance(value, str):
-        from ._images import from_pil, is_pil_image
+        from ._pil import from_pil, is_pil_image
 
         if kind == "image" and is_pil_image(value):
-            return _from_bytes(from_pil(value), kind, index, "PIL image")
+            return _from_bytes(from_pil(value, index), kind, index, "PIL image")
         raise InvalidInputError(
             f"{kind} must be a path, bytes, a file object, a PIL image, an http(s) URL or a data URI, "
             f"not {type(value).__name__}", index=index, rule="type")
