@@ -1,5 +1,6 @@
 """cn_embeddings: the framework-free core behind the LangChain and LlamaIndex integrations
-for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark embeddings."""
+for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark embeddings, and the three vendors'
+rerank services."""
 
 from ._client import EmbeddingClient
 from ._exceptions import (
@@ -17,10 +18,12 @@ from ._exceptions import (
 )
 from ._flow import Cancel
 from ._inputs import Item, Media
+from ._rerank import RerankClient
 from ._secret import Secret
-from ._types import EmbeddingResult, Usage
+from ._types import EmbeddingResult, Ranked, RerankResult, Usage
 from ._version import __version__
 from .clients import ArkClient, QianfanClient, TencentCloudClient
+from .rerankers import QianfanRerankClient, TencentCloudRerankClient, VolcengineRerankClient
 
 __all__ = [
     "APIConnectionError",
@@ -38,11 +41,17 @@ __all__ = [
     "Item",
     "Media",
     "QianfanClient",
+    "QianfanRerankClient",
+    "Ranked",
     "RateLimitError",
+    "RerankClient",
+    "RerankResult",
     "Secret",
     "ServerError",
     "Stopped",
     "TencentCloudClient",
+    "TencentCloudRerankClient",
     "Usage",
+    "VolcengineRerankClient",
     "__version__",
 ]

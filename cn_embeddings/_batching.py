@@ -23,17 +23,18 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ._exceptions import Stopped
 from ._flow import Cancel
 from ._inputs import Item
-from ._types import BatchResult
+from ._types import Answer
 from .vendors._base import VendorProtocol
 
 __all__ = ["Outcome", "arun_batches", "plan_batches", "run_batches", "worker_count"]
 
 B = TypeVar("B")
+R = TypeVar("R", bound=Answer)
 Progress = Callable[[int], None]
 WORKERS_PER_PLACE = 2  # workers per request allowed in flight: one waits out a retry beside each one sent
 
@@ -57,13 +58,13 @@ def plan_batches(protocol: VendorProtocol, items: Iterable[Item], max_items: int
 
 
 @dataclass
-class Outcome(Generic[B]):
+class Outcome(Generic[B, R]):
     """What a run produced: the batches taken from the plan, a result per answered batch (by
     position), and the first failure as (batch position or None when the run itself was
     interrupted, the exception)."""
 
     batches: list[B] = field(default_factory=list)
-    results: dict[int, BatchResult] = field(default_factory=dict)
+    results: dict[int, R] = field(default_factory=dict)
     failure: tuple[int | None, BaseException] | None = None
 
     def fail(self, index: int | None, error: BaseException) -> None:
@@ -76,7 +77,7 @@ class Outcome(Generic[B]):
 class _Plan(Generic[B]):
     """The shared iterator of batches; remembers what it handed out unless told not to."""
 
-    def __init__(self, batches: Iterable[B], outcome: Outcome[B], keep: bool) -> None:
+    def __init__(self, batches: Iterable[B], outcome: Outcome[B, Any], keep: bool) -> None:
         self._it = iter(batches)
         self._outcome, self._keep = outcome, keep
         self._taken = 0
@@ -94,7 +95,7 @@ class _Plan(Generic[B]):
 
 
 def _finished(outcome: Outcome, cancel: Cancel, progress: Progress | None,
-              index: int, batch: Sequence, result: BatchResult, keep: bool) -> None:
+              index: int, batch: Sequence, result: Answer, keep: bool) -> None:
     if keep:
         outcome.results[index] = result
     if progress is not None:
@@ -105,15 +106,15 @@ def _finished(outcome: Outcome, cancel: Cancel, progress: Progress | None,
             cancel.set()
 
 
-def run_batches(batches: Iterable[B], call: Callable[[B, Cancel], BatchResult], max_concurrency: int, *,
+def run_batches(batches: Iterable[B], call: Callable[[B, Cancel], R], max_concurrency: int, *,
                 progress: Progress | None = None, cancel: Cancel | None = None, keep: bool = True,
-                gentle: bool = False, known: int | None = None) -> Outcome[B]:
+                gentle: bool = False, known: int | None = None) -> Outcome[B, R]:
     """Run the batches on worker threads while the caller's thread only waits.
 
     ``cancel`` may be set from outside (a drain). Ctrl-C stops the call, or drains it when
     ``gentle`` (the bulk job: answers on the wire are written). ``keep`` False keeps no results
     (the caller's ``call`` consumed them); ``known``: how many batches there are, if known."""
-    outcome: Outcome[B] = Outcome()
+    outcome: Outcome[B, R] = Outcome()
     cancel = cancel or Cancel()
     plan = _Plan(batches, outcome, keep)
 
@@ -153,12 +154,12 @@ def _unless_drained(outcome: Outcome, plan: _Plan) -> Outcome:
     return outcome
 
 
-async def arun_batches(batches: Iterable[B], call: Callable[[B, Cancel], Awaitable[BatchResult]],
+async def arun_batches(batches: Iterable[B], call: Callable[[B, Cancel], Awaitable[R]],
                        max_concurrency: int, *, progress: Progress | None = None, cancel: Cancel | None = None,
-                       keep: bool = True, known: int | None = None) -> Outcome[B]:
+                       keep: bool = True, known: int | None = None) -> Outcome[B, R]:
     """The same on tasks. A failed batch drains the run (the others' answers on the wire are
     read and kept); a cancelled caller cancels every task, and their slots are settled."""
-    outcome: Outcome[B] = Outcome()
+    outcome: Outcome[B, R] = Outcome()
     cancel = cancel or Cancel()
     plan = _Plan(batches, outcome, keep)
 

@@ -204,26 +204,14 @@ class EmbeddingClient(Closeable):
         self._controller = self._make_controller()
 
     def _make_controller(self) -> RateController:
-        """The process's controller of this quota: the configured rates over the documented ones."""
-        transport = self.transport
-        if transport.requests_per_second == 0:
-            return RateController(None, transport.max_concurrency, adaptive=False, vendor=self.protocol.vendor)
-        documented, tpm = self.protocol.quota, transport.tokens_per_minute
-        quota = Quota(self.requests_per_second, tpm if tpm is not None else documented.tokens_per_minute,
-                      exact=documented.exact or transport.requests_per_second is not None)
-        controller = shared_controller((*self.quota_key, transport.quota_url), quota, transport.max_concurrency)
-        if transport.quota_url and controller.store is None:
-            controller.store = shared_store(transport.quota_url, self.quota_key)
-        return controller
+        return make_controller(self.quota_key, self.protocol.quota, self.transport)
 
     # -- configuration ----------------------------------------------------------------------
 
     @property
     def quota_key(self) -> tuple[str, str, str, str]:
         """(vendor, host, account hash, model): what one vendor quota is counted against."""
-        account = fingerprint(next(iter(getattr(self._auth, "secret_values", tuple)()), ""))
-        host = urlsplit(getattr(self.protocol, "url", "")).netloc
-        return self.protocol.vendor, host, account, self.protocol.model
+        return quota_key(self.protocol.vendor, getattr(self.protocol, "url", ""), self._auth, self.protocol.model)
 
     @property
     def requests_per_second(self) -> float | None:
@@ -389,25 +377,18 @@ class EmbeddingClient(Closeable):
         (``users``): they apply below ours, since requests are built here, outside that client."""
         return Sender(client, self._auth, self.protocol.vendor, self._redactor), client.headers if users else None
 
-    def _batch_flow(self, items: list[Item], user_headers: httpx.Headers | None) -> Flow:
+    def _batch_flow(self, items: list[Item], user_headers: httpx.Headers | None) -> Flow[BatchResult]:
 
         def build() -> httpx.Request:
-            request = self.protocol.build_request(items)
-            for name, value in self.default_headers.items():
-                request.headers.setdefault(name, value)
-            for name, value in (user_headers or {}).items():
-                if name.lower() not in ("user-agent", "accept", "accept-encoding", "connection"):
-                    request.headers.setdefault(name, value)
-            if self.timeout is not None:
-                request.extensions["timeout"] = httpx.Timeout(self.timeout).as_dict()
-            return request
+            return with_defaults(self.protocol.build_request(items), self.default_headers, user_headers,
+                                 self.timeout)
 
         return batch_flow(build, lambda response: self.protocol.parse_response(response, items),
                           self.policy, self._redactor, self.timeout, self.protocol.token_estimate(items),
                           controlled=self._controller.adaptive)
 
     def _finish(self, items: list[Item], sent: list[Item], owners: list[int] | None,
-                outcome: Outcome[list[int]]) -> EmbeddingResult:
+                outcome: Outcome[list[int], BatchResult]) -> EmbeddingResult:
         """Count everything billed, then return the whole result or raise with what was paid for
         (in inputs: a split input counts as embedded when all its pieces are)."""
         try:
@@ -420,7 +401,7 @@ class EmbeddingClient(Closeable):
             result.vectors = _longtext.merge(items, owners, result.vectors)  # type: ignore[assignment]
         return result
 
-    def _finish_sent(self, items: list[Item], outcome: Outcome[list[int]]) -> EmbeddingResult:
+    def _finish_sent(self, items: list[Item], outcome: Outcome[list[int], BatchResult]) -> EmbeddingResult:
         batches = outcome.batches
         results = [outcome.results.get(i) for i in range(len(batches))]
         vectors = _spread(len(items), batches, results, "vectors") or [None] * len(items)
@@ -486,6 +467,41 @@ class EmbeddingClient(Closeable):
         for position, i in enumerate(missing):
             found[i] = result.sparse[position]
             self._runtime.sparse.take(keys[i])
+
+
+def quota_key(vendor: str, url: str, auth: httpx.Auth, model: str) -> tuple[str, str, str, str]:
+    """(vendor, host, account hash, model): what one vendor quota is counted against."""
+    account = fingerprint(next(iter(getattr(auth, "secret_values", tuple)()), ""))
+    return vendor, urlsplit(url).netloc, account, model
+
+
+def make_controller(key: tuple[str, str, str, str], documented: Quota, transport: TransportOptions) -> RateController:
+    """The process's controller of one quota: the configured rates over the documented ones."""
+    if transport.requests_per_second == 0:
+        return RateController(None, transport.max_concurrency, adaptive=False, vendor=key[0])
+    rps = transport.requests_per_second if transport.requests_per_second is not None \
+        else documented.requests_per_second
+    tpm = transport.tokens_per_minute
+    quota = Quota(rps or None, tpm if tpm is not None else documented.tokens_per_minute,
+                  exact=documented.exact or transport.requests_per_second is not None)
+    controller = shared_controller((*key, transport.quota_url), quota, transport.max_concurrency)
+    if transport.quota_url and controller.store is None:
+        controller.store = shared_store(transport.quota_url, key)
+    return controller
+
+
+def with_defaults(request: httpx.Request, defaults: dict[str, str], user_headers: httpx.Headers | None,
+                  timeout: float | None) -> httpx.Request:
+    """A request built by a protocol, with our default headers, then those of the user's own httpx
+    client (below ours, since requests are built outside that client), and the attempt timeout."""
+    for name, value in defaults.items():
+        request.headers.setdefault(name, value)
+    for name, value in (user_headers or {}).items():
+        if name.lower() not in ("user-agent", "accept", "accept-encoding", "connection"):
+            request.headers.setdefault(name, value)
+    if timeout is not None:
+        request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+    return request
 
 
 def _to_inputs(error: CNEmbeddingsError, items: list[Item], owners: list[int]) -> None:

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 
@@ -29,7 +30,7 @@ from ._exceptions import APIConnectionError, APIError, APITimeoutError, CNEmbedd
 from ._ratecontrol import WAKE_SLICE, RateController, Slot
 from ._retry import QUOTA_PATIENCE, RetryPolicy
 from ._secret import Redactor
-from ._types import BatchResult
+from ._types import Answer
 
 __all__ = ["Cancel", "Send", "Sender", "Sleep", "Stopped", "batch_flow", "run_async", "run_sync"]
 
@@ -62,7 +63,9 @@ class Sleep:
     after: CNEmbeddingsError | None = None
 
 
-Flow = Generator["Send | Sleep", "httpx.Response | None", BatchResult]
+R = TypeVar("R", bound=Answer)
+# A flow yields sends and sleeps, is sent the answers, and returns the parsed answer.
+Flow = Generator["Send | Sleep", "httpx.Response | None", R]
 
 
 class Cancel(threading.Event):
@@ -79,9 +82,9 @@ class Cancel(threading.Event):
         self.set()
 
 
-def batch_flow(build: Callable[[], httpx.Request], parse: Callable[[httpx.Response], BatchResult],
+def batch_flow(build: Callable[[], httpx.Request], parse: Callable[[httpx.Response], R],
                policy: RetryPolicy, redactor: Redactor | None = None, deadline: float | None = None,
-               cost: float = 0.0, clock: Callable[[], float] = time.monotonic, controlled: bool = True) -> Flow:
+               cost: float = 0.0, clock: Callable[[], float] = time.monotonic, controlled: bool = True) -> Flow[R]:
     """Send one batch until it succeeds, fails for good, or the retry budget is spent.
 
     When the rate is ``controlled``, refusals for quota (a retryable RateLimitError that is not
@@ -219,7 +222,7 @@ class Sender:
 
 # -- the two drivers -----------------------------------------------------------------------------
 
-def _advance(flow: Flow, slot: Slot, outcome: httpx.Response | CNEmbeddingsError) -> Send | Sleep:
+def _advance(flow: Flow[R], slot: Slot, outcome: httpx.Response | CNEmbeddingsError) -> Send | Sleep:
     """Hand an answer (or a failure) to the flow, and settle the slot with what the flow made of
     it: accepted, refused for quota (which bound), or failed."""
     try:
@@ -241,12 +244,12 @@ def _settle_failure(slot: Slot, error: BaseException | None) -> None:
         slot.failed()
 
 
-def _end(flow: Flow, vendor: str) -> Stopped:
+def _end(flow: Flow[R], vendor: str) -> Stopped:
     flow.close()
     return Stopped(f"{vendor}: the call was stopped")
 
 
-def run_sync(flow: Flow, sender: Sender, controller: RateController, cancel: Cancel) -> BatchResult:
+def run_sync(flow: Flow[R], sender: Sender, controller: RateController, cancel: Cancel) -> R:
     """Drive a flow with blocking I/O, in a worker thread (never the caller's: see ``_batching``)."""
     step = next(flow)
     try:
@@ -269,7 +272,7 @@ def run_sync(flow: Flow, sender: Sender, controller: RateController, cancel: Can
         return done.value
 
 
-async def run_async(flow: Flow, sender: Sender, controller: RateController, cancel: Cancel) -> BatchResult:
+async def run_async(flow: Flow[R], sender: Sender, controller: RateController, cancel: Cancel) -> R:
     """Drive the same flow with asyncio; a task cancelled mid-attempt settles its slot as failed."""
     step = next(flow)
     try:

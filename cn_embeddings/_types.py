@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
+from typing import Protocol
 
 __all__ = ["BatchResult", "EmbeddingResult", "SparseVector", "Usage", "UsageCounter"]
 
@@ -26,6 +28,41 @@ class Usage:
     def add(self, other: Usage) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+class Answer(Protocol):
+    """What a parsed answer holds for the drivers: its usage (embeddings: :class:`BatchResult`;
+    rerank: :class:`RerankBatch`)."""
+
+    usage: Usage
+
+
+@dataclass
+class RerankBatch:
+    """One rerank response, parsed: a relevance score per document of the batch, in the batch's order."""
+
+    scores: list[float]
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One document of a ranking: its index among the documents given, and its score; unpacks as
+    the pair ``(index, relevance_score)``."""
+
+    index: int
+    relevance_score: float
+
+    def __iter__(self) -> Iterator[int | float]:
+        return iter((self.index, self.relevance_score))
+
+
+@dataclass
+class RerankResult:
+    """A whole rerank call: the documents best first (``top_n`` of them), and what it consumed."""
+
+    results: list[Ranked]
+    usage: Usage
 
 
 class UsageCounter:

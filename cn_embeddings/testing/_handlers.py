@@ -51,9 +51,11 @@ class Credentials:
 
     def __init__(self, secret_id: str = "AKIDEMULATOR0000", secret_key: str = "emulator-secret-key",  # noqa: S107
                  session_token: str | None = None, qianfan_api_key: str = "emulator-qianfan-key",  # noqa: S107
-                 ark_api_key: str = "emulator-ark-key") -> None:  # noqa: S107
+                 ark_api_key: str = "emulator-ark-key", volc_access_key: str = "AKLTEMULATOR0000",  # noqa: S107
+                 volc_secret_key: str = "emulator-volc-secret") -> None:  # noqa: S107
         self.secret_id, self.secret_key, self.session_token = secret_id, secret_key, session_token
         self.qianfan_api_key, self.ark_api_key = qianfan_api_key, ark_api_key
+        self.volc_access_key, self.volc_secret_key = volc_access_key, volc_secret_key
 
 
 def _b64_bytes(value: Any) -> bytes | None:
@@ -122,6 +124,8 @@ def tencent(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
     if not isinstance(params, dict):
         return tencent_error("InvalidParameter", "body is not an object")
     action, model = headers.get("x-tc-action"), params.get("ModelName")
+    if action == "RunRerank":
+        return tencent_rerank(params)
     if action not in ("GetMultiModalEmbedding", "GetTextEmbedding"):
         return tencent_error("InvalidAction", f"unknown action {action}")
     multimodal = model in ("WeCLIPv2-Base", "WeCLIPv2-Large")
@@ -347,3 +351,112 @@ def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bo
     usage = {"prompt_tokens": text_tokens + 500 * len(media), "total_tokens": text_tokens + 500 * len(media),
              "prompt_tokens_details": {"text_tokens": text_tokens, "image_tokens": 500 * len(media)}}
     return Answer(200, {**base, "data": fused, "usage": usage}, {"X-Request-Id": request_id}, model, 1)
+
+
+# -- rerank (VENDORS.md 7) ------------------------------------------------------------------------
+
+QIANFAN_RERANK_MODELS = ("bce-reranker-base", "qwen3-reranker-8b")
+TENCENT_RERANK_MODELS = ("bge-reranker-large", "bge-reranker-v2-m3")
+VOLCENGINE_RERANK_MODELS = ("doubao-seed-rerank", "base-multilingual-rerank", "m3-v2-rerank")
+
+
+def relevance(query: str, document: str) -> float:
+    """A deterministic score in [0, 1]: the cosine of the two texts' token sets (words, CJK
+    characters and their pairs), so a document sharing more of the query's words ranks higher."""
+    q, d = set(_vectors.tokens(query)), set(_vectors.tokens(document))
+    if not q or not d:
+        return 0.0
+    return round(len(q & d) / (len(q) * len(d)) ** 0.5, 6)
+
+
+def _ranked(query: str, documents: list[str]) -> list[tuple[int, float]]:
+    scored = [(i, relevance(query, d)) for i, d in enumerate(documents)]
+    return sorted(scored, key=lambda pair: (-pair[1], pair[0]))
+
+
+def _texts(value: Any, most: int, longest: int) -> bool:
+    return (isinstance(value, list) and 0 < len(value) <= most
+            and all(isinstance(t, str) and t.strip() and len(t) <= longest for t in value))
+
+
+def qianfan_rerank(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
+    if headers.get("authorization") != f"Bearer {creds.qianfan_api_key}":
+        return qianfan_error(401, "invalid_iam_token", "IAM Certification failed", "access_denied")
+    params = json.loads(body)
+    model, query, documents = params.get("model"), params.get("query"), params.get("documents")
+    if model not in QIANFAN_RERANK_MODELS:
+        return qianfan_error(400, "invalid_model", "model is not available")
+    if not isinstance(query, str) or not query.strip() or len(query) > 1600:
+        return qianfan_error(400, "invalid_argument", "query must be 1 to 1600 characters")
+    if not _texts(documents, 64, 4096):
+        return qianfan_error(400, "invalid_argument", "documents: 1 to 64 non-empty strings of at most 4096 characters")
+    ranked = _ranked(query, documents)[: params.get("top_n") or None]
+    tokens = len(query) * len(documents) + sum(len(d) for d in documents)
+    results = [{"document": documents[i], "relevance_score": score, "index": i} for i, score in ranked]
+    return Answer(200, {"id": "as-" + uuid.uuid4().hex[:10], "object": "reranker_list", "created": int(time.time()),
+                        "model": model, "results": results,
+                        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, {}, model, len(documents))
+
+
+def tencent_rerank(params: dict) -> Answer:
+    """RunRerank, after the TC3 checks of :func:`tencent`."""
+    model, query, documents = params.get("ModelName"), params.get("Query"), params.get("Documents") or []
+    if model not in TENCENT_RERANK_MODELS:
+        return tencent_error("InvalidParameterValue", f"ModelName {model} is not valid for RunRerank")
+    if not isinstance(query, str) or not query.strip() or not _texts(documents, 1000, 100_000):
+        return tencent_error("InvalidParameterValue", "Query and Documents must be non-empty strings")
+    ranked = _ranked(query, documents)[: params.get("TopN") or None]
+    data = [{"Index": i, "RelevanceScore": score, "Document": documents[i] if params.get("ReturnDocuments") else None}
+            for i, score in ranked]
+    tokens = len(query) * len(documents) + sum(len(d) for d in documents)
+    return Answer(200, {"Response": {"Data": data, "Usage": {"TotalTokens": tokens}, "RequestId": str(uuid.uuid4())}},
+                  {}, model, len(documents))
+
+
+def _v4_expected(creds: Credentials, headers: dict[str, str], body: bytes, path: str) -> str | None:
+    """The Authorization a request signed with Volcengine V4 must carry, recomputed from the headers
+    it says it signed (written from the SDK's description, apart from the client's signer)."""
+    auth = headers.get("authorization", "")
+    try:
+        credential = auth.split("Credential=", 1)[1].split(",", 1)[0]
+        signed_names = auth.split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";")
+        access_key, date, region, service, _ = credential.split("/")
+    except (IndexError, ValueError):
+        return None
+    if access_key != creds.volc_access_key or "x-date" not in signed_names:
+        return None
+    body_hash = hashlib.sha256(body).hexdigest()
+    if headers.get("x-content-sha256") != body_hash:
+        return None
+    canonical_headers = "".join(f"{name}:{headers.get(name, '')}\n" for name in signed_names)
+    canonical = "\n".join(["POST", path, "", canonical_headers, ";".join(signed_names), body_hash])
+    scope = f"{date}/{region}/{service}/request"
+    to_sign = "\n".join(["HMAC-SHA256", headers.get("x-date", ""), scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = creds.volc_secret_key.encode()
+    for part in (date, region, service, "request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return f"HMAC-SHA256 Credential={credential}, SignedHeaders={';'.join(signed_names)}, Signature={signature}"
+
+
+def volcengine_error(status: int, code: int, message: str) -> Answer:
+    return Answer(status, {"code": code, "message": message, "request_id": uuid.uuid4().hex}, {})
+
+
+def volcengine_rerank(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
+    expected = _v4_expected(creds, headers, body, "/api/knowledge/service/rerank")
+    if expected is None or not hmac.compare_digest(headers.get("authorization", ""), expected):
+        return volcengine_error(401, 1000001, "unauthorized: the signature does not match")
+    params = json.loads(body)
+    model, datas = params.get("rerank_model"), params.get("datas")
+    if model not in VOLCENGINE_RERANK_MODELS:
+        return volcengine_error(400, 1000003, f"rerank_model {model} is not supported")
+    if not isinstance(datas, list) or not 0 < len(datas) <= 200 or not all(
+            isinstance(d, dict) and isinstance(d.get("query"), str) and isinstance(d.get("content"), str)
+            for d in datas):
+        return volcengine_error(400, 1000003, "datas: 1 to 200 {query, content} items")
+    scores = [relevance(d["query"], d["content"]) for d in datas]
+    tokens = sum(len(d["query"]) + len(d["content"]) for d in datas)
+    return Answer(200, {"code": 0, "message": "success", "request_id": uuid.uuid4().hex,
+                        "data": {"scores": scores, "token_usage": tokens}}, {}, model, len(datas))

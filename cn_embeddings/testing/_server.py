@@ -90,7 +90,9 @@ class Emulator:
             return {"api_key": c.qianfan_api_key, "base_url": self.qianfan_url}
         if vendor == "ark":
             return {"api_key": c.ark_api_key, "base_url": self.ark_url}
-        raise ValueError(f"unknown vendor {vendor!r}; one of tencent, qianfan, ark")
+        if vendor == "volcengine":  # rerank (VikingDB)
+            return {"access_key": c.volc_access_key, "secret_key": c.volc_secret_key, "base_url": self.url}
+        raise ValueError(f"unknown vendor {vendor!r}; one of tencent, qianfan, ark, volcengine")
 
     def client(self, vendor: str, model: str | None = None, **options: Any):
         """A core client of ``vendor`` pointed at this emulator with its credentials."""
@@ -98,6 +100,12 @@ class Emulator:
 
         settings = self.settings(vendor)
         return CLIENTS[vendor](model or DEFAULT_MODELS[vendor], **settings, **options)
+
+    def reranker(self, vendor: str, model: str | None = None, **options: Any):
+        """A core rerank client of ``vendor`` (tencent, qianfan, volcengine) pointed at this emulator."""
+        from ..rerankers import RERANK_CLIENTS
+
+        return RERANK_CLIENTS[vendor](model, **self.settings(vendor), **options)
 
     def start(self) -> Emulator:
         self._thread = threading.Thread(target=self._server.serve_forever, name="cn-embeddings-emulator",
@@ -144,6 +152,10 @@ class Emulator:
             return "tencent", _handlers.tencent
         if path == "/v2/embeddings":
             return "qianfan", _handlers.qianfan
+        if path == "/v2/rerank":
+            return "qianfan", _handlers.qianfan_rerank
+        if path == "/api/knowledge/service/rerank":
+            return "volcengine", _handlers.volcengine_rerank
         if path == ARK_PREFIX + "/embeddings/multimodal":
             return "ark", lambda c, h, b: _handlers.ark(c, h, b, multimodal=True)
         if path == ARK_PREFIX + "/embeddings":
@@ -340,4 +352,5 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
 
 def _ok(answer: Answer) -> bool:
     body = answer.body
-    return not (isinstance(body, dict) and ("error" in body or "Error" in body.get("Response", {})))
+    return not (isinstance(body, dict) and ("error" in body or "Error" in body.get("Response", {})
+                                            or body.get("code", 0) != 0))

@@ -184,16 +184,7 @@ class TencentProtocol(VendorProtocol):
         return json_request(self.url, self.body(items), headers)
 
     def parse_response(self, response: httpx.Response, items: Sequence[Item]) -> BatchResult:
-        if response.status_code != 200:
-            raise http_error(response, VENDOR, code=f"http_{response.status_code}",
-                             message=response.content[:200].decode("utf-8", errors="replace"),
-                             request_id=None)
-        payload = json_body(response, VENDOR)
-        inner = payload.get("Response") if isinstance(payload, dict) else None
-        if not isinstance(inner, dict):
-            raise malformed(VENDOR, "body has no Response object", response)
-        if "Error" in inner:
-            raise parse_error(inner)
+        inner = response_object(response)
         data = inner.get("Data")
         usage_raw = inner.get("Usage")
         usage = Usage(requests=1, total_tokens=int_field(usage_raw, "TotalTokens"),
@@ -214,6 +205,20 @@ class TencentProtocol(VendorProtocol):
         if texts and images and len(texts[0]) != len(images[0]):
             raise malformed(VENDOR, "text and image embeddings have different lengths", response)
         return BatchResult(vectors, usage)
+
+
+def response_object(response: httpx.Response) -> dict:
+    """The ``Response`` object of a successful API 3.0 answer; any error raises the typed error."""
+    if response.status_code != 200:
+        raise http_error(response, VENDOR, code=f"http_{response.status_code}",
+                         message=response.content[:200].decode("utf-8", errors="replace"), request_id=None)
+    payload = json_body(response, VENDOR)
+    inner = payload.get("Response") if isinstance(payload, dict) else None
+    if not isinstance(inner, dict):
+        raise malformed(VENDOR, "body has no Response object", response)
+    if "Error" in inner:
+        raise parse_error(inner)
+    return inner
 
 
 def parse_error(inner: dict) -> APIError:

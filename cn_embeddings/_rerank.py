@@ -1,0 +1,159 @@
+"""The framework-free rerank client: check, split into requests, send, merge into one ranking.
+
+It runs on the embedding client's transport core: the same retry flow, rate
+controller (one per quota), sender, deadlines, redaction, connections and
+typed errors. Documents beyond what one request takes are split into
+consecutive requests sent concurrently; every request asks for all its scores,
+so the scores merge into one global ranking, best first (ties in input order).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import httpx
+
+from ._batching import Outcome, arun_batches, run_batches
+from ._client import USER_AGENT, Closeable, _Runtime, make_controller, quota_key, with_defaults
+from ._exceptions import CNEmbeddingsError, InvalidInputError
+from ._flow import Cancel, Flow, Sender, batch_flow, run_async, run_sync
+from ._options import TransportOptions
+from ._quota import QUOTA_URL_ENV
+from ._retry import RetryPolicy
+from ._secret import Redactor
+from ._types import Ranked, RerankBatch, RerankResult, Usage, UsageCounter
+from .vendors.rerank import RerankProtocol
+
+__all__ = ["RerankClient"]
+
+
+class RerankClient(Closeable):
+    """Reranks documents for a query with one vendor model: :meth:`rerank` and :meth:`arerank`."""
+
+    vendor: ClassVar[str] = ""
+
+    def __init__(self, protocol: RerankProtocol, auth: httpx.Auth, *, http_client: httpx.Client | None = None,
+                 http_async_client: httpx.AsyncClient | None = None, **transport: Any) -> None:
+        if transport.get("quota_url") is None and os.environ.get(QUOTA_URL_ENV):
+            transport["quota_url"] = os.environ[QUOTA_URL_ENV]
+        self._configure(protocol, auth, TransportOptions(**transport), http_client, http_async_client)
+
+    def _configure(self, protocol: RerankProtocol, auth: httpx.Auth, transport: TransportOptions,
+                   http_client: httpx.Client | None, http_async_client: httpx.AsyncClient | None) -> None:
+        self.protocol = protocol
+        self._auth = auth
+        self.transport = transport
+        self.policy = RetryPolicy(max_retries=self.transport.max_retries, zero_waits=self.transport.zero_waits)
+        self.default_headers = {"User-Agent": USER_AGENT, **self.transport.default_headers}
+        self.batch_size = protocol.batch_size(self.transport.batch_size)
+        self._usage = UsageCounter()
+        self._runtime = _Runtime(transport, http_client, http_async_client)
+        self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
+        key = quota_key(protocol.vendor, protocol.url, auth, protocol.model)
+        self._controller = make_controller(key, protocol.quota, self.transport)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(vendor={self.protocol.vendor!r}, model={self.protocol.model!r})"
+
+    def __getstate__(self) -> dict:
+        return {"protocol": self.protocol, "auth": self._auth, "transport": self.transport}
+
+    def __setstate__(self, state: dict) -> None:
+        self._configure(state["protocol"], state["auth"], state["transport"], None, None)
+
+    @property
+    def usage(self) -> Usage:
+        """Everything this client consumed so far, failed calls included."""
+        return self._usage.snapshot()
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.transport.max_concurrency
+
+    def for_queries(self) -> RerankClient:
+        return self
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def rerank(self, query: str, documents: Sequence[str], top_n: int | None = None, *,
+               cancel: Cancel | None = None) -> RerankResult:
+        """The documents' indices and relevance scores, best first: ``top_n`` of them (None: all).
+
+        Bad input is refused before any request (InvalidInputError naming the item and the rule);
+        no documents give an empty ranking without a request."""
+        batches = self._plan(query, documents, top_n)
+        if not batches:
+            return RerankResult([], Usage())
+        sender, headers = self._sender(self._runtime.sync_client(), not self._runtime.owns_sync)
+        outcome = run_batches(
+            batches, lambda batch, cancel: run_sync(self._flow(query, documents, batch, headers), sender,
+                                                   self._controller, cancel),
+            self.max_concurrency, cancel=cancel, known=len(batches))
+        return self._finish(len(documents), outcome, top_n)
+
+    async def arerank(self, query: str, documents: Sequence[str], top_n: int | None = None, *,
+                      cancel: Cancel | None = None) -> RerankResult:
+        batches = self._plan(query, documents, top_n)
+        if not batches:
+            return RerankResult([], Usage())
+        sender, headers = self._sender(await self._runtime.async_client(),
+                                       self._runtime.user_async_client is not None)
+        outcome = await arun_batches(
+            batches, lambda batch, cancel: run_async(self._flow(query, documents, batch, headers), sender,
+                                                    self._controller, cancel),
+            self.max_concurrency, cancel=cancel, known=len(batches))
+        return self._finish(len(documents), outcome, top_n)
+
+    def close(self) -> None:
+        self._runtime.close()
+
+    async def aclose(self) -> None:
+        await self._runtime.aclose()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _plan(self, query: str, documents: Sequence[str], top_n: int | None) -> list[list[int]]:
+        """Everything that can fail before a request fails here; the batches of document indices."""
+        if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
+            raise InvalidInputError(f"top_n must be a positive integer or None, got {top_n!r}", rule="top-n")
+        self.protocol.check(query, documents)
+        size = self.batch_size
+        return [list(range(start, min(start + size, len(documents)))) for start in range(0, len(documents), size)]
+
+    def _sender(self, client: httpx.Client | httpx.AsyncClient, users: bool) -> tuple[Sender, httpx.Headers | None]:
+        return Sender(client, self._auth, self.protocol.vendor, self._redactor), client.headers if users else None
+
+    def _flow(self, query: str, documents: Sequence[str], batch: list[int],
+              user_headers: httpx.Headers | None) -> Flow[RerankBatch]:
+        chunk = [documents[i] for i in batch]
+        timeout = self.transport.timeout
+        return batch_flow(
+            lambda: with_defaults(self.protocol.build_request(query, chunk), self.default_headers, user_headers,
+                                  timeout),
+            lambda response: self.protocol.parse_response(response, len(chunk)),
+            self.policy, self._redactor, timeout, self.protocol.token_estimate(query, chunk),
+            controlled=self._controller.adaptive)
+
+    def _finish(self, count: int, outcome: Outcome[list[int], RerankBatch], top_n: int | None) -> RerankResult:
+        """One ranking from every batch's scores; or raise with the record of what was scored."""
+        usage = Usage()
+        scores: list[float | None] = [None] * count
+        for position, result in outcome.results.items():
+            usage.add(result.usage)
+            for index, score in zip(outcome.batches[position], result.scores, strict=True):
+                scores[index] = score
+        if outcome.failure is not None:
+            failed_batch, error = outcome.failure
+            attempts = getattr(error, "attempts", 0)
+            usage.add(Usage(requests=attempts, retries=max(attempts - 1, 0)))
+            self._usage.add(usage)
+            if isinstance(error, CNEmbeddingsError):
+                error.with_progress([i for i, s in enumerate(scores) if s is not None],
+                                    [i for i, s in enumerate(scores) if s is None],
+                                    list(outcome.batches[failed_batch]) if failed_batch is not None else [])
+            raise error
+        self._usage.add(usage)
+        ranking = sorted(range(count), key=lambda i: (-scores[i], i))  # type: ignore[operator]
+        return RerankResult([Ranked(i, scores[i]) for i in ranking[:top_n]], usage)  # type: ignore[arg-type]

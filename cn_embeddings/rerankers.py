@@ -1,0 +1,104 @@
+"""Ready-made rerank clients for the three vendors: credentials from arguments or the environment.
+
+As for the embedding clients, every keyword is declared once: the vendor's
+options in its rerank protocol (``vendors/rerank.py``), the transport options
+in :class:`~cn_embeddings._options.TransportOptions`, the credentials beside
+the vendor. Qianfan and Tencent take the credentials and base URL variables of
+their embedding clients; Volcengine takes an access key pair
+(``VOLC_ACCESSKEY``, ``VOLC_SECRETKEY``, as the volcengine SDK reads them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+from ._exceptions import ConfigurationError
+from ._options import Credential, OptionSpec, TransportOptions, declared
+from ._rerank import RerankClient
+from ._secret import Secret
+from .clients import _check_base_url, _resolve, _wrapped
+from .vendors import qianfan, tencent
+from .vendors import rerank as wire
+
+__all__ = ["RERANKERS", "QianfanRerankClient", "RerankVendor", "TencentCloudRerankClient",
+           "VolcengineRerankClient", "rerank_options_of"]
+
+
+@dataclass(frozen=True)
+class RerankVendor:
+    """What it takes to build one vendor's rerank client."""
+
+    protocol: type[wire.RerankProtocol]
+    credentials: tuple[Credential, ...]
+    base_url_env: str
+    make_auth: Callable[[Mapping[str, Secret | None], Mapping[str, Any]], httpx.Auth]
+
+
+RERANKERS: dict[str, RerankVendor] = {
+    "qianfan": RerankVendor(wire.QianfanRerankProtocol, qianfan.CREDENTIALS, qianfan.BASE_URL_ENV,
+                            lambda secrets, options: qianfan.make_auth(secrets)),
+    "tencent": RerankVendor(wire.TencentRerankProtocol, tencent.CREDENTIALS, tencent.BASE_URL_ENV,
+                            lambda secrets, options: tencent.make_auth(secrets)),
+    "volcengine": RerankVendor(wire.VolcengineRerankProtocol, wire.VOLCENGINE_CREDENTIALS,
+                               wire.VOLCENGINE_BASE_URL_ENV,
+                               lambda secrets, options: wire.volcengine_auth(secrets, options.get("region")
+                                                                             or "cn-north-1")),
+}
+
+
+def rerank_options_of(vendor: str) -> tuple[OptionSpec, ...]:
+    """Every declared option of a vendor's rerank clients: its protocol's, then the transport's."""
+    return declared(RERANKERS[vendor].protocol) + declared(TransportOptions)
+
+
+class VendorRerankClient(RerankClient):
+    """A :class:`RerankClient` built from keyword options; unknown keywords are refused by name."""
+
+    vendor: ClassVar[str]
+
+    def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
+                 http_async_client: httpx.AsyncClient | None = None, **options: Any) -> None:
+        spec = RERANKERS[self.vendor]
+        secrets = {c.name: _wrapped(options.pop(c.name, None)) for c in spec.credentials}
+        protocol_names = {s.name for s in declared(spec.protocol)}
+        transport_names = {s.name for s in declared(TransportOptions)}
+        unknown = sorted(set(options) - protocol_names - transport_names)
+        if unknown:
+            raise ConfigurationError(f"unknown option(s) {', '.join(map(repr, unknown))} for {type(self).__name__}; "
+                                     f"allowed: {', '.join(sorted(protocol_names | transport_names | set(secrets)))}")
+        protocol_options = {k: v for k, v in options.items() if k in protocol_names}
+        if model is not None:
+            protocol_options["model"] = model
+        protocol_options["base_url"] = _check_base_url(
+            options.get("base_url") or os.environ.get(spec.base_url_env) or None, spec.base_url_env)
+        super().__init__(spec.protocol(**protocol_options),
+                         spec.make_auth(_resolve(spec.credentials, secrets), protocol_options),
+                         http_client=http_client, http_async_client=http_async_client,
+                         **{k: v for k, v in options.items() if k in transport_names})
+
+
+class QianfanRerankClient(VendorRerankClient):
+    """Baidu Qianfan ``/v2/rerank`` (bce-reranker-base) with a bearer API key."""
+
+    vendor = "qianfan"
+
+
+class TencentCloudRerankClient(VendorRerankClient):
+    """Tencent Cloud ES ``RunRerank`` (bge-reranker-large, bge-reranker-v2-m3), TC3 signed."""
+
+    vendor = "tencent"
+
+
+class VolcengineRerankClient(VendorRerankClient):
+    """Volcengine VikingDB knowledge-base rerank, V4 signed with an access key pair."""
+
+    vendor = "volcengine"
+
+
+RERANK_CLIENTS: dict[str, type[VendorRerankClient]] = {
+    "qianfan": QianfanRerankClient, "tencent": TencentCloudRerankClient, "volcengine": VolcengineRerankClient}
