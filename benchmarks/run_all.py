@@ -53,6 +53,11 @@ SCENARIOS = [
      lambda r, v: r > 0),
     ("image_fit.py", "image_fit_bomb_refused_peak_vs_32mib", "a 13,000 x 13,000 PNG bomb refused within 32 MiB",
      lambda r, v: r <= 1),
+    ("rerank.py", "rerank_1000_tencent_default_vs_tencentcloud_loop", ">= 5x the SDK loop", lambda r, v: r >= 5),
+    *[("rerank.py", f"rerank_1000_{vendor}_default_vs_httpx_loop", ">= 5x the httpx loop (quota unknown: "
+       "the controller's initial rate)", lambda r, v: r >= 5) for vendor in ("qianfan", "volcengine")],
+    *[("rerank.py", f"rerank_1000_{vendor}_rps50_vs_quota_bound", ">= 0.9 of a 50/s quota's bound",
+       lambda r, v: r >= 0.9) for vendor in ("qianfan", "volcengine")],
     ("json_parsing.py", "json_vs_orjson_qianfan", "orjson used if > 1.5x faster", lambda r, v: r > 0),
     ("json_parsing.py", "json_vs_orjson_tencent", "orjson used if > 1.5x faster", lambda r, v: r > 0),
 ]

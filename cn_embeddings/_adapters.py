@@ -24,6 +24,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, Se
 
 from ._client import Closeable, EmbeddingClient
 from ._exceptions import ConfigurationError
+from ._options import Credential, OptionSpec
 from ._types import Usage
 from .clients import CLIENTS, credentials_of, options_of
 
@@ -42,25 +43,38 @@ class _Settings(BaseModel):
     model_config = ConfigDict(populate_by_name=True, protected_namespaces=(), extra="forbid")
 
 
-def settings_model(vendor: str, *, model_field: str, exclude_secrets: bool) -> type[BaseModel]:
+def registry(kind: str) -> tuple[Callable[[str], tuple[OptionSpec, ...]], Callable[[str], tuple[Credential, ...]],
+                                   dict[str, Any]]:
+    """(options of a vendor, its credentials, its core client classes) for ``kind``: the
+    ``embeddings`` clients or the ``rerank`` clients."""
+    if kind == "rerank":
+        from .rerankers import RERANK_CLIENTS, RERANKERS, rerank_options_of
+
+        return rerank_options_of, lambda vendor: RERANKERS[vendor].credentials, RERANK_CLIENTS
+    return options_of, credentials_of, CLIENTS
+
+
+def settings_model(vendor: str, *, model_field: str, exclude_secrets: bool, kind: str = "embeddings"
+                   ) -> type[BaseModel]:
     """A pydantic mixin with one field per declared option and credential of ``vendor``.
 
     ``model_field`` is the framework's name for the model (LangChain ``model``, LlamaIndex
     ``model_name``, which also accepts ``model``). Credentials are ``SecretStr`` fields filled
     from their environment variables and accept the SDK-style aliases."""
+    options, credentials, _ = registry(kind)
     fields: dict[str, Any] = {}
-    for spec in options_of(vendor):
+    for spec in options(vendor):
         name = model_field if spec.name == "model" else spec.name
         names = tuple(dict.fromkeys((name, spec.name, *spec.aliases)))
         default: dict[str, Any] = ({"default_factory": type(spec.default)} if isinstance(spec.default, dict)
                                    else {"default": spec.default})
         alias = AliasChoices(*names) if len(names) > 1 else None
         fields[name] = (spec.type, Field(**default, description=spec.help, validation_alias=alias))
-    for cred in credentials_of(vendor):
+    for cred in credentials(vendor):
         fields[cred.name] = (SecretStr | None, Field(
             default_factory=_from_env(cred.env), validation_alias=AliasChoices(cred.name, *cred.aliases),
             exclude=exclude_secrets, repr=False, description=f"The {cred.what}; defaults to ${cred.env}."))
-    return create_model(f"{vendor.capitalize()}Settings", __base__=_Settings, **fields)
+    return create_model(f"{vendor.capitalize()}{kind.capitalize()}Settings", __base__=_Settings, **fields)
 
 
 class _Runtime:
@@ -90,17 +104,19 @@ class AdapterMixin(Closeable, BaseModel):
     """Core clients, usage, closing, copying and pickling for both frameworks' classes."""
 
     vendor: ClassVar[str]
+    kind: ClassVar[str] = "embeddings"  # or "rerank"
     model_field: ClassVar[str] = "model"
     http_fields: ClassVar[tuple[str, str]] = ("http_client", "http_async_client")
     _runtime: _Runtime | None = PrivateAttr(default=None)
 
     def client_options(self) -> dict[str, Any]:
         """The keyword arguments of the core client, read from the fields."""
+        option_specs, credentials, _ = registry(self.kind)
         options: dict[str, Any] = {}
-        for spec in options_of(self.vendor):
+        for spec in option_specs(self.vendor):
             value = getattr(self, self.model_field if spec.name == "model" else spec.name)
             options[spec.name] = dict(value) if isinstance(value, dict) else value
-        for cred in credentials_of(self.vendor):
+        for cred in credentials(self.vendor):
             options[cred.name] = getattr(self, cred.name)
         return options
 
@@ -119,7 +135,8 @@ class AdapterMixin(Closeable, BaseModel):
         key = (options, id(sync_http), id(async_http))
         with runtime.lock:
             if runtime.client is None or runtime.key != key:
-                client = CLIENTS[self.vendor](http_client=sync_http, http_async_client=async_http, **options)
+                client = registry(self.kind)[2][self.vendor](http_client=sync_http, http_async_client=async_http,
+                                                             **options)
                 old, runtime.client, runtime.query, runtime.key = runtime.client, client, client.for_queries(), key
                 if old is not None:
                     runtime.retired.add(old.usage)

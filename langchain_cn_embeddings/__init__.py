@@ -1,6 +1,9 @@
-"""LangChain embeddings for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark."""
+"""LangChain embeddings for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark, and the three
+vendors' rerankers as document compressors."""
 
 from ._init import init_embeddings
 from .embeddings import ArkEmbeddings, QianfanEmbeddings, TencentCloudEmbeddings
+from .rerank import QianfanRerank, TencentCloudRerank, VolcengineRerank
 
-__all__ = ["ArkEmbeddings", "QianfanEmbeddings", "TencentCloudEmbeddings", "init_embeddings"]
+__all__ = ["ArkEmbeddings", "QianfanEmbeddings", "QianfanRerank", "TencentCloudEmbeddings", "TencentCloudRerank",
+           "VolcengineRerank", "init_embeddings"]

@@ -1,6 +1,9 @@
-"""LlamaIndex embeddings for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark."""
+"""LlamaIndex embeddings for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark, and the three
+vendors' rerankers as node postprocessors."""
 
 from ._init import init_embeddings
 from .embeddings import ArkEmbedding, QianfanEmbedding, TencentCloudEmbedding
+from .rerank import QianfanRerank, TencentCloudRerank, VolcengineRerank
 
-__all__ = ["ArkEmbedding", "QianfanEmbedding", "TencentCloudEmbedding", "init_embeddings"]
+__all__ = ["ArkEmbedding", "QianfanEmbedding", "QianfanRerank", "TencentCloudEmbedding", "TencentCloudRerank",
+           "VolcengineRerank", "init_embeddings"]

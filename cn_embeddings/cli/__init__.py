@@ -1,4 +1,4 @@
-"""The ``cn-embeddings`` command line: demo, embed, check, emulator."""
+"""The ``cn-embeddings`` command line: demo, embed, rerank, check, emulator."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .._options import OptionSpec
 from .._version import __version__
 from ..clients import CLIENTS, options_of
 from ..config import PROVIDERS
+from ..rerankers import RERANKERS, rerank_options_of
 from ..testing._quotas import QUOTA_KINDS
 
 EXAMPLES = {
@@ -26,6 +27,9 @@ EXAMPLES = {
              "--text-column body --output vectors.parquet --rps 5 --quota-url redis://127.0.0.1:6379/0\n"
              "  (.txt: a text per line; .jsonl/.csv/.parquet rows with id, text, image, video;\n"
              "   every input is checked before anything is sent; re-running the same command resumes)",
+    "rerank": "examples:\n  cn-embeddings rerank --provider qianfan --query '熊猫吃什么' --input docs.jsonl --top-n 5\n"
+              "  cn-embeddings rerank --provider volcengine --model doubao-seed-rerank --query q --input docs.txt\n"
+              "  (documents beyond one request's limit are split into requests and ranked together)",
     "check": "examples:\n  cn-embeddings check --provider tencent\n  cn-embeddings check --provider ark --model "
              "doubao-embedding-text-240715",
     "emulator": "examples:\n  cn-embeddings emulator --port 8808\n  cn-embeddings emulator --port 8808 "
@@ -35,10 +39,11 @@ EXAMPLES = {
 }
 
 
-def cli_options() -> dict[str, OptionSpec]:
-    """Every declared option that has a flag: the union over the vendors, by name."""
-    return {spec.name: spec for vendor in PROVIDERS for spec in options_of(vendor)
-            if spec.cli and spec.name != "model"}
+def cli_options(kind: str = "embeddings") -> dict[str, OptionSpec]:
+    """Every declared option that has a flag: the union over the vendors (of embeddings or of
+    rerank), by name."""
+    vendors, options = (RERANKERS, rerank_options_of) if kind == "rerank" else (PROVIDERS, options_of)
+    return {spec.name: spec for vendor in vendors for spec in options(vendor) if spec.cli and spec.name != "model"}
 
 
 def _flag(name: str) -> str:
@@ -77,35 +82,36 @@ def _parse_bool(text: str) -> bool:
     return text.lower() == "true"
 
 
-def add_option_flags(parser: argparse.ArgumentParser) -> None:
+def add_option_flags(parser: argparse.ArgumentParser, kind: str = "embeddings") -> None:
     """One flag per declared option, named after it (``max_retries`` -> ``--max-retries``). Every
     flag defaults to 'not given', so the declared default applies."""
     group = parser.add_argument_group("client options (declared defaults apply when a flag is not given)")
-    for spec in cli_options().values():
+    for spec in cli_options(kind).values():
         names = [_flag(spec.name)] + (["--rps"] if spec.name == "requests_per_second" else [])
         help_text = f"{spec.help} (default: {spec.default!r})"
-        kind = _value_type(spec.type)
+        value_type = _value_type(spec.type)
         if spec.type is bool:
             group.add_argument(*names, dest=spec.name, action="store_true", default=None, help=help_text)
-        elif kind is bool:
+        elif value_type is bool:
             group.add_argument(*names, dest=spec.name, type=_parse_bool, metavar="{true,false}", help=help_text)
-        elif kind is typing.Literal:
+        elif value_type is typing.Literal:
             group.add_argument(*names, dest=spec.name, choices=typing.get_args(spec.type), help=help_text)
-        elif kind is dict:
+        elif value_type is dict:
             group.add_argument(*names, dest=spec.name, type=_pair_parser(spec.type), action="append",
                                metavar="'NAME: VALUE'", help=help_text)
         else:
-            group.add_argument(*names, dest=spec.name, type=kind, help=help_text)
+            group.add_argument(*names, dest=spec.name, type=value_type, help=help_text)
 
 
-def options_from_args(args: argparse.Namespace, provider: str) -> dict[str, Any]:
+def options_from_args(args: argparse.Namespace, provider: str, kind: str = "embeddings") -> dict[str, Any]:
     """The flags that were given, checked against what ``provider`` declares."""
-    given = {name: getattr(args, name) for name in cli_options() if getattr(args, name, None) is not None}
-    allowed = {spec.name for spec in options_of(provider)}
+    declared = rerank_options_of(provider) if kind == "rerank" else options_of(provider)
+    given = {name: getattr(args, name) for name in cli_options(kind) if getattr(args, name, None) is not None}
+    allowed = {spec.name for spec in declared}
     foreign = sorted(_flag(name) for name in given if name not in allowed)
     if foreign:
         raise ConfigurationError(f"{', '.join(foreign)}: not an option of {provider}")
-    for spec in options_of(provider):
+    for spec in declared:
         if spec.name in given and _value_type(spec.type) is dict:
             given[spec.name] = dict(given[spec.name])
     return given
@@ -152,6 +158,49 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"ok: {args.provider} {client.protocol.model}, dimension {len(vector)}, "
           f"latency {(time.perf_counter() - started) * 1000:.0f} ms")
     return 0
+
+
+def cmd_rerank(args: argparse.Namespace) -> int:
+    """Rank the documents of ``--input`` (a text per line, or .jsonl rows with a text field and an
+    optional id) for ``--query``; prints JSON Lines, best first."""
+    import json
+
+    from ..rerankers import RERANK_CLIENTS
+
+    ids, texts = _read_documents(args.input, args.text_column, args.id_column)
+    client = RERANK_CLIENTS[args.provider](args.model, **options_from_args(args, args.provider, "rerank"))
+    result = client.rerank(args.query, texts, args.top_n)
+    for rank, ranked in enumerate(result.results, 1):
+        row = {"rank": rank, "index": ranked.index, "id": ids[ranked.index],
+               "relevance_score": ranked.relevance_score, "text": texts[ranked.index]}
+        print(json.dumps(row, ensure_ascii=False))
+    print(f"{len(texts)} documents ranked in {result.usage.requests} requests", file=sys.stderr)
+    return 0
+
+
+def _read_documents(path: str, text_column: str, id_column: str) -> tuple[list[Any], list[str]]:
+    """(ids, texts) of a .txt file (ids: line numbers) or a .jsonl file; a bad row names its line."""
+    import json
+
+    ids: list[Any] = []
+    texts: list[str] = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            if not path.endswith(".jsonl"):
+                ids.append(number)
+                texts.append(line.rstrip("\r\n"))
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise InvalidInputError(f"{path}:{number}: not a JSON object", rule="jsonl") from None
+            if not isinstance(row, dict) or not isinstance(row.get(text_column), str):
+                raise InvalidInputError(f"{path}:{number}: no string field {text_column!r}", rule="jsonl")
+            ids.append(row.get(id_column, number))
+            texts.append(row[text_column])
+    return ids, texts
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -211,6 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
                        "4096); rows not yet in a part are kept in a journal beside them")
     add_option_flags(embed)
     embed.set_defaults(func=cmd_embed)
+
+    rerank = sub.add_parser("rerank", parents=[common], help="rank documents for a query (JSON Lines, best first)",
+                            epilog=EXAMPLES["rerank"], formatter_class=fmt)
+    rerank.add_argument("--provider", choices=tuple(RERANKERS), required=True)
+    rerank.add_argument("--model")
+    rerank.add_argument("--query", required=True, help="the query")
+    rerank.add_argument("--input", required=True, help=".txt (a document per line) or .jsonl rows")
+    rerank.add_argument("--text-column", default="text", help="the text field of .jsonl rows (default: text)")
+    rerank.add_argument("--id-column", default="id", help="the id field of .jsonl rows (default: id; else the "
+                        "line number)")
+    rerank.add_argument("--top-n", type=int, help="how many to print (default: all)")
+    add_option_flags(rerank, "rerank")
+    rerank.set_defaults(func=cmd_rerank)
 
     check = sub.add_parser("check", parents=[common],
                            help="one minimal call: ok with dimension and latency, or what is wrong",

@@ -105,7 +105,7 @@ class Emulator:
         """A core rerank client of ``vendor`` (tencent, qianfan, volcengine) pointed at this emulator."""
         from ..rerankers import RERANK_CLIENTS
 
-        return RERANK_CLIENTS[vendor](model, **self.settings(vendor), **options)
+        return RERANK_CLIENTS[vendor](model, **{**self.settings(vendor), **options})
 
     def start(self) -> Emulator:
         self._thread = threading.Thread(target=self._server.serve_forever, name="cn-embeddings-emulator",

@@ -206,3 +206,21 @@ def test_cli_errors_are_one_line_with_a_hint(emulator_process, tmp_path):
     assert not_utf8.returncode == 2 and "bad.txt:2 is not UTF-8" in not_utf8.stderr and "hint:" in not_utf8.stderr
     for result in (missing_folder, not_utf8):
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_rerank_prints_the_ranking_best_first(emulator_process, tmp_path):
+    from cn_embeddings.testing._handlers import relevance
+
+    texts = [f"row {i} " + ("giant pandas eat bamboo" if i in (3, 70) else "weather report") for i in range(100)]
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    result = run(["rerank", "--provider", "qianfan", "--query", "what do pandas eat", "--input", str(docs),
+                  "--top-n", "3"], emulator_process)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    order = sorted(range(100), key=lambda i: (-relevance("what do pandas eat", texts[i]), i))[:3]
+    assert [row["id"] for row in rows] == [f"d{i}" for i in order] and rows[0]["rank"] == 1
+    assert "100 documents ranked in 2 requests" in result.stderr
+    bad = run(["rerank", "--provider", "qianfan", "--query", "q", "--input", str(docs), "--top-n", "0"],
+              emulator_process)
+    assert bad.returncode == 2 and "top_n must be a positive integer" in bad.stderr and "Traceback" not in bad.stderr

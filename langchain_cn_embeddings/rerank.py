@@ -1,0 +1,106 @@
+"""LangChain document compressors over the three vendors' rerank services.
+
+Each class is a ``BaseDocumentCompressor`` (so it works in
+``ContextualCompressionRetriever``) with native ``acompress_documents``. Its
+fields come from the vendor's rerank declarations plus ``top_n`` (3). The
+documents returned are copies, best first, with ``metadata["relevance_score"]``;
+the documents passed in are left untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import Callbacks
+from langchain_core.documents import BaseDocumentCompressor, Document
+from langchain_core.load.serializable import Serializable
+from pydantic import ConfigDict, Field, model_validator
+
+from cn_embeddings import RerankResult
+from cn_embeddings._adapters import AdapterMixin, settings_model
+from cn_embeddings.rerankers import RERANKERS
+
+__all__ = ["QianfanRerank", "TencentCloudRerank", "VolcengineRerank"]
+
+
+class CNRerankBase(AdapterMixin, Serializable, BaseDocumentCompressor):
+    kind = "rerank"
+
+    top_n: int | None = 3
+    """How many documents to return, best first (None: all)."""
+    http_client: Any = Field(default=None, exclude=True)
+    http_async_client: Any = Field(default=None, exclude=True)
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid",
+                              protected_namespaces=())
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_cn_embeddings"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {cred.name: cred.env for cred in RERANKERS[self.vendor].credentials}
+
+    @model_validator(mode="after")
+    def _check_configuration(self) -> CNRerankBase:
+        self._clients()  # a bad option or a missing credential fails here, not on the first call
+        return self
+
+    def rerank(self, documents: Sequence[str | Document], query: str, *, top_n: int | None = -1) -> list[dict]:
+        """``[{"index", "relevance_score"}]``, best first (``top_n`` -1: this object's ``top_n``)."""
+        result = self.client.rerank(query, _texts(documents), self.top_n if top_n == -1 else top_n)
+        return [{"index": r.index, "relevance_score": r.relevance_score} for r in result.results]
+
+    def compress_documents(self, documents: Sequence[Document], query: str,
+                           callbacks: Callbacks | None = None) -> Sequence[Document]:
+        if not documents:
+            return []
+        return _copies(documents, self.client.rerank(query, _texts(documents), self.top_n))
+
+    async def acompress_documents(self, documents: Sequence[Document], query: str,
+                                  callbacks: Callbacks | None = None) -> Sequence[Document]:
+        if not documents:
+            return []
+        return _copies(documents, await self.client.arerank(query, _texts(documents), self.top_n))
+
+
+def _texts(documents: Sequence[str | Document]) -> list[str]:
+    return [d.page_content if isinstance(d, Document) else d for d in documents]
+
+
+def _copies(documents: Sequence[Document], result: RerankResult) -> list[Document]:
+    out = []
+    for ranked in result.results:
+        document = documents[ranked.index]
+        out.append(Document(page_content=document.page_content, id=document.id,
+                            metadata={**document.metadata, "relevance_score": ranked.relevance_score}))
+    return out
+
+
+class QianfanRerank(settings_model("qianfan", model_field="model", exclude_secrets=False,  # type: ignore[misc]
+                                  kind="rerank"), CNRerankBase):
+    """Baidu Qianfan ``/v2/rerank`` (``bce-reranker-base``); ``QIANFAN_API_KEY``."""
+
+    vendor = "qianfan"
+
+
+class TencentCloudRerank(settings_model("tencent", model_field="model", exclude_secrets=False,  # type: ignore[misc]
+                                       kind="rerank"), CNRerankBase):
+    """Tencent Cloud ES ``RunRerank`` (``bge-reranker-large``, ``bge-reranker-v2-m3``); TC3 signed with
+    ``TENCENTCLOUD_SECRET_ID`` / ``TENCENTCLOUD_SECRET_KEY``."""
+
+    vendor = "tencent"
+
+
+class VolcengineRerank(settings_model("volcengine", model_field="model", exclude_secrets=False,  # type: ignore[misc]
+                                     kind="rerank"), CNRerankBase):
+    """Volcengine VikingDB knowledge-base rerank (``base-multilingual-rerank``, ``doubao-seed-rerank``,
+    ``m3-v2-rerank``); V4 signed with ``VOLC_ACCESSKEY`` / ``VOLC_SECRETKEY``."""
+
+    vendor = "volcengine"
