@@ -16,17 +16,17 @@ from langchain_core.load.serializable import Serializable
 from pydantic import ConfigDict, Field, model_validator
 
 from cn_embeddings import EmbeddingClient
-from cn_embeddings._adapters import AdapterMixin
+from cn_embeddings._adapters import AdapterMixin, registry
 from cn_embeddings._progress import progress_bar
-from cn_embeddings.clients import credentials_of
 
 MultimodalInput = str | Mapping[str, Any]
 
 
-class CNEmbeddingsBase(AdapterMixin, Serializable, Embeddings):
-    """Configuration is pydantic fields only; the core client is built from them, privately."""
+class LangChainAdapter(AdapterMixin, Serializable):
+    """What every LangChain class of this package shares (embeddings and rerankers): the injected
+    httpx clients, serialisation with credentials as their environment variable ids, and a check of
+    the configuration on construction."""
 
-    show_progress_bar: bool = False
     http_client: Any = Field(default=None, exclude=True)
     """An httpx.Client to send with (it is still signed per request)."""
     http_async_client: Any = Field(default=None, exclude=True)
@@ -44,12 +44,18 @@ class CNEmbeddingsBase(AdapterMixin, Serializable, Embeddings):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        return {cred.name: cred.env for cred in credentials_of(self.vendor)}
+        return {cred.name: cred.env for cred in registry(self.kind)[1](self.vendor)}
 
     @model_validator(mode="after")
-    def _check_configuration(self) -> CNEmbeddingsBase:
+    def _check_configuration(self) -> LangChainAdapter:
         self._clients()  # a bad option or a missing credential fails here, not on the first call
         return self
+
+
+class CNEmbeddingsBase(LangChainAdapter, Embeddings):
+    """Configuration is pydantic fields only; the core client is built from them, privately."""
+
+    show_progress_bar: bool = False
 
     def _embed(self, client: EmbeddingClient, inputs: Sequence[Any], default: str = "text") -> list[list[float]]:
         with progress_bar(len(inputs), self.show_progress_bar) as progress:

@@ -10,47 +10,23 @@ the documents passed in are left untouched.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
-from langchain_core.load.serializable import Serializable
-from pydantic import ConfigDict, Field, model_validator
 
 from cn_embeddings import RerankResult
-from cn_embeddings._adapters import AdapterMixin, settings_model
-from cn_embeddings.rerankers import RERANKERS
+from cn_embeddings._adapters import settings_model
+
+from ._base import LangChainAdapter
 
 __all__ = ["QianfanRerank", "TencentCloudRerank", "VolcengineRerank"]
 
 
-class CNRerankBase(AdapterMixin, Serializable, BaseDocumentCompressor):
+class CNRerankBase(LangChainAdapter, BaseDocumentCompressor):
     kind = "rerank"
 
     top_n: int | None = 3
     """How many documents to return, best first (None: all)."""
-    http_client: Any = Field(default=None, exclude=True)
-    http_async_client: Any = Field(default=None, exclude=True)
-
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid",
-                              protected_namespaces=())
-
-    @classmethod
-    def is_lc_serializable(cls) -> bool:
-        return True
-
-    @classmethod
-    def get_lc_namespace(cls) -> list[str]:
-        return ["langchain_cn_embeddings"]
-
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        return {cred.name: cred.env for cred in RERANKERS[self.vendor].credentials}
-
-    @model_validator(mode="after")
-    def _check_configuration(self) -> CNRerankBase:
-        self._clients()  # a bad option or a missing credential fails here, not on the first call
-        return self
 
     def rerank(self, documents: Sequence[str | Document], query: str, *, top_n: int | None = -1) -> list[dict]:
         """``[{"index", "relevance_score"}]``, best first (``top_n`` -1: this object's ``top_n``)."""

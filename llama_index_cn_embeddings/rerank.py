@@ -43,6 +43,10 @@ class CNRerankBase(AdapterMixin, BaseNodePostprocessor):
         self._clients()
         return self
 
+    @classmethod
+    def class_name(cls) -> str:
+        return cls.__name__
+
     def _texts(self, nodes: list[NodeWithScore]) -> list[str]:
         return [n.node.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
 
@@ -90,10 +94,6 @@ class QianfanRerank(settings_model("qianfan", model_field="model_name", exclude_
 
     vendor = "qianfan"
 
-    @classmethod
-    def class_name(cls) -> str:
-        return "QianfanRerank"
-
 
 class TencentCloudRerank(settings_model("tencent", model_field="model_name",  # type: ignore[misc]
                                        exclude_secrets=True, kind="rerank"), CNRerankBase):
@@ -101,17 +101,9 @@ class TencentCloudRerank(settings_model("tencent", model_field="model_name",  # 
 
     vendor = "tencent"
 
-    @classmethod
-    def class_name(cls) -> str:
-        return "TencentCloudRerank"
-
 
 class VolcengineRerank(settings_model("volcengine", model_field="model_name",  # type: ignore[misc]
                                      exclude_secrets=True, kind="rerank"), CNRerankBase):
     """Volcengine VikingDB knowledge-base rerank; ``VOLC_ACCESSKEY`` / ``VOLC_SECRETKEY``."""
 
     vendor = "volcengine"
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "VolcengineRerank"
