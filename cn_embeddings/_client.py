@@ -13,6 +13,7 @@ in flight across every call, thread and event loop.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections import Counter
@@ -381,7 +382,7 @@ class EmbeddingClient(Closeable):
 
         def build() -> httpx.Request:
             return with_defaults(self.protocol.build_request(items), self.default_headers, user_headers,
-                                 self.timeout)
+                                 self.timeout, self.transport.extra_body)
 
         return batch_flow(build, lambda response: self.protocol.parse_response(response, items),
                           self.policy, self._redactor, self.timeout, self.protocol.token_estimate(items),
@@ -491,9 +492,12 @@ def make_controller(key: tuple[str, str, str, str], documented: Quota, transport
 
 
 def with_defaults(request: httpx.Request, defaults: dict[str, str], user_headers: httpx.Headers | None,
-                  timeout: float | None) -> httpx.Request:
-    """A request built by a protocol, with our default headers, then those of the user's own httpx
+                  timeout: float | None, extra_body: dict[str, Any] | None = None) -> httpx.Request:
+    """A request built by a protocol, with ``extra_body``'s fields merged into its JSON body (a field
+    the protocol set is refused by name), our default headers, then those of the user's own httpx
     client (below ours, since requests are built outside that client), and the attempt timeout."""
+    if extra_body:
+        request = _merged(request, extra_body)
     for name, value in defaults.items():
         request.headers.setdefault(name, value)
     for name, value in (user_headers or {}).items():
@@ -502,6 +506,18 @@ def with_defaults(request: httpx.Request, defaults: dict[str, str], user_headers
     if timeout is not None:
         request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
     return request
+
+
+def _merged(request: httpx.Request, extra: dict[str, Any]) -> httpx.Request:
+    body = json.loads(request.content)
+    clash = sorted(set(extra) & set(body))
+    if clash:
+        raise ConfigurationError(f"extra_body sets {', '.join(map(repr, clash))}, which the client sets itself; "
+                                 "use the option for it instead")
+    content = json.dumps({**body, **extra}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    headers = [(name, value) for name, value in request.headers.raw if name.lower() != b"content-length"]
+    return httpx.Request(request.method, request.url, content=content, headers=headers,
+                         extensions=request.extensions)
 
 
 def _to_inputs(error: CNEmbeddingsError, items: list[Item], owners: list[int]) -> None:

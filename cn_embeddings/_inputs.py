@@ -43,6 +43,9 @@ _MAGIC: list[tuple[bytes, int, str]] = [
     (b"\xffO\xffQ", 0, "j2k"),
 ]
 VIDEO_FORMATS = frozenset({"mp4", "mov", "avi"})
+# HEIF major brands (ISO/IEC 23008-12): HEVC-coded images are heic, others heif
+HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"})
+HEIF_BRANDS = frozenset({b"mif1", b"msf1"})
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -54,7 +57,14 @@ def sniff_format(data: bytes) -> str | None:
         return "webp"
     if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
         return "avi"
-    if data[4:8] == b"ftyp":
+    if data[4:8] == b"ftyp":  # ISO base media: the major brand tells HEIF images from videos
+        brand = data[8:12]
+        if brand in HEIC_BRANDS:
+            return "heic"
+        if brand in HEIF_BRANDS:
+            return "heif"
+        if brand in (b"avif", b"avis"):
+            return "avif"  # no vendor lists it: refused by name rather than sent as a video
         return "mov" if data[8:10] == b"qt" else "mp4"
     return None
 

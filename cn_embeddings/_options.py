@@ -97,6 +97,10 @@ class TransportOptions:
     fit_images: bool = option(False, "Downscale and re-encode an image that breaks the vendor's size or pixel "
                                      "limits instead of raising InvalidInputError (needs Pillow).")
     default_headers: dict[str, str] = option({}, "Extra headers on every request.")
+    extra_body: dict[str, Any] = option(
+        {}, "Extra fields merged into every request body, for fields a vendor added after this release "
+            "(langchain-openai's model_kwargs, LlamaIndex's additional_kwargs); a field the client sets itself "
+            "is refused by name.", aliases=("model_kwargs", "additional_kwargs"))
     quota_url: str | None = option(
         None, "redis://host:port/db: share one quota's pacing with every process using the same account and "
               "model; env CN_EMBEDDINGS_QUOTA_URL; password from env "
@@ -135,3 +139,6 @@ class TransportOptions:
         if not isinstance(self.default_headers, Mapping):
             raise ConfigurationError("default_headers must be a mapping of header names to values")
         object.__setattr__(self, "default_headers", dict(self.default_headers or {}))
+        if not isinstance(self.extra_body, Mapping) or not all(isinstance(k, str) for k in self.extra_body):
+            raise ConfigurationError("extra_body must be a mapping of field names to JSON values")
+        object.__setattr__(self, "extra_body", dict(self.extra_body))

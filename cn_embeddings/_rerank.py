@@ -131,7 +131,7 @@ class RerankClient(Closeable):
         timeout = self.transport.timeout
         return batch_flow(
             lambda: with_defaults(self.protocol.build_request(query, chunk), self.default_headers, user_headers,
-                                  timeout),
+                                  timeout, self.transport.extra_body),
             lambda response: self.protocol.parse_response(response, len(chunk)),
             self.policy, self._redactor, timeout, self.protocol.token_estimate(query, chunk),
             controlled=self._controller.adaptive)

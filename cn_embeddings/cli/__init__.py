@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -21,7 +22,7 @@ from ..testing._quotas import QUOTA_KINDS
 EXAMPLES = {
     "demo": "examples:\n  cn-embeddings demo            # offline emulator unless credentials are set\n"
             "  cn-embeddings demo --live     # real clouds only (needs every vendor's credentials)",
-    "embed": "examples:\n  cn-embeddings embed --provider ark --model doubao-embedding-vision-250615 \\\n"
+    "embed": "examples:\n  cn-embeddings embed --provider ark --model doubao-embedding-vision-251215 \\\n"
              "      --text '天很蓝' --image photos/ --output vectors.jsonl\n"
              "  cn-embeddings embed --provider qianfan --model embedding-v1 --input corpus.csv "
              "--text-column body --output vectors.parquet --rps 5 --quota-url redis://127.0.0.1:6379/0\n"
@@ -67,6 +68,11 @@ def _pair_parser(annotation: Any) -> Any:
         name, sep, value = text.partition(":")
         if not sep or not name.strip():
             raise argparse.ArgumentTypeError(f"expected 'NAME: VALUE', got {text!r}")
+        if value_type[0] is Any:  # a JSON value (a number, true, a list...), else the text itself
+            try:
+                return name.strip(), json.loads(value.strip())
+            except ValueError:
+                return name.strip(), value.strip()
         try:
             return name.strip(), value_type[0](value.strip())
         except ValueError:
@@ -163,8 +169,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_rerank(args: argparse.Namespace) -> int:
     """Rank the documents of ``--input`` (a text per line, or .jsonl rows with a text field and an
     optional id) for ``--query``; prints JSON Lines, best first."""
-    import json
-
     from ..rerankers import RERANK_CLIENTS
 
     ids, texts = _read_documents(args.input, args.text_column, args.id_column)
@@ -180,8 +184,6 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 
 def _read_documents(path: str, text_column: str, id_column: str) -> tuple[list[Any], list[str]]:
     """(ids, texts) of a .txt file (ids: line numbers) or a .jsonl file; a bad row names its line."""
-    import json
-
     ids: list[Any] = []
     texts: list[str] = []
     with open(path, encoding="utf-8", newline="") as fh:

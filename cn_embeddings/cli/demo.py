@@ -21,7 +21,7 @@ from typing import Any
 from ..clients import credentials_of
 from ..testing import Emulator
 
-MODELS = {"tencent": "WeCLIPv2-Base", "qianfan": "gme-qwen2-vl-2b-instruct", "ark": "doubao-embedding-vision-250615"}
+MODELS = {"tencent": "WeCLIPv2-Base", "qianfan": "gme-qwen2-vl-2b-instruct", "ark": "doubao-embedding-vision-251215"}
 TEXT_QUERY = "熊猫吃什么？"
 
 def _required_env(vendor: str) -> list[str]:

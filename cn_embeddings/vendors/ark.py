@@ -49,7 +49,7 @@ from ._common import (
 
 VENDOR = "ark"
 DEFAULT_BASE_URL = "https://ark.cn-beijing.volces.com/api/v3"
-DEFAULT_MODEL = "doubao-embedding-vision-250615"
+DEFAULT_MODEL = "doubao-embedding-vision-251215"  # what new accounts get (the text models are retiring)
 BASE_URL_ENV = "ARK_BASE_URL"
 CREDENTIALS = (Credential("api_key", "ARK_API_KEY", "Ark API key", ("ark_api_key",)),)
 DIMENSIONS = (1024, 2048)
@@ -70,7 +70,8 @@ MAX_BODY_BYTES = 64 * 1024 * 1024  # the whole request body with base64 content 
 VIDEO_RANGES: dict[str, tuple[float, float]] = {
     "fps": (0.2, 5), "max_video_tokens": (10240, 204800), "min_frame_tokens": (16, 128),
     "max_frame_tokens": (128, 640), "min_frames": (5, 16)}
-IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "ico", "icns", "jp2", "j2k"})
+# heic/heif: sent as data URIs as Dify does; Ark's acceptance is not documented [3P][INF]
+IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "ico", "icns", "jp2", "j2k", "heic", "heif"})
 VIDEO_FORMATS = frozenset({"mp4", "avi", "mov"})
 # Codes that do not clear on their own: never retried even though some come with 429 [DOC].
 # Published per-model quotas (BytePlus, VENDORS.md 5); the cn-beijing quotas are per account, model and
@@ -111,8 +112,14 @@ def decode_base64_floats(value: object, where: str) -> list[float]:
     return vector
 
 
-def reduce_dimensions(vector: list[float], dimensions: int) -> list[float]:
-    """Client-side reduction for models before -250615: truncate, then L2-normalise [3P][INF]."""
+def reduce_dimensions(vector: list[float], dimensions: int, where: str = "embedding") -> list[float]:
+    """Client-side reduction for models before -250615: truncate, then L2-normalise [3P][INF]. An
+    answer shorter than the dimensions asked for is an error, never a shorter vector."""
+    if len(vector) < dimensions:
+        error = malformed(VENDOR, f"{where}: asked for {dimensions} dimensions (reduced here), but the answer has "
+                                  f"only {len(vector)}")
+        error.retryable = False  # the model answers this length: asking again cannot help
+        raise error
     head = vector[:dimensions]
     norm = math.sqrt(sum(x * x for x in head)) or 1.0
     return [x / norm for x in head]
@@ -247,7 +254,7 @@ class ArkProtocol(VendorProtocol):
         else:
             vector = as_vector(raw, VENDOR, where)
         if self.dimensions is not None and self.client_side:
-            vector = reduce_dimensions(vector, self.dimensions)
+            vector = reduce_dimensions(vector, self.dimensions, where)
         elif self.dimensions is not None and len(vector) != self.dimensions:
             raise malformed(VENDOR, f"{where}: asked for {self.dimensions} dimensions, got {len(vector)}")
         return vector

@@ -75,8 +75,8 @@ def test_resume_refuses_another_model_another_dimension_and_changed_content(emu,
     out = tmp_path / "o.jsonl"
     corpus = write_csv(tmp_path / "c.csv", [("a", "one"), ("b", "two")])
     embed_corpus(emu.client("ark", dimensions=1024), Source(files=[corpus]), open_sink(out))
-    with pytest.raises(ConfigurationError, match="not doubao-embedding-vision-251215"):
-        embed_corpus(emu.client("ark", "doubao-embedding-vision-251215"), Source(files=[corpus]), open_sink(out))
+    with pytest.raises(ConfigurationError, match="not doubao-embedding-vision-250615"):
+        embed_corpus(emu.client("ark", "doubao-embedding-vision-250615"), Source(files=[corpus]), open_sink(out))
     changed = write_csv(tmp_path / "c2.csv", [("a", "one"), ("b", "TWO")])
     emu.reset()
     with pytest.raises(InvalidInputError, match="'b' is already in the output with other content"):
@@ -107,7 +107,7 @@ def test_parquet_output_with_sparse_vectors_resumes_from_ids_only(emu, tmp_path)
         row = by_hash[content_hash(client.validate([text])[0])]
         assert row["vector"] == pytest.approx(vector, abs=1e-6)  # stored as float32
         assert dict(row["sparse"]) == pytest.approx(sparse, abs=1e-6)
-        assert row["model"] == "doubao-embedding-vision-250615"
+        assert row["model"] == "doubao-embedding-vision-251215"
     assert not (out / "_journal.jsonl").exists()
 
 

@@ -92,7 +92,7 @@ def test_embed_texts_images_folder_and_jsonl(emulator_process, tmp_path):
     text_id = next(i for i in lines if i not in ("a", "b", "c") and not i.endswith(".png"))
     assert set(lines) == {text_id, *[str(folder / f"{i}.png") for i in range(3)], "a", "b", "c"}
     assert lines[text_id]["hash"] == text_id  # no id given: the content hash is the id
-    assert all(len(v["vector"]) == 1024 and v["model"] == "doubao-embedding-vision-250615" for v in lines.values())
+    assert all(len(v["vector"]) == 1024 and v["model"] == "doubao-embedding-vision-251215" for v in lines.values())
     assert lines[str(folder / "0.png")]["vector"] == lines["b"]["vector"]  # one image, from the folder and .jsonl
 
 

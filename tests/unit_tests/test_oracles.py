@@ -56,13 +56,13 @@ PNG_URI = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAA
 def test_multimodal_body_equals_sdk(item, sdk_input, kwargs):
     fmt = kwargs.get("encoding_format", "base64")
     sdk_kwargs = {k: v for k, v in kwargs.items() if k != "encoding_format"}
-    expected = sdk_body("multimodal", model="doubao-embedding-vision-250615", input=sdk_input, encoding_format=fmt,
+    expected = sdk_body("multimodal", model="doubao-embedding-vision-251215", input=sdk_input, encoding_format=fmt,
                         **sdk_kwargs)
     assert ours([item], **kwargs) == expected
 
 
 def test_sparse_body_equals_sdk():
-    expected = sdk_body("multimodal", model="doubao-embedding-vision-250615", input=[{"type": "text", "text": "x"}],
+    expected = sdk_body("multimodal", model="doubao-embedding-vision-251215", input=[{"type": "text", "text": "x"}],
                         encoding_format="float", sparse_embedding={"type": "enabled"})
     assert ours(["x"], sparse=True, encoding_format="float") == expected
 

@@ -194,7 +194,7 @@ def test_ark_endpoint_routing_by_name_and_override():
 
 
 def test_ark_omits_unset_optional_fields():
-    assert ArkProtocol().body(TEXT) == {"model": "doubao-embedding-vision-250615",
+    assert ArkProtocol().body(TEXT) == {"model": "doubao-embedding-vision-251215",
                                         "input": [{"type": "text", "text": "a"}], "encoding_format": "base64"}
 
 

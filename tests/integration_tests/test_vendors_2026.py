@@ -1,0 +1,89 @@
+"""The vendors as they are at the end of 2026: Ark's default model, HEIC/HEIF images, client-side
+dimensions that check the answer, extra request fields."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from cn_embeddings import APIError, ArkClient, ConfigurationError, InvalidInputError
+from cn_embeddings._inputs import sniff_format
+from langchain_cn_embeddings import ArkEmbeddings
+from llama_index_cn_embeddings import QianfanEmbedding
+from tests._servers import credentials
+
+HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+
+
+def test_ark_defaults_to_the_model_new_accounts_get(emu):
+    client = emu.client("ark")
+    assert client.protocol.model == "doubao-embedding-vision-251215"
+    assert len(client.embed_texts(["天很蓝"])[0]) == 2048
+    assert emu.seen[-1].body["model"] == "doubao-embedding-vision-251215"
+
+
+@pytest.mark.parametrize("data,fmt", [(HEIC, "heic"), (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00", "heif"),
+                                      (b"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00", "avif"),
+                                      (b"\x00\x00\x00\x18ftypisom\x00\x00\x00\x00", "mp4")])
+def test_heif_brands_are_images_not_videos(data, fmt):
+    assert sniff_format(data) == fmt
+
+
+def test_heic_goes_to_ark_as_a_heic_data_uri_and_is_refused_by_name_elsewhere(emu):
+    emu.client("ark").embed_images([HEIC])
+    part = next(p for p in emu.seen[-1].body["input"] if p["type"] == "image_url")
+    assert part["image_url"]["url"].startswith("data:image/heic;base64,")
+    with pytest.raises(InvalidInputError, match="format heic is not one of"):
+        emu.client("qianfan", "gme-qwen2-vl-2b-instruct").embed_images([HEIC])
+
+
+def test_client_side_dimensions_refuse_a_shorter_answer_without_retrying():
+    sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"data": {"embedding": [0.1] * 300, "object": "embedding"},
+                                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+
+    client = ArkClient("doubao-embedding-vision-241215", api_key="k", dimensions=1024, encoding_format="float",
+                       http_client=httpx.Client(transport=httpx.MockTransport(handler)), requests_per_second=0)
+    assert client.protocol.client_side
+    with pytest.raises(APIError, match="asked for 1024 dimensions .* only 300") as caught:
+        client.embed_texts(["x"])
+    assert caught.value.code == "malformed_response" and len(sent) == 1, "not retried"
+
+
+def test_extra_body_fields_reach_the_vendor_and_cannot_override_ours(emu):
+    client = emu.client("qianfan", extra_body={"user": "u-1", "new_field": {"a": [1, 2]}})
+    client.embed_texts(["你好"])
+    body = emu.seen[-1].body
+    assert body["new_field"] == {"a": [1, 2]} and body["user"] == "u-1" and body["input"] == ["你好"]
+    emu.reset()
+    with pytest.raises(ConfigurationError, match="extra_body sets 'input', 'model', which the client sets"):
+        emu.client("qianfan", extra_body={"model": "x", "input": ["y"]}).embed_texts(["你好"])
+    assert emu.requests == 0
+    tencent = emu.client("tencent", extra_body={"Future": 1})
+    tencent.embed_texts(["a"])  # TC3 signs the merged body
+    assert emu.seen[-1].body["Future"] == 1 and emu.seen[-1].ok
+
+
+def test_extra_body_under_each_frameworks_name(emu):
+    ArkEmbeddings(**credentials("ark"), model_kwargs={"future": True}).embed_query("x")
+    assert emu.seen[-1].body["future"] is True
+    QianfanEmbedding(**credentials("qianfan"), additional_kwargs={"future": 2}).get_text_embedding("x")
+    assert emu.seen[-1].body["future"] == 2
+
+
+def test_extra_body_from_the_command_line(emulator_process, tmp_path):  # noqa: F811
+    from tests.integration_tests.test_cli import run
+
+    out = tmp_path / "out.jsonl"
+    result = run(["embed", "--provider", "qianfan", "--text", "你好", "--output", str(out),
+                  "--extra-body", "user: u-7", "--extra-body", "future: [1, 2]"], emulator_process)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text().splitlines()[0])["vector"]
+
+
+from tests.integration_tests.test_cli import emulator_process  # noqa: E402, F401 - a fixture
