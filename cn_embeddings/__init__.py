@@ -22,7 +22,7 @@ from ._rerank import RerankClient
 from ._secret import Secret
 from ._types import EmbeddingResult, Ranked, RerankResult, Usage
 from ._version import __version__
-from .clients import ArkClient, QianfanClient, TencentCloudClient
+from .clients import ArkClient, QianfanClient, TencentCloudClient, TokenHubClient
 from .rerankers import QianfanRerankClient, TencentCloudRerankClient, VolcengineRerankClient
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "Stopped",
     "TencentCloudClient",
     "TencentCloudRerankClient",
+    "TokenHubClient",
     "Usage",
     "VolcengineRerankClient",
     "__version__",

@@ -26,13 +26,14 @@ from ._exceptions import ConfigurationError
 from ._options import Credential, OptionSpec, TransportOptions, declared
 from ._secret import Secret, resolve_secret
 from ._types import UsageCounter
-from .vendors import ark, qianfan, tencent
+from .vendors import ark, qianfan, tencent, tokenhub
 
-__all__ = ["CLIENTS", "DEFAULT_MODELS", "VENDORS", "ArkClient", "QianfanClient", "TencentCloudClient",
+__all__ = ["CLIENTS", "DEFAULT_MODELS", "VENDORS", "ArkClient", "QianfanClient", "TencentCloudClient", "TokenHubClient",
            "credentials_of", "options_of"]
 
-VENDORS: dict[str, ModuleType] = {"tencent": tencent, "qianfan": qianfan, "ark": ark}
-PROTOCOLS = {"tencent": tencent.TencentProtocol, "qianfan": qianfan.QianfanProtocol, "ark": ark.ArkProtocol}
+VENDORS: dict[str, ModuleType] = {"tencent": tencent, "qianfan": qianfan, "ark": ark, "tokenhub": tokenhub}
+PROTOCOLS = {"tencent": tencent.TencentProtocol, "qianfan": qianfan.QianfanProtocol, "ark": ark.ArkProtocol,
+             "tokenhub": tokenhub.TokenHubProtocol}
 DEFAULT_MODELS = {vendor: module.DEFAULT_MODEL for vendor, module in VENDORS.items()}
 
 
@@ -145,6 +146,13 @@ class ArkClient(VendorClient):
     vendor = "ark"
 
 
-CLIENTS: dict[str, type[VendorClient]] = {"tencent": TencentCloudClient, "qianfan": QianfanClient, "ark": ArkClient}
+class TokenHubClient(VendorClient):
+    """Tencent TokenHub embeddings (OpenAI-compatible, bearer key): kinfra-text-embedding-0.6b and -4b."""
+
+    vendor = "tokenhub"
+
+
+CLIENTS: dict[str, type[VendorClient]] = {"tencent": TencentCloudClient, "qianfan": QianfanClient, "ark": ArkClient,
+                                          "tokenhub": TokenHubClient}
 for _vendor, _cls in CLIENTS.items():
     _cls.__signature__ = _signature(_vendor)  # type: ignore[attr-defined]

@@ -2,8 +2,8 @@
 vendors' rerankers as document compressors."""
 
 from ._init import init_embeddings
-from .embeddings import ArkEmbeddings, QianfanEmbeddings, TencentCloudEmbeddings
+from .embeddings import ArkEmbeddings, QianfanEmbeddings, TencentCloudEmbeddings, TokenHubEmbeddings
 from .rerank import QianfanRerank, TencentCloudRerank, VolcengineRerank
 
 __all__ = ["ArkEmbeddings", "QianfanEmbeddings", "QianfanRerank", "TencentCloudEmbeddings", "TencentCloudRerank",
-           "VolcengineRerank", "init_embeddings"]
+           "TokenHubEmbeddings", "VolcengineRerank", "init_embeddings"]

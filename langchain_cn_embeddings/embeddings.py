@@ -12,7 +12,7 @@ from cn_embeddings._adapters import settings_model
 
 from ._base import CNEmbeddingsBase
 
-__all__ = ["ArkEmbeddings", "QianfanEmbeddings", "TencentCloudEmbeddings"]
+__all__ = ["ArkEmbeddings", "QianfanEmbeddings", "TencentCloudEmbeddings", "TokenHubEmbeddings"]
 
 
 class TencentCloudEmbeddings(settings_model("tencent", model_field="model", exclude_secrets=False),  # type: ignore[misc]
@@ -57,3 +57,11 @@ class ArkEmbeddings(settings_model("ark", model_field="model", exclude_secrets=F
         from .sparse import ArkSparseEmbeddings
 
         return ArkSparseEmbeddings(self)
+
+
+class TokenHubEmbeddings(settings_model("tokenhub", model_field="model", exclude_secrets=False),  # type: ignore[misc]
+                         CNEmbeddingsBase):
+    """Tencent TokenHub embeddings (OpenAI-compatible, ``TOKENHUB_API_KEY``): kinfra-text-embedding-0.6b
+    (1024-d) and kinfra-text-embedding-4b (2560-d), texts of at most 2,000 characters."""
+
+    vendor = "tokenhub"

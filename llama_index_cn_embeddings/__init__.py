@@ -2,8 +2,8 @@
 vendors' rerankers as node postprocessors."""
 
 from ._init import init_embeddings
-from .embeddings import ArkEmbedding, QianfanEmbedding, TencentCloudEmbedding
+from .embeddings import ArkEmbedding, QianfanEmbedding, TencentCloudEmbedding, TokenHubEmbedding
 from .rerank import QianfanRerank, TencentCloudRerank, VolcengineRerank
 
 __all__ = ["ArkEmbedding", "QianfanEmbedding", "QianfanRerank", "TencentCloudEmbedding", "TencentCloudRerank",
-           "VolcengineRerank", "init_embeddings"]
+           "TokenHubEmbedding", "VolcengineRerank", "init_embeddings"]

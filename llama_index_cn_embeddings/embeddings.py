@@ -13,7 +13,7 @@ from cn_embeddings._adapters import settings_model
 
 from ._base import CNEmbeddingBase
 
-__all__ = ["ArkEmbedding", "QianfanEmbedding", "TencentCloudEmbedding"]
+__all__ = ["ArkEmbedding", "QianfanEmbedding", "TencentCloudEmbedding", "TokenHubEmbedding"]
 
 
 class TencentCloudEmbedding(settings_model("tencent", model_field="model_name", exclude_secrets=True),  # type: ignore[misc]
@@ -58,3 +58,14 @@ class ArkEmbedding(settings_model("ark", model_field="model_name", exclude_secre
         from .sparse import ArkSparseEmbedding
 
         return ArkSparseEmbedding(self)
+
+
+class TokenHubEmbedding(settings_model("tokenhub", model_field="model_name", exclude_secrets=True),  # type: ignore[misc]
+                        CNEmbeddingBase):
+    """Tencent TokenHub embeddings (OpenAI-compatible, ``TOKENHUB_API_KEY``); texts only."""
+
+    vendor = "tokenhub"
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "TokenHubEmbedding"

@@ -52,8 +52,10 @@ class Credentials:
     def __init__(self, secret_id: str = "AKIDEMULATOR0000", secret_key: str = "emulator-secret-key",  # noqa: S107
                  session_token: str | None = None, qianfan_api_key: str = "emulator-qianfan-key",  # noqa: S107
                  ark_api_key: str = "emulator-ark-key", volc_access_key: str = "AKLTEMULATOR0000",  # noqa: S107
-                 volc_secret_key: str = "emulator-volc-secret") -> None:  # noqa: S107
+                 volc_secret_key: str = "emulator-volc-secret",  # noqa: S107
+                 tokenhub_api_key: str = "emulator-tokenhub-key") -> None:  # noqa: S107
         self.secret_id, self.secret_key, self.session_token = secret_id, secret_key, session_token
+        self.tokenhub_api_key = tokenhub_api_key
         self.qianfan_api_key, self.ark_api_key = qianfan_api_key, ark_api_key
         self.volc_access_key, self.volc_secret_key = volc_access_key, volc_secret_key
 
@@ -460,3 +462,30 @@ def volcengine_rerank(creds: Credentials, headers: dict[str, str], body: bytes) 
     tokens = sum(len(d["query"]) + len(d["content"]) for d in datas)
     return Answer(200, {"code": 0, "message": "success", "request_id": uuid.uuid4().hex,
                         "data": {"scores": scores, "token_usage": tokens}}, {}, model, len(datas))
+
+
+# -- Tencent TokenHub (OpenAI-compatible) ----------------------------------------------------------
+
+TOKENHUB_DIMS = {"kinfra-text-embedding-0.6b": 1024, "kinfra-text-embedding-4b": 2560}
+
+
+def tokenhub(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
+    if headers.get("authorization") != f"Bearer {creds.tokenhub_api_key}":
+        return qianfan_error(401, "invalid_api_key", "Incorrect API key provided", "authentication_error")
+    params = json.loads(body)
+    model, inputs = params.get("model"), params.get("input")
+    if model not in TOKENHUB_DIMS:
+        return qianfan_error(404, "model_not_found", f"The model {model} does not exist")
+    if "dimensions" in params or params.get("encoding_format") not in (None, "float"):
+        return qianfan_error(400, "invalid_argument", "only float embeddings of the model's own dimension")
+    inputs = [inputs] if isinstance(inputs, str) else inputs
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(t, str) and t for t in inputs):
+        return qianfan_error(400, "invalid_argument", "input must be a non-empty string or list of strings")
+    if any(len(t) > 2000 for t in inputs):
+        return qianfan_error(400, "invalid_argument", "a text is longer than 2000 characters")
+    dim = TOKENHUB_DIMS[model]
+    data = [{"object": "embedding", "index": i, "embedding": _vectors.embed_json(model, dim, text=t)}
+            for i, t in enumerate(inputs)]
+    tokens = sum(len(t) for t in inputs)
+    return Answer(200, {"id": "emb-" + uuid.uuid4().hex[:12], "object": "list", "model": model, "data": data,
+                        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, {}, model, len(inputs))

@@ -90,16 +90,18 @@ class Emulator:
             return {"api_key": c.qianfan_api_key, "base_url": self.qianfan_url}
         if vendor == "ark":
             return {"api_key": c.ark_api_key, "base_url": self.ark_url}
+        if vendor == "tokenhub":
+            return {"api_key": c.tokenhub_api_key, "base_url": self.url + "/v1"}
         if vendor == "volcengine":  # rerank (VikingDB)
             return {"access_key": c.volc_access_key, "secret_key": c.volc_secret_key, "base_url": self.url}
-        raise ValueError(f"unknown vendor {vendor!r}; one of tencent, qianfan, ark, volcengine")
+        raise ValueError(f"unknown vendor {vendor!r}; one of tencent, qianfan, ark, tokenhub, volcengine")
 
     def client(self, vendor: str, model: str | None = None, **options: Any):
         """A core client of ``vendor`` pointed at this emulator with its credentials."""
         from ..clients import CLIENTS, DEFAULT_MODELS
 
         settings = self.settings(vendor)
-        return CLIENTS[vendor](model or DEFAULT_MODELS[vendor], **settings, **options)
+        return CLIENTS[vendor](model or DEFAULT_MODELS[vendor], **{**settings, **options})
 
     def reranker(self, vendor: str, model: str | None = None, **options: Any):
         """A core rerank client of ``vendor`` (tencent, qianfan, volcengine) pointed at this emulator."""
@@ -152,6 +154,8 @@ class Emulator:
             return "tencent", _handlers.tencent
         if path == "/v2/embeddings":
             return "qianfan", _handlers.qianfan
+        if path == "/v1/embeddings":
+            return "tokenhub", _handlers.tokenhub
         if path == "/v2/rerank":
             return "qianfan", _handlers.qianfan_rerank
         if path == "/api/knowledge/service/rerank":

@@ -142,7 +142,7 @@ class QianfanRerankProtocol(RerankProtocol):
 class TencentRerankProtocol(RerankProtocol):
     vendor = tencent.VENDOR
     max_documents = 50  # none documented: our default, lowered with batch_size [INF]
-    quota = Quota(requests_per_second=1000.0, source="RunRerank: the default API rate, 1000 requests/s [SDK]")
+    quota = Quota(requests_per_second=1000.0, source="RunRerank: the default API rate, 1000 requests/s")
     model: str = option("bge-reranker-large", "bge-reranker-large or bge-reranker-v2-m3.")
     region: str = option(tencent.DEFAULT_REGION, "Sent as X-TC-Region.")
     base_url: str | None = option(None, f"The API host; None uses {tencent.BASE_URL_ENV} or "

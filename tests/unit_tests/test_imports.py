@@ -43,9 +43,9 @@ def test_public_names_are_pinned():
     import llama_index_cn_embeddings
 
     assert langchain_cn_embeddings.__all__ == ["ArkEmbeddings", "QianfanEmbeddings", "QianfanRerank",
-                                               "TencentCloudEmbeddings", "TencentCloudRerank", "VolcengineRerank",
-                                               "init_embeddings"]
+                                               "TencentCloudEmbeddings", "TencentCloudRerank", "TokenHubEmbeddings",
+                                               "VolcengineRerank", "init_embeddings"]
     assert llama_index_cn_embeddings.__all__ == ["ArkEmbedding", "QianfanEmbedding", "QianfanRerank",
-                                                 "TencentCloudEmbedding", "TencentCloudRerank", "VolcengineRerank",
-                                                 "init_embeddings"]
+                                                 "TencentCloudEmbedding", "TencentCloudRerank", "TokenHubEmbedding",
+                                                 "VolcengineRerank", "init_embeddings"]
     assert "settings" not in dir(cn_embeddings) and not hasattr(cn_embeddings, "clients_from_settings")
