@@ -57,6 +57,10 @@ class CNEmbeddingBase(AdapterMixin, MultiModalEmbedding):
         self._clients()  # a bad option or a missing credential fails here, not on the first call
         return self
 
+    @classmethod
+    def class_name(cls) -> str:
+        return cls.__name__
+
     # -- whole-call validation, once: LlamaIndex splits calls into batches -------------------
 
     @contextmanager

@@ -22,20 +22,12 @@ class TencentCloudEmbedding(settings_model("tencent", model_field="model_name", 
 
     vendor = "tencent"
 
-    @classmethod
-    def class_name(cls) -> str:
-        return "TencentCloudEmbedding"
-
 
 class QianfanEmbedding(settings_model("qianfan", model_field="model_name", exclude_secrets=True),  # type: ignore[misc]
                        CNEmbeddingBase):
     """Baidu Qianfan v2: embedding-v1, bge-large-zh/en, tao-8k, gme-qwen2-vl-2b-instruct."""
 
     vendor = "qianfan"
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "QianfanEmbedding"
 
 
 class ArkEmbedding(settings_model("ark", model_field="model_name", exclude_secrets=True),  # type: ignore[misc]
@@ -47,10 +39,6 @@ class ArkEmbedding(settings_model("ark", model_field="model_name", exclude_secre
     """
 
     vendor = "ark"
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "ArkEmbedding"
 
     def as_sparse(self) -> Any:
         """The sparse side of a hybrid index, answering from this object's requests (needs
@@ -65,7 +53,3 @@ class TokenHubEmbedding(settings_model("tokenhub", model_field="model_name", exc
     """Tencent TokenHub embeddings (OpenAI-compatible, ``TOKENHUB_API_KEY``); texts only."""
 
     vendor = "tokenhub"
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "TokenHubEmbedding"
