@@ -349,7 +349,9 @@ def _unzstd(packed: bytes) -> bytes:
             while chunk := reader.read(1 << 20):
                 out += chunk
                 if len(out) > MULTI_MAX_BYTES:
-                    raise malformed(VENDOR, f"multi_embedding inflates beyond {MULTI_MAX_BYTES} bytes")
+                    error = malformed(VENDOR, f"multi_embedding inflates beyond {MULTI_MAX_BYTES} bytes")
+                    error.retryable = False  # the same answer would come again, and be inflated again
+                    raise error
     except zstandard.ZstdError as error:
         raise malformed(VENDOR, f"multi_embedding is not a valid zstd frame ({error})") from None
     return bytes(out)

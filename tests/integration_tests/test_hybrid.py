@@ -81,10 +81,11 @@ def test_a_zstd_bomb_stops_at_the_cap(monkeypatch):
 
     monkeypatch.setattr(ark, "MULTI_MAX_BYTES", 2048 * 2 * 8)
     bomb = base64.b64encode(zstandard.ZstdCompressor().compress(b"\0" * (2048 * 2 * 64))).decode()
-    client = ArkClient(MODEL, api_key="k" * 20, multi_embedding=True, max_retries=0,
+    client = ArkClient(MODEL, api_key="k" * 20, multi_embedding=True, max_retries=3, zero_waits=True,
                        http_client=httpx.Client(transport=_answer(bomb)))
-    with pytest.raises(APIError, match="inflates beyond"):
+    with pytest.raises(APIError, match="inflates beyond") as caught:
         client.embed(["a"])
+    assert caught.value.attempts == 1, "an answer over the cap is not asked for (and inflated) again"
 
 
 def test_a_qdrant_multivector_collection_with_maxsim(emu):
