@@ -27,7 +27,7 @@ from . import _longtext
 from ._batching import Outcome, arun_batches, plan_batches, run_batches
 from ._deadline import deadline_transport, environment_proxies
 from ._exceptions import CNEmbeddingsError, ConfigurationError
-from ._flow import Cancel, Flow, Sender, batch_flow, run_async, run_sync
+from ._flow import ACCEPT_ENCODING, Cancel, Flow, Sender, batch_flow, run_async, run_sync
 from ._inputs import Item, to_items
 from ._options import TransportOptions
 from ._quota import QUOTA_URL_ENV, shared_store
@@ -198,7 +198,8 @@ class EmbeddingClient(Closeable):
         self.transport = transport
         self.batch_size = protocol.batch_size(transport.batch_size)
         self.policy = RetryPolicy(max_retries=transport.max_retries, zero_waits=transport.zero_waits)
-        self.default_headers = {"User-Agent": USER_AGENT, **transport.default_headers}
+        self.default_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING,
+                                **transport.default_headers}
         self._usage = usage
         self._runtime = runtime or _Runtime(transport, None, None)
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())

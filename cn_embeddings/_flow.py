@@ -19,6 +19,7 @@ import asyncio
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -41,6 +42,9 @@ REDACT_BELOW = 64 * 1024  # answers this small are searched for an echoed creden
 # Far above any legitimate answer (Ark's 2048 float32 per input; a 128k-token multi-vector
 # matrix travels zstd-compressed), far below what a hostile gzip bomb would inflate to.
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+INFLATE_STEP = 1024 * 1024  # bytes a compressed answer is inflated by at a time, the cap checked after each
+# What the requests say they accept: what is inflated here in bounded steps (zlib's max_length)
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 @dataclass(frozen=True)
@@ -126,12 +130,36 @@ def _describe(error: Exception) -> str:
 # -- sending one attempt -------------------------------------------------------------------------
 
 class _Body:
-    """Collects a streamed answer, holding it to the attempt's deadline and size cap."""
+    """Collects a streamed answer, holding it to the attempt's deadline and size cap.
 
-    def __init__(self, send: Send, vendor: str) -> None:
+    The raw bytes are read and inflated here, INFLATE_STEP at a time, so an answer is refused
+    once it passes the cap however it arrives: a decoder that is handed a whole compressed body
+    (a transport that gives it in one piece) would inflate all of it before any check."""
+
+    def __init__(self, send: Send, vendor: str, encoding: str = "") -> None:
         self.send, self.vendor = send, vendor
         self.expires = time.monotonic() + send.deadline if send.deadline else None
         self.data = bytearray()
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip().lower() not in ("", "identity")]
+        if len(codings) > 1 or codings and codings[0] not in ("gzip", "x-gzip", "deflate"):
+            raise APIError(vendor=vendor, code="unsupported_encoding", retryable=False,
+                           message=f"the answer is encoded as {encoding!r}, which was not asked for "
+                                   f"(Accept-Encoding: {ACCEPT_ENCODING})")
+        # gzip, or deflate in its zlib wrapping: the header tells which (wbits 32 + MAX_WBITS)
+        self.inflater = zlib.decompressobj(32 + zlib.MAX_WBITS) if codings else None
+
+    def add_raw(self, chunk: bytes) -> None:
+        """Bytes as they came off the wire, inflated in bounded steps."""
+        if self.inflater is None:
+            self.add(chunk)
+            return
+        try:
+            while chunk:
+                self.add(self.inflater.decompress(chunk, INFLATE_STEP))
+                chunk = self.inflater.unconsumed_tail
+        except zlib.error as error:
+            raise APIError(vendor=self.vendor, code="malformed_response", retryable=True,
+                           message=f"the compressed answer is broken ({error})") from None
 
     def add(self, chunk: bytes) -> None:
         self.data += chunk
@@ -151,6 +179,13 @@ class _Body:
         headers = [(k, v) for k, v in streamed.headers.multi_items()
                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
         return httpx.Response(streamed.status_code, headers=headers, content=content, request=streamed.request)
+
+
+def _encoding(streamed: httpx.Response) -> str:
+    """The Content-Encoding left to undo: none when the transport handed over a response it had
+    already read (httpx inflated it then, whole: a transport that builds responses with
+    ``content=`` rather than a stream cannot be held to the cap while inflating)."""
+    return "" if streamed.is_stream_consumed else streamed.headers.get("content-encoding", "")
 
 
 def _connection_error(exc: httpx.HTTPError, vendor: str, deadline: float | None = None,
@@ -184,9 +219,9 @@ class Sender:
             with attempt_deadline(step.deadline, cancel.hard if cancel is not None else None):
                 streamed = self.client.send(step.build(), auth=self.auth, stream=True)
                 try:
-                    body = _Body(step, self.vendor)
-                    for chunk in streamed.iter_bytes():
-                        body.add(chunk)
+                    body = _Body(step, self.vendor, _encoding(streamed))
+                    for chunk in streamed.iter_bytes() if streamed.is_stream_consumed else streamed.iter_raw():
+                        body.add_raw(chunk)
                 finally:
                     chunk = b""
                     streamed.close()
@@ -211,9 +246,9 @@ class Sender:
         assert isinstance(self.client, httpx.AsyncClient)
         streamed = await self.client.send(step.build(), auth=self.auth, stream=True)
         try:
-            body = _Body(step, self.vendor)
-            async for chunk in streamed.aiter_bytes():
-                body.add(chunk)
+            body = _Body(step, self.vendor, _encoding(streamed))
+            async for chunk in streamed.aiter_bytes() if streamed.is_stream_consumed else streamed.aiter_raw():
+                body.add_raw(chunk)
         finally:
             chunk = b""  # noqa: F841 - no frame keeps a piece of the answer
             await streamed.aclose()

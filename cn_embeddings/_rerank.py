@@ -18,7 +18,7 @@ import httpx
 from ._batching import Outcome, arun_batches, run_batches
 from ._client import USER_AGENT, Closeable, _Runtime, make_controller, quota_key, with_defaults
 from ._exceptions import CNEmbeddingsError, InvalidInputError
-from ._flow import Cancel, Flow, Sender, batch_flow, run_async, run_sync
+from ._flow import ACCEPT_ENCODING, Cancel, Flow, Sender, batch_flow, run_async, run_sync
 from ._options import TransportOptions
 from ._quota import QUOTA_URL_ENV
 from ._retry import RetryPolicy
@@ -46,7 +46,8 @@ class RerankClient(Closeable):
         self._auth = auth
         self.transport = transport
         self.policy = RetryPolicy(max_retries=self.transport.max_retries, zero_waits=self.transport.zero_waits)
-        self.default_headers = {"User-Agent": USER_AGENT, **self.transport.default_headers}
+        self.default_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING,
+                                **self.transport.default_headers}
         self.batch_size = protocol.batch_size(self.transport.batch_size)
         self._usage = UsageCounter()
         self._runtime = _Runtime(transport, http_client, http_async_client)

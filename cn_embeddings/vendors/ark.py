@@ -319,6 +319,15 @@ def decode_multi(raw: object) -> list[list[float]]:
     little-endian float16 matrix 2048 wide [Go SDK]. Decompression stops at the largest answer the
     model's context allows, so a hostile frame cannot inflate without bound."""
     if isinstance(raw, list):
+        if any(isinstance(row, str) for row in raw) or any(isinstance(row, list) and len(row) != MULTI_DIMENSION
+                                                           for row in raw):
+            # arkruntime describes "per-modality" vectors, typed list[list[float] | str]; the Go SDK
+            # token-level rows 2048 wide. Another shape is refused, never read as the other [SDK vs SDK]
+            error = malformed(VENDOR, f"multi_embedding rows are not {MULTI_DIMENSION}-wide token vectors: the "
+                                      "answer may be per-modality vectors (as one SDK describes them), which this "
+                                      "client does not interpret")
+            error.retryable = False
+            raise error
         rows = [as_vector(row, VENDOR, "multi_embedding") for row in raw]
     elif isinstance(raw, str):
         try:

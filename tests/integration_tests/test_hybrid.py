@@ -65,7 +65,8 @@ def _answer(multi: object) -> httpx.MockTransport:
     (base64.b64encode(zstandard.ZstdCompressor().compress(b"\0" * (2 * 2048 * 3 + 2))).decode(), "whole rows"),
     (base64.b64encode(b"not zstd at all").decode(), "not a valid zstd frame"),
     ("%%%", "not valid base64"),
-    ([[0.5] * 100], "2048 wide"),
+    ([[0.5] * 100], "not 2048-wide token vectors: the answer may be per-modality vectors"),
+    (["AAAA", [0.5] * 2048], "may be per-modality vectors"),  # arkruntime's list[list[float] | str]
     (None, "multi_embedding missing"),
 ])
 def test_hostile_multi_vector_answers_are_typed_errors(multi, message):

@@ -10,6 +10,8 @@ import json
 import socket
 import threading
 import time
+import tracemalloc
+import zlib
 
 import httpx
 import pytest
@@ -164,3 +166,62 @@ def test_the_only_outcomes_are_exact_vectors_or_typed_errors_with_exact_records(
             # compare it with and no dimensions asked for, no client can tell it from the truth
             expected = [[float(x) for x in hostile]]
         assert result == expected
+
+
+def _gzip_bomb(inflated: int) -> bytes:
+    """A gzip body inflating to ``inflated`` bytes, made a megabyte at a time (never held whole)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b" " * (1024 * 1024)
+    return b"".join(packer.compress(block) for _ in range(inflated // len(block))) + packer.flush()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_bomb_handed_over_whole_is_refused_within_twice_the_cap(monkeypatch, asynchronous):
+    cap = 4 * 1024 * 1024
+    monkeypatch.setattr(_flow, "MAX_RESPONSE_BYTES", cap)
+    bomb = _gzip_bomb(128 * 1024 * 1024)
+
+    def handler(request):  # streamed, as a socket delivers it (a response built with content= is inflated
+        assert request.headers["accept-encoding"] == "gzip, deflate"  # by httpx itself, in the transport)
+        return httpx.Response(200, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+                              stream=httpx.ByteStream(bomb))
+
+    transport = httpx.MockTransport(handler)
+    client = QianfanClient(api_key="k" * 8, max_retries=0, requests_per_second=0,
+                           http_client=httpx.Client(transport=transport),
+                           http_async_client=httpx.AsyncClient(transport=transport))
+    tracemalloc.start()
+    try:
+        with pytest.raises(APIError, match="inflates beyond") as caught:
+            if asynchronous:
+                asyncio.run(client.aembed_texts(["a"]))
+            else:
+                client.embed_texts(["a"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.code == "response_too_large"
+    assert peak < 2 * cap, f"peak {peak / 2**20:.1f} MiB for a {cap / 2**20:.0f} MiB cap"
+
+
+def test_an_encoding_not_asked_for_is_refused_by_name():
+    def handler(request):
+        return httpx.Response(200, headers={"Content-Encoding": "br"}, stream=httpx.ByteStream(b"\x0b\x01\x80{}\x03"))
+
+    client = QianfanClient(api_key="k" * 8, max_retries=3, zero_waits=True, requests_per_second=0,
+                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    with pytest.raises(APIError, match="encoded as 'br', which was not asked for") as caught:
+        client.embed_texts(["a"])
+    assert caught.value.code == "unsupported_encoding" and caught.value.attempts == 1
+
+
+def test_a_gzipped_answer_is_read():
+    body = gzip.compress(json.dumps({"data": [{"index": 0, "embedding": [0.5, 0.25]}],
+                                     "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode())
+
+    def handler(request):
+        return httpx.Response(200, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+                              content=body)
+
+    client = QianfanClient(api_key="k" * 8, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    assert client.embed_texts(["a"]) == [[0.5, 0.25]]
