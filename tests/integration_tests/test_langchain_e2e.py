@@ -36,7 +36,7 @@ def test_in_memory_vector_store_finds_the_right_document(cls, vendor, model):
 
 @pytest.mark.parametrize("cls,vendor,model", MODELS[1:2] + MODELS[3:])
 def test_chroma_add_images_with_text_and_image_queries(cls, vendor, model, images, tmp_path):
-    chromadb = pytest.importorskip("chromadb")
+    import chromadb
     from langchain_chroma import Chroma
 
     client = chromadb.EphemeralClient(settings=chromadb.config.Settings(anonymized_telemetry=False))

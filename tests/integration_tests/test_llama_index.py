@@ -87,7 +87,7 @@ def test_text_only_model_image_hooks_raise(images):
 
 
 def test_qdrant_local_store():
-    qdrant_client = pytest.importorskip("qdrant_client")
+    import qdrant_client
     from llama_index.core import StorageContext
     from llama_index.vector_stores.qdrant import QdrantVectorStore
 

@@ -1,4 +1,6 @@
-"""Our request bodies equal what the official Ark SDK sends (less the nulls it adds)."""
+"""Our request bodies equal what the official Ark SDKs send (less the nulls they add): the older
+``volcengine-ark-runtime`` and ``arkruntime``, generated from the API spec; and both SDKs' retry
+headers lead to the same number of attempts as ours."""
 
 from __future__ import annotations
 
@@ -6,15 +8,16 @@ import json
 
 import httpx
 import pytest
+from arkruntime import Ark as ArkRuntime
+from volcenginesdkarkruntime import Ark
 
 from cn_embeddings import ArkClient, Item, Media
 from cn_embeddings.vendors.ark import ArkProtocol
 
-pytest.importorskip("volcenginesdkarkruntime")
-from volcenginesdkarkruntime import Ark  # noqa: E402
+SDKS = pytest.mark.parametrize("sdk", [Ark, ArkRuntime], ids=["volcengine-ark-runtime", "arkruntime"])
 
 
-def sdk_body(method: str, **kwargs) -> dict:
+def sdk_body(method: str, sdk: type = Ark, **kwargs) -> dict:
     captured = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -24,7 +27,7 @@ def sdk_body(method: str, **kwargs) -> dict:
                                          "data": data if method == "multimodal" else [{**data, "index": 0}],
                                          "usage": {"prompt_tokens": 1, "total_tokens": 1}})
 
-    client = Ark(api_key="k", base_url="https://ark.test/api/v3", max_retries=0,
+    client = sdk(api_key="k", base_url="https://ark.test/api/v3", max_retries=0,
                  http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     if method == "multimodal":
         client.multimodal_embeddings.create(**kwargs)
@@ -53,22 +56,25 @@ PNG_URI = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAA
     ({"text": "a", "video": "https://x.test/v.mp4"},
      [{"type": "text", "text": "a"}, {"type": "video_url", "video_url": {"url": "https://x.test/v.mp4"}}], {}),
 ])
-def test_multimodal_body_equals_sdk(item, sdk_input, kwargs):
+@SDKS
+def test_multimodal_body_equals_sdk(item, sdk_input, kwargs, sdk):
     fmt = kwargs.get("encoding_format", "base64")
     sdk_kwargs = {k: v for k, v in kwargs.items() if k != "encoding_format"}
-    expected = sdk_body("multimodal", model="doubao-embedding-vision-251215", input=sdk_input, encoding_format=fmt,
-                        **sdk_kwargs)
+    expected = sdk_body("multimodal", sdk, model="doubao-embedding-vision-251215", input=sdk_input,
+                        encoding_format=fmt, **sdk_kwargs)
     assert ours([item], **kwargs) == expected
 
 
-def test_sparse_body_equals_sdk():
-    expected = sdk_body("multimodal", model="doubao-embedding-vision-251215", input=[{"type": "text", "text": "x"}],
+@SDKS
+def test_sparse_body_equals_sdk(sdk):
+    expected = sdk_body("multimodal", sdk, model="doubao-embedding-vision-251215", input=[{"type": "text", "text": "x"}],
                         encoding_format="float", sparse_embedding={"type": "enabled"})
     assert ours(["x"], sparse=True, encoding_format="float") == expected
 
 
-def test_text_endpoint_body_equals_sdk():
-    expected = sdk_body("text", model="doubao-embedding-text-240715", input=["a", "b"], encoding_format="base64")
+@SDKS
+def test_text_endpoint_body_equals_sdk(sdk):
+    expected = sdk_body("text", sdk, model="doubao-embedding-text-240715", input=["a", "b"], encoding_format="base64")
     body = ArkProtocol(model="doubao-embedding-text-240715").body([Item(text="a"), Item(text="b")])
     assert body == expected
 
@@ -78,3 +84,30 @@ def test_local_image_becomes_data_uri_with_sniffed_format():
 
     media = Media(kind="image", data=png_bytes(), format="png")
     assert media.data_uri().startswith("data:image/png;base64,iVBOR")
+
+
+@pytest.mark.parametrize("status,headers", [
+    (429, {}), (429, {"x-should-retry": "false"}), (400, {"x-should-retry": "true"}), (400, {}),
+    (503, {"retry-after-ms": "1"}), (500, {"x-should-retry": "false"}),
+])
+def test_retry_headers_lead_to_the_attempts_arkruntime_makes(status, headers):
+    """arkruntime honours ``x-should-retry``, ``retry-after-ms`` and ``Retry-After``: with two
+    retries allowed, we make as many attempts as it does, for each header."""
+    def answer(count: list) -> httpx.MockTransport:
+        def handler(request: httpx.Request) -> httpx.Response:
+            count.append(1)
+            return httpx.Response(status, headers={"retry-after-ms": "1", **headers},
+                                  json={"error": {"code": "SomeError", "message": "no", "type": "x"}})
+        return httpx.MockTransport(handler)
+
+    theirs: list = []
+    client = ArkRuntime(api_key="k", base_url="https://ark.test/api/v3", max_retries=2,
+                        http_client=httpx.Client(transport=answer(theirs)))
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the SDK's own error types
+        client.embeddings.create(model="doubao-embedding-text-240715", input=["a"])
+    ours_count: list = []
+    mine = ArkClient("doubao-embedding-text-240715", api_key="k", max_retries=2, zero_waits=True,
+                     requests_per_second=0, http_client=httpx.Client(transport=answer(ours_count)))
+    with pytest.raises(Exception):  # noqa: B017, PT011
+        mine.embed_texts(["a"])
+    assert len(ours_count) == len(theirs)

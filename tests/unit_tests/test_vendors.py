@@ -146,7 +146,7 @@ def test_ark_base64_decodes_little_endian_float32():
 
 
 def test_ark_base64_decoding_matches_numpy_frombuffer_as_openai_does():
-    np = pytest.importorskip("numpy")
+    import numpy as np
     payload = floats_b64([float(i) / 7 for i in range(2048)])
     assert decode_base64_floats(payload, "e") == np.frombuffer(base64.b64decode(payload), dtype="<f4").tolist()
 
