@@ -58,6 +58,8 @@ SCENARIOS = [
        "the controller's initial rate)", lambda r, v: r >= 5) for vendor in ("qianfan", "volcengine")],
     *[("rerank.py", f"rerank_1000_{vendor}_rps50_vs_quota_bound", ">= 0.9 of a 50/s quota's bound",
        lambda r, v: r >= 0.9) for vendor in ("qianfan", "volcengine")],
+    ("multivector_memory.py", "multivector_8192_rows_peak_vs_decoded", "peak RSS growth <= 3x the decoded "
+     "float32 size", lambda r, v: r <= 3),
     ("json_parsing.py", "json_vs_orjson_qianfan", "orjson used if > 1.5x faster", lambda r, v: r > 0),
     ("json_parsing.py", "json_vs_orjson_tencent", "orjson used if > 1.5x faster", lambda r, v: r > 0),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Protocol
@@ -97,15 +98,16 @@ class BatchResult:
     vectors: list[list[float]]
     usage: Usage = field(default_factory=Usage)
     sparse: list[SparseVector] | None = None
-    multi: list[list[list[float]]] | None = None
+    multi: list[list[array[float]]] | None = None
 
 
 @dataclass
 class EmbeddingResult:
     """A whole call: a vector per input, in input order, with sparse vectors and token-level
-    multi-vectors (a list of vectors per input) when asked for."""
+    multi-vectors when asked for: per input, its rows as float32 ``array('f')`` (4 bytes a value;
+    ``row.tolist()`` where a list is needed, for example by qdrant-client)."""
 
     vectors: list[list[float]]
     usage: Usage
     sparse: list[SparseVector] | None = None
-    multi_vectors: list[list[list[float]]] | None = None
+    multi_vectors: list[list[array[float]]] | None = None

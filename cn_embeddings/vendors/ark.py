@@ -17,6 +17,7 @@ import io
 import math
 import re
 import struct
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -85,7 +86,9 @@ UNRETRYABLE = ("QuotaExceeded", "SetLimitExceeded", "AccountOverdueError", "Oper
 # Token-level multi-vectors [Go SDK MultiEmbeddingDimension]; from -251215 [3P][INF].
 MULTI_DIMENSION = 2048
 MULTI_FROM = 251215
-MULTI_MAX_BYTES = 128 * 1024 * MULTI_DIMENSION * 2  # 128k tokens of float16 rows: the largest context
+# At most this many rows per input (tokens): 512 MiB once decoded to float32. An answer beyond is
+# refused, not retried; rows are inflated one batch at a time, so a hostile frame stops there.
+MULTI_MAX_ROWS = 64 * 1024
 _VERSION = re.compile(r"-(\d{6})$")
 _REQUEST_ID = re.compile(r"Request ID:\s*([\w-]+)")
 
@@ -314,10 +317,11 @@ def _check_multi(model: str, endpoint: str, version: int | None, compression: st
                                  "'cn-embeddings[multivector]' (or multi_embedding_compression=None)")
 
 
-def decode_multi(raw: object) -> list[list[float]]:
+def decode_multi(raw: object) -> list[array[float]]:
     """``data.multi_embedding``: a JSON array of 2048-d vectors, or base64 of a zstd frame holding a
-    little-endian float16 matrix 2048 wide [Go SDK]. Decompression stops at the largest answer the
-    model's context allows, so a hostile frame cannot inflate without bound."""
+    little-endian float16 matrix 2048 wide [Go SDK], as rows of float32 (``array('f')``: 4 bytes a
+    value, where a list of Python floats takes 32). Rows are decoded one at a time, so no more than
+    one row ever exists as Python floats; at most MULTI_MAX_ROWS rows."""
     if isinstance(raw, list):
         if any(isinstance(row, str) for row in raw) or any(isinstance(row, list) and len(row) != MULTI_DIMENSION
                                                            for row in raw):
@@ -328,20 +332,15 @@ def decode_multi(raw: object) -> list[list[float]]:
                                       "client does not interpret")
             error.retryable = False
             raise error
-        rows = [as_vector(row, VENDOR, "multi_embedding") for row in raw]
+        if len(raw) > MULTI_MAX_ROWS:
+            raise _too_many_rows(len(raw))
+        rows = [array("f", as_vector(row, VENDOR, "multi_embedding")) for row in raw]
     elif isinstance(raw, str):
         try:
             packed = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
             raise malformed(VENDOR, "multi_embedding is not valid base64") from None
-        data = _unzstd(packed)
-        if len(data) % (2 * MULTI_DIMENSION):
-            raise malformed(VENDOR, f"multi_embedding holds {len(data)} bytes, not whole rows of "
-                                    f"{MULTI_DIMENSION} float16 values")
-        values = struct.unpack(f"<{len(data) // 2}e", data)
-        rows = [list(values[i:i + MULTI_DIMENSION]) for i in range(0, len(values), MULTI_DIMENSION)]
-        if not all(all_finite(row) for row in rows):
-            raise malformed(VENDOR, "multi_embedding holds a non-finite value")
+        rows = _unzstd_rows(packed)
     else:
         raise malformed(VENDOR, "multi_embedding missing (asked for with multi_embedding=True)")
     if not rows or any(len(row) != MULTI_DIMENSION for row in rows):
@@ -349,21 +348,43 @@ def decode_multi(raw: object) -> list[list[float]]:
     return rows
 
 
-def _unzstd(packed: bytes) -> bytes:
+def _too_many_rows(rows: int | None) -> APIError:
+    """An answer over the cap; not retried: the same answer would come again, and be decoded again."""
+    error = malformed(VENDOR, f"multi_embedding has {rows if rows is not None else 'more'} rows; at most "
+                              f"{MULTI_MAX_ROWS} are decoded (inflation stops there)")
+    error.retryable = False
+    return error
+
+
+ROW_BYTES = 2 * MULTI_DIMENSION  # one float16 row
+
+
+def _unzstd_rows(packed: bytes) -> list[array[float]]:
+    """The frame's rows, inflated and decoded one row at a time: the float16 matrix is never held
+    whole, and inflation stops after MULTI_MAX_ROWS rows."""
     import zstandard
 
-    out = bytearray()
+    rows: list[array[float]] = []
+    pending = bytearray()
     try:
         with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(packed)) as reader:
-            while chunk := reader.read(1 << 20):
-                out += chunk
-                if len(out) > MULTI_MAX_BYTES:
-                    error = malformed(VENDOR, f"multi_embedding inflates beyond {MULTI_MAX_BYTES} bytes")
-                    error.retryable = False  # the same answer would come again, and be inflated again
-                    raise error
+            while chunk := reader.read(64 * ROW_BYTES):
+                pending += chunk
+                whole = len(pending) - len(pending) % ROW_BYTES
+                for offset in range(0, whole, ROW_BYTES):
+                    values = struct.unpack_from(f"<{MULTI_DIMENSION}e", pending, offset)
+                    if not all_finite(values):
+                        raise malformed(VENDOR, "multi_embedding holds a non-finite value")
+                    rows.append(array("f", values))
+                del pending[:whole]
+                if len(rows) > MULTI_MAX_ROWS:
+                    raise _too_many_rows(None)
     except zstandard.ZstdError as error:
         raise malformed(VENDOR, f"multi_embedding is not a valid zstd frame ({error})") from None
-    return bytes(out)
+    if pending:
+        raise malformed(VENDOR, f"multi_embedding holds {len(rows) * ROW_BYTES + len(pending)} bytes, not whole "
+                                f"rows of {MULTI_DIMENSION} float16 values")
+    return rows
 
 
 def _content_parts(item: Item) -> list[dict]:
