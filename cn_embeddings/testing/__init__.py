@@ -8,14 +8,15 @@
 
 It verifies TC3 signatures and bearer keys, enforces the documented limits,
 answers in each vendor's envelope, returns deterministic vectors derived from
-the input, and injects latency, per-model quotas and faults. Its request log
+the input (and rerank scores: ``relevance(query, document)``, so a test can assert an exact
+order), and injects latency, per-model quotas and faults. Its request log
 (``emu.seen``) never holds credentials.
 """
 
 from __future__ import annotations
 
 from ._faults import Faults
-from ._handlers import Credentials
+from ._handlers import Credentials, relevance
 from ._server import Emulator, Seen
 
-__all__ = ["Credentials", "Emulator", "Faults", "Seen"]
+__all__ = ["Credentials", "Emulator", "Faults", "Seen", "relevance"]

@@ -209,7 +209,7 @@ def test_cli_errors_are_one_line_with_a_hint(emulator_process, tmp_path):
 
 
 def test_rerank_prints_the_ranking_best_first(emulator_process, tmp_path):
-    from cn_embeddings.testing._handlers import relevance
+    from cn_embeddings.testing import relevance
 
     texts = [f"row {i} " + ("giant pandas eat bamboo" if i in (3, 70) else "weather report") for i in range(100)]
     docs = tmp_path / "docs.jsonl"

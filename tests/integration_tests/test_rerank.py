@@ -9,8 +9,7 @@ import pickle
 import pytest
 
 from cn_embeddings import APIError, AuthenticationError, InvalidInputError, RateLimitError
-from cn_embeddings.testing import Faults
-from cn_embeddings.testing._handlers import relevance
+from cn_embeddings.testing import Faults, relevance
 
 VENDORS = [("qianfan", 64), ("tencent", 50), ("volcengine", 50)]
 QUERY = "where do giant pandas eat bamboo"

@@ -18,7 +18,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, Te
 
 import langchain_cn_embeddings as lc
 import llama_index_cn_embeddings as li
-from cn_embeddings.testing._handlers import relevance
+from cn_embeddings.testing import relevance
 from tests._servers import credentials
 
 CORPUS = ["大熊猫 生活 在 四川 的 竹林 里", "The Eiffel Tower is in Paris", "giant pandas eat bamboo every day",

@@ -82,7 +82,7 @@ def test_qwen_cut_property(clusters, limit, form):
     if qwen_count(text) <= limit:
         assert rule.check(text, 0, "truncate", "m") == text
         return
-    cut = longest_prefix(text, rule.fits, rule._guess(text))
+    cut = longest_prefix(text, rule.fits)
     assert_longest_prefix(text, cut, limit)
 
 
