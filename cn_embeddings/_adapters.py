@@ -123,13 +123,12 @@ class AdapterMixin(Closeable, BaseModel):
     def _clients(self) -> tuple[EmbeddingClient, EmbeddingClient]:
         """The document and query clients for the current fields, rebuilt when a field changed."""
         runtime = self._runtime
-        if runtime is None or runtime.owner != id(self):  # first use, or a copy's shared private dict
+        if runtime is None or runtime.owner != id(self):  # first use, or a copy carrying the original's runtime
             with _NEW_RUNTIME:
                 runtime = self._runtime
                 if runtime is None or runtime.owner != id(self):
                     runtime = _Runtime(id(self))
-                    object.__setattr__(self, "__pydantic_private__", {**(self.__pydantic_private__ or {}),
-                                                                      "_runtime": runtime})
+                    self._runtime = runtime  # pydantic keeps it in this object's own private dict
         options = self.client_options()
         sync_http, async_http = (getattr(self, name) for name in self.http_fields)
         key = (options, id(sync_http), id(async_http))

@@ -186,9 +186,7 @@ class EmbeddingClient(Closeable):
 
     def __init__(self, protocol: VendorProtocol, auth: httpx.Auth, *, http_client: httpx.Client | None = None,
                  http_async_client: httpx.AsyncClient | None = None, **transport: Any) -> None:
-        if transport.get("quota_url") is None and os.environ.get(QUOTA_URL_ENV):
-            transport["quota_url"] = os.environ[QUOTA_URL_ENV]
-        options = TransportOptions(**transport)
+        options = transport_options(transport)
         self._configure(protocol, auth, options, UsageCounter(), _Runtime(options, http_client, http_async_client))
 
     def _configure(self, protocol: VendorProtocol, auth: httpx.Auth, transport: TransportOptions,
@@ -198,8 +196,7 @@ class EmbeddingClient(Closeable):
         self.transport = transport
         self.batch_size = protocol.batch_size(transport.batch_size)
         self.policy = RetryPolicy(max_retries=transport.max_retries, zero_waits=transport.zero_waits)
-        self.default_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING,
-                                **transport.default_headers}
+        self.default_headers = default_headers(transport)
         self._usage = usage
         self._runtime = runtime or _Runtime(transport, None, None)
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
@@ -328,7 +325,7 @@ class EmbeddingClient(Closeable):
         try:
             result = run_sync(self._batch_flow(items, headers), sender, self._controller, cancel)
         except BaseException as error:
-            self._usage.add(_billed(error))
+            self._usage.add(billed(error))
             raise
         self._usage.add(result.usage)
         return result
@@ -415,7 +412,7 @@ class EmbeddingClient(Closeable):
                 usage.add(result.usage)
         if outcome.failure is not None:
             failed_batch, error = outcome.failure
-            usage.add(_billed(error))
+            usage.add(billed(error))
         self._usage.add(usage)
         if sparse is not None:
             self._runtime.sparse.keep(self._sparse_keys(items), sparse)
@@ -469,6 +466,18 @@ class EmbeddingClient(Closeable):
         for position, i in enumerate(missing):
             found[i] = result.sparse[position]
             self._runtime.sparse.take(keys[i])
+
+
+def transport_options(given: dict[str, Any]) -> TransportOptions:
+    """The transport options given, ``quota_url`` from the environment when not given."""
+    if given.get("quota_url") is None and os.environ.get(QUOTA_URL_ENV):
+        given = {**given, "quota_url": os.environ[QUOTA_URL_ENV]}
+    return TransportOptions(**given)
+
+
+def default_headers(transport: TransportOptions) -> dict[str, str]:
+    """The headers every request carries unless the protocol set them: ours, then the user's."""
+    return {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **transport.default_headers}
 
 
 def quota_key(vendor: str, url: str, auth: httpx.Auth, model: str) -> tuple[str, str, str, str]:
@@ -536,7 +545,7 @@ def _to_inputs(error: CNEmbeddingsError, items: list[Item], owners: list[int]) -
     error.partial_vectors = {i: v for i, v in enumerate(merged) if v is not None and not missing[i]}
 
 
-def _billed(error: BaseException) -> Usage:
+def billed(error: BaseException) -> Usage:
     """The requests a batch that failed for good made (each one may have been billed)."""
     attempts = getattr(error, "attempts", 0)
     return Usage(requests=attempts, retries=max(attempts - 1, 0))

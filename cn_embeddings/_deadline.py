@@ -11,10 +11,9 @@ stopped call's reads end within one slice (the connection is then closed). The d
 per thread by :func:`attempt_deadline` around each attempt; outside one (a
 user's own requests on the same pool) the streams behave as usual.
 
-httpx does not take a network backend, so the backend of the pool httpx built
-is swapped (every other pool setting stays httpx's); if a future httpx or
-httpcore lays its transport out differently, the client keeps the plain
-backend, where only the body is held to the deadline. httpx ignores proxy variables for a
+httpx does not take a network backend, so the transport builds its own pool with
+httpcore's public ``ConnectionPool(network_backend=...)``, as httpx's own transport
+does, and converts requests and answers as httpx does. httpx ignores proxy variables for a
 client given its own transport, so when the environment names a proxy the
 client keeps httpx's transport (and its proxies) instead.
 """
@@ -121,12 +120,82 @@ def environment_proxies() -> bool:
     return any(key in ("http", "https", "all") for key in urllib.request.getproxies())
 
 
+def _mapped(exc: Exception) -> Exception:
+    """httpx's exception of the same name as an httpcore one (the mapping httpx itself makes)."""
+    for cls in type(exc).__mro__:
+        twin = getattr(httpx, cls.__name__, None)
+        if isinstance(twin, type) and issubclass(twin, httpx.HTTPError):
+            return twin(str(exc))
+    return exc
+
+
+class _ResponseStream(httpx.SyncByteStream):
+    def __init__(self, stream: typing.Iterable[bytes]) -> None:
+        self.stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self.stream
+        except Exception as exc:  # noqa: BLE001 - httpcore's errors become httpx's
+            mapped = _mapped(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def close(self) -> None:
+        close = getattr(self.stream, "close", None)
+        if close is not None:
+            close()
+
+
+_HTTPX_OWN = httpx.HTTPTransport.handle_request
+
+
+def _is_httpx_own(method: typing.Any) -> bool:
+    """Whether ``method`` is httpx's own ``HTTPTransport.handle_request``, not one put in its place
+    by a recorder or a mock (vcrpy, pytest-httpx), which may wrap it with the same name."""
+    return method is _HTTPX_OWN and not hasattr(method, "__wrapped__")
+
+
+class DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport settings (no proxy, HTTP/1.1, certificates verified), with connections
+    opened through the deadline-keeping backend, in a pool built through httpcore's public API.
+
+    While a recorder or a mock has replaced ``httpx.HTTPTransport.handle_request`` (vcrpy
+    cassettes, pytest-httpx), requests go to it, as they would with httpx's own transport."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits)
+        self.pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(), max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_Backend())
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not _is_httpx_own(httpx.HTTPTransport.handle_request):
+            return httpx.HTTPTransport.handle_request(self, request)
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host, port=request.url.port,
+                             target=request.url.raw_path),
+            headers=request.headers.raw, content=request.stream, extensions=request.extensions)
+        try:
+            answer = self.pool.handle_request(core)
+        except Exception as exc:  # noqa: BLE001 - httpcore's errors become httpx's
+            mapped = _mapped(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        assert isinstance(answer.stream, typing.Iterable)
+        return httpx.Response(status_code=answer.status, headers=answer.headers,
+                              stream=_ResponseStream(answer.stream), extensions=answer.extensions)
+
+    def close(self) -> None:
+        self.pool.close()
+        super().close()
+
+
 def deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
-    """httpx's own transport (no proxy, HTTP/1.1, certificates verified), whose connections are
-    opened through the deadline-keeping backend."""
-    transport = httpx.HTTPTransport(limits=limits)
-    pool = getattr(transport, "_pool", None)
-    if isinstance(pool, httpcore.ConnectionPool) and isinstance(getattr(pool, "_network_backend", None),
-                                                                httpcore.NetworkBackend):
-        pool._network_backend = _Backend()
-    return transport  # a layout we do not know: httpx's own backend, per-read timeouts for headers
+    """The transport of the sync connections a client opens itself: see :class:`DeadlineTransport`."""
+    return DeadlineTransport(limits)

@@ -9,18 +9,25 @@ so the scores merge into one global ranking, best first (ties in input order).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import httpx
 
 from ._batching import Outcome, arun_batches, run_batches
-from ._client import USER_AGENT, Closeable, _Runtime, make_controller, quota_key, with_defaults
+from ._client import (
+    Closeable,
+    _Runtime,
+    billed,
+    default_headers,
+    make_controller,
+    quota_key,
+    transport_options,
+    with_defaults,
+)
 from ._exceptions import CNEmbeddingsError, InvalidInputError
-from ._flow import ACCEPT_ENCODING, Cancel, Flow, Sender, batch_flow, run_async, run_sync
+from ._flow import Cancel, Flow, Sender, batch_flow, run_async, run_sync
 from ._options import TransportOptions
-from ._quota import QUOTA_URL_ENV
 from ._retry import RetryPolicy
 from ._secret import Redactor
 from ._types import Ranked, RerankBatch, RerankResult, Usage, UsageCounter
@@ -36,24 +43,21 @@ class RerankClient(Closeable):
 
     def __init__(self, protocol: RerankProtocol, auth: httpx.Auth, *, http_client: httpx.Client | None = None,
                  http_async_client: httpx.AsyncClient | None = None, **transport: Any) -> None:
-        if transport.get("quota_url") is None and os.environ.get(QUOTA_URL_ENV):
-            transport["quota_url"] = os.environ[QUOTA_URL_ENV]
-        self._configure(protocol, auth, TransportOptions(**transport), http_client, http_async_client)
+        self._configure(protocol, auth, transport_options(transport), http_client, http_async_client)
 
     def _configure(self, protocol: RerankProtocol, auth: httpx.Auth, transport: TransportOptions,
                    http_client: httpx.Client | None, http_async_client: httpx.AsyncClient | None) -> None:
         self.protocol = protocol
         self._auth = auth
         self.transport = transport
-        self.policy = RetryPolicy(max_retries=self.transport.max_retries, zero_waits=self.transport.zero_waits)
-        self.default_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING,
-                                **self.transport.default_headers}
-        self.batch_size = protocol.batch_size(self.transport.batch_size)
+        self.policy = RetryPolicy(max_retries=transport.max_retries, zero_waits=transport.zero_waits)
+        self.default_headers = default_headers(transport)
+        self.batch_size = protocol.batch_size(transport.batch_size)
         self._usage = UsageCounter()
         self._runtime = _Runtime(transport, http_client, http_async_client)
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
         key = quota_key(protocol.vendor, protocol.url, auth, protocol.model)
-        self._controller = make_controller(key, protocol.quota, self.transport)
+        self._controller = make_controller(key, protocol.quota, transport)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vendor={self.protocol.vendor!r}, model={self.protocol.model!r})"
@@ -147,8 +151,7 @@ class RerankClient(Closeable):
                 scores[index] = score
         if outcome.failure is not None:
             failed_batch, error = outcome.failure
-            attempts = getattr(error, "attempts", 0)
-            usage.add(Usage(requests=attempts, retries=max(attempts - 1, 0)))
+            usage.add(billed(error))
             self._usage.add(usage)
             if isinstance(error, CNEmbeddingsError):
                 error.with_progress([i for i, s in enumerate(scores) if s is not None],

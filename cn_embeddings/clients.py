@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -66,6 +66,36 @@ def _check_base_url(url: Any, env: str) -> str | None:
     return url
 
 
+def split_options(owner: str, protocol: type, options: dict[str, Any], extra: Iterable[str] = ()) -> tuple[dict, dict]:
+    """(protocol options, transport options); an unknown keyword is refused by name."""
+    protocol_names = {s.name for s in declared(protocol)}
+    transport_names = {s.name for s in declared(TransportOptions)}
+    unknown = sorted(set(options) - protocol_names - transport_names)
+    if unknown:
+        allowed = sorted(protocol_names | transport_names | set(extra))
+        raise ConfigurationError(f"unknown option(s) {', '.join(map(repr, unknown))} for {owner}; "
+                                 f"allowed: {', '.join(allowed)}")
+    return ({k: v for k, v in options.items() if k in protocol_names},
+            {k: v for k, v in options.items() if k in transport_names})
+
+
+def from_keywords(owner: str, protocol: type, credentials: tuple[Credential, ...], base_url_env: str,
+                  make_auth: Callable[[Mapping[str, Secret | None], Any], httpx.Auth], model: str | None,
+                  options: dict[str, Any]) -> tuple[Any, httpx.Auth, dict[str, Any]]:
+    """(protocol, auth, transport options) of a ready-made client (embeddings or rerank) from the
+    keywords it was given: credentials from them or the environment, the base URL checked, an
+    unknown keyword refused by name. ``make_auth`` gets the resolved secrets and the protocol."""
+    # wrapped at once, so that no frame of ours holds a credential as a plain string
+    secrets = {c.name: _wrapped(options.pop(c.name, None)) for c in credentials}
+    protocol_options, transport = split_options(owner, protocol, options, extra=set(secrets))
+    if model:
+        protocol_options["model"] = model
+    protocol_options["base_url"] = _check_base_url(
+        options.get("base_url") or os.environ.get(base_url_env) or None, base_url_env)
+    built = protocol(**protocol_options)
+    return built, make_auth(_resolve(credentials, secrets), built), transport
+
+
 class VendorClient(EmbeddingClient):
     """An :class:`EmbeddingClient` built from keyword options; unknown keywords are refused by name."""
 
@@ -74,28 +104,14 @@ class VendorClient(EmbeddingClient):
     def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
                  http_async_client: httpx.AsyncClient | None = None, **options: Any) -> None:
         module = VENDORS[self.vendor]
-        # wrapped at once, so that no frame of ours holds a credential as a plain string
-        secrets = {c.name: _wrapped(options.pop(c.name, None)) for c in module.CREDENTIALS}
-        protocol_options, transport = self._split(options, extra=set(secrets))
-        protocol_options["model"] = model or module.DEFAULT_MODEL
-        protocol_options["base_url"] = _check_base_url(
-            options.get("base_url") or os.environ.get(module.BASE_URL_ENV) or None, module.BASE_URL_ENV)
-        super().__init__(PROTOCOLS[self.vendor](**protocol_options),
-                         module.make_auth(_resolve(module.CREDENTIALS, secrets)),
-                         http_client=http_client, http_async_client=http_async_client, **transport)
+        protocol, auth, transport = from_keywords(
+            type(self).__name__, PROTOCOLS[self.vendor], module.CREDENTIALS, module.BASE_URL_ENV,
+            lambda secrets, protocol: module.make_auth(secrets), model, options)
+        super().__init__(protocol, auth, http_client=http_client, http_async_client=http_async_client, **transport)
 
     @classmethod
     def _split(cls, options: dict[str, Any], extra: Iterable[str] = ()) -> tuple[dict, dict]:
-        """(protocol options, transport options); an unknown keyword is refused by name."""
-        protocol_names = {s.name for s in declared(PROTOCOLS[cls.vendor])}
-        transport_names = {s.name for s in declared(TransportOptions)}
-        unknown = sorted(set(options) - protocol_names - transport_names)
-        if unknown:
-            allowed = sorted(protocol_names | transport_names | set(extra))
-            raise ConfigurationError(f"unknown option(s) {', '.join(map(repr, unknown))} for "
-                                     f"{cls.__name__}; allowed: {', '.join(allowed)}")
-        return ({k: v for k, v in options.items() if k in protocol_names},
-                {k: v for k, v in options.items() if k in transport_names})
+        return split_options(cls.__name__, PROTOCOLS[cls.vendor], options, extra)
 
     def with_options(self, **changes: Any) -> VendorClient:
         """A new client with some options changed and the same credentials (connections are its own;

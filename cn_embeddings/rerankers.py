@@ -10,18 +10,16 @@ their embedding clients; Volcengine takes an access key pair
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
 
-from ._exceptions import ConfigurationError
 from ._options import Credential, OptionSpec, TransportOptions, declared
 from ._rerank import RerankClient
 from ._secret import Secret
-from .clients import _check_base_url, _resolve, _wrapped
+from .clients import from_keywords
 from .vendors import qianfan, tencent
 from .vendors import rerank as wire
 
@@ -36,18 +34,17 @@ class RerankVendor:
     protocol: type[wire.RerankProtocol]
     credentials: tuple[Credential, ...]
     base_url_env: str
-    make_auth: Callable[[Mapping[str, Secret | None], Mapping[str, Any]], httpx.Auth]
+    make_auth: Callable[[Mapping[str, Secret | None], Any], httpx.Auth]  # (secrets, protocol)
 
 
 RERANKERS: dict[str, RerankVendor] = {
     "qianfan": RerankVendor(wire.QianfanRerankProtocol, qianfan.CREDENTIALS, qianfan.BASE_URL_ENV,
-                            lambda secrets, options: qianfan.make_auth(secrets)),
+                            lambda secrets, protocol: qianfan.make_auth(secrets)),
     "tencent": RerankVendor(wire.TencentRerankProtocol, tencent.CREDENTIALS, tencent.BASE_URL_ENV,
-                            lambda secrets, options: tencent.make_auth(secrets)),
+                            lambda secrets, protocol: tencent.make_auth(secrets)),
     "volcengine": RerankVendor(wire.VolcengineRerankProtocol, wire.VOLCENGINE_CREDENTIALS,
                                wire.VOLCENGINE_BASE_URL_ENV,
-                               lambda secrets, options: wire.volcengine_auth(secrets, options.get("region")
-                                                                             or "cn-north-1")),
+                               lambda secrets, protocol: wire.volcengine_auth(secrets, protocol.region)),
 }
 
 
@@ -64,22 +61,9 @@ class VendorRerankClient(RerankClient):
     def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
                  http_async_client: httpx.AsyncClient | None = None, **options: Any) -> None:
         spec = RERANKERS[self.vendor]
-        secrets = {c.name: _wrapped(options.pop(c.name, None)) for c in spec.credentials}
-        protocol_names = {s.name for s in declared(spec.protocol)}
-        transport_names = {s.name for s in declared(TransportOptions)}
-        unknown = sorted(set(options) - protocol_names - transport_names)
-        if unknown:
-            raise ConfigurationError(f"unknown option(s) {', '.join(map(repr, unknown))} for {type(self).__name__}; "
-                                     f"allowed: {', '.join(sorted(protocol_names | transport_names | set(secrets)))}")
-        protocol_options = {k: v for k, v in options.items() if k in protocol_names}
-        if model is not None:
-            protocol_options["model"] = model
-        protocol_options["base_url"] = _check_base_url(
-            options.get("base_url") or os.environ.get(spec.base_url_env) or None, spec.base_url_env)
-        super().__init__(spec.protocol(**protocol_options),
-                         spec.make_auth(_resolve(spec.credentials, secrets), protocol_options),
-                         http_client=http_client, http_async_client=http_async_client,
-                         **{k: v for k, v in options.items() if k in transport_names})
+        protocol, auth, transport = from_keywords(type(self).__name__, spec.protocol, spec.credentials,
+                                                  spec.base_url_env, spec.make_auth, model, options)
+        super().__init__(protocol, auth, http_client=http_client, http_async_client=http_async_client, **transport)
 
 
 class QianfanRerankClient(VendorRerankClient):

@@ -167,8 +167,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rerank(args: argparse.Namespace) -> int:
-    """Rank the documents of ``--input`` (a text per line, or .jsonl rows with a text field and an
-    optional id) for ``--query``; prints JSON Lines, best first."""
+    """Rank the documents of ``--input`` for ``--query``; prints JSON Lines, best first."""
     from ..rerankers import RERANK_CLIENTS
 
     ids, texts = _read_documents(args.input, args.text_column, args.id_column)
@@ -183,25 +182,18 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 
 
 def _read_documents(path: str, text_column: str, id_column: str) -> tuple[list[Any], list[str]]:
-    """(ids, texts) of a .txt file (ids: line numbers) or a .jsonl file; a bad row names its line."""
+    """(ids, texts) of an input file, read as the bulk job reads it (.txt, .jsonl, .csv, .parquet);
+    a row without a text names its place."""
+    from ..bulk.sources import Columns, Source
+
     ids: list[Any] = []
     texts: list[str] = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            if not path.endswith(".jsonl"):
-                ids.append(number)
-                texts.append(line.rstrip("\r\n"))
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise InvalidInputError(f"{path}:{number}: not a JSON object", rule="jsonl") from None
-            if not isinstance(row, dict) or not isinstance(row.get(text_column), str):
-                raise InvalidInputError(f"{path}:{number}: no string field {text_column!r}", rule="jsonl")
-            ids.append(row.get(id_column, number))
-            texts.append(row[text_column])
+    for record in Source(files=[path], columns=Columns(id=id_column, text=text_column)):
+        text = record.content if isinstance(record.content, str) else record.content.get("text")
+        if not isinstance(text, str):
+            raise InvalidInputError(f"{record.origin}: no text in field {text_column!r}", rule="text")
+        ids.append(record.id if record.id is not None else record.origin)
+        texts.append(text)
     return ids, texts
 
 
@@ -268,10 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     rerank.add_argument("--provider", choices=tuple(RERANKERS), required=True)
     rerank.add_argument("--model")
     rerank.add_argument("--query", required=True, help="the query")
-    rerank.add_argument("--input", required=True, help=".txt (a document per line) or .jsonl rows")
-    rerank.add_argument("--text-column", default="text", help="the text field of .jsonl rows (default: text)")
-    rerank.add_argument("--id-column", default="id", help="the id field of .jsonl rows (default: id; else the "
-                        "line number)")
+    rerank.add_argument("--input", required=True, help=".txt (a document per line), or .jsonl, .csv or .parquet rows")
+    rerank.add_argument("--text-column", default="text", help="the text field of rows (default: text)")
+    rerank.add_argument("--id-column", default="id", help="the id field of rows (default: id; without one, "
+                        "the file and line)")
     rerank.add_argument("--top-n", type=int, help="how many to print (default: all)")
     add_option_flags(rerank, "rerank")
     rerank.set_defaults(func=cmd_rerank)
