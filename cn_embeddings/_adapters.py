@@ -1,10 +1,10 @@
 """Support for the framework adapters: their pydantic fields and their core clients.
 
 Not part of ``cn_embeddings``' API, and imported only by the adapters (it
-imports pydantic). Both adapters' fields are generated from the declarations
-(:func:`cn_embeddings.clients.options_of`, ``credentials_of``), so an option
-added to a vendor protocol appears in LangChain, LlamaIndex, ``init_embeddings``
-and the CLI at once, with one name, one default and one help text.
+imports pydantic). The fields themselves are written out in
+:mod:`cn_embeddings._settings`, so that type checkers see them; they are read
+back here through the declarations (:func:`cn_embeddings.clients.options_of`,
+``credentials_of``), which a test holds equal to the fields.
 
 The core clients behind an adapter object are built from its fields and
 rebuilt whenever a field changes (by assignment or ``model_copy(update=...)``),
@@ -20,27 +20,16 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, create_model
+from pydantic import BaseModel, PrivateAttr, model_validator
 
 from ._client import Closeable, EmbeddingClient
 from ._exceptions import ConfigurationError
 from ._options import Credential, OptionSpec
+from ._rerank import RerankClient
 from ._types import Usage
 from .clients import CLIENTS, credentials_of, options_of
 
-__all__ = ["AdapterMixin", "settings_model"]
-
-
-def _from_env(env: str) -> Callable[[], SecretStr | None]:
-    def read() -> SecretStr | None:
-        value = os.environ.get(env)
-        return SecretStr(value) if value else None
-
-    return read
-
-
-class _Settings(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, protected_namespaces=(), extra="forbid")
+__all__ = ["AdapterMixin", "EmbeddingClients", "RerankClients", "registry"]
 
 
 def registry(kind: str) -> tuple[Callable[[str], tuple[OptionSpec, ...]], Callable[[str], tuple[Credential, ...]],
@@ -52,29 +41,6 @@ def registry(kind: str) -> tuple[Callable[[str], tuple[OptionSpec, ...]], Callab
 
         return rerank_options_of, lambda vendor: RERANKERS[vendor].credentials, RERANK_CLIENTS
     return options_of, credentials_of, CLIENTS
-
-
-def settings_model(vendor: str, *, model_field: str, exclude_secrets: bool, kind: str = "embeddings"
-                   ) -> type[BaseModel]:
-    """A pydantic mixin with one field per declared option and credential of ``vendor``.
-
-    ``model_field`` is the framework's name for the model (LangChain ``model``, LlamaIndex
-    ``model_name``, which also accepts ``model``). Credentials are ``SecretStr`` fields filled
-    from their environment variables and accept the SDK-style aliases."""
-    options, credentials, _ = registry(kind)
-    fields: dict[str, Any] = {}
-    for spec in options(vendor):
-        name = model_field if spec.name == "model" else spec.name
-        names = tuple(dict.fromkeys((name, spec.name, *spec.aliases)))
-        default: dict[str, Any] = ({"default_factory": type(spec.default)} if isinstance(spec.default, dict)
-                                   else {"default": spec.default})
-        alias = AliasChoices(*names) if len(names) > 1 else None
-        fields[name] = (spec.type, Field(**default, description=spec.help, validation_alias=alias))
-    for cred in credentials(vendor):
-        fields[cred.name] = (SecretStr | None, Field(
-            default_factory=_from_env(cred.env), validation_alias=AliasChoices(cred.name, *cred.aliases),
-            exclude=exclude_secrets, repr=False, description=f"The {cred.what}; defaults to ${cred.env}."))
-    return create_model(f"{vendor.capitalize()}{kind.capitalize()}Settings", __base__=_Settings, **fields)
 
 
 class _Runtime:
@@ -90,13 +56,14 @@ class _Runtime:
         self.query: EmbeddingClient | None = None
         self.retired = Usage()  # what clients replaced after a configuration change consumed
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return _Runtime, (0,)
 
-    def __deepcopy__(self, memo: dict) -> _Runtime:
+    def __deepcopy__(self, memo: dict[str, Any]) -> _Runtime:
         return _Runtime(0)
 
 
+_ADAPTER_CLASSES: dict[tuple[str, str, str], type[AdapterMixin]] = {}  # (package, kind, vendor) -> class
 _NEW_RUNTIME = threading.Lock()  # two threads' first calls on one object build one runtime
 
 
@@ -109,6 +76,30 @@ class AdapterMixin(Closeable, BaseModel):
     http_fields: ClassVar[tuple[str, str]] = ("http_client", "http_async_client")
     _runtime: _Runtime | None = PrivateAttr(default=None)
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "vendor" in cls.__dict__:
+            _ADAPTER_CLASSES[(cls.__module__.split(".")[0], cls.kind, cls.vendor)] = cls
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credentials_from_aliases_and_environment(cls, data: Any) -> Any:
+        """A credential given under one of its aliases takes its own name; one not given at all is
+        read from its environment variable (when set), as the official SDKs do."""
+        if not isinstance(data, dict) or not hasattr(cls, "vendor"):
+            return data
+        data = dict(data)
+        for cred in registry(cls.kind)[1](cls.vendor):
+            for alias in cred.aliases:
+                if alias in data:
+                    if cred.name in data:
+                        raise ConfigurationError(f"{cred.name} is given twice (also as {alias}); give it once")
+                    data[cred.name] = data.pop(alias)
+            if cred.name not in data and os.environ.get(cred.env):
+                data[cred.name] = os.environ[cred.env]
+        return data
+
     def client_options(self) -> dict[str, Any]:
         """The keyword arguments of the core client, read from the fields."""
         option_specs, credentials, _ = registry(self.kind)
@@ -120,8 +111,9 @@ class AdapterMixin(Closeable, BaseModel):
             options[cred.name] = getattr(self, cred.name)
         return options
 
-    def _clients(self) -> tuple[EmbeddingClient, EmbeddingClient]:
-        """The document and query clients for the current fields, rebuilt when a field changed."""
+    def _clients(self) -> tuple[Any, Any]:
+        """The core clients for the current fields (documents, queries), rebuilt when a field changed:
+        :class:`EmbeddingClient` or, for ``kind = "rerank"``, :class:`RerankClient`."""
         runtime = self._runtime
         if runtime is None or runtime.owner != id(self):  # first use, or a copy carrying the original's runtime
             with _NEW_RUNTIME:
@@ -142,15 +134,6 @@ class AdapterMixin(Closeable, BaseModel):
                     old.close()
             assert runtime.query is not None
             return runtime.client, runtime.query
-
-    @property
-    def client(self) -> EmbeddingClient:
-        """The framework-free core client for the current configuration."""
-        return self._clients()[0]
-
-    @property
-    def query_client(self) -> EmbeddingClient:
-        return self._clients()[1]
 
     @property
     def usage(self) -> Usage:
@@ -186,9 +169,42 @@ class AdapterMixin(Closeable, BaseModel):
         return state
 
 
-def dense_for_sparse(cls: type, dense: Any, fields: dict[str, Any]) -> Any:
-    """The dense object a sparse one answers from: the one given, or one of ``cls`` built from
-    ``fields`` with ``sparse=True`` (both frameworks' sparse classes)."""
+class EmbeddingClients:
+    """The typed core clients of an embeddings class (both frameworks)."""
+
+    _clients: Callable[[], tuple[Any, Any]]
+
+    @property
+    def client(self) -> EmbeddingClient:
+        """The framework-free core client for the current configuration."""
+        client: EmbeddingClient = self._clients()[0]
+        return client
+
+    @property
+    def query_client(self) -> EmbeddingClient:
+        """The same, for queries (Ark's ``query_instructions``)."""
+        client: EmbeddingClient = self._clients()[1]
+        return client
+
+
+class RerankClients:
+    """The typed core client of a rerank class (both frameworks)."""
+
+    _clients: Callable[[], tuple[Any, Any]]
+
+    @property
+    def client(self) -> RerankClient:
+        """The framework-free core rerank client for the current configuration."""
+        client: RerankClient = self._clients()[0]
+        return client
+
+
+def dense_for_sparse(package: str, dense: Any, fields: dict[str, Any]) -> Any:
+    """The dense object a sparse one answers from: the one given, or ``package``'s Ark embeddings
+    class built from ``fields`` with ``sparse=True`` (both frameworks' sparse classes). The class is
+    found among the adapter classes defined so far, so a sparse module needs not import the
+    embeddings module that imports it."""
+    cls = _ADAPTER_CLASSES[(package, "embeddings", "ark")]
     if dense is None:
         dense = cls(**{"sparse": True, **fields})
     elif fields:

@@ -22,16 +22,16 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, NoReturn, TypeVar
 
-from ._exceptions import Stopped
+from ._exceptions import BatchFailed, CallRecord, CNEmbeddingsError, Stopped, attach_record
 from ._flow import Cancel
 from ._inputs import Item
-from ._types import Answer
+from ._types import Answer, Usage
 from .vendors._base import VendorProtocol
 
-__all__ = ["Outcome", "arun_batches", "plan_batches", "run_batches", "worker_count"]
+__all__ = ["Failure", "Outcome", "arun_batches", "failure_of", "plan_batches", "run_batches", "worker_count"]
 
 B = TypeVar("B")
 R = TypeVar("R", bound=Answer)
@@ -57,21 +57,49 @@ def plan_batches(protocol: VendorProtocol, items: Iterable[Item], max_items: int
         yield current
 
 
+@dataclass(frozen=True)
+class Failure:
+    """The failure that ended a run: the batch's position (None when the run itself was
+    interrupted), the error, and for a batch that failed for good the attempts it took and the
+    retry policy's note."""
+
+    index: int | None
+    error: BaseException
+    attempts: int = 0
+    note: str | None = None
+
+    @property
+    def billed(self) -> Usage:
+        """The requests the failed batch made (each one may have been billed)."""
+        return Usage(requests=self.attempts, retries=max(self.attempts - 1, 0))
+
+    def raise_with(self, record: CallRecord) -> NoReturn:
+        """Raise the error with the call's record attached: the one place a record is attached."""
+        if isinstance(self.error, CNEmbeddingsError):
+            raise attach_record(self.error, replace(record, attempts=self.attempts, note=self.note))
+        raise self.error
+
+
+def failure_of(index: int | None, error: BaseException) -> Failure:
+    if isinstance(error, BatchFailed):
+        return Failure(index, error.error, error.attempts, error.note)
+    return Failure(index, error)
+
+
 @dataclass
 class Outcome(Generic[B, R]):
     """What a run produced: the batches taken from the plan, a result per answered batch (by
-    position), and the first failure as (batch position or None when the run itself was
-    interrupted, the exception)."""
+    position), and the first failure."""
 
     batches: list[B] = field(default_factory=list)
     results: dict[int, R] = field(default_factory=dict)
-    failure: tuple[int | None, BaseException] | None = None
+    failure: Failure | None = None
 
     def fail(self, index: int | None, error: BaseException) -> None:
         """Keep the first failure; a batch that was only stopped gives way to the failure that
         stopped it, whichever worker gets here first."""
-        if self.failure is None or isinstance(self.failure[1], Stopped) and not isinstance(error, Stopped):
-            self.failure = (index, error)
+        if self.failure is None or isinstance(self.failure.error, Stopped) and not isinstance(error, Stopped):
+            self.failure = failure_of(index, error)
 
 
 class _Plan(Generic[B]):
@@ -94,8 +122,8 @@ class _Plan(Generic[B]):
             return index, batch
 
 
-def _finished(outcome: Outcome, cancel: Cancel, progress: Progress | None,
-              index: int, batch: Sequence, result: Answer, keep: bool) -> None:
+def _finished(outcome: Outcome[Any, Any], cancel: Cancel, progress: Progress | None,
+              index: int, batch: Sequence[Any], result: Answer, keep: bool) -> None:
     if keep:
         outcome.results[index] = result
     if progress is not None:
@@ -147,7 +175,7 @@ def run_batches(batches: Iterable[B], call: Callable[[B, Cancel], R], max_concur
     return _unless_drained(outcome, plan)
 
 
-def _unless_drained(outcome: Outcome, plan: _Plan) -> Outcome:
+def _unless_drained(outcome: Outcome[B, R], plan: _Plan[B]) -> Outcome[B, R]:
     """A drained run that left batches unsent fails with their record, even where no batch did."""
     if outcome.failure is None and (plan.next() is not None or len(outcome.results) < len(outcome.batches)):
         outcome.fail(None, Stopped("the call was drained before every batch was sent"))

@@ -13,6 +13,7 @@ in flight across every call, thread and event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
@@ -24,9 +25,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from . import _longtext
-from ._batching import Outcome, arun_batches, plan_batches, run_batches
+from ._batching import Failure, Outcome, arun_batches, failure_of, plan_batches, run_batches
 from ._deadline import deadline_transport, environment_proxies
-from ._exceptions import CNEmbeddingsError, ConfigurationError
+from ._exceptions import CallRecord, ConfigurationError
 from ._flow import ACCEPT_ENCODING, Cancel, Flow, Sender, batch_flow, run_async, run_sync
 from ._inputs import Item, to_items
 from ._options import TransportOptions
@@ -143,8 +144,15 @@ class _Runtime:
             await state.closer.aclose()
         self.close()
 
+    def __del__(self) -> None:
+        # As openai-python's client does: connections this runtime opened are closed when the last
+        # client using it is dropped without close(), so no socket is left to the garbage collector.
+        if self.owns_sync and self.http_client is not None:
+            with contextlib.suppress(Exception):
+                self.http_client.close()
 
-_closing: set[asyncio.Task] = set()  # strong references to closes scheduled by a sync close()
+
+_closing: set[asyncio.Task[None]] = set()  # strong references to closes scheduled by a sync close()
 
 
 _C = TypeVar("_C", bound="Closeable")
@@ -210,7 +218,7 @@ class EmbeddingClient(Closeable):
     @property
     def quota_key(self) -> tuple[str, str, str, str]:
         """(vendor, host, account hash, model): what one vendor quota is counted against."""
-        return quota_key(self.protocol.vendor, getattr(self.protocol, "url", ""), self._auth, self.protocol.model)
+        return quota_key(self.protocol.vendor, self.protocol.url, self._auth, self.protocol.model)
 
     @property
     def requests_per_second(self) -> float | None:
@@ -262,11 +270,11 @@ class EmbeddingClient(Closeable):
 
     # -- copying and pickling: configuration travels, connections are rebuilt -----------------
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"protocol": self.protocol, "auth": self._auth, "transport": self.transport,
                 "usage": self._usage}
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self._configure(state["protocol"], state["auth"], state["transport"], state["usage"], None)
 
     @property
@@ -388,48 +396,42 @@ class EmbeddingClient(Closeable):
 
     def _finish(self, items: list[Item], sent: list[Item], owners: list[int] | None,
                 outcome: Outcome[list[int], BatchResult]) -> EmbeddingResult:
-        """Count everything billed, then return the whole result or raise with what was paid for
-        (in inputs: a split input counts as embedded when all its pieces are)."""
-        try:
-            result = self._finish_sent(sent, outcome)
-        except CNEmbeddingsError as error:
-            if owners is not None:
-                _to_inputs(error, items, owners)
-            raise
-        if owners is not None:
-            result.vectors = _longtext.merge(items, owners, result.vectors)  # type: ignore[assignment]
-        return result
-
-    def _finish_sent(self, items: list[Item], outcome: Outcome[list[int], BatchResult]) -> EmbeddingResult:
+        """Count everything billed, then return the whole result, or raise the failure with the
+        call's record (in inputs: a split input counts as embedded when all its pieces are)."""
         batches = outcome.batches
         results = [outcome.results.get(i) for i in range(len(batches))]
-        vectors = _spread(len(items), batches, results, "vectors") or [None] * len(items)
-        sparse = _spread(len(items), batches, results, "sparse")
-        multi = _spread(len(items), batches, results, "multi")
-        usage = Usage(images_fitted=sum(1 for i in items if i.image is not None and i.image.fitted))
+        vectors = _spread(len(sent), batches, results, "vectors") or [None] * len(sent)
+        sparse = _spread(len(sent), batches, results, "sparse")
+        multi = _spread(len(sent), batches, results, "multi")
+        usage = Usage(images_fitted=sum(1 for i in sent if i.image is not None and i.image.fitted))
         for result in results:
             if result is not None:
                 usage.add(result.usage)
-        if outcome.failure is not None:
-            failed_batch, error = outcome.failure
-            usage.add(billed(error))
+        failure = outcome.failure
+        if failure is not None:
+            usage.add(failure.billed)
         self._usage.add(usage)
         if sparse is not None:
-            self._runtime.sparse.keep(self._sparse_keys(items), sparse)
-        if outcome.failure is None:
-            _check_lengths(self.protocol.vendor, vectors)
-            return EmbeddingResult(vectors, usage, sparse, multi)  # type: ignore[arg-type]
-        if isinstance(error, CNEmbeddingsError):
-            answered = {i for b, r in zip(batches, results, strict=True) if r is not None for i in b}
-            error.with_progress(sorted(answered), [i for i in range(len(items)) if i not in answered],
-                                list(batches[failed_batch]) if failed_batch is not None else [])
-            error.partial_vectors = {i: v for i, v in enumerate(vectors) if v is not None}
-        raise error
+            self._runtime.sparse.keep(self._sparse_keys(sent), sparse)
+        answered = {i for b, r in zip(batches, results, strict=True) if r is not None for i in b}
+        failed = list(batches[failure.index]) if failure is not None and failure.index is not None else []
+        if failure is None and (odd := _odd_lengths(vectors)):
+            failure = Failure(None, malformed(self.protocol.vendor, "vector lengths differ within one call: "
+                                              f"{dict(sorted(Counter(map(len, vectors)).items()))}"))
+            answered, failed = answered - set(odd), odd
+        if failure is not None:
+            record = CallRecord(sorted(answered), [i for i in range(len(sent)) if i not in answered], failed,
+                                {i: vectors[i] for i in answered})
+            failure.raise_with(_to_inputs(record, items, owners) if owners is not None else record)
+        whole = EmbeddingResult(vectors, usage, sparse, multi)
+        if owners is not None:
+            whole.vectors = _longtext.merge(items, owners, whole.vectors)  # type: ignore[assignment]
+        return whole
 
     # -- sparse vectors for hybrid search: one request gives both -------------------------------
 
-    def _sparse_keys(self, items: Sequence[Item]) -> list[tuple | None]:
-        scope = getattr(self.protocol, "instructions", None)  # queries and documents differ (Ark)
+    def _sparse_keys(self, items: Sequence[Item]) -> list[tuple[Any, ...] | None]:
+        scope = self.protocol.sparse_scope()  # queries and documents differ (Ark)
         return [(scope, item.text) if item.modalities == ("text",) else None for item in items]
 
     def embed_sparse(self, texts: Sequence[str]) -> list[SparseVector]:
@@ -449,17 +451,18 @@ class EmbeddingClient(Closeable):
             self._sparse_fill(keys, found, missing, await self.aembed([items[i] for i in missing], checked=True))
         return found  # type: ignore[return-value]
 
-    def _sparse_found(self, texts: Sequence[str]) -> tuple[list[Item], list[tuple | None], list[SparseVector | None]]:
+    def _sparse_found(self, texts: Sequence[str]
+                      ) -> tuple[list[Item], list[tuple[Any, ...] | None], list[SparseVector | None]]:
         """The checked texts (checked once: misses are sent as they are), their cache keys, and
         what the cache already holds for them."""
-        if not getattr(self.protocol, "sparse", False):
+        if not self.protocol.sparse:
             raise ConfigurationError(f"{self.protocol.vendor} {self.protocol.model} is not asked for sparse vectors "
                                      "(set sparse=True)")
         items = self.validate(texts)
         keys = self._sparse_keys(items)
         return items, keys, [self._runtime.sparse.take(key) for key in keys]
 
-    def _sparse_fill(self, keys: list[tuple | None], found: list[SparseVector | None], missing: list[int],
+    def _sparse_fill(self, keys: list[tuple[Any, ...] | None], found: list[SparseVector | None], missing: list[int],
                      result: EmbeddingResult) -> None:
         """The sparse vectors just requested go to the caller, not to the cache."""
         assert result.sparse is not None
@@ -530,47 +533,40 @@ def _merged(request: httpx.Request, extra: dict[str, Any]) -> httpx.Request:
                          extensions=request.extensions)
 
 
-def _to_inputs(error: CNEmbeddingsError, items: list[Item], owners: list[int]) -> None:
-    """Restate an error's record of sent items in inputs: an input is embedded when every piece
-    of it is, and its partial vector is then the merged one."""
-    if not (error.embedded or error.not_embedded):
-        return  # no record of sent items to restate
-    missing = Counter(owners[k] for k in error.not_embedded)
+def _to_inputs(record: CallRecord, items: list[Item], owners: list[int]) -> CallRecord:
+    """A record of sent items restated in inputs: an input is embedded when every piece of it is,
+    and its partial vector is then the merged one."""
+    missing = Counter(owners[k] for k in record.not_embedded)
     flat: list[list[float] | None] = [None] * len(owners)
-    for k, vector in error.partial_vectors.items():
+    for k, vector in record.partial_vectors.items():
         flat[k] = vector
     merged = _longtext.merge(items, owners, flat)
-    error.with_progress([i for i in range(len(items)) if not missing[i]], sorted(missing),
-                        sorted({owners[k] for k in error.failed}))
-    error.partial_vectors = {i: v for i, v in enumerate(merged) if v is not None and not missing[i]}
+    return CallRecord([i for i in range(len(items)) if not missing[i]], sorted(missing),
+                      sorted({owners[k] for k in record.failed}),
+                      {i: v for i, v in enumerate(merged) if v is not None and not missing[i]})
 
 
 def billed(error: BaseException) -> Usage:
     """The requests a batch that failed for good made (each one may have been billed)."""
-    attempts = getattr(error, "attempts", 0)
-    return Usage(requests=attempts, retries=max(attempts - 1, 0))
+    return failure_of(None, error).billed
 
 
-def _check_lengths(vendor: str, vectors: list) -> None:
+def _odd_lengths(vectors: list[Any]) -> list[int]:
     """Every vector of one call has one length (a vendor that switched models or dimensions
-    mid-call is an error, not a silently mixed result). The vectors of the common length are
-    handed back; the others are reported as not embedded."""
+    mid-call is an error, not a silently mixed result): the inputs whose vectors have another
+    length than most. The vectors of the common length are handed back."""
     lengths = Counter(len(v) for v in vectors)
     if len(lengths) <= 1:
-        return
+        return []
     common = lengths.most_common(1)[0][0]
-    error = malformed(vendor, f"vector lengths differ within one call: {dict(sorted(lengths.items()))}")
-    odd = [i for i, v in enumerate(vectors) if len(v) != common]
-    error.with_progress([i for i, v in enumerate(vectors) if len(v) == common], odd, odd)
-    error.partial_vectors = {i: v for i, v in enumerate(vectors) if len(v) == common}
-    raise error
+    return [i for i, v in enumerate(vectors) if len(v) != common]
 
 
-def _spread(n: int, batches: list[list[int]], results: list, name: str) -> list | None:
+def _spread(n: int, batches: list[list[int]], results: list[Any], name: str) -> list[Any] | None:
     """One field of the batch results laid out by input index (None when no batch has it)."""
     if not any(r is not None and getattr(r, name) is not None for r in results):
         return None
-    out: list = [None] * n
+    out: list[Any] = [None] * n
     for batch, result in zip(batches, results, strict=True):
         values = getattr(result, name) if result is not None else None
         if values is not None:

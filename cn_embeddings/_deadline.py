@@ -58,7 +58,7 @@ def _left(timeout: float | None, started: float | None = None) -> float | None:
         timeout -= now - started
         if timeout <= 0:
             raise httpcore.ReadTimeout("timed out")
-    expires = getattr(_local, "expires", None)
+    expires: float | None = getattr(_local, "expires", None)
     if expires is None:
         return timeout
     left = expires - now

@@ -6,25 +6,34 @@ Every error the package raises derives from :class:`CNEmbeddingsError`::
     ├─ InvalidInputError          bad input, caught before any request (names the index and the limit)
     ├─ ConfigurationError         missing credentials, unsupported modality for this model
     ├─ Stopped                    the call was stopped (Ctrl-C, a drain, a failed batch) before this part ran
+    ├─ BulkError                  a bulk job stopped; what it wrote stays written, and a rerun resumes
     ├─ APIConnectionError         the request never got an answer
     │  └─ APITimeoutError
     └─ APIError                   the vendor answered with an error
        ├─ AuthenticationError     bad key, bad signature, no permission, account overdue
-       ├─ BadRequestError         the vendor rejected the request (or answered with a malformed body)
+       ├─ BadRequestError         the vendor rejected the request
        ├─ RateLimitError          throttled or out of quota
-       └─ ServerError             the vendor failed (5xx, InternalError)
+       └─ ServerError             the vendor failed (5xx, InternalError), or answered with a body we
+                                  cannot trust (code malformed_response)
 
-An error raised from a call also says which inputs were embedded and which
-were not (``embedded`` and ``not_embedded``: input indices) and hands back the
-vectors that were paid for (``partial_vectors``: input index -> vector), so a
-caller never has to guess what was lost nor pay twice. Every error pickles,
-so a failure in a worker process arrives as itself. No error text ever holds a secret:
-messages are built from vendor codes, vendor messages and our own words only.
+    BatchFailed                   internal: how a request's retry flow ends; never reaches a caller
+
+An error raised from a call carries its :class:`CallRecord`, attached once
+when the call ends: which inputs were embedded and which were not
+(``embedded`` and ``not_embedded``: input indices), the vectors that were
+paid for (``partial_vectors``: input index -> vector) and the attempts the
+failed request took, so a caller never has to guess what was lost nor pay
+twice. Every error pickles, so a failure in a worker process arrives as itself.
+No error text ever holds a secret: messages are built from vendor codes,
+vendor messages and our own words only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 __all__ = [
     "APIConnectionError",
@@ -32,7 +41,9 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BulkError",
     "CNEmbeddingsError",
+    "CallRecord",
     "ConfigurationError",
     "InvalidInputError",
     "RateLimitError",
@@ -41,34 +52,75 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class CallRecord:
+    """What a failed call did: inputs embedded and not (indices), those of the request that failed,
+    the vectors paid for, the attempts that request took, and why retrying stopped when the reason
+    is not the error itself."""
+
+    embedded: Sequence[int] = ()
+    not_embedded: Sequence[int] = ()
+    failed: Sequence[int] = ()
+    partial_vectors: Mapping[int, Any] = field(default_factory=lambda: MappingProxyType({}))
+    attempts: int = 0
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("embedded", "not_embedded", "failed"):
+            object.__setattr__(self, name, tuple(sorted(getattr(self, name))))
+        object.__setattr__(self, "partial_vectors", MappingProxyType(dict(self.partial_vectors)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return CallRecord, (self.embedded, self.not_embedded, self.failed, dict(self.partial_vectors),
+                            self.attempts, self.note)
+
+
+_E = TypeVar("_E", bound="CNEmbeddingsError")
+
+
+def attach_record(error: _E, record: CallRecord) -> _E:
+    """The one place a call's record is attached to its error, when the call ends."""
+    error.record = record
+    return error
+
+
 class CNEmbeddingsError(Exception):
     """Base class of every error raised by cn_embeddings."""
 
-    embedded: list[int]
-    not_embedded: list[int]
-    failed: list[int]
-    partial_vectors: dict[int, list[float]]
+    record: CallRecord = CallRecord()
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.embedded = []
-        self.not_embedded = []
-        self.failed = []
-        self.partial_vectors = {}
-        self.attempts = 0
 
-    def __reduce__(self) -> tuple:
+    @property
+    def embedded(self) -> list[int]:
+        """Inputs of the call that were embedded (their vectors are in ``partial_vectors``)."""
+        return list(self.record.embedded)
+
+    @property
+    def not_embedded(self) -> list[int]:
+        """Inputs of the call that were not embedded."""
+        return list(self.record.not_embedded)
+
+    @property
+    def failed(self) -> list[int]:
+        """Inputs of the request that failed."""
+        return list(self.record.failed)
+
+    @property
+    def partial_vectors(self) -> dict[int, Any]:
+        """Input index -> the vector paid for, for every input that was embedded."""
+        return dict(self.record.partial_vectors)
+
+    @property
+    def attempts(self) -> int:
+        """Attempts the failed request took (each one may have been billed)."""
+        return self.record.attempts
+
+    def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take keyword-only arguments, so rebuild from the state rather than from args.
         return _rebuild, (type(self), self.args, self.__dict__)
-
-    def with_progress(self, embedded: list[int], not_embedded: list[int], failed: list[int]) -> CNEmbeddingsError:
-        """Record which inputs of a call were embedded, which were not, and which
-        made up the request that failed."""
-        self.embedded = sorted(embedded)
-        self.not_embedded = sorted(not_embedded)
-        self.failed = sorted(failed)
-        return self
 
     def redact(self, redactor: Any) -> CNEmbeddingsError:
         """Blank out any credential a vendor echoed back in its message, in any form
@@ -83,13 +135,15 @@ class CNEmbeddingsError(Exception):
         return self
 
     def __str__(self) -> str:
-        if not self.not_embedded:
-            return self.message
-        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        record = self.record
+        text = f"{self.message} ({record.note})" if record.note else self.message
+        if not record.not_embedded:
+            return text
+        tries = f" after {record.attempts} attempts" if record.attempts > 1 else ""
         return (
-            f"{self.message} [request for inputs {_ranges(self.failed)} failed{tries}; "
-            f"inputs not embedded: {_ranges(self.not_embedded)}; "
-            f"embedded: {len(self.embedded)} of {len(self.embedded) + len(self.not_embedded)}]"
+            f"{text} [request for inputs {_ranges(list(record.failed))} failed{tries}; "
+            f"inputs not embedded: {_ranges(list(record.not_embedded))}; "
+            f"embedded: {len(record.embedded)} of {len(record.embedded) + len(record.not_embedded)}]"
         )
 
 
@@ -113,6 +167,19 @@ class ConfigurationError(CNEmbeddingsError):
 
 class Stopped(CNEmbeddingsError):
     """The call was stopped (Ctrl-C, a drain, or a failed batch elsewhere) before this batch finished."""
+
+
+class BulkError(CNEmbeddingsError):
+    """A bulk job stopped on a failure; every vector answered before it is in the output.
+
+    ``summary`` (a :class:`cn_embeddings.bulk.Summary`) says what was written; ``not_written`` how
+    many inputs still need a run (the same command resumes); the failure is ``__cause__``."""
+
+    def __init__(self, cause: BaseException, summary: Any, not_written: int) -> None:
+        super().__init__(f"stopped after writing {summary.written} rows: {cause}; {not_written} inputs not "
+                         "embedded (run the same command again to resume)")
+        self.summary = summary
+        self.not_written = not_written
 
 
 class APIConnectionError(CNEmbeddingsError):
@@ -208,7 +275,17 @@ class ServerError(APIError):
     """The vendor or its gateway failed; retryable."""
 
 
-def _rebuild(cls: type[CNEmbeddingsError], args: tuple, state: dict) -> CNEmbeddingsError:
+class BatchFailed(Exception):
+    """How a flow ends when its batch fails for good: the vendor's error, the attempts it took and
+    the retry policy's note. Never reaches a caller: the call's end attaches this to the error as
+    part of its :class:`~cn_embeddings._exceptions.CallRecord` (``_batching.Failure.raise_with``)."""
+
+    def __init__(self, error: CNEmbeddingsError, attempts: int, note: str | None) -> None:
+        super().__init__(error)
+        self.error, self.attempts, self.note = error, attempts, note
+
+
+def _rebuild(cls: type[CNEmbeddingsError], args: tuple[Any, ...], state: dict[str, Any]) -> CNEmbeddingsError:
     error = cls.__new__(cls)
     Exception.__init__(error, *args)
     error.__dict__.update(state)

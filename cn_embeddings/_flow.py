@@ -27,7 +27,15 @@ from typing import TypeVar
 import httpx
 
 from ._deadline import attempt_deadline
-from ._exceptions import APIConnectionError, APIError, APITimeoutError, CNEmbeddingsError, RateLimitError, Stopped
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    BatchFailed,
+    CNEmbeddingsError,
+    RateLimitError,
+    Stopped,
+)
 from ._ratecontrol import WAKE_SLICE, RateController, Slot
 from ._retry import QUOTA_PATIENCE, RetryPolicy
 from ._secret import Redactor
@@ -109,13 +117,12 @@ def batch_flow(build: Callable[[], httpx.Request], parse: Callable[[httpx.Respon
             quota = controlled and isinstance(error, RateLimitError) and error.limit != "overload"
             refused_since = (refused_since if refused_since is not None else clock()) if quota else None
             throttled_for = clock() - refused_since if refused_since is not None else None
-            delay = policy.wait(attempt, error, throttled_for=throttled_for, deadline=deadline)
-            if delay is None:
-                error.attempts = attempt + 1
-                raise error.redact(redactor) from None
-            log.info("retrying after %s (attempt %d, waiting %.2fs)", _describe(error), attempt + 1, delay)
+            decision = policy.decide(attempt, error, throttled_for=throttled_for, deadline=deadline)
+            if decision.delay is None:
+                raise BatchFailed(error.redact(redactor), attempt + 1, decision.note) from None
+            log.info("retrying after %s (attempt %d, waiting %.2fs)", _describe(error), attempt + 1, decision.delay)
             attempt += 1
-            yield Sleep(delay, error)
+            yield Sleep(decision.delay, error)
             continue
         result.usage.requests = attempt + 1
         result.usage.retries = attempt
@@ -304,7 +311,8 @@ def run_sync(flow: Flow[R], sender: Sender, controller: RateController, cancel: 
                 continue
             step = _advance(flow, slot, sender.send(step, cancel))
     except StopIteration as done:
-        return done.value
+        answer: R = done.value
+        return answer
 
 
 async def run_async(flow: Flow[R], sender: Sender, controller: RateController, cancel: Cancel) -> R:
@@ -332,7 +340,8 @@ async def run_async(flow: Flow[R], sender: Sender, controller: RateController, c
                 raise
             step = _advance(flow, slot, outcome)
     except StopIteration as done:
-        return done.value
+        answer: R = done.value
+        return answer
 
 
 async def _asleep(seconds: float, cancel: Cancel) -> None:

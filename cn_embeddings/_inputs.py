@@ -28,7 +28,7 @@ __all__ = ["Item", "Media", "sniff_format", "to_items", "to_media"]
 
 Kind = Literal["image", "video"]
 
-# Magic numbers of the formats the vendors name (VENDORS.md 1.4, 2.2, 3.2).
+# Magic numbers of the formats the vendors name (docs/wire-reference.md §1.4, §2.2, §3.2).
 _MAGIC: list[tuple[bytes, int, str]] = [
     (b"\x89PNG\r\n\x1a\n", 0, "png"),
     (b"\xff\xd8\xff", 0, "jpeg"),

@@ -58,7 +58,7 @@ def declared(cls: type) -> tuple[OptionSpec, ...]:
     for f in dataclasses.fields(cls):
         if "help" not in f.metadata:
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
         specs.append(OptionSpec(f.name, hints[f.name], default, f.metadata["help"], f.metadata["cli"],
                                 f.metadata["aliases"]))
     return tuple(specs)

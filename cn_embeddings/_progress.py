@@ -49,4 +49,8 @@ def progress_bar(total: int, enabled: bool, desc: str = "embedding") -> Iterator
             plain.close()
         return
     with tqdm(total=total, desc=desc, unit="input", file=sys.stderr) as bar:
-        yield bar.update
+
+        def update(done: int) -> None:
+            bar.update(done)
+
+        yield update

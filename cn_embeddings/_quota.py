@@ -26,6 +26,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -79,7 +80,7 @@ def check_quota_url(url: str) -> None:
 class RedisStore:
     """The shared GCRA schedules of one quota in Redis (see the module docstring)."""
 
-    def __init__(self, url: str, key: tuple) -> None:
+    def __init__(self, url: str, key: tuple[Any, ...]) -> None:
         import redis
         import redis.asyncio
 
@@ -93,7 +94,7 @@ class RedisStore:
         self._url = url
         self._redis = redis.Redis.from_url(url, **self._options)
         self._script = self._redis.register_script(_RESERVE)
-        self._async: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._async: dict[asyncio.AbstractEventLoop, tuple[Any, AsyncGenerator[None, None]]] = {}
         self._async_module = redis.asyncio
         self._lock = threading.Lock()
         self._down_until = 0.0
@@ -115,24 +116,29 @@ class RedisStore:
         if not self._up():
             return None
         try:
-            script = self._async_script()
+            script = await self._async_script()
             return float(await asyncio.wait_for(script(keys=self._keys, args=[repr(interval), repr(token_interval)]),
                                                 REDIS_TIMEOUT * 2))
         except Exception as error:  # noqa: BLE001
             self._went_down(error)
             return None
 
-    def _async_script(self) -> Any:
-        """One async connection pool per event loop (an asyncio connection belongs to its loop)."""
+    async def _async_script(self) -> Any:
+        """One async connection pool per event loop (an asyncio connection belongs to its loop),
+        closed when that loop shuts down, as the clients' own connections are."""
         loop = asyncio.get_running_loop()
         with self._lock:
             for old in [lp for lp in self._async if lp.is_closed()]:
                 del self._async[old]
-            script = self._async.get(loop)
-            if script is None:
+            held = self._async.get(loop)
+            fresh = held is None
+            if held is None:
                 client = self._async_module.Redis.from_url(self._url, **self._options)
-                script = self._async[loop] = client.register_script(_RESERVE)
-            return script
+                # the closer is held here: asyncio.run closes live async generators before the loop
+                held = self._async[loop] = (client.register_script(_RESERVE), _closer(client))
+        if fresh:
+            await held[1].asend(None)
+        return held[0]
 
     def _up(self) -> bool:
         with self._lock:
@@ -149,11 +155,17 @@ class RedisStore:
                         self._where, type(error).__name__)
 
 
-_SHARED: weakref.WeakValueDictionary[tuple, RedisStore] = weakref.WeakValueDictionary()
+async def _closer(client: Any) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+_SHARED: weakref.WeakValueDictionary[tuple[Any, ...], RedisStore] = weakref.WeakValueDictionary()
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_store(url: str, key: tuple) -> RedisStore:
+def shared_store(url: str, key: tuple[Any, ...]) -> RedisStore:
     """The process-wide handle on one shared quota (one Redis connection pool per quota)."""
     with _SHARED_LOCK:
         store = _SHARED.get((url, key))

@@ -64,7 +64,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._exceptions import APITimeoutError, Stopped
 from ._retry import MAX_RETRY_AFTER
@@ -535,11 +535,11 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-_SHARED: weakref.WeakValueDictionary[tuple, RateController] = weakref.WeakValueDictionary()
+_SHARED: weakref.WeakValueDictionary[tuple[Any, ...], RateController] = weakref.WeakValueDictionary()
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_controller(key: tuple, quota: Quota, max_in_flight: int) -> RateController:
+def shared_controller(key: tuple[Any, ...], quota: Quota, max_in_flight: int) -> RateController:
     """The process-wide controller of one quota (``key``: vendor, host, account hash, model).
 
     Clients that configure another quota or ceiling get one of their own: both are part of the

@@ -18,14 +18,13 @@ from ._batching import Outcome, arun_batches, run_batches
 from ._client import (
     Closeable,
     _Runtime,
-    billed,
     default_headers,
     make_controller,
     quota_key,
     transport_options,
     with_defaults,
 )
-from ._exceptions import CNEmbeddingsError, InvalidInputError
+from ._exceptions import CallRecord, InvalidInputError
 from ._flow import Cancel, Flow, Sender, batch_flow, run_async, run_sync
 from ._options import TransportOptions
 from ._retry import RetryPolicy
@@ -62,10 +61,10 @@ class RerankClient(Closeable):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vendor={self.protocol.vendor!r}, model={self.protocol.model!r})"
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"protocol": self.protocol, "auth": self._auth, "transport": self.transport}
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self._configure(state["protocol"], state["auth"], state["transport"], None, None)
 
     @property
@@ -149,15 +148,13 @@ class RerankClient(Closeable):
             usage.add(result.usage)
             for index, score in zip(outcome.batches[position], result.scores, strict=True):
                 scores[index] = score
-        if outcome.failure is not None:
-            failed_batch, error = outcome.failure
-            usage.add(billed(error))
+        failure = outcome.failure
+        if failure is not None:
+            usage.add(failure.billed)
             self._usage.add(usage)
-            if isinstance(error, CNEmbeddingsError):
-                error.with_progress([i for i, s in enumerate(scores) if s is not None],
-                                    [i for i, s in enumerate(scores) if s is None],
-                                    list(outcome.batches[failed_batch]) if failed_batch is not None else [])
-            raise error
+            failure.raise_with(CallRecord([i for i, s in enumerate(scores) if s is not None],
+                                          [i for i, s in enumerate(scores) if s is None],
+                                          outcome.batches[failure.index] if failure.index is not None else []))
         self._usage.add(usage)
         ranking = sorted(range(count), key=lambda i: (-scores[i], i))  # type: ignore[operator]
         return RerankResult([Ranked(i, scores[i]) for i in ranking[:top_n]], usage)  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ._exceptions import CNEmbeddingsError, RateLimitError
 
-__all__ = ["RetryPolicy", "is_retryable", "parse_retry_after", "backoff_seconds"]
+__all__ = ["Decision", "RetryPolicy", "backoff_seconds", "is_retryable", "parse_retry_after"]
 
 INITIAL_DELAY = 0.5
 THROTTLED_INITIAL_DELAY = 0.1
@@ -54,15 +54,24 @@ def backoff_seconds(attempt: int, retry_after: float | None, rng: random.Random 
 
 
 @dataclass(frozen=True)
+class Decision:
+    """What to do after a failed attempt: wait ``delay`` seconds and retry, or (``delay`` None)
+    give up; ``note`` says why when the error alone does not."""
+
+    delay: float | None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """How many retries one batch may take, and a switch that makes every wait zero (tests)."""
 
     max_retries: int = 3
     zero_waits: bool = False
 
-    def wait(self, attempt: int, error: CNEmbeddingsError, *, throttled_for: float | None = None,
-             deadline: float | None = None) -> float | None:
-        """Seconds to wait before retrying, or None when the error is final.
+    def decide(self, attempt: int, error: CNEmbeddingsError, *, throttled_for: float | None = None,
+               deadline: float | None = None) -> Decision:
+        """Whether and after how long to retry; the error is left as it is.
 
         ``throttled_for``: how long this batch has been refused for quota (None: this is not a
         quota refusal). Such refusals are retried beyond ``max_retries`` while they have lasted
@@ -72,15 +81,13 @@ class RetryPolicy:
         patient = (throttled_for is not None and self.max_retries > 0
                    and throttled_for < (deadline if deadline is not None else QUOTA_PATIENCE))
         if (attempt >= self.max_retries and not patient) or not is_retryable(error):
-            return None
+            return Decision(None)
         asked = getattr(error, "retry_after", None)
         if asked is not None and asked > MAX_RETRY_AFTER:  # honoured, not shortened: give up, saying why
-            error.message += f" (the server asked to wait {asked:.0f} s, above the {MAX_RETRY_AFTER:.0f} s cap)"
-            error.args = (error.message,)
-            return None
+            return Decision(None, f"the server asked to wait {asked:.0f} s, above the {MAX_RETRY_AFTER:.0f} s cap")
         if self.zero_waits:
-            return 0.0
+            return Decision(0.0)
         # A throttled request is paced by the rate controller already; its own backoff only spreads
         # the retries, so it starts short.
         initial = THROTTLED_INITIAL_DELAY if isinstance(error, RateLimitError) else INITIAL_DELAY
-        return backoff_seconds(attempt, asked, initial=initial)
+        return Decision(backoff_seconds(attempt, asked, initial=initial))

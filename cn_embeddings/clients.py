@@ -14,19 +14,27 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from ._client import EmbeddingClient
 from ._exceptions import ConfigurationError
+from ._keywords import ArkKeywords, QianfanKeywords, TencentKeywords, TokenHubKeywords
 from ._options import Credential, OptionSpec, TransportOptions, declared
 from ._secret import Secret, resolve_secret
 from ._types import UsageCounter
 from .vendors import ark, qianfan, tencent, tokenhub
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
 
 __all__ = ["CLIENTS", "DEFAULT_MODELS", "VENDORS", "ArkClient", "QianfanClient", "TencentCloudClient", "TokenHubClient",
            "credentials_of", "options_of"]
@@ -43,7 +51,8 @@ def options_of(vendor: str) -> tuple[OptionSpec, ...]:
 
 
 def credentials_of(vendor: str) -> tuple[Credential, ...]:
-    return VENDORS[vendor].CREDENTIALS
+    credentials: tuple[Credential, ...] = VENDORS[vendor].CREDENTIALS
+    return credentials
 
 
 def _wrapped(value: Any) -> Any:
@@ -63,10 +72,11 @@ def _check_base_url(url: Any, env: str) -> str | None:
     if parts is None or parts.scheme not in ("http", "https") or not host:
         raise ConfigurationError(f"base_url must be an http(s) URL with a host, like https://host/path "
                                  f"(from base_url= or ${env})")
-    return url
+    return str(url)
 
 
-def split_options(owner: str, protocol: type, options: dict[str, Any], extra: Iterable[str] = ()) -> tuple[dict, dict]:
+def split_options(owner: str, protocol: type, options: dict[str, Any],
+                  extra: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     """(protocol options, transport options); an unknown keyword is refused by name."""
     protocol_names = {s.name for s in declared(protocol)}
     transport_names = {s.name for s in declared(TransportOptions)}
@@ -110,7 +120,7 @@ class VendorClient(EmbeddingClient):
         super().__init__(protocol, auth, http_client=http_client, http_async_client=http_async_client, **transport)
 
     @classmethod
-    def _split(cls, options: dict[str, Any], extra: Iterable[str] = ()) -> tuple[dict, dict]:
+    def _split(cls, options: dict[str, Any], extra: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
         return split_options(cls.__name__, PROTOCOLS[cls.vendor], options, extra)
 
     def with_options(self, **changes: Any) -> VendorClient:
@@ -134,12 +144,12 @@ def _resolve(credentials: tuple[Credential, ...], given: dict[str, Any]) -> dict
     return resolved
 
 
-def _signature(vendor: str) -> inspect.Signature:
-    """The keyword signature the declarations describe, for help() and IDEs."""
+def keyword_signature(options: tuple[OptionSpec, ...], credentials: tuple[Credential, ...]) -> inspect.Signature:
+    """The keyword signature the declarations describe, with their defaults, for help()."""
     kw = inspect.Parameter.KEYWORD_ONLY
     params = [inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
-    params += [inspect.Parameter(c.name, kw, default=None) for c in credentials_of(vendor)]
-    params += [inspect.Parameter(s.name, kw, default=s.default) for s in options_of(vendor) if s.name != "model"]
+    params += [inspect.Parameter(c.name, kw, default=None) for c in credentials]
+    params += [inspect.Parameter(s.name, kw, default=s.default) for s in options if s.name != "model"]
     params += [inspect.Parameter(n, kw, default=None) for n in ("http_client", "http_async_client")]
     return inspect.Signature(params)
 
@@ -149,11 +159,23 @@ class TencentCloudClient(VendorClient):
 
     vendor = "tencent"
 
+    if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
+
+        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
+                     http_async_client: httpx.AsyncClient | None = None,
+                     **options: Unpack[TencentKeywords]) -> None: ...
+
 
 class QianfanClient(VendorClient):
     """Baidu Qianfan v2 embeddings with a bearer API key (``bce-v3/ALTAK-...``)."""
 
     vendor = "qianfan"
+
+    if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
+
+        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
+                     http_async_client: httpx.AsyncClient | None = None,
+                     **options: Unpack[QianfanKeywords]) -> None: ...
 
 
 class ArkClient(VendorClient):
@@ -161,14 +183,26 @@ class ArkClient(VendorClient):
 
     vendor = "ark"
 
+    if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
+
+        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
+                     http_async_client: httpx.AsyncClient | None = None,
+                     **options: Unpack[ArkKeywords]) -> None: ...
+
 
 class TokenHubClient(VendorClient):
     """Tencent TokenHub embeddings (OpenAI-compatible, bearer key): kinfra-text-embedding-0.6b and -4b."""
 
     vendor = "tokenhub"
 
+    if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
+
+        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
+                     http_async_client: httpx.AsyncClient | None = None,
+                     **options: Unpack[TokenHubKeywords]) -> None: ...
+
 
 CLIENTS: dict[str, type[VendorClient]] = {"tencent": TencentCloudClient, "qianfan": QianfanClient, "ark": ArkClient,
                                           "tokenhub": TokenHubClient}
 for _vendor, _cls in CLIENTS.items():
-    _cls.__signature__ = _signature(_vendor)  # type: ignore[attr-defined]
+    _cls.__signature__ = keyword_signature(options_of(_vendor), credentials_of(_vendor))  # type: ignore[attr-defined]

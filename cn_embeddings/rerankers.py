@@ -10,18 +10,26 @@ their embedding clients; Volcengine takes an access key pair
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
+from ._keywords import QianfanRerankKeywords, TencentRerankKeywords, VolcengineRerankKeywords
 from ._options import Credential, OptionSpec, TransportOptions, declared
 from ._rerank import RerankClient
 from ._secret import Secret
-from .clients import from_keywords
+from .clients import from_keywords, keyword_signature
 from .vendors import qianfan, tencent
 from .vendors import rerank as wire
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
 
 __all__ = ["RERANKERS", "QianfanRerankClient", "RerankVendor", "TencentCloudRerankClient",
            "VolcengineRerankClient", "rerank_options_of"]
@@ -71,11 +79,23 @@ class QianfanRerankClient(VendorRerankClient):
 
     vendor = "qianfan"
 
+    if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
+
+        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
+                     http_async_client: httpx.AsyncClient | None = None,
+                     **options: Unpack[QianfanRerankKeywords]) -> None: ...
+
 
 class TencentCloudRerankClient(VendorRerankClient):
     """Tencent Cloud ES ``RunRerank`` (bge-reranker-large, bge-reranker-v2-m3), TC3 signed."""
 
     vendor = "tencent"
+
+    if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
+
+        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
+                     http_async_client: httpx.AsyncClient | None = None,
+                     **options: Unpack[TencentRerankKeywords]) -> None: ...
 
 
 class VolcengineRerankClient(VendorRerankClient):
@@ -83,6 +103,14 @@ class VolcengineRerankClient(VendorRerankClient):
 
     vendor = "volcengine"
 
+    if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
+
+        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
+                     http_async_client: httpx.AsyncClient | None = None,
+                     **options: Unpack[VolcengineRerankKeywords]) -> None: ...
+
 
 RERANK_CLIENTS: dict[str, type[VendorRerankClient]] = {
     "qianfan": QianfanRerankClient, "tencent": TencentCloudRerankClient, "volcengine": VolcengineRerankClient}
+for _vendor, _cls in RERANK_CLIENTS.items():
+    _cls.__signature__ = keyword_signature(rerank_options_of(_vendor), RERANKERS[_vendor].credentials)  # type: ignore[attr-defined]

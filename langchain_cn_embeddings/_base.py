@@ -1,7 +1,7 @@
 """What the three LangChain classes share: the core client, the Embeddings methods.
 
 The configuration fields are generated from the option declarations
-(``cn_embeddings._adapters.settings_model``); this class adds LangChain's
+(``cn_embeddings._settings``, typed and checked against the declarations); this class adds LangChain's
 own: serialisation (``dumps`` replaces each credential with its environment
 variable id), the progress bar and the injected httpx clients.
 """
@@ -16,7 +16,7 @@ from langchain_core.load.serializable import Serializable
 from pydantic import ConfigDict, Field, model_validator
 
 from cn_embeddings import EmbeddingClient
-from cn_embeddings._adapters import AdapterMixin, registry
+from cn_embeddings._adapters import AdapterMixin, EmbeddingClients, registry
 from cn_embeddings._progress import progress_bar
 
 MultimodalInput = str | Mapping[str, Any]
@@ -52,7 +52,7 @@ class LangChainAdapter(AdapterMixin, Serializable):
         return self
 
 
-class CNEmbeddingsBase(LangChainAdapter, Embeddings):
+class CNEmbeddingsBase(EmbeddingClients, LangChainAdapter, Embeddings):
     """Configuration is pydantic fields only; the core client is built from them, privately."""
 
     show_progress_bar: bool = False

@@ -17,4 +17,5 @@ CLASSES: dict[str, type[CNEmbeddingsBase]] = {"tencent": TencentCloudEmbeddings,
 def init_embeddings(spec: str | Mapping[str, Any], *, allow_secrets: bool = False, **kwargs: Any) -> CNEmbeddingsBase:
     """``init_embeddings("ark:doubao-embedding-vision-250615", dimensions=1024)`` or
     ``init_embeddings(yaml.safe_load(open("embeddings.yaml")))``; credentials come from the environment."""
-    return init_from_spec(CLASSES, spec, allow_secrets, kwargs)
+    embeddings: CNEmbeddingsBase = init_from_spec(CLASSES, spec, allow_secrets, kwargs)
+    return embeddings

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from langchain_milvus.utils.sparse import BaseSparseEmbedding
 
 from cn_embeddings._types import SparseVector
 
-from .embeddings import ArkEmbeddings
+if TYPE_CHECKING:
+    from .embeddings import ArkEmbeddings
 
 
 class ArkMilvusSparseEmbedding(BaseSparseEmbedding):

@@ -10,25 +10,28 @@ the documents passed in are left untouched.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 
 from cn_embeddings import RerankResult
-from cn_embeddings._adapters import settings_model
+from cn_embeddings._adapters import RerankClients
+from cn_embeddings._settings import QianfanRerankSettings, TencentRerankSettings, VolcengineRerankSettings
 
 from ._base import LangChainAdapter
 
 __all__ = ["QianfanRerank", "TencentCloudRerank", "VolcengineRerank"]
 
 
-class CNRerankBase(LangChainAdapter, BaseDocumentCompressor):
+class CNRerankBase(RerankClients, LangChainAdapter, BaseDocumentCompressor):
     kind = "rerank"
 
     top_n: int | None = 3
     """How many documents to return, best first (None: all)."""
 
-    def rerank(self, documents: Sequence[str | Document], query: str, *, top_n: int | None = -1) -> list[dict]:
+    def rerank(self, documents: Sequence[str | Document], query: str, *,
+               top_n: int | None = -1) -> list[dict[str, Any]]:
         """``[{"index", "relevance_score"}]``, best first (``top_n`` -1: this object's ``top_n``)."""
         result = self.client.rerank(query, _texts(documents), self.top_n if top_n == -1 else top_n)
         return [{"index": r.index, "relevance_score": r.relevance_score} for r in result.results]
@@ -59,24 +62,30 @@ def _copies(documents: Sequence[Document], result: RerankResult) -> list[Documen
     return out
 
 
-class QianfanRerank(settings_model("qianfan", model_field="model", exclude_secrets=False,  # type: ignore[misc]
-                                  kind="rerank"), CNRerankBase):
+class QianfanRerank(CNRerankBase, QianfanRerankSettings):
     """Baidu Qianfan ``/v2/rerank`` (``bce-reranker-base``); ``QIANFAN_API_KEY``."""
 
     vendor = "qianfan"
 
+    model: str = "bce-reranker-base"
+    """bce-reranker-base, or a rerank service's API name (qwen3-reranker-8b is seen in use)."""
 
-class TencentCloudRerank(settings_model("tencent", model_field="model", exclude_secrets=False,  # type: ignore[misc]
-                                       kind="rerank"), CNRerankBase):
+
+class TencentCloudRerank(CNRerankBase, TencentRerankSettings):
     """Tencent Cloud ES ``RunRerank`` (``bge-reranker-large``, ``bge-reranker-v2-m3``); TC3 signed with
     ``TENCENTCLOUD_SECRET_ID`` / ``TENCENTCLOUD_SECRET_KEY``."""
 
     vendor = "tencent"
 
+    model: str = "bge-reranker-large"
+    """bge-reranker-large or bge-reranker-v2-m3."""
 
-class VolcengineRerank(settings_model("volcengine", model_field="model", exclude_secrets=False,  # type: ignore[misc]
-                                     kind="rerank"), CNRerankBase):
+
+class VolcengineRerank(CNRerankBase, VolcengineRerankSettings):
     """Volcengine VikingDB knowledge-base rerank (``base-multilingual-rerank``, ``doubao-seed-rerank``,
     ``m3-v2-rerank``); V4 signed with ``VOLC_ACCESSKEY`` / ``VOLC_SECRETKEY``."""
 
     vendor = "volcengine"
+
+    model: str = "base-multilingual-rerank"
+    """doubao-seed-rerank, base-multilingual-rerank or m3-v2-rerank."""

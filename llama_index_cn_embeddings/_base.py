@@ -1,7 +1,7 @@
 """What the three LlamaIndex classes share: the core client and the embedding hooks.
 
 The configuration fields are generated from the option declarations
-(``cn_embeddings._adapters.settings_model``), so unknown keywords are refused
+(``cn_embeddings._settings``, checked against the declarations), so unknown keywords are refused
 by name, ``model=`` is accepted for ``model_name`` and the credentials take
 the same aliases as in LangChain.
 
@@ -15,25 +15,37 @@ items it produced (images already read) are what the hooks then send.
 from __future__ import annotations
 
 import contextvars
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import ImageType
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
-from cn_embeddings._adapters import AdapterMixin
+from cn_embeddings._adapters import AdapterMixin, EmbeddingClients
 from cn_embeddings._inputs import Item
 
 Embedding = list[float]
 
-# The items of the batch call in progress, by the id of the object the caller passed.
-_CHECKED: contextvars.ContextVar[dict[int, Item] | None] = contextvars.ContextVar("cn_embeddings_checked",
-                                                                                  default=None)
+# The items of the batch call in progress, by the value the caller passed (equal values give equal
+# items, so a hook takes any of them; LlamaIndex may copy or reorder its batches).
+_CHECKED: contextvars.ContextVar[dict[Any, deque[Item]] | None] = contextvars.ContextVar("cn_embeddings_checked",
+                                                                                         default=None)
 
 
-class CNEmbeddingBase(AdapterMixin, MultiModalEmbedding):
+def _key(value: Any) -> Any:
+    """A str path or text by its value; a BytesIO (whose equality is identity anyway) by its id."""
+    return value if isinstance(value, str) else ("id", id(value))
+
+
+def model_name_field(default: str) -> Any:
+    """LlamaIndex's ``model_name`` field, which also takes ``model=`` as LangChain's classes do."""
+    return Field(default=default, validation_alias=AliasChoices("model_name", "model"))
+
+
+class CNEmbeddingBase(EmbeddingClients, AdapterMixin, MultiModalEmbedding):
     model_field = "model_name"
     http_fields = ("http_client", "async_http_client")
 
@@ -50,7 +62,7 @@ class CNEmbeddingBase(AdapterMixin, MultiModalEmbedding):
             # LlamaIndex sends its sync batches one after the other; a batch of one vendor request
             # per max_concurrency keeps that many requests in flight (the core splits each call
             # into vendor-sized requests and sends them concurrently).
-            self.embed_batch_size = self.client.batch_size * self.max_concurrency
+            self.embed_batch_size = self.client.batch_size * self.client.transport.max_concurrency
 
     @model_validator(mode="after")
     def _check_configuration(self) -> CNEmbeddingBase:
@@ -66,7 +78,10 @@ class CNEmbeddingBase(AdapterMixin, MultiModalEmbedding):
     @contextmanager
     def _checked(self, inputs: Sequence[Any], default: str) -> Iterator[None]:
         items = self.client.validate(list(inputs), default=default)  # type: ignore[arg-type]
-        token = _CHECKED.set({id(value): item for value, item in zip(inputs, items, strict=True)})
+        checked: dict[Any, deque[Item]] = defaultdict(deque)
+        for value, item in zip(inputs, items, strict=True):
+            checked[_key(value)].append(item)
+        token = _CHECKED.set(checked)
         try:
             yield
         finally:
@@ -76,8 +91,10 @@ class CNEmbeddingBase(AdapterMixin, MultiModalEmbedding):
     def _items(inputs: Sequence[Any]) -> tuple[list[Any], bool]:
         """The checked items for ``inputs`` when a batch call checked them all, else the inputs."""
         checked = _CHECKED.get()
-        if checked is not None and all(id(value) in checked for value in inputs):
-            return [checked[id(value)] for value in inputs], True
+        if checked is not None:
+            wanted = Counter(_key(value) for value in inputs)
+            if all(len(checked.get(key, ())) >= n for key, n in wanted.items()):
+                return [checked[_key(value)].popleft() for value in inputs], True
         return list(inputs), False
 
     def _embed(self, inputs: list[Any], default: str = "text") -> list[Embedding]:

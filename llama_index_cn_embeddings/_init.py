@@ -16,4 +16,5 @@ CLASSES: dict[str, type[CNEmbeddingBase]] = {"tencent": TencentCloudEmbedding, "
 
 def init_embeddings(spec: str | Mapping[str, Any], *, allow_secrets: bool = False, **kwargs: Any) -> CNEmbeddingBase:
     """The LlamaIndex twin of ``langchain_cn_embeddings.init_embeddings`` (``model`` means ``model_name``)."""
-    return init_from_spec(CLASSES, spec, allow_secrets, kwargs)
+    embeddings: CNEmbeddingBase = init_from_spec(CLASSES, spec, allow_secrets, kwargs)
+    return embeddings

@@ -9,29 +9,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from cn_embeddings._adapters import settings_model
+from cn_embeddings._settings import ArkSettings, QianfanSettings, TencentSettings, TokenHubSettings
 
-from ._base import CNEmbeddingBase
+from ._base import CNEmbeddingBase, model_name_field
 
 __all__ = ["ArkEmbedding", "QianfanEmbedding", "TencentCloudEmbedding", "TokenHubEmbedding"]
 
 
-class TencentCloudEmbedding(settings_model("tencent", model_field="model_name", exclude_secrets=True),  # type: ignore[misc]
-                            CNEmbeddingBase):
+class TencentCloudEmbedding(CNEmbeddingBase, TencentSettings):
     """Tencent Cloud ES (TC3-signed): WeCLIPv2 for texts and images, bge/Conan/Qwen3 for texts."""
 
     vendor = "tencent"
 
+    model_name: str = model_name_field("WeCLIPv2-Base")
+    """WeCLIPv2-Base/-Large (texts and images) or a GetTextEmbedding model."""
 
-class QianfanEmbedding(settings_model("qianfan", model_field="model_name", exclude_secrets=True),  # type: ignore[misc]
-                       CNEmbeddingBase):
+
+class QianfanEmbedding(CNEmbeddingBase, QianfanSettings):
     """Baidu Qianfan v2: embedding-v1, bge-large-zh/en, tao-8k, gme-qwen2-vl-2b-instruct."""
 
     vendor = "qianfan"
 
+    model_name: str = model_name_field("embedding-v1")
+    """embedding-v1, bge-large-zh/en, tao-8k or gme-qwen2-vl-2b-instruct."""
 
-class ArkEmbedding(settings_model("ark", model_field="model_name", exclude_secrets=True),  # type: ignore[misc]
-                   CNEmbeddingBase):
+
+class ArkEmbedding(CNEmbeddingBase, ArkSettings):
     """Volcengine Ark: doubao-embedding-vision (one fused vector per input) and doubao text models.
 
     ``query_instructions`` (when set) is sent with query embeddings and
@@ -39,6 +42,9 @@ class ArkEmbedding(settings_model("ark", model_field="model_name", exclude_secre
     """
 
     vendor = "ark"
+
+    model_name: str = model_name_field("doubao-embedding-vision-251215")
+    """A doubao-embedding(-vision) model ID or an endpoint ID (ep-...)."""
 
     def as_sparse(self) -> Any:
         """The sparse side of a hybrid index, answering from this object's requests (needs
@@ -48,8 +54,10 @@ class ArkEmbedding(settings_model("ark", model_field="model_name", exclude_secre
         return ArkSparseEmbedding(self)
 
 
-class TokenHubEmbedding(settings_model("tokenhub", model_field="model_name", exclude_secrets=True),  # type: ignore[misc]
-                        CNEmbeddingBase):
+class TokenHubEmbedding(CNEmbeddingBase, TokenHubSettings):
     """Tencent TokenHub embeddings (OpenAI-compatible, ``TOKENHUB_API_KEY``); texts only."""
 
     vendor = "tokenhub"
+
+    model_name: str = model_name_field("kinfra-text-embedding-0.6b")
+    """kinfra-text-embedding-0.6b (1024-d) or kinfra-text-embedding-4b (2560-d)."""

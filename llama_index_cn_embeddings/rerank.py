@@ -12,21 +12,24 @@ from __future__ import annotations
 from typing import Any
 
 from llama_index.core.callbacks import CBEventType, EventPayload
-from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from pydantic import ConfigDict, Field, model_validator
 
 from cn_embeddings import RerankResult
-from cn_embeddings._adapters import AdapterMixin, settings_model
+from cn_embeddings._adapters import AdapterMixin, RerankClients
+from cn_embeddings._settings import QianfanRerankSettings, TencentRerankSettings, VolcengineRerankSettings
+
+from ._base import model_name_field
 
 __all__ = ["QianfanRerank", "TencentCloudRerank", "VolcengineRerank"]
 
 dispatcher = get_dispatcher(__name__)
 
 
-class CNRerankBase(AdapterMixin, BaseNodePostprocessor):
+class CNRerankBase(RerankClients, AdapterMixin, BaseNodePostprocessor):
     kind = "rerank"
     model_field = "model_name"
     http_fields = ("http_client", "async_http_client")
@@ -88,22 +91,28 @@ class CNRerankBase(AdapterMixin, BaseNodePostprocessor):
             return self._finish(nodes, result, event)
 
 
-class QianfanRerank(settings_model("qianfan", model_field="model_name", exclude_secrets=True,  # type: ignore[misc]
-                                  kind="rerank"), CNRerankBase):
+class QianfanRerank(CNRerankBase, QianfanRerankSettings):
     """Baidu Qianfan ``/v2/rerank`` (``bce-reranker-base``); ``QIANFAN_API_KEY``."""
 
     vendor = "qianfan"
 
+    model_name: str = model_name_field("bce-reranker-base")
+    """bce-reranker-base, or a rerank service's API name (qwen3-reranker-8b is seen in use)."""
 
-class TencentCloudRerank(settings_model("tencent", model_field="model_name",  # type: ignore[misc]
-                                       exclude_secrets=True, kind="rerank"), CNRerankBase):
+
+class TencentCloudRerank(CNRerankBase, TencentRerankSettings):
     """Tencent Cloud ES ``RunRerank``; ``TENCENTCLOUD_SECRET_ID`` / ``TENCENTCLOUD_SECRET_KEY``."""
 
     vendor = "tencent"
 
+    model_name: str = model_name_field("bge-reranker-large")
+    """bge-reranker-large or bge-reranker-v2-m3."""
 
-class VolcengineRerank(settings_model("volcengine", model_field="model_name",  # type: ignore[misc]
-                                     exclude_secrets=True, kind="rerank"), CNRerankBase):
+
+class VolcengineRerank(CNRerankBase, VolcengineRerankSettings):
     """Volcengine VikingDB knowledge-base rerank; ``VOLC_ACCESSKEY`` / ``VOLC_SECRETKEY``."""
 
     vendor = "volcengine"
+
+    model_name: str = model_name_field("base-multilingual-rerank")
+    """doubao-seed-rerank, base-multilingual-rerank or m3-v2-rerank."""

@@ -1,4 +1,4 @@
-"""TC3-HMAC-SHA256 request signing for Tencent Cloud API 3.0 (VENDORS.md 1.3).
+"""TC3-HMAC-SHA256 request signing for Tencent Cloud API 3.0 (docs/wire-reference.md §1.3).
 
 ``sign_tc3`` is a pure function checked against the official SDK's vectors.
 ``TC3Auth`` is an ``httpx.Auth`` with ``requires_request_body = True``: it

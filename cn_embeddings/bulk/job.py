@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields
 
 from .._batching import run_batches
 from .._client import EmbeddingClient
-from .._exceptions import CNEmbeddingsError, ConfigurationError, InvalidInputError
+from .._exceptions import BulkError, ConfigurationError, InvalidInputError
 from .._flow import Cancel
 from .._inputs import Item
 from .._progress import progress_bar
@@ -82,19 +82,6 @@ class Summary:
         return (f"{self.written} rows written, {self.skipped} already present, {self.duplicates} duplicates "
                 f"skipped, of {self.inputs} inputs; {u.requests} requests, {u.retries} retries, "
                 f"{u.total_tokens} tokens; {self.rows_per_second:.1f} rows/s over {self.seconds:.1f} s")
-
-
-class BulkError(CNEmbeddingsError):
-    """A bulk job stopped on a failure; every vector answered before it is in the output.
-
-    ``summary`` says what was written; ``not_written`` how many inputs still need a run (the
-    same command resumes)."""
-
-    def __init__(self, cause: BaseException, summary: Summary, not_written: int) -> None:
-        super().__init__(f"stopped after writing {summary.written} rows: {cause}; {not_written} inputs not "
-                         "embedded (run the same command again to resume)")
-        self.summary = summary
-        self.not_written = not_written
 
 
 @dataclass
@@ -214,7 +201,7 @@ class _Window:
             self.sink.close()
         if outcome.failure is None:
             return
-        failure = outcome.failure[1]
+        failure = outcome.failure.error
         if isinstance(failure, (KeyboardInterrupt, ConfigurationError)):
             raise failure
         raise BulkError(failure, self.summary, self.summary.inputs - self.summary.skipped

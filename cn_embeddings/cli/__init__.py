@@ -11,6 +11,7 @@ import time
 import typing
 from typing import Any
 
+from .._client import EmbeddingClient
 from .._exceptions import APIError, CNEmbeddingsError, ConfigurationError, InvalidInputError
 from .._options import OptionSpec
 from .._version import __version__
@@ -51,7 +52,7 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _value_type(annotation: Any) -> type:
+def _value_type(annotation: Any) -> Any:
     """``int | None`` -> int, ``dict[str, str]`` -> dict: the type a flag's value converts to."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     inner = args[0] if len(args) == 1 and typing.get_origin(annotation) is not dict else annotation
@@ -88,25 +89,29 @@ def _parse_bool(text: str) -> bool:
     return text.lower() == "true"
 
 
-def add_option_flags(parser: argparse.ArgumentParser, kind: str = "embeddings") -> None:
+def add_option_flags(parser: argparse.ArgumentParser, kind: str = "embeddings") -> dict[str, argparse.Action]:
     """One flag per declared option, named after it (``max_retries`` -> ``--max-retries``). Every
-    flag defaults to 'not given', so the declared default applies."""
+    flag defaults to 'not given', so the declared default applies. Returns the flags by option name."""
+    flags: dict[str, argparse.Action] = {}
     group = parser.add_argument_group("client options (declared defaults apply when a flag is not given)")
     for spec in cli_options(kind).values():
         names = [_flag(spec.name)] + (["--rps"] if spec.name == "requests_per_second" else [])
         help_text = f"{spec.help} (default: {spec.default!r})"
         value_type = _value_type(spec.type)
         if spec.type is bool:
-            group.add_argument(*names, dest=spec.name, action="store_true", default=None, help=help_text)
+            flag = group.add_argument(*names, dest=spec.name, action="store_true", default=None, help=help_text)
         elif value_type is bool:
-            group.add_argument(*names, dest=spec.name, type=_parse_bool, metavar="{true,false}", help=help_text)
+            flag = group.add_argument(*names, dest=spec.name, type=_parse_bool, metavar="{true,false}",
+                                      help=help_text)
         elif value_type is typing.Literal:
-            group.add_argument(*names, dest=spec.name, choices=typing.get_args(spec.type), help=help_text)
+            flag = group.add_argument(*names, dest=spec.name, choices=typing.get_args(spec.type), help=help_text)
         elif value_type is dict:
-            group.add_argument(*names, dest=spec.name, type=_pair_parser(spec.type), action="append",
-                               metavar="'NAME: VALUE'", help=help_text)
+            flag = group.add_argument(*names, dest=spec.name, type=_pair_parser(spec.type), action="append",
+                                      metavar="'NAME: VALUE'", help=help_text)
         else:
-            group.add_argument(*names, dest=spec.name, type=value_type, help=help_text)
+            flag = group.add_argument(*names, dest=spec.name, type=value_type, help=help_text)
+        flags[spec.name] = flag
+    return flags
 
 
 def options_from_args(args: argparse.Namespace, provider: str, kind: str = "embeddings") -> dict[str, Any]:
@@ -123,7 +128,7 @@ def options_from_args(args: argparse.Namespace, provider: str, kind: str = "embe
     return given
 
 
-def make_client(provider: str, model: str | None, **options: Any):
+def make_client(provider: str, model: str | None, **options: Any) -> EmbeddingClient:
     return CLIENTS[provider](model, **options)
 
 

@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -96,7 +97,7 @@ def _usage(row: Row, usage: Any) -> None:
     row.requests, row.retries, row.tokens = usage.requests, usage.retries, usage.total_tokens
 
 
-def run_demo(live: bool = False, say=print) -> list[Row]:
+def run_demo(live: bool = False, say: Callable[[str], object] = print) -> list[Row]:
     corpus, images = bundled()
     missing = [v for v in MODELS if not has_credentials(v)]
     if live and missing:

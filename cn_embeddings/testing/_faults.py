@@ -40,7 +40,7 @@ class Faults:
     seed: int = 0
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
-    _script: deque = field(init=False, repr=False, default_factory=deque)
+    _script: deque[tuple[int, str | None, int]] = field(init=False, repr=False, default_factory=deque)
     _seen: int = field(init=False, repr=False, default=0)
 
     def __post_init__(self) -> None:

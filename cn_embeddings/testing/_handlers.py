@@ -1,6 +1,6 @@
 """The three vendor APIs as the emulator answers them.
 
-Written from VENDORS.md independently of ``cn_embeddings.vendors`` (nothing is
+Written from docs/wire-reference.md independently of ``cn_embeddings.vendors`` (nothing is
 imported from the clients), so a mistake in the clients' request building is
 caught here rather than mirrored. Each handler checks credentials and the
 documented limits, then answers in the vendor's own envelope.
@@ -244,7 +244,7 @@ def ark_error(status: int, code: str, message: str, kind: str = "BadRequest") ->
                                      "param": "", "type": kind}}, {"X-Request-Id": request_id})
 
 
-def _video_refusal(video: dict) -> str | None:
+def _video_refusal(video: dict[str, Any]) -> str | None:
     extra = set(video) - {"url", *ARK_VIDEO_FIELDS}
     if extra:
         return f"video_url has unknown fields {sorted(extra)}."
@@ -355,7 +355,7 @@ def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bo
     return Answer(200, {**base, "data": fused, "usage": usage}, {"X-Request-Id": request_id}, model, 1)
 
 
-# -- rerank (VENDORS.md 7) ------------------------------------------------------------------------
+# -- rerank (docs/wire-reference.md §7) ------------------------------------------------------------------------
 
 QIANFAN_RERANK_MODELS = ("bce-reranker-base", "qwen3-reranker-8b")
 TENCENT_RERANK_MODELS = ("bge-reranker-large", "bge-reranker-v2-m3")
@@ -368,7 +368,7 @@ def relevance(query: str, document: str) -> float:
     q, d = set(_vectors.tokens(query)), set(_vectors.tokens(document))
     if not q or not d:
         return 0.0
-    return round(len(q & d) / (len(q) * len(d)) ** 0.5, 6)
+    return round(float(len(q & d) / (len(q) * len(d)) ** 0.5), 6)
 
 
 def _ranked(query: str, documents: list[str]) -> list[tuple[int, float]]:
@@ -400,7 +400,7 @@ def qianfan_rerank(creds: Credentials, headers: dict[str, str], body: bytes) -> 
                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, {}, model, len(documents))
 
 
-def tencent_rerank(params: dict) -> Answer:
+def tencent_rerank(params: dict[str, Any]) -> Answer:
     """RunRerank, after the TC3 checks of :func:`tencent`."""
     model, query, documents = params.get("ModelName"), params.get("Query"), params.get("Documents") or []
     if model not in TENCENT_RERANK_MODELS:

@@ -1,6 +1,6 @@
 """The kinds of quota a vendor may keep, per model, for the emulator and for simulations.
 
-No vendor documents how it counts a quota (VENDORS.md 8.4), so the emulator
+No vendor documents how it counts a quota (docs/wire-reference.md §8.4), so the emulator
 can keep each plausible kind, and a client is tested against all of them:
 
 - ``moving``: at most ``limit`` admitted requests in any window of ``window`` seconds;

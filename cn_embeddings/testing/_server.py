@@ -11,12 +11,16 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _handlers, _vectors
 from ._faults import Faults
 from ._handlers import Answer, Credentials
 from ._quotas import QuotaRule, make_quota
+
+if TYPE_CHECKING:
+    from ..clients import VendorClient
+    from ..rerankers import VendorRerankClient
 
 ARK_PREFIX = "/api/v3"
 
@@ -96,14 +100,14 @@ class Emulator:
             return {"access_key": c.volc_access_key, "secret_key": c.volc_secret_key, "base_url": self.url}
         raise ValueError(f"unknown vendor {vendor!r}; one of tencent, qianfan, ark, tokenhub, volcengine")
 
-    def client(self, vendor: str, model: str | None = None, **options: Any):
+    def client(self, vendor: str, model: str | None = None, **options: Any) -> VendorClient:
         """A core client of ``vendor`` pointed at this emulator with its credentials."""
         from ..clients import CLIENTS, DEFAULT_MODELS
 
         settings = self.settings(vendor)
         return CLIENTS[vendor](model or DEFAULT_MODELS[vendor], **{**settings, **options})
 
-    def reranker(self, vendor: str, model: str | None = None, **options: Any):
+    def reranker(self, vendor: str, model: str | None = None, **options: Any) -> VendorRerankClient:
         """A core rerank client of ``vendor`` (tencent, qianfan, volcengine) pointed at this emulator."""
         from ..rerankers import RERANK_CLIENTS
 

@@ -19,7 +19,7 @@ IMAGE_TOKENS = 1000  # an image's token cost before the answer says: about a 100
 
 @dataclass(frozen=True)
 class BatchLimits:
-    """How much one request may carry. ``documented`` False means our own default [INF]."""
+    """How much one request may carry. ``documented`` False means our own default, not the vendor's."""
 
     max_items: int
     documented: bool = True
@@ -35,12 +35,18 @@ class VendorProtocol(ABC):
     own and never rewrites an option, so ``dataclasses.replace`` is exact.
     """
 
-    endpoint: str
-
+    # Everything the client reads of a protocol is declared here.
+    endpoint: str  # 'text' or 'multimodal'
+    url: str  # where requests go (a quota is per host)
     vendor: str
     model: str
     limits: BatchLimits
     quota: Quota = Quota()  # the documented quota of this model (none known: found at run time)
+    sparse: bool = False  # answers carry sparse vectors too (Ark)
+
+    def sparse_scope(self) -> str | None:
+        """What a sparse vector depends on besides its text (Ark: the instructions sent with it)."""
+        return None
 
     def for_queries(self) -> VendorProtocol:
         """The protocol for query embeddings (Ark sends other instructions); most vendors: itself."""

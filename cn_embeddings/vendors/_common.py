@@ -164,14 +164,14 @@ def prepare_text(rule: TextRule, item: Item, index: int, long_inputs: LongInputs
     return item.text, checked
 
 
-def json_request(url: str, body: dict, headers: dict[str, str]) -> httpx.Request:
+def json_request(url: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Request:
     """A POST whose body is serialised once, to the exact bytes that are sent (and signed)."""
     content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return httpx.Request("POST", url, content=content, headers={"Content-Type": JSON_CONTENT_TYPE, **headers})
 
 
 def openai_payload(response: httpx.Response, vendor: str,
-                   parse_error: Callable[[httpx.Response], APIError]) -> dict:
+                   parse_error: Callable[[httpx.Response], APIError]) -> dict[str, Any]:
     """The JSON object of a successful OpenAI-style answer (Qianfan, Ark); any error answer raises
     the vendor's typed error, any other body a malformed-response error."""
     if response.status_code != 200:
@@ -265,7 +265,7 @@ def int_field(mapping: Any, key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def error_envelope(response: httpx.Response) -> tuple[Any, dict | None, str | None, str]:
+def error_envelope(response: httpx.Response) -> tuple[Any, dict[str, Any] | None, str | None, str]:
     """``(payload, error object, code, message)`` of an OpenAI-style ``{"error": {...}}`` answer
     (Qianfan, Ark); a body that is not such an envelope gives its first 200 bytes as message."""
     try:

@@ -1,4 +1,4 @@
-"""Volcengine Ark ``/api/v3/embeddings/multimodal`` and ``/api/v3/embeddings`` (VENDORS.md section 3).
+"""Volcengine Ark ``/api/v3/embeddings/multimodal`` and ``/api/v3/embeddings`` (docs/wire-reference.md §3).
 
 The multimodal endpoint fuses every part of a request into ONE vector, so each
 item is its own request; ``data`` is a single object. The text endpoint is
@@ -20,6 +20,7 @@ import struct
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -67,7 +68,7 @@ MAX_VIDEO_BYTES = 50 * 1024 * 1024  # [SEED]
 IMAGE_LIMITS = ImageLimits(max_bytes=10 * 1024 * 1024 - 1, max_pixels=36_000_000 - 1, min_side=15,
                            fit_pixels=1312 * 784)
 MAX_BODY_BYTES = 64 * 1024 * 1024  # the whole request body with base64 content [DOC 6.1]
-# video_url tuning fields and their ranges [Go SDK, VENDORS.md 6.1]
+# video_url tuning fields and their ranges [Go SDK, docs/wire-reference.md §6.1]
 VIDEO_RANGES: dict[str, tuple[float, float]] = {
     "fps": (0.2, 5), "max_video_tokens": (10240, 204800), "min_frame_tokens": (16, 128),
     "max_frame_tokens": (128, 640), "min_frames": (5, 16)}
@@ -75,7 +76,7 @@ VIDEO_RANGES: dict[str, tuple[float, float]] = {
 IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "ico", "icns", "jp2", "j2k", "heic", "heif"})
 VIDEO_FORMATS = frozenset({"mp4", "avi", "mov"})
 # Codes that do not clear on their own: never retried even though some come with 429 [DOC].
-# Published per-model quotas (BytePlus, VENDORS.md 5); the cn-beijing quotas are per account, model and
+# Published per-model quotas (BytePlus, docs/wire-reference.md §5); the cn-beijing quotas are per account, model and
 # endpoint and were not found, so these are upper bounds the controller finds its rate below [DOC][INF].
 QUOTAS = (  # [DOC] each
     ("doubao-embedding-vision", Quota(250.0, 1_200_000, exact=False, source="15,000 RPM / 1.2M TPM (BytePlus)")),
@@ -116,7 +117,8 @@ def decode_base64_floats(value: object, where: str) -> list[float]:
 
 
 def reduce_dimensions(vector: list[float], dimensions: int, where: str = "embedding") -> list[float]:
-    """Client-side reduction for models before -250615: truncate, then L2-normalise [3P][INF]. An
+    # truncate, then L2-normalise, as others do for these models [3P][INF]
+    """Client-side reduction for models before -250615: truncate, then L2-normalise. An
     answer shorter than the dimensions asked for is an error, never a shorter vector."""
     if len(vector) < dimensions:
         error = malformed(VENDOR, f"{where}: asked for {dimensions} dimensions (reduced here), but the answer has "
@@ -222,8 +224,8 @@ class ArkProtocol(VendorProtocol):
                                  video_options=tuple(tuning.items()) if item.video is not None else ()))
         return prepared
 
-    def body(self, items: Sequence[Item]) -> dict:
-        body: dict = {"model": self.model}
+    def body(self, items: Sequence[Item]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model}
         if self.endpoint == "multimodal":
             (item,) = items
             body["input"] = _content_parts(item)
@@ -242,6 +244,9 @@ class ArkProtocol(VendorProtocol):
         if self.user is not None and self.endpoint == "text":
             body["user"] = self.user
         return body
+
+    def sparse_scope(self) -> str | None:
+        return self.instructions
 
     def for_queries(self) -> ArkProtocol:
         if self.query_instructions is None:
@@ -387,8 +392,8 @@ def _unzstd_rows(packed: bytes) -> list[array[float]]:
     return rows
 
 
-def _content_parts(item: Item) -> list[dict]:
-    parts: list[dict] = []
+def _content_parts(item: Item) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
     if item.text is not None:
         parts.append({"type": "text", "text": item.text})
     if item.image is not None:

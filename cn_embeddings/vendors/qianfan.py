@@ -1,4 +1,4 @@
-"""Baidu Qianfan v2 ``POST /v2/embeddings`` (VENDORS.md section 2).
+"""Baidu Qianfan v2 ``POST /v2/embeddings`` (docs/wire-reference.md §2).
 
 OpenAI-shaped: bearer key, ``{"model", "input"}``, ``data[].embedding``, and
 errors with meaningful HTTP statuses. Text models have per-model batch and
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -106,15 +107,15 @@ class QianfanProtocol(VendorProtocol):
         return prepared
 
     def build_request(self, items: Sequence[Item]) -> httpx.Request:
-        body: dict = {"model": self.model, "input": [self._input(i) for i in items]}
+        body: dict[str, Any] = {"model": self.model, "input": [self._input(i) for i in items]}
         if self.user:
             body["user"] = self.user
         return json_request(self.url, body, {"appid": self.app_id} if self.app_id else {})
 
-    def _input(self, item: Item) -> str | dict:
+    def _input(self, item: Item) -> str | dict[str, Any]:
         if self.endpoint == "text":
             return item.text or ""
-        part: dict = {}
+        part: dict[str, Any] = {}
         if item.text is not None:
             part["text"] = item.text
         if item.image is not None:

@@ -1,4 +1,4 @@
-"""Tencent Cloud ES, API version 2025-01-01 (VENDORS.md section 1).
+"""Tencent Cloud ES, API version 2025-01-01 (docs/wire-reference.md §1).
 
 ``GetMultiModalEmbedding`` (WeCLIPv2) returns separate text and image vectors,
 so texts and images share a request but a text+image item cannot be fused.
@@ -160,8 +160,8 @@ class TencentProtocol(VendorProtocol):
         # Never mix ImageData and ImageUrl: their relative Index order is undocumented.
         return not (images and images[0].is_url != item.image.is_url)
 
-    def body(self, items: Sequence[Item]) -> dict:
-        body: dict = {"ModelName": self.model}
+    def body(self, items: Sequence[Item]) -> dict[str, Any]:
+        body: dict[str, Any] = {"ModelName": self.model}
         texts = [i.text for i in items if i.text is not None]
         images = [i.image for i in items if i.image is not None]
         if texts or self.endpoint == "text":
@@ -207,7 +207,7 @@ class TencentProtocol(VendorProtocol):
         return BatchResult(vectors, usage)
 
 
-def response_object(response: httpx.Response) -> dict:
+def response_object(response: httpx.Response) -> dict[str, Any]:
     """The ``Response`` object of a successful API 3.0 answer; any error raises the typed error."""
     if response.status_code != 200:
         raise http_error(response, VENDOR, code=f"http_{response.status_code}",
@@ -221,7 +221,7 @@ def response_object(response: httpx.Response) -> dict:
     return inner
 
 
-def parse_error(inner: dict) -> APIError:
+def parse_error(inner: dict[str, Any]) -> APIError:
     """Map ``Response.Error`` (sent with HTTP 200) to the typed error."""
     error = inner.get("Error")
     code = str(error.get("Code")) if isinstance(error, dict) and error.get("Code") else "unknown"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -75,7 +76,7 @@ class TokenHubProtocol(VendorProtocol):
         return prepared
 
     def build_request(self, items: Sequence[Item]) -> httpx.Request:
-        body: dict = {"model": self.model, "input": [item.text for item in items], "encoding_format": "float"}
+        body: dict[str, Any] = {"model": self.model, "input": [item.text for item in items], "encoding_format": "float"}
         if self.user:
             body["user"] = self.user
         return json_request(self.url, body, {})
@@ -90,7 +91,8 @@ class TokenHubProtocol(VendorProtocol):
 
 
 def parse_error(response: httpx.Response) -> APIError:
-    """The OpenAI error envelope with the HTTP status (assumed as for other OpenAI-compatible APIs [INF])."""
+    # assumed as for other OpenAI-compatible APIs [INF]
+    """The OpenAI error envelope with the HTTP status."""
     payload, _, code, message = error_envelope(response)
     request_id = payload.get("id") if isinstance(payload, dict) and isinstance(payload.get("id"), str) else None
     return http_error(response, VENDOR, code=code, message=message,

@@ -47,7 +47,7 @@ def emulator_process(request):
                     ARK_API_KEY="emulator-ark-key")
     yield env
     proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=10)
+    proc.communicate(timeout=10)  # waits, and closes the pipes
 
 
 def run(args, env, **kw):
@@ -110,7 +110,7 @@ def test_embed_resumes_after_a_killed_run(emulator_process, tmp_path):
     while time.time() < deadline and (not out.exists() or out.stat().st_size < 20_000):
         time.sleep(0.005)
     proc.kill()
-    proc.wait()
+    proc.communicate()  # waits, and closes the pipes
     partial = out.read_text().count("\n")
     assert 0 < partial < 3000, partial
     with open(out, "a") as fh:  # simulate a kill in the middle of a line
@@ -164,7 +164,7 @@ def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_it
             time.sleep(0.02)
         time.sleep(rng.uniform(0.0, 0.4))
         proc.kill()
-        proc.wait()
+        proc.communicate()  # waits, and closes the pipes
         counts.append(rows_on_disk())
     assert counts == sorted(set(counts)) and counts[-1] < 2000, counts  # each run added rows and was cut short
     resumed = run(args, emulator_process)

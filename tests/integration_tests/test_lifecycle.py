@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
-import inspect
 import io
 import multiprocessing
 import pickle
@@ -20,7 +19,7 @@ import pytest
 import cn_embeddings
 from cn_embeddings import CNEmbeddingsError, ConfigurationError, QianfanClient
 from cn_embeddings.cli import build_parser, cli_options
-from cn_embeddings.clients import CLIENTS, DEFAULT_MODELS, credentials_of, options_of
+from cn_embeddings.clients import CLIENTS, DEFAULT_MODELS, credentials_of
 from cn_embeddings.testing import Faults
 from langchain_cn_embeddings import ArkEmbeddings, QianfanEmbeddings, TencentCloudEmbeddings
 from langchain_cn_embeddings import init_embeddings as lc_init
@@ -38,30 +37,7 @@ def _field(cls, name):
     return cls.model_fields[name]
 
 
-# -- one declaration per option ---------------------------------------------------------------
-
-@pytest.mark.parametrize("vendor", VENDORS)
-def test_every_declared_option_is_reachable_everywhere_with_one_name_and_default(vendor):
-    parser = build_parser()
-    embed_flags = {a.dest: a for a in parser._subparsers._group_actions[0].choices["embed"]._actions}
-    signature = inspect.signature(CLIENTS[vendor])
-    specs = options_of(vendor)
-    assert specs, "the vendor declares options"
-    for spec in specs:
-        lc_name, li_name = spec.name, ("model_name" if spec.name == "model" else spec.name)
-        assert _field(LANGCHAIN[vendor], lc_name).get_default(call_default_factory=True) == spec.default, spec.name
-        assert _field(LLAMA[vendor], li_name).get_default(call_default_factory=True) == spec.default, spec.name
-        assert _field(LANGCHAIN[vendor], lc_name).description == spec.help
-        if spec.name != "model":
-            assert signature.parameters[spec.name].default == spec.default
-        if spec.cli and spec.name != "model":
-            flag = embed_flags[spec.name]
-            assert flag.option_strings[0] == "--" + spec.name.replace("_", "-")
-            assert flag.default is None and repr(spec.default) in flag.help  # the declared default applies
-    for cred in credentials_of(vendor):
-        for cls in (LANGCHAIN[vendor], LLAMA[vendor]):
-            assert set(_field(cls, cred.name).validation_alias.choices) == {cred.name, *cred.aliases}
-
+# -- one declaration per option (the fields themselves: tests/unit_tests/test_declarations.py) --
 
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_each_option_set_from_either_framework_or_the_cli_reaches_the_core_client(vendor, monkeypatch):
@@ -211,8 +187,9 @@ def test_objects_and_errors_cross_a_process_boundary(emu):
     cn_embeddings.ServerError(vendor="qianfan", code="http_500", message="boom"),
 ])
 def test_every_error_pickles_with_its_record(error):
-    error.with_progress([0, 1], [2, 3], [2])
-    error.partial_vectors = {0: [0.5], 1: [0.25]}
+    from cn_embeddings._exceptions import attach_record
+
+    attach_record(error, cn_embeddings.CallRecord([0, 1], [2, 3], [2], {0: [0.5], 1: [0.25]}, attempts=2))
     twin = pickle.loads(pickle.dumps(error))
     assert type(twin) is type(error) and str(twin) == str(error) and twin.__dict__ == error.__dict__
     assert copy.deepcopy(error).__dict__ == error.__dict__
@@ -387,6 +364,23 @@ def test_llama_index_reads_each_image_once_and_validates_once(emu, images, monke
     assert calls == [3]  # and do not check them again
     vectors_again = asyncio.run(emb.aget_image_embedding_batch(files))
     assert vectors_again == vectors and CountingImage.reads == 6
+
+
+def test_llama_index_batch_validation_holds_when_its_batches_are_copies(emu, monkeypatch):
+    """A batch call is checked once even when LlamaIndex hands the hooks equal strings that are not
+    the objects the caller passed (validation is keyed by value, not by identity)."""
+    emb = QianfanEmbedding(**credentials("qianfan"))
+    client = emb.client
+    checks = []
+    validate = client.validate
+    monkeypatch.setattr(client, "validate", lambda inputs, **kw: checks.append(len(inputs)) or validate(inputs, **kw))
+    texts = [f"文本 {i}" for i in range(5)] + ["文本 0"]
+    with emb._checked(texts, "text"):
+        copies = ["".join(list(t)) for t in reversed(texts)]
+        assert all(c == t and c is not t for c, t in zip(copies, reversed(texts), strict=True))
+        vectors = emb._get_text_embeddings(copies)
+    assert checks == [6]
+    assert vectors == list(reversed(emb.client.embed_texts(texts)))
 
 
 def test_llama_index_sync_batch_keeps_max_concurrency_requests_in_flight():

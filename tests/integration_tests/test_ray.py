@@ -64,8 +64,11 @@ def _stop_head(head: _Head) -> str:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(head.process.pid, signal.SIGKILL)
     head.process.wait()
+    head.process.stdout.close()
     head.printed.seek(0)
-    return head.printed.read()[-3000:]
+    printed = head.printed.read()[-3000:]
+    head.printed.close()
+    return printed
 
 
 @pytest.fixture(scope="module")

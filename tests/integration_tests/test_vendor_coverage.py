@@ -1,4 +1,4 @@
-"""Vendor facts as documented today (VENDORS.md section 6): Ark video tuning and image limits,
+"""Vendor facts as documented today (docs/wire-reference.md §6): Ark video tuning and image limits,
 Qianfan Qwen3 models, token limits counted offline, images fitted with Pillow, PIL inputs."""
 
 from __future__ import annotations

@@ -40,10 +40,11 @@ def test_hostile_bodies_get_the_vendors_envelope_and_no_traceback(capfd):
         tencent = emu.client("tencent")
         request = tencent.protocol.build_request(tencent.validate(["x"]))
         plain = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
-        weird = httpx.Client().send(httpx.Request("POST", request.url, headers=plain,
-                                                  content=json.dumps({"ModelName": "WeCLIPv2-Base",
-                                                                      "ImageData": 5}).encode()),
-                                    auth=tencent._auth)
+        with httpx.Client() as http:
+            weird = http.send(httpx.Request("POST", request.url, headers=plain,
+                                            content=json.dumps({"ModelName": "WeCLIPv2-Base", "ImageData": 5}).encode()),
+                              auth=tencent._auth)
+        tencent.close()
     assert nested.status_code == 400 and nested.json()["error"]["code"] == "InvalidParameter"
     assert weird.status_code == 200 and "Error" in weird.json()["Response"]
     assert "Traceback" not in capfd.readouterr().err

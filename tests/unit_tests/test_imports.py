@@ -49,3 +49,57 @@ def test_public_names_are_pinned():
                                                  "TencentCloudEmbedding", "TencentCloudRerank", "TokenHubEmbedding",
                                                  "VolcengineRerank", "init_embeddings"]
     assert "settings" not in dir(cn_embeddings) and not hasattr(cn_embeddings, "clients_from_settings")
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports, at module level or inside functions alike (a lazy
+    import is still a dependency); imports for type checkers only are left out."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(cn_embeddings.__file__).parent.parent
+    files = {}
+    for package in ("cn_embeddings", "langchain_cn_embeddings", "llama_index_cn_embeddings"):
+        for path in (root / package).rglob("*.py"):
+            parts = path.relative_to(root).with_suffix("").parts
+            is_package = parts[-1] == "__init__"
+            files[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
+    graph: dict[str, set[str]] = {}
+    for name, (path, is_package) in files.items():
+        deps: set[str] = set()
+        here = name.split(".") if is_package else name.split(".")[:-1]
+
+        def visit(node, deps=deps, here=here):
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                    continue
+                if isinstance(child, ast.Import):
+                    deps.update(a.name for a in child.names if a.name in files)
+                elif isinstance(child, ast.ImportFrom):
+                    base = here[: len(here) - child.level + 1] if child.level else []
+                    module = ".".join(base + ([child.module] if child.module else []))
+                    for alias in child.names:
+                        target = f"{module}.{alias.name}"
+                        deps.add(target if target in files else module)
+                visit(child)
+
+        visit(ast.parse(path.read_text(encoding="utf-8")))
+        graph[name] = {d for d in deps if d in files and d != name}
+    return graph
+
+
+def test_the_import_graph_has_no_cycle():
+    graph = _import_graph()
+    assert graph["langchain_cn_embeddings.embeddings"] and graph["cn_embeddings.clients"]  # the walk sees imports
+    done: set[str] = set()
+
+    def walk(module, path):
+        if module in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path[path.index(module):], module]))
+        if module not in done:
+            for dep in sorted(graph[module]):
+                walk(dep, [*path, module])
+            done.add(module)
+
+    for module in sorted(graph):
+        walk(module, [])

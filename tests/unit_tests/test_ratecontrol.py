@@ -6,9 +6,10 @@ import httpx
 import pytest
 
 from cn_embeddings import RateLimitError
+from cn_embeddings._exceptions import BatchFailed
 from cn_embeddings._flow import Send, Sleep, batch_flow
 from cn_embeddings._ratecontrol import BETA, INITIAL_RATE, JITTER_MARGIN, SCALE, Quota, RateController
-from cn_embeddings._retry import RetryPolicy
+from cn_embeddings._retry import Decision, RetryPolicy
 from cn_embeddings._types import BatchResult
 from cn_embeddings.testing._quotas import QuotaRule
 from cn_embeddings.vendors._common import http_error
@@ -192,5 +193,18 @@ def test_quota_refusals_outlast_max_retries_within_the_timeout():
         now[0] += 1.0
         assert isinstance(flow.send(None), Send)
     now[0] += 60
-    with pytest.raises(RateLimitError):  # refused for longer than the timeout: it fails, typed
+    with pytest.raises(BatchFailed) as failed:  # refused for longer than the timeout: it fails, typed
         flow.send(httpx.Response(429, request=request))
+    assert isinstance(failed.value.error, RateLimitError) and failed.value.attempts == 21
+
+
+def test_the_retry_policy_decides_and_leaves_the_error_as_it_is():
+    error = RateLimitError(vendor="ark", code="RateLimitExceeded", message="slow down", retryable=True,
+                           retry_after=120.0)
+    before = (str(error), dict(error.__dict__))
+    decision = RetryPolicy(max_retries=3).decide(0, error)
+    assert decision == Decision(None, "the server asked to wait 120 s, above the 60 s cap")
+    assert (str(error), error.__dict__) == before
+    assert RetryPolicy(max_retries=3, zero_waits=True).decide(0, RateLimitError(
+        vendor="ark", code="x", message="m", retryable=True)) == Decision(0.0)
+    assert RetryPolicy(max_retries=3).decide(3, error) == Decision(None)
