@@ -21,8 +21,12 @@ from dataclasses import dataclass
 from cn_embeddings.testing import Credentials
 
 _EMULATOR = Credentials()  # the emulator's public test credentials
-CREDS = {"secret_id": _EMULATOR.secret_id, "secret_key": _EMULATOR.secret_key, "qianfan": _EMULATOR.qianfan_api_key,
-         "ark": _EMULATOR.ark_api_key}
+CREDS = {
+    "secret_id": _EMULATOR.secret_id,
+    "secret_key": _EMULATOR.secret_key,
+    "qianfan": _EMULATOR.qianfan_api_key,
+    "ark": _EMULATOR.ark_api_key,
+}
 
 
 @dataclass
@@ -35,8 +39,13 @@ class Server:
 
 
 @contextlib.contextmanager
-def emulator(latency_ms: float = 0, qps: float | None = None, rate_limit_rate: float = 0.0,
-             quota_kind: str = "bucket", rate_limit_code: str = "quota") -> Iterator[Server]:
+def emulator(
+    latency_ms: float = 0,
+    qps: float | None = None,
+    rate_limit_rate: float = 0.0,
+    quota_kind: str = "bucket",
+    rate_limit_code: str = "quota",
+) -> Iterator[Server]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -94,8 +103,11 @@ def redis_server() -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(200):
             with contextlib.suppress(OSError):
@@ -110,7 +122,13 @@ def redis_server() -> Iterator[str]:
 
 def emulator_env(server: Server) -> dict[str, str]:
     """Environment that points the CLI's clients at an emulator."""
-    return {**os.environ, "QIANFAN_BASE_URL": server.url + "/v2", "QIANFAN_API_KEY": CREDS["qianfan"],
-            "TENCENTCLOUD_ES_BASE_URL": server.url, "TENCENTCLOUD_SECRET_ID": CREDS["secret_id"],
-            "TENCENTCLOUD_SECRET_KEY": CREDS["secret_key"], "ARK_BASE_URL": server.url + "/api/v3",
-            "ARK_API_KEY": CREDS["ark"]}
+    return {
+        **os.environ,
+        "QIANFAN_BASE_URL": server.url + "/v2",
+        "QIANFAN_API_KEY": CREDS["qianfan"],
+        "TENCENTCLOUD_ES_BASE_URL": server.url,
+        "TENCENTCLOUD_SECRET_ID": CREDS["secret_id"],
+        "TENCENTCLOUD_SECRET_KEY": CREDS["secret_key"],
+        "ARK_BASE_URL": server.url + "/api/v3",
+        "ARK_API_KEY": CREDS["ark"],
+    }

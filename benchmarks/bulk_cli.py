@@ -25,9 +25,27 @@ from _common import emulator, emulator_env, summary
 def run(corpus: Path, out: Path, qps: float, env: dict[str, str]) -> tuple[float, float]:
     """(seconds, peak RSS MiB) of one CLI run."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "cn_embeddings.cli", "embed", "--provider", "qianfan",
-                             "--model", "embedding-v1", "--input", str(corpus), "--output", str(out), "--rps",
-                             str(qps)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cn_embeddings.cli",
+            "embed",
+            "--provider",
+            "qianfan",
+            "--model",
+            "embedding-v1",
+            "--input",
+            str(corpus),
+            "--output",
+            str(out),
+            "--rps",
+            str(qps),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -50,8 +68,10 @@ def main() -> None:
             corpus.write_text("".join(lines), encoding="utf-8")
             results[n] = run(corpus, Path(tmp) / f"out{n}.parquet", args.qps, env)
             bound = n / 16 / args.qps
-            print(f"  {n} texts: {results[n][0]:.1f} s (quota bound {bound:.1f} s), "
-                  f"{n / results[n][0]:.0f} rows/s, peak RSS {results[n][1]:.0f} MiB")
+            print(
+                f"  {n} texts: {results[n][0]:.1f} s (quota bound {bound:.1f} s), "
+                f"{n / results[n][0]:.0f} rows/s, peak RSS {results[n][1]:.0f} MiB"
+            )
     seconds, _ = results[100_000]
     summary("bulk_cli_100000_parquet_vs_quota", (100_000 / 16 / args.qps) / seconds, seconds)
     summary("bulk_cli_rss_100000_vs_10000", results[100_000][1] / results[10_000][1], results[100_000][1])

@@ -33,9 +33,15 @@ def parse_cpu(protocol: ArkProtocol, bodies: list[bytes], items: list[Item]) -> 
 
 def decoding(reps: int) -> tuple[float, float]:
     items = [Item(text="x")]
-    bodies = {fmt: [_vectors.dumps({"data": {"embedding": _vectors.embed_json(MODEL, 2048, text=f"t{i}",
-                                                                              encoding=fmt)}}).encode()
-                    for i in range(1000)] for fmt in ("base64", "float")}
+    bodies = {
+        fmt: [
+            _vectors.dumps(
+                {"data": {"embedding": _vectors.embed_json(MODEL, 2048, text=f"t{i}", encoding=fmt)}}
+            ).encode()
+            for i in range(1000)
+        ]
+        for fmt in ("base64", "float")
+    }
     protocols = {fmt: ArkProtocol(encoding_format=fmt) for fmt in bodies}
     times: dict[str, list[float]] = {"base64": [], "float": []}
     for _ in range(reps):
@@ -48,12 +54,24 @@ def overhead(reps: int, n: int = 300) -> tuple[float, float]:
     texts = [f"request {i}" for i in range(n)]
     with emulator() as server:
         base = server.url + "/api/v3"
-        ours = ArkClient(MODEL, api_key=CREDS["ark"], base_url=base, encoding_format="float", max_concurrency=1,
-                         requests_per_second=0)
+        ours = ArkClient(
+            MODEL,
+            api_key=CREDS["ark"],
+            base_url=base,
+            encoding_format="float",
+            max_concurrency=1,
+            requests_per_second=0,
+        )
         bare = httpx.Client()
         headers = {"Authorization": f"Bearer {CREDS['ark']}", "Content-Type": "application/json"}
-        bodies = [json.dumps({"model": MODEL, "input": [{"type": "text", "text": t}], "encoding_format": "float"},
-                             ensure_ascii=False, separators=(",", ":")).encode() for t in texts]
+        bodies = [
+            json.dumps(
+                {"model": MODEL, "input": [{"type": "text", "text": t}], "encoding_format": "float"},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            ).encode()
+            for t in texts
+        ]
 
         def run_ours() -> float:
             started = time.process_time()

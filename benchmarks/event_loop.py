@@ -42,8 +42,14 @@ class _Collections:
 
 async def stalls(base_url: str, quota_url: str | None) -> tuple[float, float]:
     """(the longest stall outside garbage collections, the longest with them), in ms."""
-    client = QianfanClient("embedding-v1", api_key=CREDS["qianfan"], base_url=base_url, batch_size=1,
-                           requests_per_second=100, quota_url=quota_url)
+    client = QianfanClient(
+        "embedding-v1",
+        api_key=CREDS["qianfan"],
+        base_url=base_url,
+        batch_size=1,
+        requests_per_second=100,
+        quota_url=quota_url,
+    )
     longest = raw = 0.0
     done = asyncio.Event()
     collections = _Collections()
@@ -82,10 +88,13 @@ def main() -> None:
             shared.append(asyncio.run(stalls(server.url + "/v2", redis_url)))
             local.append(asyncio.run(stalls(server.url + "/v2", None)))
     for name, runs in (("with quota_url", shared), ("without", local)):
-        print(f"  longest stall {name}: {', '.join(f'{s:.1f}' for s, _ in runs)} ms outside garbage collections; "
-              f"{', '.join(f'{r:.1f}' for _, r in runs)} ms with them")
+        print(
+            f"  longest stall {name}: {', '.join(f'{s:.1f}' for s, _ in runs)} ms outside garbage collections; "
+            f"{', '.join(f'{r:.1f}' for _, r in runs)} ms with them"
+        )
     ours = median([s for s, _ in shared])
     summary("event_loop_longest_stall_ms_quota_url_vs_local", ours / max(median([s for s, _ in local]), 0.001), ours)
+
 
 if __name__ == "__main__":
     main()

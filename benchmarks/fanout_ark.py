@@ -30,14 +30,22 @@ def main() -> None:
         sdk = Ark(api_key=CREDS["ark"], base_url=base)
 
         def sdk_loop() -> list:
-            return [sdk.multimodal_embeddings.create(model="doubao-embedding-vision-250615",
-                                                     input=[{"type": "text", "text": t}]).data.embedding
-                    for t in ITEMS]
+            return [
+                sdk.multimodal_embeddings.create(
+                    model="doubao-embedding-vision-250615", input=[{"type": "text", "text": t}]
+                ).data.embedding
+                for t in ITEMS
+            ]
 
         assert sdk_loop()[:3] == ours.embed_texts(ITEMS[:3])  # same vectors, so the race is fair
-        times = side_by_side({"ours sync": lambda: ours.embed_texts(ITEMS),
-                              "ours async": lambda: loop.run_until_complete(ours.aembed_texts(ITEMS)),
-                              "volcengine-ark-runtime loop": sdk_loop}, args.reps)
+        times = side_by_side(
+            {
+                "ours sync": lambda: ours.embed_texts(ITEMS),
+                "ours async": lambda: loop.run_until_complete(ours.aembed_texts(ITEMS)),
+                "volcengine-ark-runtime loop": sdk_loop,
+            },
+            args.reps,
+        )
     for name, values in times.items():
         print(f"  {name:30s} median {median(values):.3f}s  runs {', '.join(f'{v:.3f}' for v in values)}")
     ours_time = max(median(times["ours sync"]), median(times["ours async"]))

@@ -89,14 +89,14 @@ def main() -> None:
     from test_image_fidelity import bomb_png
 
     jpeg = run(jpeg_48mp())
-    print(f"  48 MP JPEG -> {jpeg['size']}: peak grew {jpeg['grew'] / 2**20:.1f} MiB, "
-          f"output decoded {jpeg['out'] / 2**20:.1f} MiB")
-    summary("image_fit_jpeg_48mp_peak_vs_4x_output", jpeg["grew"] / (4 * jpeg["out"] + CONSTANT),
-            jpeg["grew"] / 2**20)
+    print(
+        f"  48 MP JPEG -> {jpeg['size']}: peak grew {jpeg['grew'] / 2**20:.1f} MiB, "
+        f"output decoded {jpeg['out'] / 2**20:.1f} MiB"
+    )
+    summary("image_fit_jpeg_48mp_peak_vs_4x_output", jpeg["grew"] / (4 * jpeg["out"] + CONSTANT), jpeg["grew"] / 2**20)
     png = run(png_36mp())
     print(f"  36.6 MP PNG -> {png['size']}: peak grew {png['grew'] / 2**20:.1f} MiB")
-    summary("image_fit_png_36mp_peak_vs_4_bytes_per_input_pixel", png["grew"] / (6100 * 6000 * 4),
-            png["grew"] / 2**20)
+    summary("image_fit_png_36mp_peak_vs_4_bytes_per_input_pixel", png["grew"] / (6100 * 6000 * 4), png["grew"] / 2**20)
     bomb = run(bomb_png(13_000))
     print(f"  13,000 x 13,000 PNG bomb: {bomb.get('refused')}, peak grew {bomb['grew'] / 2**20:.1f} MiB")
     summary("image_fit_bomb_refused_peak_vs_32mib", bomb["grew"] / CONSTANT, bomb["grew"] / 2**20)

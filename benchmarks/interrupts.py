@@ -30,8 +30,9 @@ def main() -> None:
     rng = random.Random(11)
     interrupted = typed = untyped = 0
     with emulator(latency_ms=5) as server:
-        client = QianfanClient("embedding-v1", api_key=CREDS["qianfan"], base_url=server.url + "/v2", batch_size=1,
-                               requests_per_second=200)
+        client = QianfanClient(
+            "embedding-v1", api_key=CREDS["qianfan"], base_url=server.url + "/v2", batch_size=1, requests_per_second=200
+        )
         for i in range(args.calls):
             timer = threading.Timer(rng.uniform(0, 0.03), _thread.interrupt_main)
             try:
@@ -56,8 +57,10 @@ def main() -> None:
         if lock_free:
             client.controller._lock.release()
         later = sum(len(client.embed_texts([f"after {k}"])) == 1 for k in range(100))
-    print(f"  {args.calls} calls: {interrupted} interrupted, {typed} typed errors, {untyped} untyped, "
-          f"{leaked} places leaked, lock free: {lock_free}, later calls succeeded: {later} of 100")
+    print(
+        f"  {args.calls} calls: {interrupted} interrupted, {typed} typed errors, {untyped} untyped, "
+        f"{leaked} places leaked, lock free: {lock_free}, later calls succeeded: {later} of 100"
+    )
     ok = untyped == 0 and leaked == 0 and lock_free and later == 100
     summary("interrupts_2000_sync_calls_later_calls_ok", 1.0 if ok else 0.0, interrupted)
 

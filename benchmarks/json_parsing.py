@@ -30,19 +30,37 @@ def answers() -> dict[str, tuple[object, list, bytes]]:
     tencent = TencentCloudClient("WeCLIPv2-Base", secret_id="AKID" + "x" * 20, secret_key="s" * 32)
     q_items = qianfan.validate([f"t{i}" for i in range(16)])
     t_items = tencent.validate([f"t{i}" for i in range(10)])
-    q_body = {"object": "list", "id": "as-1", "created": 1, "data": [
-        {"object": "embedding", "index": i, "embedding": [rng.uniform(-1, 1) for _ in range(384)]}
-        for i in range(16)], "usage": {"prompt_tokens": 32, "total_tokens": 32}}
-    t_body = {"Response": {"Data": {"TextEmbeddings": [
-        {"Index": i, "Embedding": [rng.uniform(-1, 1) for _ in range(512)]} for i in range(10)]},
-        "Usage": {"TotalTokens": 20}, "RequestId": "r-1"}}
-    return {"qianfan": (qianfan.protocol, q_items, json.dumps(q_body).encode()),
-            "tencent": (tencent.protocol, t_items, json.dumps(t_body).encode())}
+    q_body = {
+        "object": "list",
+        "id": "as-1",
+        "created": 1,
+        "data": [
+            {"object": "embedding", "index": i, "embedding": [rng.uniform(-1, 1) for _ in range(384)]}
+            for i in range(16)
+        ],
+        "usage": {"prompt_tokens": 32, "total_tokens": 32},
+    }
+    t_body = {
+        "Response": {
+            "Data": {
+                "TextEmbeddings": [
+                    {"Index": i, "Embedding": [rng.uniform(-1, 1) for _ in range(512)]} for i in range(10)
+                ]
+            },
+            "Usage": {"TotalTokens": 20},
+            "RequestId": "r-1",
+        }
+    }
+    return {
+        "qianfan": (qianfan.protocol, q_items, json.dumps(q_body).encode()),
+        "tencent": (tencent.protocol, t_items, json.dumps(t_body).encode()),
+    }
 
 
 def cpu_per_vector(protocol, items, body: bytes) -> float:
-    response = httpx.Response(200, content=body, headers={"Content-Type": "application/json"},
-                              request=httpx.Request("POST", "http://x"))
+    response = httpx.Response(
+        200, content=body, headers={"Content-Type": "application/json"}, request=httpx.Request("POST", "http://x")
+    )
     protocol.parse_response(response, items)  # warm up and check it parses
     started = time.process_time()
     for _ in range(ROUNDS):

@@ -38,17 +38,28 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     with emulator() as clean, emulator(rate_limit_rate=0.2, rate_limit_code="overload") as noisy:
-        times = side_by_side({"fault-free": lambda: ark(clean.url, False),
-                              "20% refused, zero waits": lambda: ark(noisy.url, True),
-                              "20% refused, default backoff": lambda: ark(noisy.url, False)}, args.reps)
+        times = side_by_side(
+            {
+                "fault-free": lambda: ark(clean.url, False),
+                "20% refused, zero waits": lambda: ark(noisy.url, True),
+                "20% refused, default backoff": lambda: ark(noisy.url, False),
+            },
+            args.reps,
+        )
     for name, runs in times.items():
         print(f"  {name:30} median {median(runs):.2f}s  runs {', '.join(f'{r:.2f}' for r in runs)}")
     base = median(times["fault-free"])
     print(f"  default backoff: {median(times['20% refused, default backoff']) / base:.2f}x the fault-free time")
-    summary("limiter_random_429_zero_waits_vs_clean", median(times["20% refused, zero waits"]) / base,
-            median(times["20% refused, zero waits"]))
-    summary("limiter_random_429_backoff_vs_clean", median(times["20% refused, default backoff"]) / base,
-            median(times["20% refused, default backoff"]))
+    summary(
+        "limiter_random_429_zero_waits_vs_clean",
+        median(times["20% refused, zero waits"]) / base,
+        median(times["20% refused, zero waits"]),
+    )
+    summary(
+        "limiter_random_429_backoff_vs_clean",
+        median(times["20% refused, default backoff"]) / base,
+        median(times["20% refused, default backoff"]),
+    )
 
 
 if __name__ == "__main__":

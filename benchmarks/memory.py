@@ -38,8 +38,10 @@ def main() -> None:
         peak = status("VmHWM")
     own = sys.getsizeof(vectors) + sum(sys.getsizeof(v) + len(v) * sys.getsizeof(0.0) for v in vectors)
     grew = peak - before
-    print(f"  vectors: {len(vectors)} x {len(vectors[0])} = {own / 2**20:.1f} MiB; "
-          f"peak RSS grew {grew / 2**20:.1f} MiB during the call ({before / 2**20:.1f} MiB before)")
+    print(
+        f"  vectors: {len(vectors)} x {len(vectors[0])} = {own / 2**20:.1f} MiB; "
+        f"peak RSS grew {grew / 2**20:.1f} MiB during the call ({before / 2**20:.1f} MiB before)"
+    )
     summary("memory_20000_peak_vs_vectors", grew / own, grew / 2**20)
 
 

@@ -64,8 +64,14 @@ def run(package_root: Path | None) -> dict:
     env = dict(os.environ)
     if package_root is not None:
         env["PYTHONPATH"] = str(package_root)
-    done = subprocess.run([sys.executable, "-c", CHILD, str(ROWS)], env=env, capture_output=True, text=True,
-                          check=True, cwd=tempfile.gettempdir())  # so PYTHONPATH, not the current folder, decides
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ROWS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),
+    )  # so PYTHONPATH, not the current folder, decides
     return json.loads(done.stdout)
 
 
@@ -75,8 +81,10 @@ def main() -> None:
     args = parser.parse_args()
     decoded = ROWS * 2048 * 4
     ours = run(None)
-    print(f"  {ROWS} rows: decoded {decoded / 2**20:.0f} MiB, answer body {ours['body'] / 2**20:.1f} MiB; "
-          f"peak grew {ours['grew'] / 2**20:.0f} MiB")
+    print(
+        f"  {ROWS} rows: decoded {decoded / 2**20:.0f} MiB, answer body {ours['body'] / 2**20:.1f} MiB; "
+        f"peak grew {ours['grew'] / 2**20:.0f} MiB"
+    )
     summary("multivector_8192_rows_peak_vs_decoded", ours["grew"] / decoded, ours["grew"] / 2**20)
     if args.baseline:
         old = run(args.baseline)

@@ -33,8 +33,9 @@ def one(vendor: str, url: str, n: int, tokens: bool) -> None:
     elif vendor == "qianfan":
         client = QianfanClient("embedding-v1", api_key=CREDS["qianfan"], base_url=url + "/v2", batch_size=1)
     else:
-        client = TencentCloudClient("bge-base-zh-v1.5", secret_id=CREDS["secret_id"],
-                                    secret_key=CREDS["secret_key"], base_url=url, batch_size=1)
+        client = TencentCloudClient(
+            "bge-base-zh-v1.5", secret_id=CREDS["secret_id"], secret_key=CREDS["secret_key"], base_url=url, batch_size=1
+        )
     text = "令" * 180 if tokens else "text"
     started = time.perf_counter()
     result = client.embed([f"{i} {text}" for i in range(n)])
@@ -47,8 +48,12 @@ def scenario(vendor: str, kind: str, latency: int, rate: float, seconds: float, 
     n = int(rate * seconds) if not tokens else int(20 * seconds)
     limit = rate if not tokens else 20 * 200  # tokens: 20 requests/s of about 200 tokens
     with emulator(latency_ms=latency, qps=limit, quota_kind=kind) as server:
-        out = subprocess.run([sys.executable, __file__, "--one", vendor, server.url, str(n)]
-                             + (["--tokens"] if tokens else []), capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", vendor, server.url, str(n)] + (["--tokens"] if tokens else []),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     if out.returncode:
         return None, out.stderr.strip().splitlines()[-1:]
     run = json.loads(out.stdout.strip().splitlines()[-1])

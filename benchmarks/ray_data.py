@@ -32,16 +32,25 @@ def main() -> None:
         with redis_server() as redis_url, emulator(qps=args.qps) as server:
             ds = ray.data.from_items([{"text": f"第 {i} 行"} for i in range(N)])
             started = time.perf_counter()
-            rows = embed_dataset(ds, "qianfan", "embedding-v1", api_key=CREDS["qianfan"],
-                                 base_url=server.url + "/v2", requests_per_second=args.qps, quota_url=redis_url,
-                                 max_retries=10, concurrency=2).count()
+            rows = embed_dataset(
+                ds,
+                "qianfan",
+                "embedding-v1",
+                api_key=CREDS["qianfan"],
+                base_url=server.url + "/v2",
+                requests_per_second=args.qps,
+                quota_url=redis_url,
+                max_retries=10,
+                concurrency=2,
+            ).count()
             seconds = time.perf_counter() - started
     finally:
         ray.shutdown()
     assert rows == N
     bound = N / 16 / args.qps
-    print(f"  {N} rows in {seconds:.1f} s: {N / seconds:.0f} rows/s; quota bound {bound:.1f} s "
-          f"({N / bound:.0f} rows/s)")
+    print(
+        f"  {N} rows in {seconds:.1f} s: {N / seconds:.0f} rows/s; quota bound {bound:.1f} s ({N / bound:.0f} rows/s)"
+    )
     summary("ray_data_16000_vs_bound", bound / seconds, N / seconds)
 
 

@@ -46,8 +46,13 @@ print(time.perf_counter() - started, result.results[0].index)
 
 
 def ours(vendor: str, url: str, options: dict) -> float:
-    done = subprocess.run([sys.executable, "-c", OURS, vendor, url, json.dumps(options), QUERY], input=json.dumps(DOCS),
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", OURS, vendor, url, json.dumps(options), QUERY],
+        input=json.dumps(DOCS),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(done.stdout.split()[0])
 
 
@@ -62,7 +67,7 @@ def tencent_sdk(url: str) -> float:
     started = time.perf_counter()
     for start in range(0, len(DOCS), 50):
         request = models.RunRerankRequest()
-        request.ModelName, request.Query, request.Documents = "bge-reranker-large", QUERY, DOCS[start:start + 50]
+        request.ModelName, request.Query, request.Documents = "bge-reranker-large", QUERY, DOCS[start : start + 50]
         client.RunRerank(request)
     return time.perf_counter() - started
 
@@ -73,8 +78,10 @@ def qianfan_httpx(url: str) -> float:
     started = time.perf_counter()
     with httpx.Client(headers={"Authorization": f"Bearer {CREDS.qianfan_api_key}"}) as client:
         for start in range(0, len(DOCS), 64):
-            client.post(url + "/v2/rerank", json={"model": "bce-reranker-base", "query": QUERY,
-                                                  "documents": DOCS[start:start + 64]}).raise_for_status()
+            client.post(
+                url + "/v2/rerank",
+                json={"model": "bce-reranker-base", "query": QUERY, "documents": DOCS[start : start + 64]},
+            ).raise_for_status()
     return time.perf_counter() - started
 
 
@@ -89,8 +96,12 @@ def volcengine_httpx(url: str) -> float:
     started = time.perf_counter()
     with httpx.Client() as client:
         for start in range(0, len(DOCS), 50):
-            body = json.dumps({"datas": [{"query": QUERY, "content": d} for d in DOCS[start:start + 50]],
-                               "rerank_model": "base-multilingual-rerank"})
+            body = json.dumps(
+                {
+                    "datas": [{"query": QUERY, "content": d} for d in DOCS[start : start + 50]],
+                    "rerank_model": "base-multilingual-rerank",
+                }
+            )
             request = Request()
             request.method, request.path, request.body = "POST", "/api/knowledge/service/rerank", body
             request.headers = {"Host": host, "Content-Type": "application/json"}
@@ -103,11 +114,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    cases = [("tencent", "tencentcloud SDK loop", tencent_sdk, {}),
-             ("qianfan", "httpx loop", qianfan_httpx, {}), ("qianfan", "httpx loop", qianfan_httpx,
-                                                            {"requests_per_second": 50}),
-             ("volcengine", "httpx + SignerV4 loop", volcengine_httpx, {}),
-             ("volcengine", "httpx + SignerV4 loop", volcengine_httpx, {"requests_per_second": 50})]
+    cases = [
+        ("tencent", "tencentcloud SDK loop", tencent_sdk, {}),
+        ("qianfan", "httpx loop", qianfan_httpx, {}),
+        ("qianfan", "httpx loop", qianfan_httpx, {"requests_per_second": 50}),
+        ("volcengine", "httpx + SignerV4 loop", volcengine_httpx, {}),
+        ("volcengine", "httpx + SignerV4 loop", volcengine_httpx, {"requests_per_second": 50}),
+    ]
     with emulator(latency_ms=100) as server:
         for vendor, peer_name, peer, options in cases:
             times: dict[str, list[float]] = {"ours": [], "peer": []}

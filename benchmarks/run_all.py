@@ -1,6 +1,6 @@
 """Run every benchmark scenario and write BENCHMARKS.md (machine, date, medians, ratios, targets).
 
-    python benchmarks/run_all.py [--reps 3]
+python benchmarks/run_all.py [--reps 3]
 """
 
 from __future__ import annotations
@@ -17,49 +17,132 @@ HERE = Path(__file__).resolve().parent
 # script, summary name, target text, check on the ratio
 SCENARIOS = [
     ("throughput_qianfan.py", "qianfan_2000_vs_peers", "ours >= 6x faster than each peer", lambda r, v: r >= 6),
-    ("quota_tencent.py", "tencent_quota_1000", ">= 0.9 of the quota bound (<= 11.1 s), no errors",
-     lambda r, v: r >= 0.9),
+    (
+        "quota_tencent.py",
+        "tencent_quota_1000",
+        ">= 0.9 of the quota bound (<= 11.1 s), no errors",
+        lambda r, v: r >= 0.9,
+    ),
     ("fanout_ark.py", "ark_400_vs_sdk_loop", ">= 6x the SDK loop", lambda r, v: r >= 6),
     ("cpu.py", "ark_base64_vs_float_cpu", "base64 >= 3x less CPU than float JSON", lambda r, v: r >= 3),
     ("cpu.py", "per_request_overhead_vs_bare_httpx", "<= 1.3x a bare httpx post + json.loads", lambda r, v: r <= 1.3),
     ("memory.py", "memory_20000_peak_vs_vectors", "peak RSS growth <= 1.5x the vectors' size", lambda r, v: r <= 1.5),
     ("bulk_cli.py", "bulk_cli_100000_parquet_vs_quota", ">= 0.95 of the quota bound", lambda r, v: r >= 0.95),
-    ("bulk_cli.py", "bulk_cli_rss_100000_vs_10000", "peak RSS for 100,000 <= 1.2x that for 10,000",
-     lambda r, v: r <= 1.2),
-    *[("shared_quota.py", f"shared_quota_3_processes_{kind}_vs_bound", ">= 0.9 of the quota, <= 1% throttled "
-       "(value: %)", lambda r, v: r >= 0.9 and v <= 1) for kind in ("bucket", "moving", "fixed", "counting")],
+    (
+        "bulk_cli.py",
+        "bulk_cli_rss_100000_vs_10000",
+        "peak RSS for 100,000 <= 1.2x that for 10,000",
+        lambda r, v: r <= 1.2,
+    ),
+    *[
+        (
+            "shared_quota.py",
+            f"shared_quota_3_processes_{kind}_vs_bound",
+            ">= 0.9 of the quota, <= 1% throttled (value: %)",
+            lambda r, v: r >= 0.9 and v <= 1,
+        )
+        for kind in ("bucket", "moving", "fixed", "counting")
+    ],
     ("ray_data.py", "ray_data_16000_vs_bound", "rows/s against the quota bound (reported)", lambda r, v: r > 0),
-    ("limiter_overload.py", "limiter_random_429_zero_waits_vs_clean", "20% random overload 429s: <= 1.3x the "
-     "clean time (retry waits zero)", lambda r, v: r <= 1.3),
-    ("limiter_overload.py", "limiter_random_429_backoff_vs_clean", "20% random overload 429s, default backoff: "
-     "<= 1.3x the clean time", lambda r, v: r <= 1.3),
-    *[("quota_matrix.py", f"quota_{vendor}_{kind}_{latency}ms_vs_bound", ">= 0.9 of the quota bound, <= 5% "
-       "refused (value: %)", lambda r, v: r >= 0.9 and v <= 5)
-      for vendor in ("ark", "tencent") for kind in ("moving", "fixed", "bucket", "counting")
-      for latency in (50, 300, 1000)],
-    *[("quota_matrix.py", f"quota_qianfan_{kind}_50ms_vs_bound", ">= 0.9 of the quota bound, <= 5% refused "
-       "(value: %)", lambda r, v: r >= 0.9 and v <= 5) for kind in ("moving", "fixed", "bucket", "counting")],
-    ("quota_matrix.py", "quota_qianfan_tokens_50ms_vs_bound", ">= 0.9 of a token quota, <= 5% refused",
-     lambda r, v: r >= 0.9 and v <= 5),
-    ("quota_matrix.py", "quota_ark_high_rate_120_300ms_vs_bound", ">= 0.9 of a 120/s quota at 300 ms",
-     lambda r, v: r >= 0.9),
-    ("event_loop.py", "event_loop_longest_stall_ms_quota_url_vs_local", "longest stall with quota_url < 10 ms "
-     "(value: ms)", lambda r, v: v < 10),
-    ("interrupts.py", "interrupts_2000_sync_calls_later_calls_ok", "no leak, no untyped error, later calls all "
-     "succeed (value: interrupts)", lambda r, v: r == 1),
-    ("image_fit.py", "image_fit_jpeg_48mp_peak_vs_4x_output", "peak RSS growth <= 4x the output's decoded size "
-     "+ 32 MiB", lambda r, v: r <= 1),
-    ("image_fit.py", "image_fit_png_36mp_peak_vs_4_bytes_per_input_pixel", "a PNG is decoded whole (reported)",
-     lambda r, v: r > 0),
-    ("image_fit.py", "image_fit_bomb_refused_peak_vs_32mib", "a 13,000 x 13,000 PNG bomb refused within 32 MiB",
-     lambda r, v: r <= 1),
+    (
+        "limiter_overload.py",
+        "limiter_random_429_zero_waits_vs_clean",
+        "20% random overload 429s: <= 1.3x the clean time (retry waits zero)",
+        lambda r, v: r <= 1.3,
+    ),
+    (
+        "limiter_overload.py",
+        "limiter_random_429_backoff_vs_clean",
+        "20% random overload 429s, default backoff: <= 1.3x the clean time",
+        lambda r, v: r <= 1.3,
+    ),
+    *[
+        (
+            "quota_matrix.py",
+            f"quota_{vendor}_{kind}_{latency}ms_vs_bound",
+            ">= 0.9 of the quota bound, <= 5% refused (value: %)",
+            lambda r, v: r >= 0.9 and v <= 5,
+        )
+        for vendor in ("ark", "tencent")
+        for kind in ("moving", "fixed", "bucket", "counting")
+        for latency in (50, 300, 1000)
+    ],
+    *[
+        (
+            "quota_matrix.py",
+            f"quota_qianfan_{kind}_50ms_vs_bound",
+            ">= 0.9 of the quota bound, <= 5% refused (value: %)",
+            lambda r, v: r >= 0.9 and v <= 5,
+        )
+        for kind in ("moving", "fixed", "bucket", "counting")
+    ],
+    (
+        "quota_matrix.py",
+        "quota_qianfan_tokens_50ms_vs_bound",
+        ">= 0.9 of a token quota, <= 5% refused",
+        lambda r, v: r >= 0.9 and v <= 5,
+    ),
+    (
+        "quota_matrix.py",
+        "quota_ark_high_rate_120_300ms_vs_bound",
+        ">= 0.9 of a 120/s quota at 300 ms",
+        lambda r, v: r >= 0.9,
+    ),
+    (
+        "event_loop.py",
+        "event_loop_longest_stall_ms_quota_url_vs_local",
+        "longest stall with quota_url < 10 ms (value: ms)",
+        lambda r, v: v < 10,
+    ),
+    (
+        "interrupts.py",
+        "interrupts_2000_sync_calls_later_calls_ok",
+        "no leak, no untyped error, later calls all succeed (value: interrupts)",
+        lambda r, v: r == 1,
+    ),
+    (
+        "image_fit.py",
+        "image_fit_jpeg_48mp_peak_vs_4x_output",
+        "peak RSS growth <= 4x the output's decoded size + 32 MiB",
+        lambda r, v: r <= 1,
+    ),
+    (
+        "image_fit.py",
+        "image_fit_png_36mp_peak_vs_4_bytes_per_input_pixel",
+        "a PNG is decoded whole (reported)",
+        lambda r, v: r > 0,
+    ),
+    (
+        "image_fit.py",
+        "image_fit_bomb_refused_peak_vs_32mib",
+        "a 13,000 x 13,000 PNG bomb refused within 32 MiB",
+        lambda r, v: r <= 1,
+    ),
     ("rerank.py", "rerank_1000_tencent_default_vs_tencentcloud_loop", ">= 5x the SDK loop", lambda r, v: r >= 5),
-    *[("rerank.py", f"rerank_1000_{vendor}_default_vs_httpx_loop", ">= 5x the httpx loop (quota unknown: "
-       "the controller's initial rate)", lambda r, v: r >= 5) for vendor in ("qianfan", "volcengine")],
-    *[("rerank.py", f"rerank_1000_{vendor}_rps50_vs_quota_bound", ">= 0.9 of a 50/s quota's bound",
-       lambda r, v: r >= 0.9) for vendor in ("qianfan", "volcengine")],
-    ("multivector_memory.py", "multivector_8192_rows_peak_vs_decoded", "peak RSS growth <= 3x the decoded "
-     "float32 size", lambda r, v: r <= 3),
+    *[
+        (
+            "rerank.py",
+            f"rerank_1000_{vendor}_default_vs_httpx_loop",
+            ">= 5x the httpx loop (quota unknown: the controller's initial rate)",
+            lambda r, v: r >= 5,
+        )
+        for vendor in ("qianfan", "volcengine")
+    ],
+    *[
+        (
+            "rerank.py",
+            f"rerank_1000_{vendor}_rps50_vs_quota_bound",
+            ">= 0.9 of a 50/s quota's bound",
+            lambda r, v: r >= 0.9,
+        )
+        for vendor in ("qianfan", "volcengine")
+    ],
+    (
+        "multivector_memory.py",
+        "multivector_8192_rows_peak_vs_decoded",
+        "peak RSS growth <= 3x the decoded float32 size",
+        lambda r, v: r <= 3,
+    ),
     ("json_parsing.py", "json_vs_orjson_qianfan", "orjson used if > 1.5x faster", lambda r, v: r > 0),
     ("json_parsing.py", "json_vs_orjson_tencent", "orjson used if > 1.5x faster", lambda r, v: r > 0),
 ]
@@ -91,7 +174,8 @@ def main() -> None:
         rows.append(f"| {name} | {ratio:.2f} | {value:.4g} | {target} | {'met' if ok(ratio, value) else 'MISSED'} |")
     details = "\n\n".join(f"`{script}`\n\n```\n{text.rstrip()}\n```" for script, text in outputs.items())
     today = datetime.date.today().isoformat()
-    (HERE.parent / "BENCHMARKS.md").write_text(f"""# Benchmarks
+    (HERE.parent / "BENCHMARKS.md").write_text(
+        f"""# Benchmarks
 
 Measured {today} on {machine()}, with `python benchmarks/run_all.py --reps {args.reps}`.
 Every scenario runs against the project's emulator in a separate process on 127.0.0.1 (so these are
@@ -150,7 +234,9 @@ microseconds of CPU per vector with orjson.
 ## Raw output
 
 {details}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ PER_PROCESS = 1600  # 100 requests of 16
 
 
 def worker(base_url: str, quota_url: str | None, qps: float, tag: int, queue) -> None:
-    client = QianfanClient("embedding-v1", api_key=CREDS["qianfan"], base_url=base_url, requests_per_second=qps,
-                           quota_url=quota_url)
+    client = QianfanClient(
+        "embedding-v1", api_key=CREDS["qianfan"], base_url=base_url, requests_per_second=qps, quota_url=quota_url
+    )
     client.embed_texts([f"process {tag} text {i}" for i in range(PER_PROCESS)])
     usage = client.usage
     queue.put((usage.requests, usage.retries))  # default retries: a quota refusal must not fail the call
@@ -54,16 +55,25 @@ def main() -> None:
     useful = 3 * PER_PROCESS // 16
     bound = useful / args.qps
     with redis_server() as redis_url:
-        for kind, quota_url in (("bucket", redis_url), ("moving", redis_url), ("fixed", redis_url),
-                                ("counting", redis_url), ("moving", None)):
+        for kind, quota_url in (
+            ("bucket", redis_url),
+            ("moving", redis_url),
+            ("fixed", redis_url),
+            ("counting", redis_url),
+            ("moving", None),
+        ):
             with emulator(qps=args.qps, quota_kind=kind) as server:
                 seconds, requests, retries = run(server.url + "/v2", quota_url, args.qps)
             name = "shared" if quota_url else "alone"
-            print(f"  {name:6} {kind:8}: {seconds:.1f} s for {useful} useful requests (quota bound {bound:.1f} s, "
-                  f"{bound / seconds:.2f} of the quota), {requests} sent, {retries} throttled and retried "
-                  f"({retries / requests:.1%})", flush=True)
+            print(
+                f"  {name:6} {kind:8}: {seconds:.1f} s for {useful} useful requests (quota bound {bound:.1f} s, "
+                f"{bound / seconds:.2f} of the quota), {requests} sent, {retries} throttled and retried "
+                f"({retries / requests:.1%})",
+                flush=True,
+            )
             if quota_url:
                 summary(f"shared_quota_3_processes_{kind}_vs_bound", bound / seconds, retries / requests * 100)
+
 
 if __name__ == "__main__":
     main()

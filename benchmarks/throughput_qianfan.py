@@ -32,27 +32,37 @@ def main() -> None:
         ours = QianfanEmbeddings(model="embedding-v1", api_key=CREDS["qianfan"], base_url=base)
         # Qianfan documents float only, so the peers are told to ask for float (langchain-openai's own advice
         # for OpenAI-compatible providers).
-        peer = OpenAIEmbeddings(model="embedding-v1", base_url=base, api_key=CREDS["qianfan"], chunk_size=16,
-                                check_embedding_ctx_length=False, model_kwargs={"encoding_format": "float"})
+        peer = OpenAIEmbeddings(
+            model="embedding-v1",
+            base_url=base,
+            api_key=CREDS["qianfan"],
+            chunk_size=16,
+            check_embedding_ctx_length=False,
+            model_kwargs={"encoding_format": "float"},
+        )
         client = openai.OpenAI(base_url=base, api_key=CREDS["qianfan"])
 
         def openai_loop() -> list:
             out = []
             for start in range(0, len(TEXTS), 16):
-                response = client.embeddings.create(model="embedding-v1", input=TEXTS[start:start + 16],
-                                                    encoding_format="float")
+                response = client.embeddings.create(
+                    model="embedding-v1", input=TEXTS[start : start + 16], encoding_format="float"
+                )
                 out += [d.embedding for d in response.data]
             return out
 
         reference = ours.embed_documents(TEXTS)
         assert peer.embed_documents(TEXTS[:32]) == reference[:32]  # same vectors, so the race is fair
-        times = side_by_side({
-            "ours sync": lambda: ours.embed_documents(TEXTS),
-            "ours async": lambda: loop.run_until_complete(ours.aembed_documents(TEXTS)),
-            "OpenAIEmbeddings sync": lambda: peer.embed_documents(TEXTS),
-            "OpenAIEmbeddings async": lambda: loop.run_until_complete(peer.aembed_documents(TEXTS)),
-            "openai client loop": openai_loop,
-        }, args.reps)
+        times = side_by_side(
+            {
+                "ours sync": lambda: ours.embed_documents(TEXTS),
+                "ours async": lambda: loop.run_until_complete(ours.aembed_documents(TEXTS)),
+                "OpenAIEmbeddings sync": lambda: peer.embed_documents(TEXTS),
+                "OpenAIEmbeddings async": lambda: loop.run_until_complete(peer.aembed_documents(TEXTS)),
+                "openai client loop": openai_loop,
+            },
+            args.reps,
+        )
     for name, values in times.items():
         print(f"  {name:24s} median {median(values):.3f}s  runs {', '.join(f'{v:.3f}' for v in values)}")
     ours_best = max(median(times["ours sync"]), median(times["ours async"]))

@@ -32,8 +32,9 @@ from .clients import CLIENTS, credentials_of, options_of
 __all__ = ["AdapterMixin", "EmbeddingClients", "RerankClients", "registry"]
 
 
-def registry(kind: str) -> tuple[Callable[[str], tuple[OptionSpec, ...]], Callable[[str], tuple[Credential, ...]],
-                                   dict[str, Any]]:
+def registry(
+    kind: str,
+) -> tuple[Callable[[str], tuple[OptionSpec, ...]], Callable[[str], tuple[Credential, ...]], dict[str, Any]]:
     """(options of a vendor, its credentials, its core client classes) for ``kind``: the
     ``embeddings`` clients or the ``rerank`` clients."""
     if kind == "rerank":
@@ -126,8 +127,9 @@ class AdapterMixin(Closeable, BaseModel):
         key = (options, id(sync_http), id(async_http))
         with runtime.lock:
             if runtime.client is None or runtime.key != key:
-                client = registry(self.kind)[2][self.vendor](http_client=sync_http, http_async_client=async_http,
-                                                             **options)
+                client = registry(self.kind)[2][self.vendor](
+                    http_client=sync_http, http_async_client=async_http, **options
+                )
                 old, runtime.client, runtime.query, runtime.key = runtime.client, client, client.for_queries(), key
                 if old is not None:
                     runtime.retired.add(old.usage)

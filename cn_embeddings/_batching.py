@@ -122,8 +122,15 @@ class _Plan(Generic[B]):
             return index, batch
 
 
-def _finished(outcome: Outcome[Any, Any], cancel: Cancel, progress: Progress | None,
-              index: int, batch: Sequence[Any], result: Answer, keep: bool) -> None:
+def _finished(
+    outcome: Outcome[Any, Any],
+    cancel: Cancel,
+    progress: Progress | None,
+    index: int,
+    batch: Sequence[Any],
+    result: Answer,
+    keep: bool,
+) -> None:
     if keep:
         outcome.results[index] = result
     if progress is not None:
@@ -134,9 +141,17 @@ def _finished(outcome: Outcome[Any, Any], cancel: Cancel, progress: Progress | N
             cancel.set()
 
 
-def run_batches(batches: Iterable[B], call: Callable[[B, Cancel], R], max_concurrency: int, *,
-                progress: Progress | None = None, cancel: Cancel | None = None, keep: bool = True,
-                gentle: bool = False, known: int | None = None) -> Outcome[B, R]:
+def run_batches(
+    batches: Iterable[B],
+    call: Callable[[B, Cancel], R],
+    max_concurrency: int,
+    *,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    keep: bool = True,
+    gentle: bool = False,
+    known: int | None = None,
+) -> Outcome[B, R]:
     """Run the batches on worker threads while the caller's thread only waits.
 
     ``cancel`` may be set from outside (a drain). Ctrl-C stops the call, or drains it when
@@ -182,9 +197,16 @@ def _unless_drained(outcome: Outcome[B, R], plan: _Plan[B]) -> Outcome[B, R]:
     return outcome
 
 
-async def arun_batches(batches: Iterable[B], call: Callable[[B, Cancel], Awaitable[R]],
-                       max_concurrency: int, *, progress: Progress | None = None, cancel: Cancel | None = None,
-                       keep: bool = True, known: int | None = None) -> Outcome[B, R]:
+async def arun_batches(
+    batches: Iterable[B],
+    call: Callable[[B, Cancel], Awaitable[R]],
+    max_concurrency: int,
+    *,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    keep: bool = True,
+    known: int | None = None,
+) -> Outcome[B, R]:
     """The same on tasks. A failed batch drains the run (the others' answers on the wire are
     read and kept); a cancelled caller cancels every task, and their slots are settled."""
     outcome: Outcome[B, R] = Outcome()

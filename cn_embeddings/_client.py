@@ -66,8 +66,9 @@ class _Runtime:
     """Connections and locks: built lazily, shared by a client and its query variant, never
     pickled or copied."""
 
-    def __init__(self, transport: TransportOptions, http_client: httpx.Client | None,
-                 http_async_client: httpx.AsyncClient | None) -> None:
+    def __init__(
+        self, transport: TransportOptions, http_client: httpx.Client | None, http_async_client: httpx.AsyncClient | None
+    ) -> None:
         self.transport = transport
         self.lock = threading.Lock()
         self.http_client = http_client
@@ -97,7 +98,8 @@ class _Runtime:
                 if self.user_async_loop is not None and self.user_async_loop is not loop:
                     raise ConfigurationError(
                         "the http_async_client you passed is tied to the event loop it was first used in; "
-                        "pass one per event loop (or none: the client then makes one per loop itself)")
+                        "pass one per event loop (or none: the client then makes one per loop itself)"
+                    )
                 self.user_async_loop = loop
             state = self.loops.get(loop)
             for old in [lp for lp in self.loops if lp.is_closed()]:
@@ -192,13 +194,26 @@ class EmbeddingClient(Closeable):
     one rate controller in the process.
     """
 
-    def __init__(self, protocol: VendorProtocol, auth: httpx.Auth, *, http_client: httpx.Client | None = None,
-                 http_async_client: httpx.AsyncClient | None = None, **transport: Any) -> None:
+    def __init__(
+        self,
+        protocol: VendorProtocol,
+        auth: httpx.Auth,
+        *,
+        http_client: httpx.Client | None = None,
+        http_async_client: httpx.AsyncClient | None = None,
+        **transport: Any,
+    ) -> None:
         options = transport_options(transport)
         self._configure(protocol, auth, options, UsageCounter(), _Runtime(options, http_client, http_async_client))
 
-    def _configure(self, protocol: VendorProtocol, auth: httpx.Auth, transport: TransportOptions,
-                   usage: UsageCounter, runtime: _Runtime | None) -> None:
+    def _configure(
+        self,
+        protocol: VendorProtocol,
+        auth: httpx.Auth,
+        transport: TransportOptions,
+        usage: UsageCounter,
+        runtime: _Runtime | None,
+    ) -> None:
         self.protocol = protocol
         self._auth = auth
         self.transport = transport
@@ -271,8 +286,7 @@ class EmbeddingClient(Closeable):
     # -- copying and pickling: configuration travels, connections are rebuilt -----------------
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"protocol": self.protocol, "auth": self._auth, "transport": self.transport,
-                "usage": self._usage}
+        return {"protocol": self.protocol, "auth": self._auth, "transport": self.transport, "usage": self._usage}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._configure(state["protocol"], state["auth"], state["transport"], state["usage"], None)
@@ -284,14 +298,21 @@ class EmbeddingClient(Closeable):
     def require_multimodal(self, method: str) -> None:
         """Fail early and clearly when a text-only model is asked for media."""
         if not self.multimodal:
-            raise ConfigurationError(f"{self.protocol.model} is a text-only {self.protocol.vendor} model; "
-                                     f"{method} needs a multimodal model")
+            raise ConfigurationError(
+                f"{self.protocol.model} is a text-only {self.protocol.vendor} model; {method} needs a multimodal model"
+            )
 
     # -- public API -----------------------------------------------------------------------
 
-    def embed(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text",
-              progress: Callable[[int], None] | None = None, checked: bool = False,
-              cancel: Cancel | None = None) -> EmbeddingResult:
+    def embed(
+        self,
+        inputs: Sequence[Any],
+        *,
+        default: Literal["text", "image"] = "text",
+        progress: Callable[[int], None] | None = None,
+        checked: bool = False,
+        cancel: Cancel | None = None,
+    ) -> EmbeddingResult:
         """One vector per input, in order. Inputs: str, or {"text", "image", "video"} mappings.
 
         ``checked=True``: the inputs are items this client's :meth:`validate` returned, so they
@@ -303,23 +324,40 @@ class EmbeddingClient(Closeable):
             return EmbeddingResult([], Usage())
         sender, headers = self._sender(self._runtime.sync_client(), not self._runtime.owns_sync)
         outcome = run_batches(
-            batches, lambda batch, cancel: run_sync(self._batch_flow([sent[i] for i in batch], headers),
-                                                   sender, self._controller, cancel),
-            self.max_concurrency, progress=progress, cancel=cancel, known=len(batches))
+            batches,
+            lambda batch, cancel: run_sync(
+                self._batch_flow([sent[i] for i in batch], headers), sender, self._controller, cancel
+            ),
+            self.max_concurrency,
+            progress=progress,
+            cancel=cancel,
+            known=len(batches),
+        )
         return self._finish(items, sent, owners, outcome)
 
-    async def aembed(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text",
-                     progress: Callable[[int], None] | None = None, checked: bool = False,
-                     cancel: Cancel | None = None) -> EmbeddingResult:
+    async def aembed(
+        self,
+        inputs: Sequence[Any],
+        *,
+        default: Literal["text", "image"] = "text",
+        progress: Callable[[int], None] | None = None,
+        checked: bool = False,
+        cancel: Cancel | None = None,
+    ) -> EmbeddingResult:
         items, sent, owners, batches = self._plan(inputs, default, checked)
         if not batches:
             return EmbeddingResult([], Usage())
-        sender, headers = self._sender(await self._runtime.async_client(),
-                                       self._runtime.user_async_client is not None)
+        sender, headers = self._sender(await self._runtime.async_client(), self._runtime.user_async_client is not None)
         outcome = await arun_batches(
-            batches, lambda batch, cancel: run_async(self._batch_flow([sent[i] for i in batch], headers),
-                                                    sender, self._controller, cancel),
-            self.max_concurrency, progress=progress, cancel=cancel, known=len(batches))
+            batches,
+            lambda batch, cancel: run_async(
+                self._batch_flow([sent[i] for i in batch], headers), sender, self._controller, cancel
+            ),
+            self.max_concurrency,
+            progress=progress,
+            cancel=cancel,
+            known=len(batches),
+        )
         return self._finish(items, sent, owners, outcome)
 
     def run_batch(self, items: list[Item], cancel: Cancel) -> BatchResult:
@@ -367,11 +405,13 @@ class EmbeddingClient(Closeable):
         Returns the checked items; passing them back to ``embed`` does not read any file again.
         For callers that split a call into pieces themselves (LlamaIndex batches), so that
         input 500 is reported as input 500 before input 0 is sent."""
-        return self.protocol.prepare(to_items(inputs, default=default), self.transport.long_inputs,
-                                     self.transport.fit_images)
+        return self.protocol.prepare(
+            to_items(inputs, default=default), self.transport.long_inputs, self.transport.fit_images
+        )
 
-    def _plan(self, inputs: Sequence[Any], default: Literal["text", "image"] = "text", checked: bool = False
-              ) -> tuple[list[Item], list[Item], list[int] | None, list[list[int]]]:
+    def _plan(
+        self, inputs: Sequence[Any], default: Literal["text", "image"] = "text", checked: bool = False
+    ) -> tuple[list[Item], list[Item], list[int] | None, list[list[int]]]:
         """Everything that can fail before a request fails here. Returns the checked inputs, the
         items to send (a split input's pieces in its place), the input each sent item belongs to
         (None: nothing split) and the batches of sent items."""
@@ -387,15 +427,27 @@ class EmbeddingClient(Closeable):
     def _batch_flow(self, items: list[Item], user_headers: httpx.Headers | None) -> Flow[BatchResult]:
 
         def build() -> httpx.Request:
-            return with_defaults(self.protocol.build_request(items), self.default_headers, user_headers,
-                                 self.timeout, self.transport.extra_body)
+            return with_defaults(
+                self.protocol.build_request(items),
+                self.default_headers,
+                user_headers,
+                self.timeout,
+                self.transport.extra_body,
+            )
 
-        return batch_flow(build, lambda response: self.protocol.parse_response(response, items),
-                          self.policy, self._redactor, self.timeout, self.protocol.token_estimate(items),
-                          controlled=self._controller.adaptive)
+        return batch_flow(
+            build,
+            lambda response: self.protocol.parse_response(response, items),
+            self.policy,
+            self._redactor,
+            self.timeout,
+            self.protocol.token_estimate(items),
+            controlled=self._controller.adaptive,
+        )
 
-    def _finish(self, items: list[Item], sent: list[Item], owners: list[int] | None,
-                outcome: Outcome[list[int], BatchResult]) -> EmbeddingResult:
+    def _finish(
+        self, items: list[Item], sent: list[Item], owners: list[int] | None, outcome: Outcome[list[int], BatchResult]
+    ) -> EmbeddingResult:
         """Count everything billed, then return the whole result, or raise the failure with the
         call's record (in inputs: a split input counts as embedded when all its pieces are)."""
         batches = outcome.batches
@@ -416,12 +468,21 @@ class EmbeddingClient(Closeable):
         answered = {i for b, r in zip(batches, results, strict=True) if r is not None for i in b}
         failed = list(batches[failure.index]) if failure is not None and failure.index is not None else []
         if failure is None and (odd := _odd_lengths(vectors)):
-            failure = Failure(None, malformed(self.protocol.vendor, "vector lengths differ within one call: "
-                                              f"{dict(sorted(Counter(map(len, vectors)).items()))}"))
+            failure = Failure(
+                None,
+                malformed(
+                    self.protocol.vendor,
+                    f"vector lengths differ within one call: {dict(sorted(Counter(map(len, vectors)).items()))}",
+                ),
+            )
             answered, failed = answered - set(odd), odd
         if failure is not None:
-            record = CallRecord(sorted(answered), [i for i in range(len(sent)) if i not in answered], failed,
-                                {i: vectors[i] for i in answered})
+            record = CallRecord(
+                sorted(answered),
+                [i for i in range(len(sent)) if i not in answered],
+                failed,
+                {i: vectors[i] for i in answered},
+            )
             failure.raise_with(_to_inputs(record, items, owners) if owners is not None else record)
         whole = EmbeddingResult(vectors, usage, sparse, multi)
         if owners is not None:
@@ -451,19 +512,26 @@ class EmbeddingClient(Closeable):
             self._sparse_fill(keys, found, missing, await self.aembed([items[i] for i in missing], checked=True))
         return found  # type: ignore[return-value]
 
-    def _sparse_found(self, texts: Sequence[str]
-                      ) -> tuple[list[Item], list[tuple[Any, ...] | None], list[SparseVector | None]]:
+    def _sparse_found(
+        self, texts: Sequence[str]
+    ) -> tuple[list[Item], list[tuple[Any, ...] | None], list[SparseVector | None]]:
         """The checked texts (checked once: misses are sent as they are), their cache keys, and
         what the cache already holds for them."""
         if not self.protocol.sparse:
-            raise ConfigurationError(f"{self.protocol.vendor} {self.protocol.model} is not asked for sparse vectors "
-                                     "(set sparse=True)")
+            raise ConfigurationError(
+                f"{self.protocol.vendor} {self.protocol.model} is not asked for sparse vectors (set sparse=True)"
+            )
         items = self.validate(texts)
         keys = self._sparse_keys(items)
         return items, keys, [self._runtime.sparse.take(key) for key in keys]
 
-    def _sparse_fill(self, keys: list[tuple[Any, ...] | None], found: list[SparseVector | None], missing: list[int],
-                     result: EmbeddingResult) -> None:
+    def _sparse_fill(
+        self,
+        keys: list[tuple[Any, ...] | None],
+        found: list[SparseVector | None],
+        missing: list[int],
+        result: EmbeddingResult,
+    ) -> None:
         """The sparse vectors just requested go to the caller, not to the cache."""
         assert result.sparse is not None
         for position, i in enumerate(missing):
@@ -493,19 +561,26 @@ def make_controller(key: tuple[str, str, str, str], documented: Quota, transport
     """The process's controller of one quota: the configured rates over the documented ones."""
     if transport.requests_per_second == 0:
         return RateController(None, transport.max_concurrency, adaptive=False, vendor=key[0])
-    rps = transport.requests_per_second if transport.requests_per_second is not None \
-        else documented.requests_per_second
+    rps = transport.requests_per_second if transport.requests_per_second is not None else documented.requests_per_second
     tpm = transport.tokens_per_minute
-    quota = Quota(rps or None, tpm if tpm is not None else documented.tokens_per_minute,
-                  exact=documented.exact or transport.requests_per_second is not None)
+    quota = Quota(
+        rps or None,
+        tpm if tpm is not None else documented.tokens_per_minute,
+        exact=documented.exact or transport.requests_per_second is not None,
+    )
     controller = shared_controller((*key, transport.quota_url), quota, transport.max_concurrency)
     if transport.quota_url and controller.store is None:
         controller.store = shared_store(transport.quota_url, key)
     return controller
 
 
-def with_defaults(request: httpx.Request, defaults: dict[str, str], user_headers: httpx.Headers | None,
-                  timeout: float | None, extra_body: dict[str, Any] | None = None) -> httpx.Request:
+def with_defaults(
+    request: httpx.Request,
+    defaults: dict[str, str],
+    user_headers: httpx.Headers | None,
+    timeout: float | None,
+    extra_body: dict[str, Any] | None = None,
+) -> httpx.Request:
     """A request built by a protocol, with ``extra_body``'s fields merged into its JSON body (a field
     the protocol set is refused by name), our default headers, then those of the user's own httpx
     client (below ours, since requests are built outside that client), and the attempt timeout."""
@@ -525,12 +600,13 @@ def _merged(request: httpx.Request, extra: dict[str, Any]) -> httpx.Request:
     body = json.loads(request.content)
     clash = sorted(set(extra) & set(body))
     if clash:
-        raise ConfigurationError(f"extra_body sets {', '.join(map(repr, clash))}, which the client sets itself; "
-                                 "use the option for it instead")
+        raise ConfigurationError(
+            f"extra_body sets {', '.join(map(repr, clash))}, which the client sets itself; "
+            "use the option for it instead"
+        )
     content = json.dumps({**body, **extra}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     headers = [(name, value) for name, value in request.headers.raw if name.lower() != b"content-length"]
-    return httpx.Request(request.method, request.url, content=content, headers=headers,
-                         extensions=request.extensions)
+    return httpx.Request(request.method, request.url, content=content, headers=headers, extensions=request.extensions)
 
 
 def _to_inputs(record: CallRecord, items: list[Item], owners: list[int]) -> CallRecord:
@@ -541,9 +617,12 @@ def _to_inputs(record: CallRecord, items: list[Item], owners: list[int]) -> Call
     for k, vector in record.partial_vectors.items():
         flat[k] = vector
     merged = _longtext.merge(items, owners, flat)
-    return CallRecord([i for i in range(len(items)) if not missing[i]], sorted(missing),
-                      sorted({owners[k] for k in record.failed}),
-                      {i: v for i, v in enumerate(merged) if v is not None and not missing[i]})
+    return CallRecord(
+        [i for i in range(len(items)) if not missing[i]],
+        sorted(missing),
+        sorted({owners[k] for k in record.failed}),
+        {i: v for i, v in enumerate(merged) if v is not None and not missing[i]},
+    )
 
 
 def billed(error: BaseException) -> Usage:

@@ -91,8 +91,9 @@ class _Stream(httpcore.NetworkStream):
     def close(self) -> None:
         self.inner.close()
 
-    def start_tls(self, ssl_context: typing.Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
+    def start_tls(
+        self, ssl_context: typing.Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
         return _Stream(self.inner.start_tls(ssl_context, server_hostname, _left(timeout)))
 
     def get_extra_info(self, info: str) -> typing.Any:
@@ -103,12 +104,19 @@ class _Backend(httpcore.NetworkBackend):
     def __init__(self) -> None:
         self.inner = httpcore.SyncBackend()
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
         return _Stream(self.inner.connect_tcp(host, port, _left(timeout), local_address, socket_options))
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.NetworkStream:
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: typing.Iterable[typing.Any] | None = None
+    ) -> httpcore.NetworkStream:
         return _Stream(self.inner.connect_unix_socket(path, _left(timeout), socket_options))
 
     def sleep(self, seconds: float) -> None:
@@ -167,9 +175,12 @@ class DeadlineTransport(httpx.HTTPTransport):
     def __init__(self, limits: httpx.Limits) -> None:
         super().__init__(limits=limits)
         self.pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(), max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_Backend())
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_Backend(),
+        )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not _is_httpx_own(httpx.HTTPTransport.handle_request):
@@ -177,9 +188,16 @@ class DeadlineTransport(httpx.HTTPTransport):
         assert isinstance(request.stream, httpx.SyncByteStream)
         core = httpcore.Request(
             method=request.method,
-            url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host, port=request.url.port,
-                             target=request.url.raw_path),
-            headers=request.headers.raw, content=request.stream, extensions=request.extensions)
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
         try:
             answer = self.pool.handle_request(core)
         except Exception as exc:  # noqa: BLE001 - httpcore's errors become httpx's
@@ -188,8 +206,12 @@ class DeadlineTransport(httpx.HTTPTransport):
                 raise
             raise mapped from exc
         assert isinstance(answer.stream, typing.Iterable)
-        return httpx.Response(status_code=answer.status, headers=answer.headers,
-                              stream=_ResponseStream(answer.stream), extensions=answer.extensions)
+        return httpx.Response(
+            status_code=answer.status,
+            headers=answer.headers,
+            stream=_ResponseStream(answer.stream),
+            extensions=answer.extensions,
+        )
 
     def close(self) -> None:
         self.pool.close()

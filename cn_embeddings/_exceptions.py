@@ -71,8 +71,14 @@ class CallRecord:
         object.__setattr__(self, "partial_vectors", MappingProxyType(dict(self.partial_vectors)))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return CallRecord, (self.embedded, self.not_embedded, self.failed, dict(self.partial_vectors),
-                            self.attempts, self.note)
+        return CallRecord, (
+            self.embedded,
+            self.not_embedded,
+            self.failed,
+            dict(self.partial_vectors),
+            self.attempts,
+            self.note,
+        )
 
 
 _E = TypeVar("_E", bound="CNEmbeddingsError")
@@ -176,8 +182,10 @@ class BulkError(CNEmbeddingsError):
     many inputs still need a run (the same command resumes); the failure is ``__cause__``."""
 
     def __init__(self, cause: BaseException, summary: Any, not_written: int) -> None:
-        super().__init__(f"stopped after writing {summary.written} rows: {cause}; {not_written} inputs not "
-                         "embedded (run the same command again to resume)")
+        super().__init__(
+            f"stopped after writing {summary.written} rows: {cause}; {not_written} inputs not "
+            "embedded (run the same command again to resume)"
+        )
         self.summary = summary
         self.not_written = not_written
 
@@ -215,8 +223,10 @@ class APIError(CNEmbeddingsError):
         retry_after: float | None = None,
         hint: str | None = None,
     ) -> None:
-        details = [f"status {status_code}" if status_code is not None else None,
-                   f"request id {request_id}" if request_id else None]
+        details = [
+            f"status {status_code}" if status_code is not None else None,
+            f"request id {request_id}" if request_id else None,
+        ]
         extra = ", ".join(d for d in details if d)
         text = f"{vendor} error {code or 'unknown'}: {message}"
         if extra:

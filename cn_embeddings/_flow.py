@@ -94,9 +94,16 @@ class Cancel(threading.Event):
         self.set()
 
 
-def batch_flow(build: Callable[[], httpx.Request], parse: Callable[[httpx.Response], R],
-               policy: RetryPolicy, redactor: Redactor | None = None, deadline: float | None = None,
-               cost: float = 0.0, clock: Callable[[], float] = time.monotonic, controlled: bool = True) -> Flow[R]:
+def batch_flow(
+    build: Callable[[], httpx.Request],
+    parse: Callable[[httpx.Response], R],
+    policy: RetryPolicy,
+    redactor: Redactor | None = None,
+    deadline: float | None = None,
+    cost: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
+    controlled: bool = True,
+) -> Flow[R]:
     """Send one batch until it succeeds, fails for good, or the retry budget is spent.
 
     When the rate is ``controlled``, refusals for quota (a retryable RateLimitError that is not
@@ -110,8 +117,13 @@ def batch_flow(build: Callable[[], httpx.Request], parse: Callable[[httpx.Respon
         try:
             response = yield Send(build, deadline, cost)
             assert response is not None
-            log.debug("%s %s -> %s (attempt %d)", response.request.method, response.request.url,
-                      response.status_code, attempt + 1)
+            log.debug(
+                "%s %s -> %s (attempt %d)",
+                response.request.method,
+                response.request.url,
+                response.status_code,
+                attempt + 1,
+            )
             result = parse(response)
         except (APIError, APIConnectionError) as error:
             quota = controlled and isinstance(error, RateLimitError) and error.limit != "overload"
@@ -136,6 +148,7 @@ def _describe(error: Exception) -> str:
 
 # -- sending one attempt -------------------------------------------------------------------------
 
+
 class _Body:
     """Collects a streamed answer, holding it to the attempt's deadline and size cap.
 
@@ -149,9 +162,13 @@ class _Body:
         self.data = bytearray()
         codings = [c.strip().lower() for c in encoding.split(",") if c.strip().lower() not in ("", "identity")]
         if len(codings) > 1 or codings and codings[0] not in ("gzip", "x-gzip", "deflate"):
-            raise APIError(vendor=vendor, code="unsupported_encoding", retryable=False,
-                           message=f"the answer is encoded as {encoding!r}, which was not asked for "
-                                   f"(Accept-Encoding: {ACCEPT_ENCODING})")
+            raise APIError(
+                vendor=vendor,
+                code="unsupported_encoding",
+                retryable=False,
+                message=f"the answer is encoded as {encoding!r}, which was not asked for "
+                f"(Accept-Encoding: {ACCEPT_ENCODING})",
+            )
         # gzip, or deflate in its zlib wrapping: the header tells which (wbits 32 + MAX_WBITS)
         self.inflater = zlib.decompressobj(32 + zlib.MAX_WBITS) if codings else None
 
@@ -165,14 +182,22 @@ class _Body:
                 self.add(self.inflater.decompress(chunk, INFLATE_STEP))
                 chunk = self.inflater.unconsumed_tail
         except zlib.error as error:
-            raise APIError(vendor=self.vendor, code="malformed_response", retryable=True,
-                           message=f"the compressed answer is broken ({error})") from None
+            raise APIError(
+                vendor=self.vendor,
+                code="malformed_response",
+                retryable=True,
+                message=f"the compressed answer is broken ({error})",
+            ) from None
 
     def add(self, chunk: bytes) -> None:
         self.data += chunk
         if len(self.data) > MAX_RESPONSE_BYTES:
-            raise APIError(vendor=self.vendor, code="response_too_large", retryable=False,
-                           message=f"the answer inflates beyond {MAX_RESPONSE_BYTES} bytes; refused")
+            raise APIError(
+                vendor=self.vendor,
+                code="response_too_large",
+                retryable=False,
+                message=f"the answer inflates beyond {MAX_RESPONSE_BYTES} bytes; refused",
+            )
         if self.expires is not None and time.monotonic() > self.expires:
             raise APITimeoutError(self.vendor, f"the answer took longer than the {self.send.deadline:g} s timeout")
 
@@ -183,8 +208,11 @@ class _Body:
         self.data = bytearray()
         if redactor and len(content) <= REDACT_BELOW:
             content = redactor.redact(content.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
-        headers = [(k, v) for k, v in streamed.headers.multi_items()
-                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        headers = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
         return httpx.Response(streamed.status_code, headers=headers, content=content, request=streamed.request)
 
 
@@ -195,8 +223,9 @@ def _encoding(streamed: httpx.Response) -> str:
     return "" if streamed.is_stream_consumed else streamed.headers.get("content-encoding", "")
 
 
-def _connection_error(exc: httpx.HTTPError, vendor: str, deadline: float | None = None,
-                      started: float = 0.0) -> APIConnectionError:
+def _connection_error(
+    exc: httpx.HTTPError, vendor: str, deadline: float | None = None, started: float = 0.0
+) -> APIConnectionError:
     """The typed error for a transport failure; a timeout at the attempt's deadline says so."""
     if isinstance(exc, httpx.TimeoutException) and deadline and time.monotonic() - started >= deadline * 0.99:
         return APITimeoutError(vendor, f"no complete answer within the {deadline:g} s timeout")
@@ -215,8 +244,9 @@ class Sender:
     deadline and a hard stop ends its reads within a slice; with a user's ``http_client`` the
     deadline is checked as the body arrives. An async attempt is held to the deadline as a whole."""
 
-    def __init__(self, client: httpx.Client | httpx.AsyncClient, auth: httpx.Auth, vendor: str,
-                 redactor: Redactor | None = None) -> None:
+    def __init__(
+        self, client: httpx.Client | httpx.AsyncClient, auth: httpx.Auth, vendor: str, redactor: Redactor | None = None
+    ) -> None:
         self.client, self.auth, self.vendor, self.redactor = client, auth, vendor, redactor
 
     def send(self, step: Send, cancel: Cancel | None = None) -> httpx.Response | CNEmbeddingsError:
@@ -263,6 +293,7 @@ class Sender:
 
 
 # -- the two drivers -----------------------------------------------------------------------------
+
 
 def _advance(flow: Flow[R], slot: Slot, outcome: httpx.Response | CNEmbeddingsError) -> Send | Sleep:
     """Hand an answer (or a failure) to the flow, and settle the slot with what the flow made of

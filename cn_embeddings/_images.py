@@ -58,8 +58,9 @@ def _open(data: bytes, index: int, fmt: str | None) -> Any:
         probe = image_module.open(io.BytesIO(data))
     except image_module.UnidentifiedImageError:
         if fmt in PILLOW_READS:
-            raise InvalidInputError(f"image starts like a {fmt} file but is not a readable {fmt} image",
-                                    index=index, rule="image-corrupt") from None
+            raise InvalidInputError(
+                f"image starts like a {fmt} file but is not a readable {fmt} image", index=index, rule="image-corrupt"
+            ) from None
         return None  # a format Pillow does not read (heic...): the vendor's format list has the last word
     except Exception:  # noqa: BLE001
         probe = None
@@ -71,8 +72,9 @@ def _open(data: bytes, index: int, fmt: str | None) -> Any:
             raise ValueError("no end-of-image marker: the file is cut short")  # verify() reads no JPEG body
         return image_module.open(io.BytesIO(data))  # the header only: pixels are decoded if fitting
     except Exception as error:  # noqa: BLE001 - Pillow raises many kinds for a broken file
-        raise InvalidInputError(f"image is not a whole, readable image ({type(error).__name__}: {error})",
-                                index=index, rule="image-corrupt") from None
+        raise InvalidInputError(
+            f"image is not a whole, readable image ({type(error).__name__}: {error})", index=index, rule="image-corrupt"
+        ) from None
 
 
 def _problems(size: int, dims: tuple[int, int] | None, limits: ImageLimits) -> list[str]:
@@ -128,18 +130,35 @@ def check_image(media: Media, limits: ImageLimits, index: int, model: str, fit: 
     if dims is not None and orientation in QUARTER_TURNS:
         dims = (dims[1], dims[0])
     if dims is not None and limits.max_aspect is not None and max(dims) / max(min(dims), 1) > limits.max_aspect:
-        raise InvalidInputError(f"image is {dims[0]}x{dims[1]}; {model} accepts an aspect ratio of at most "
-                                f"{limits.max_aspect:g}:1 (no resizing can fix that)", index=index, rule="image-aspect")
+        raise InvalidInputError(
+            f"image is {dims[0]}x{dims[1]}; {model} accepts an aspect ratio of at most "
+            f"{limits.max_aspect:g}:1 (no resizing can fix that)",
+            index=index,
+            rule="image-aspect",
+        )
     problems = _problems(len(media.data), dims, limits)
     if not problems and not (fit and orientation != 1):
         return media
     if not fit or image is None:
-        raise InvalidInputError(f"image {problems[0]} for {model}; {FIT_HINT}", index=index,
-                                rule="image-size" if "bytes" in problems[0] else "image-dimensions")
+        raise InvalidInputError(
+            f"image {problems[0]} for {model}; {FIT_HINT}",
+            index=index,
+            rule="image-size" if "bytes" in problems[0] else "image-dimensions",
+        )
     assert dims is not None
     fitted, size = _fit(image, dims, orientation, media, limits, index, model)
-    log.info("input %d: image fitted for %s: %dx%d %s, %d bytes -> %dx%d %s, %d bytes", index, model,
-             dims[0], dims[1], media.format, len(media.data), *size, fitted.format, len(fitted.data or b""))
+    log.info(
+        "input %d: image fitted for %s: %dx%d %s, %d bytes -> %dx%d %s, %d bytes",
+        index,
+        model,
+        dims[0],
+        dims[1],
+        media.format,
+        len(media.data),
+        *size,
+        fitted.format,
+        len(fitted.data or b""),
+    )
     return fitted
 
 
@@ -173,25 +192,33 @@ def _size(w: int, h: int, scale: float, limits: ImageLimits) -> tuple[int, int]:
 
 
 def _rules(limits: ImageLimits) -> str:
-    rules = [f"each side at least {limits.min_side} px" if limits.min_side else "",
-             f"each side at most {limits.max_side} px" if limits.max_side else "",
-             f"at most {limits.max_pixels} pixels" if limits.max_pixels else ""]
+    rules = [
+        f"each side at least {limits.min_side} px" if limits.min_side else "",
+        f"each side at most {limits.max_side} px" if limits.max_side else "",
+        f"at most {limits.max_pixels} pixels" if limits.max_pixels else "",
+    ]
     return ", ".join(rule for rule in rules if rule)
 
 
-def _fit(image: Any, dims: tuple[int, int], orientation: int, media: Media, limits: ImageLimits, index: int,
-         model: str) -> tuple[Media, tuple[int, int]]:
+def _fit(
+    image: Any, dims: tuple[int, int], orientation: int, media: Media, limits: ImageLimits, index: int, model: str
+) -> tuple[Media, tuple[int, int]]:
     w, h = dims
     low, scale = _scale_range(w, h, limits)
     if low > scale:
-        raise InvalidInputError(f"image is {w}x{h}; no size with its aspect ratio meets {model}'s rules "
-                                f"({_rules(limits)})", index=index, rule="image-dimensions")
+        raise InvalidInputError(
+            f"image is {w}x{h}; no size with its aspect ratio meets {model}'s rules ({_rules(limits)})",
+            index=index,
+            rule="image-dimensions",
+        )
     size = _size(w, h, scale, limits)
     if media.format != "jpeg" and w * h > MAX_DECODE_PIXELS:
         raise InvalidInputError(
             f"image is {w}x{h} = {w * h} pixels; fitting decodes at most {MAX_DECODE_PIXELS} pixels of a "
-            f"{media.format} image (a decompression bomb looks like this); downscale it first", index=index,
-            rule="image-pixels")
+            f"{media.format} image (a decompression bomb looks like this); downscale it first",
+            index=index,
+            rule="image-pixels",
+        )
     stored = (size[1], size[0]) if orientation in QUARTER_TURNS else size
     image.draft(None, stored)  # a JPEG decodes reduced (by 1/2, 1/4, 1/8), still at least this size
     image = to_rgb_or_rgba(upright(image) if orientation != 1 else image, index)

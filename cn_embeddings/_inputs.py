@@ -116,7 +116,8 @@ class Item:
 
 
 _DATA_URI = re.compile(
-    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,(?P<payload>.*)$", re.S)
+    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,(?P<payload>.*)$", re.S
+)
 
 
 def to_media(value: Any, kind: Kind, index: int) -> Media:
@@ -136,7 +137,10 @@ def to_media(value: Any, kind: Kind, index: int) -> Media:
             return _from_bytes(from_pil(value, index), kind, index, "PIL image")
         raise InvalidInputError(
             f"{kind} must be a path, bytes, a file object, a PIL image, an http(s) URL or a data URI, "
-            f"not {type(value).__name__}", index=index, rule="type")
+            f"not {type(value).__name__}",
+            index=index,
+            rule="type",
+        )
     if value.startswith("data:"):
         return _from_data_uri(value, kind, index)
     scheme = value.split("://", 1)[0].lower() if "://" in value else None
@@ -145,7 +149,9 @@ def to_media(value: Any, kind: Kind, index: int) -> Media:
     if scheme is not None:
         raise InvalidInputError(
             f"unsupported URL scheme {scheme}:// for {kind} (use http(s) URLs, data URIs or local paths)",
-            index=index, rule="url-scheme")
+            index=index,
+            rule="url-scheme",
+        )
     return _from_path(Path(value), kind, index)
 
 
@@ -158,8 +164,9 @@ MAX_URL_LENGTH = 8192
 def _check_url(url: str, kind: Kind, index: int) -> str:
     """An http(s) URL the vendor will fetch: a host, no credentials, no control characters, sane length."""
     if len(url) > MAX_URL_LENGTH:
-        raise InvalidInputError(f"{kind} URL is {len(url)} characters; at most {MAX_URL_LENGTH}", index=index,
-                                rule="url")
+        raise InvalidInputError(
+            f"{kind} URL is {len(url)} characters; at most {MAX_URL_LENGTH}", index=index, rule="url"
+        )
     if any(ord(ch) < 32 or ord(ch) == 127 or ch.isspace() for ch in url):
         raise InvalidInputError(f"{kind} URL holds whitespace or control characters", index=index, rule="url")
     try:
@@ -168,8 +175,9 @@ def _check_url(url: str, kind: Kind, index: int) -> str:
     except ValueError:
         raise InvalidInputError(f"{kind} URL is malformed", index=index, rule="url") from None
     if parts.username is not None or parts.password is not None:
-        raise InvalidInputError(f"{kind} URL holds credentials (user:password@); the vendor would see them",
-                                index=index, rule="url")
+        raise InvalidInputError(
+            f"{kind} URL holds credentials (user:password@); the vendor would see them", index=index, rule="url"
+        )
     if not host:
         raise InvalidInputError(f"{kind} URL has no host", index=index, rule="url")
     return url
@@ -185,14 +193,17 @@ def _read_stream(stream: Any, kind: Kind, index: int) -> bytes:
                 pass
         data = stream.read(MAX_MEDIA_BYTES + 1)
     except (OSError, ValueError, TypeError) as error:
-        raise InvalidInputError(f"{kind} file object cannot be read ({type(error).__name__}: {error})",
-                                index=index, rule="readable") from None
+        raise InvalidInputError(
+            f"{kind} file object cannot be read ({type(error).__name__}: {error})", index=index, rule="readable"
+        ) from None
     if isinstance(data, str):
-        raise InvalidInputError(f"{kind} file object is open in text mode; open it with 'rb'", index=index,
-                                rule="readable")
+        raise InvalidInputError(
+            f"{kind} file object is open in text mode; open it with 'rb'", index=index, rule="readable"
+        )
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise InvalidInputError(f"{kind} file object's read() returned {type(data).__name__}, not bytes",
-                                index=index, rule="readable")
+        raise InvalidInputError(
+            f"{kind} file object's read() returned {type(data).__name__}, not bytes", index=index, rule="readable"
+        )
     if len(data) > MAX_MEDIA_BYTES:
         raise InvalidInputError(f"{kind} is over {MAX_MEDIA_BYTES} bytes", index=index, rule="media-size")
     return bytes(data)
@@ -205,20 +216,26 @@ def _from_path(path: Path, kind: Kind, index: int) -> Media:
     except FileNotFoundError:
         raise InvalidInputError(f"{kind} file not found: {path}", index=index, rule="file-exists") from None
     except (OSError, ValueError) as error:
-        raise InvalidInputError(f"{kind} path cannot be used ({type(error).__name__})", index=index,
-                                rule="file-exists") from None
+        raise InvalidInputError(
+            f"{kind} path cannot be used ({type(error).__name__})", index=index, rule="file-exists"
+        ) from None
     if not stat.S_ISREG(info.st_mode):
-        raise InvalidInputError(f"{kind} path is not a file (a folder, device or pipe): {path}", index=index,
-                                rule="file-exists")
+        raise InvalidInputError(
+            f"{kind} path is not a file (a folder, device or pipe): {path}", index=index, rule="file-exists"
+        )
     if info.st_size > MAX_MEDIA_BYTES:
-        raise InvalidInputError(f"{kind} file is {info.st_size} bytes; no vendor takes more than {MAX_MEDIA_BYTES}",
-                                index=index, rule="media-size")
+        raise InvalidInputError(
+            f"{kind} file is {info.st_size} bytes; no vendor takes more than {MAX_MEDIA_BYTES}",
+            index=index,
+            rule="media-size",
+        )
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_MEDIA_BYTES + 1)
     except OSError as error:
-        raise InvalidInputError(f"{kind} file cannot be read ({type(error).__name__}): {path}", index=index,
-                                rule="readable") from None
+        raise InvalidInputError(
+            f"{kind} file cannot be read ({type(error).__name__}): {path}", index=index, rule="readable"
+        ) from None
     if len(data) > MAX_MEDIA_BYTES:  # grew, or a special file that stat reported as small
         raise InvalidInputError(f"{kind} file is over {MAX_MEDIA_BYTES} bytes", index=index, rule="media-size")
     return _from_bytes(data, kind, index, str(path))
@@ -242,8 +259,9 @@ def _check_media(media: Media, kind: Kind, index: int) -> Media:
     checked = _from_bytes(bytes(media.data), kind, index, "Media")
     declared = media.format.lower() if isinstance(media.format, str) else media.format
     if declared is not None and {"jpg": "jpeg"}.get(declared, declared) != checked.format:
-        raise InvalidInputError(f"{kind} Media says format {media.format!r} but its bytes are {checked.format}",
-                                index=index, rule="format")
+        raise InvalidInputError(
+            f"{kind} Media says format {media.format!r} but its bytes are {checked.format}", index=index, rule="format"
+        )
     return checked
 
 
@@ -254,16 +272,17 @@ def _from_bytes(data: bytes, kind: Kind, index: int, origin: str) -> Media:
     is_video = fmt in VIDEO_FORMATS
     if fmt is None or is_video != (kind == "video"):
         raise InvalidInputError(
-            f"unknown or unsupported {kind} format in {origin} (first bytes {data[:8]!r})",
-            index=index, rule="format")
+            f"unknown or unsupported {kind} format in {origin} (first bytes {data[:8]!r})", index=index, rule="format"
+        )
     return Media(kind=kind, data=data, format=fmt)
 
 
 def _from_data_uri(uri: str, kind: Kind, index: int) -> Media:
     match = _DATA_URI.match(uri)
     if not match or not match.group("b64"):
-        raise InvalidInputError(f"malformed {kind} data URI (expected data:<mime>;base64,<data>)",
-                                index=index, rule="data-uri")
+        raise InvalidInputError(
+            f"malformed {kind} data URI (expected data:<mime>;base64,<data>)", index=index, rule="data-uri"
+        )
     try:
         data = base64.b64decode(match.group("payload"), validate=True)
     except (binascii.Error, ValueError):
@@ -273,10 +292,10 @@ def _from_data_uri(uri: str, kind: Kind, index: int) -> Media:
 
 def to_items(inputs: Sequence[Any], *, default: Literal["text", "image"] = "text") -> list[Item]:
     """Normalise user inputs; a bare value is a text (or an image when ``default='image'``)."""
-    if isinstance(inputs, (str, bytes, bytearray, Mapping, os.PathLike, Item)) \
-            or not isinstance(inputs, Sequence):
-        raise InvalidInputError(f"expected a list of inputs, got a single {type(inputs).__name__} "
-                                "(wrap one input in a list)", rule="list")
+    if isinstance(inputs, (str, bytes, bytearray, Mapping, os.PathLike, Item)) or not isinstance(inputs, Sequence):
+        raise InvalidInputError(
+            f"expected a list of inputs, got a single {type(inputs).__name__} (wrap one input in a list)", rule="list"
+        )
     items: list[Item] = []
     for index, value in enumerate(inputs):
         if isinstance(value, Item):
@@ -297,15 +316,20 @@ VIDEO_OPTIONS = ("fps", "max_video_tokens", "min_frame_tokens", "max_frame_token
 def _from_mapping(value: Mapping[str, Any], index: int) -> Item:
     unknown = set(value) - {"text", "image", "video", *VIDEO_OPTIONS}
     if unknown:
-        raise InvalidInputError(f"unknown keys {sorted(unknown)} (allowed: text, image, video, and with a video "
-                                f"{', '.join(VIDEO_OPTIONS)})", index=index, rule="keys")
+        raise InvalidInputError(
+            f"unknown keys {sorted(unknown)} (allowed: text, image, video, and with a video "
+            f"{', '.join(VIDEO_OPTIONS)})",
+            index=index,
+            rule="keys",
+        )
     tuning = {k: value[k] for k in VIDEO_OPTIONS if value.get(k) is not None}
     if tuning and value.get("video") is None:
         raise InvalidInputError(f"{', '.join(tuning)} only go with a video", index=index, rule="video-options")
     for name, number in tuning.items():
         if isinstance(number, bool) or not isinstance(number, (int, float)):
-            raise InvalidInputError(f"{name} must be a number, not {type(number).__name__}", index=index,
-                                    rule="video-options")
+            raise InvalidInputError(
+                f"{name} must be a number, not {type(number).__name__}", index=index, rule="video-options"
+            )
     text = value.get("text")
     item = Item(
         text=_check_text(text, index) if text is not None else None,
@@ -314,8 +338,7 @@ def _from_mapping(value: Mapping[str, Any], index: int) -> Item:
         video_options=tuple(tuning.items()),
     )
     if not item.modalities:
-        raise InvalidInputError("an input needs at least one of text, image, video", index=index,
-                                rule="non-empty")
+        raise InvalidInputError("an input needs at least one of text, image, video", index=index, rule="non-empty")
     return item
 
 
@@ -323,10 +346,12 @@ def _check_item(item: Item, index: int) -> Item:
     """An Item built by hand gets the same checks as one built from a mapping."""
     if not item.modalities:
         raise InvalidInputError("an input needs at least one of text, image, video", index=index, rule="non-empty")
-    return Item(text=_check_text(item.text, index) if item.text is not None else None,
-                image=to_media(item.image, "image", index) if item.image is not None else None,
-                video=to_media(item.video, "video", index) if item.video is not None else None,
-                video_options=item.video_options)
+    return Item(
+        text=_check_text(item.text, index) if item.text is not None else None,
+        image=to_media(item.image, "image", index) if item.image is not None else None,
+        video=to_media(item.video, "video", index) if item.video is not None else None,
+        video_options=item.video_options,
+    )
 
 
 def _check_text(value: Any, index: int) -> str:
@@ -337,9 +362,11 @@ def _check_text(value: Any, index: int) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise InvalidInputError(f"text cannot be sent as UTF-8 (a lone surrogate at position {error.start})",
-                                index=index, rule="utf-8") from None
+        raise InvalidInputError(
+            f"text cannot be sent as UTF-8 (a lone surrogate at position {error.start})", index=index, rule="utf-8"
+        ) from None
     if not has_content(value):
-        raise InvalidInputError("text has no visible content (only control, format or combining characters)",
-                                index=index, rule="non-empty")
+        raise InvalidInputError(
+            "text has no visible content (only control, format or combining characters)", index=index, rule="non-empty"
+        )
     return value

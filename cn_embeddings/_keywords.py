@@ -15,8 +15,14 @@ from typing import Any, Literal, Protocol, TypedDict
 from ._secret import Secret
 
 __all__ = [
-    "ArkKeywords", "QianfanKeywords", "QianfanRerankKeywords", "TencentKeywords",
-    "TencentRerankKeywords", "TokenHubKeywords", "TransportKeywords", "VolcengineRerankKeywords",
+    "ArkKeywords",
+    "QianfanKeywords",
+    "QianfanRerankKeywords",
+    "TencentKeywords",
+    "TencentRerankKeywords",
+    "TokenHubKeywords",
+    "TransportKeywords",
+    "VolcengineRerankKeywords",
 ]
 
 
@@ -24,7 +30,6 @@ class _HasSecretValue(Protocol):
     """pydantic's ``SecretStr``, or anything else that hands its value over on request."""
 
     def get_secret_value(self) -> str: ...
-
 
 
 class TransportKeywords(TypedDict, total=False):

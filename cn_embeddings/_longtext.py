@@ -102,7 +102,7 @@ def pieces(text: str, fits: Callable[[str], bool], hint: Callable[[str], int | N
         if not piece:
             raise ValueError("a single character does not fit the limit")
         out.append(piece)
-        rest = rest[len(piece):]
+        rest = rest[len(piece) :]
     return out
 
 
@@ -121,8 +121,9 @@ def expand(items: list[_T]) -> tuple[list[_T], list[int] | None]:
     return sent, owners
 
 
-def merge(items: Sequence[Any], owners: Sequence[int], vectors: Sequence[list[float] | None]
-          ) -> list[list[float] | None]:
+def merge(
+    items: Sequence[Any], owners: Sequence[int], vectors: Sequence[list[float] | None]
+) -> list[list[float] | None]:
     """One vector per input: a split input's is the average of its pieces' vectors weighted by the
     pieces' lengths, L2-normalised; None when a piece has none (not embedded)."""
     out: list[list[float] | None] = []

@@ -59,8 +59,9 @@ def declared(cls: type) -> tuple[OptionSpec, ...]:
         if "help" not in f.metadata:
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
-        specs.append(OptionSpec(f.name, hints[f.name], default, f.metadata["help"], f.metadata["cli"],
-                                f.metadata["aliases"]))
+        specs.append(
+            OptionSpec(f.name, hints[f.name], default, f.metadata["help"], f.metadata["cli"], f.metadata["aliases"])
+        )
     return tuple(specs)
 
 
@@ -80,33 +81,53 @@ class TransportOptions:
     """How requests are sent; the same for every vendor. Validated on construction."""
 
     timeout: float | None = option(60.0, "Seconds per request attempt; None waits forever.")
-    max_retries: int = option(3, "Retries per request on transport errors, timeouts, 408/409/429/5xx and "
-                                 "throttling codes; never on auth or invalid input.")
-    max_concurrency: int = option(128, "The most requests in flight at once for this quota; the rate controller "
-                                       "keeps as many as the rate and the vendor's latency need, up to this.")
+    max_retries: int = option(
+        3,
+        "Retries per request on transport errors, timeouts, 408/409/429/5xx and "
+        "throttling codes; never on auth or invalid input.",
+    )
+    max_concurrency: int = option(
+        128,
+        "The most requests in flight at once for this quota; the rate controller "
+        "keeps as many as the rate and the vendor's latency need, up to this.",
+    )
     requests_per_second: float | None = option(
-        None, "The quota in requests per second, shared by every client of the same account and model; None "
-              "uses the model's documented quota or finds an unknown one at run time; 0 turns rate control off.")
-    batch_size: int | None = option(None, "Inputs per request; None uses the vendor limit (a lower value is "
-                                          "allowed).")
+        None,
+        "The quota in requests per second, shared by every client of the same account and model; None "
+        "uses the model's documented quota or finds an unknown one at run time; 0 turns rate control off.",
+    )
+    batch_size: int | None = option(None, "Inputs per request; None uses the vendor limit (a lower value is allowed).")
     long_inputs: LongInputs = option(
-        "error", "A text over the model's limit: 'error' raises InvalidInputError; 'truncate' sends its longest "
-                 "prefix within the limit; 'split' embeds consecutive pieces within the limit and returns their "
-                 "length-weighted average, L2-normalised.")
+        "error",
+        "A text over the model's limit: 'error' raises InvalidInputError; 'truncate' sends its longest "
+        "prefix within the limit; 'split' embeds consecutive pieces within the limit and returns their "
+        "length-weighted average, L2-normalised.",
+    )
     truncate: bool = option(False, "The same as long_inputs='truncate'.")
-    fit_images: bool = option(False, "Downscale and re-encode an image that breaks the vendor's size or pixel "
-                                     "limits instead of raising InvalidInputError (needs Pillow).")
+    fit_images: bool = option(
+        False,
+        "Downscale and re-encode an image that breaks the vendor's size or pixel "
+        "limits instead of raising InvalidInputError (needs Pillow).",
+    )
     default_headers: dict[str, str] = option({}, "Extra headers on every request.")
     extra_body: dict[str, Any] = option(
-        {}, "Extra fields merged into every request body, for fields a vendor added after this release "
-            "(langchain-openai's model_kwargs, LlamaIndex's additional_kwargs); a field the client sets itself "
-            "is refused by name.", aliases=("model_kwargs", "additional_kwargs"))
+        {},
+        "Extra fields merged into every request body, for fields a vendor added after this release "
+        "(langchain-openai's model_kwargs, LlamaIndex's additional_kwargs); a field the client sets itself "
+        "is refused by name.",
+        aliases=("model_kwargs", "additional_kwargs"),
+    )
     quota_url: str | None = option(
-        None, "redis://host:port/db: share one quota's pacing with every process using the same account and "
-              "model; env CN_EMBEDDINGS_QUOTA_URL; password from env "
-              "CN_EMBEDDINGS_QUOTA_PASSWORD.")
-    tokens_per_minute: int | None = option(None, "The quota in tokens per minute; None uses the model's documented "
-                                                 "quota or finds one from token-quota refusals.")
+        None,
+        "redis://host:port/db: share one quota's pacing with every process using the same account and "
+        "model; env CN_EMBEDDINGS_QUOTA_URL; password from env "
+        "CN_EMBEDDINGS_QUOTA_PASSWORD.",
+    )
+    tokens_per_minute: int | None = option(
+        None,
+        "The quota in tokens per minute; None uses the model's documented "
+        "quota or finds one from token-quota refusals.",
+    )
     zero_waits: bool = option(False, "Make every retry wait zero seconds (tests only).", cli=False)
 
     def __post_init__(self) -> None:

@@ -55,7 +55,10 @@ def to_rgb_or_rgba(image: Any, index: int) -> Any:
     if mode in DEEP_MODES:
         raise InvalidInputError(
             f"image mode {mode} holds 16- or 32-bit values that have no one mapping to colours; scale it to 8 bits "
-            "first (for example image.point(...).convert('L'))", index=index, rule="image-mode")
+            "first (for example image.point(...).convert('L'))",
+            index=index,
+            rule="image-mode",
+        )
     if mode in ("RGB", "RGBA"):
         return image
     if mode == "La":

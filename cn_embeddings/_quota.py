@@ -67,12 +67,14 @@ def check_quota_url(url: str) -> None:
     environment."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ConfigurationError(f"quota_url must be redis://host:port/db, rediss:// or unix://, "
-                                 f"not {parts.scheme or 'no scheme'}://")
+        raise ConfigurationError(
+            f"quota_url must be redis://host:port/db, rediss:// or unix://, not {parts.scheme or 'no scheme'}://"
+        )
     secret_query = any(key.lower() in _SECRET_QUERY_KEYS for key, _ in parse_qsl(parts.query, keep_blank_values=True))
     if parts.password is not None or (parts.username and parts.scheme != "unix") or secret_query or parts.fragment:
-        raise ConfigurationError(f"quota_url must not hold a password (it is saved with the configuration); "
-                                 f"set {PASSWORD_ENV} instead")
+        raise ConfigurationError(
+            f"quota_url must not hold a password (it is saved with the configuration); set {PASSWORD_ENV} instead"
+        )
     if parts.scheme != "unix" and not parts.hostname:
         raise ConfigurationError("quota_url has no host")
 
@@ -117,8 +119,11 @@ class RedisStore:
             return None
         try:
             script = await self._async_script()
-            return float(await asyncio.wait_for(script(keys=self._keys, args=[repr(interval), repr(token_interval)]),
-                                                REDIS_TIMEOUT * 2))
+            return float(
+                await asyncio.wait_for(
+                    script(keys=self._keys, args=[repr(interval), repr(token_interval)]), REDIS_TIMEOUT * 2
+                )
+            )
         except Exception as error:  # noqa: BLE001
             self._went_down(error)
             return None
@@ -151,8 +156,11 @@ class RedisStore:
             first, self._warned = not self._warned, True
             self._down_until = time.monotonic() + RETRY_REDIS_AFTER
         if first:
-            log.warning("quota store %s unreachable (%s); this process keeps its own pacing until it is back",
-                        self._where, type(error).__name__)
+            log.warning(
+                "quota store %s unreachable (%s); this process keeps its own pacing until it is back",
+                self._where,
+                type(error).__name__,
+            )
 
 
 async def _closer(client: Any) -> AsyncGenerator[None, None]:
@@ -160,6 +168,7 @@ async def _closer(client: Any) -> AsyncGenerator[None, None]:
         yield
     finally:
         await client.aclose()
+
 
 _SHARED: weakref.WeakValueDictionary[tuple[Any, ...], RedisStore] = weakref.WeakValueDictionary()
 _SHARED_LOCK = threading.Lock()

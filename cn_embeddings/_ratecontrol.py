@@ -122,8 +122,9 @@ class _Cubic:
         self.epoch = 0.0
         self.last_cut = -math.inf
 
-    def refused(self, now: float, sent_at: float, sent_rate: float | None, admitted: float | None,
-                round_seconds: float) -> bool:
+    def refused(
+        self, now: float, sent_at: float, sent_rate: float | None, admitted: float | None, round_seconds: float
+    ) -> bool:
         """A refusal of a request sent at ``sent_at``; returns whether it lowered the rate."""
         if sent_at < self.last_cut + round_seconds:
             return False  # part of the last decrease
@@ -212,8 +213,15 @@ class RateController:
     ``adaptive`` False turns every bound off except ``max_in_flight`` (``requests_per_second=0``).
     ``clock`` and ``sleep`` are seams for tests."""
 
-    def __init__(self, quota: Quota | None = None, max_in_flight: int = 128, *, adaptive: bool = True,
-                 vendor: str = "", clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        quota: Quota | None = None,
+        max_in_flight: int = 128,
+        *,
+        adaptive: bool = True,
+        vendor: str = "",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         quota = quota or Quota()
         self.vendor = vendor
         self.adaptive = adaptive
@@ -275,8 +283,13 @@ class RateController:
 
     # -- taking a slot ----------------------------------------------------------------------------
 
-    def acquire(self, cost: float = 0.0, stop: threading.Event | None = None,
-                deadline: float | None = None, lease: float | None = None) -> Slot:
+    def acquire(
+        self,
+        cost: float = 0.0,
+        stop: threading.Event | None = None,
+        deadline: float | None = None,
+        lease: float | None = None,
+    ) -> Slot:
         """Wait (in this thread, at most ``deadline`` seconds) for a place in flight and for the
         send time the pacing gives. ``lease``: the attempt's own timeout; a slot not settled
         within twice that (LEASE_WITHOUT_DEADLINE without one) is reclaimed."""
@@ -305,8 +318,13 @@ class RateController:
             raise
         return slot
 
-    async def aacquire(self, cost: float = 0.0, stop: threading.Event | None = None,
-                       deadline: float | None = None, lease: float | None = None) -> Slot:
+    async def aacquire(
+        self,
+        cost: float = 0.0,
+        stop: threading.Event | None = None,
+        deadline: float | None = None,
+        lease: float | None = None,
+    ) -> Slot:
         """``acquire`` for a task: waits without blocking its event loop."""
         end = None if deadline is None else self._clock() + deadline
         loop = asyncio.get_running_loop()
@@ -433,8 +451,9 @@ class RateController:
         if end is not None:
             left = end - self._clock()
             if left <= 0:
-                error = APITimeoutError(self.vendor, "no turn to send within the timeout (the quota or the "
-                                        "requests in flight held it back)")
+                error = APITimeoutError(
+                    self.vendor, "no turn to send within the timeout (the quota or the requests in flight held it back)"
+                )
                 error.retryable = False
                 raise error
             longest = min(longest, left)

@@ -40,12 +40,25 @@ class RerankClient(Closeable):
 
     vendor: ClassVar[str] = ""
 
-    def __init__(self, protocol: RerankProtocol, auth: httpx.Auth, *, http_client: httpx.Client | None = None,
-                 http_async_client: httpx.AsyncClient | None = None, **transport: Any) -> None:
+    def __init__(
+        self,
+        protocol: RerankProtocol,
+        auth: httpx.Auth,
+        *,
+        http_client: httpx.Client | None = None,
+        http_async_client: httpx.AsyncClient | None = None,
+        **transport: Any,
+    ) -> None:
         self._configure(protocol, auth, transport_options(transport), http_client, http_async_client)
 
-    def _configure(self, protocol: RerankProtocol, auth: httpx.Auth, transport: TransportOptions,
-                   http_client: httpx.Client | None, http_async_client: httpx.AsyncClient | None) -> None:
+    def _configure(
+        self,
+        protocol: RerankProtocol,
+        auth: httpx.Auth,
+        transport: TransportOptions,
+        http_client: httpx.Client | None,
+        http_async_client: httpx.AsyncClient | None,
+    ) -> None:
         self.protocol = protocol
         self._auth = auth
         self.transport = transport
@@ -81,8 +94,9 @@ class RerankClient(Closeable):
 
     # -- public API ---------------------------------------------------------------------------
 
-    def rerank(self, query: str, documents: Sequence[str], top_n: int | None = None, *,
-               cancel: Cancel | None = None) -> RerankResult:
+    def rerank(
+        self, query: str, documents: Sequence[str], top_n: int | None = None, *, cancel: Cancel | None = None
+    ) -> RerankResult:
         """The documents' indices and relevance scores, best first: ``top_n`` of them (None: all).
 
         Bad input is refused before any request (InvalidInputError naming the item and the rule);
@@ -92,22 +106,32 @@ class RerankClient(Closeable):
             return RerankResult([], Usage())
         sender, headers = self._sender(self._runtime.sync_client(), not self._runtime.owns_sync)
         outcome = run_batches(
-            batches, lambda batch, cancel: run_sync(self._flow(query, documents, batch, headers), sender,
-                                                   self._controller, cancel),
-            self.max_concurrency, cancel=cancel, known=len(batches))
+            batches,
+            lambda batch, cancel: run_sync(
+                self._flow(query, documents, batch, headers), sender, self._controller, cancel
+            ),
+            self.max_concurrency,
+            cancel=cancel,
+            known=len(batches),
+        )
         return self._finish(len(documents), outcome, top_n)
 
-    async def arerank(self, query: str, documents: Sequence[str], top_n: int | None = None, *,
-                      cancel: Cancel | None = None) -> RerankResult:
+    async def arerank(
+        self, query: str, documents: Sequence[str], top_n: int | None = None, *, cancel: Cancel | None = None
+    ) -> RerankResult:
         batches = self._plan(query, documents, top_n)
         if not batches:
             return RerankResult([], Usage())
-        sender, headers = self._sender(await self._runtime.async_client(),
-                                       self._runtime.user_async_client is not None)
+        sender, headers = self._sender(await self._runtime.async_client(), self._runtime.user_async_client is not None)
         outcome = await arun_batches(
-            batches, lambda batch, cancel: run_async(self._flow(query, documents, batch, headers), sender,
-                                                    self._controller, cancel),
-            self.max_concurrency, cancel=cancel, known=len(batches))
+            batches,
+            lambda batch, cancel: run_async(
+                self._flow(query, documents, batch, headers), sender, self._controller, cancel
+            ),
+            self.max_concurrency,
+            cancel=cancel,
+            known=len(batches),
+        )
         return self._finish(len(documents), outcome, top_n)
 
     def close(self) -> None:
@@ -129,16 +153,26 @@ class RerankClient(Closeable):
     def _sender(self, client: httpx.Client | httpx.AsyncClient, users: bool) -> tuple[Sender, httpx.Headers | None]:
         return Sender(client, self._auth, self.protocol.vendor, self._redactor), client.headers if users else None
 
-    def _flow(self, query: str, documents: Sequence[str], batch: list[int],
-              user_headers: httpx.Headers | None) -> Flow[RerankBatch]:
+    def _flow(
+        self, query: str, documents: Sequence[str], batch: list[int], user_headers: httpx.Headers | None
+    ) -> Flow[RerankBatch]:
         chunk = [documents[i] for i in batch]
         timeout = self.transport.timeout
         return batch_flow(
-            lambda: with_defaults(self.protocol.build_request(query, chunk), self.default_headers, user_headers,
-                                  timeout, self.transport.extra_body),
+            lambda: with_defaults(
+                self.protocol.build_request(query, chunk),
+                self.default_headers,
+                user_headers,
+                timeout,
+                self.transport.extra_body,
+            ),
             lambda response: self.protocol.parse_response(response, len(chunk)),
-            self.policy, self._redactor, timeout, self.protocol.token_estimate(query, chunk),
-            controlled=self._controller.adaptive)
+            self.policy,
+            self._redactor,
+            timeout,
+            self.protocol.token_estimate(query, chunk),
+            controlled=self._controller.adaptive,
+        )
 
     def _finish(self, count: int, outcome: Outcome[list[int], RerankBatch], top_n: int | None) -> RerankResult:
         """One ranking from every batch's scores; or raise with the record of what was scored."""
@@ -152,9 +186,13 @@ class RerankClient(Closeable):
         if failure is not None:
             usage.add(failure.billed)
             self._usage.add(usage)
-            failure.raise_with(CallRecord([i for i, s in enumerate(scores) if s is not None],
-                                          [i for i, s in enumerate(scores) if s is None],
-                                          outcome.batches[failure.index] if failure.index is not None else []))
+            failure.raise_with(
+                CallRecord(
+                    [i for i, s in enumerate(scores) if s is not None],
+                    [i for i, s in enumerate(scores) if s is None],
+                    outcome.batches[failure.index] if failure.index is not None else [],
+                )
+            )
         self._usage.add(usage)
         ranking = sorted(range(count), key=lambda i: (-scores[i], i))  # type: ignore[operator]
         return RerankResult([Ranked(i, scores[i]) for i in ranking[:top_n]], usage)  # type: ignore[arg-type]

@@ -44,8 +44,9 @@ def is_retryable(error: CNEmbeddingsError) -> bool:
     return bool(getattr(error, "retryable", False))
 
 
-def backoff_seconds(attempt: int, retry_after: float | None, rng: random.Random | None = None,
-                    initial: float = INITIAL_DELAY) -> float:
+def backoff_seconds(
+    attempt: int, retry_after: float | None, rng: random.Random | None = None, initial: float = INITIAL_DELAY
+) -> float:
     """The wait before retry number ``attempt + 1`` (attempt counts from 0)."""
     if retry_after is not None and 0 <= retry_after <= MAX_RETRY_AFTER:
         return retry_after
@@ -69,8 +70,14 @@ class RetryPolicy:
     max_retries: int = 3
     zero_waits: bool = False
 
-    def decide(self, attempt: int, error: CNEmbeddingsError, *, throttled_for: float | None = None,
-               deadline: float | None = None) -> Decision:
+    def decide(
+        self,
+        attempt: int,
+        error: CNEmbeddingsError,
+        *,
+        throttled_for: float | None = None,
+        deadline: float | None = None,
+    ) -> Decision:
         """Whether and after how long to retry; the error is left as it is.
 
         ``throttled_for``: how long this batch has been refused for quota (None: this is not a
@@ -78,8 +85,11 @@ class RetryPolicy:
         less than the batch's timeout (``deadline``; QUOTA_PATIENCE without one): the rate
         controller lowers the rate meanwhile, so a call does not fail for quota while its rate
         is being found. ``max_retries=0`` retries nothing."""
-        patient = (throttled_for is not None and self.max_retries > 0
-                   and throttled_for < (deadline if deadline is not None else QUOTA_PATIENCE))
+        patient = (
+            throttled_for is not None
+            and self.max_retries > 0
+            and throttled_for < (deadline if deadline is not None else QUOTA_PATIENCE)
+        )
         if (attempt >= self.max_retries and not patient) or not is_retryable(error):
             return Decision(None)
         asked = getattr(error, "retry_after", None)

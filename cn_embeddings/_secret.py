@@ -55,8 +55,13 @@ class Redactor:
         self._secrets = tuple(s for s in secrets if len(s) >= self.MIN_LENGTH)
         forms: set[str] = set()
         for secret in self._secrets:
-            forms |= {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], quote(secret, safe=""),
-                      repr(secret.encode("utf-8"))[2:-1]}
+            forms |= {
+                secret,
+                repr(secret)[1:-1],
+                json.dumps(secret)[1:-1],
+                quote(secret, safe=""),
+                repr(secret.encode("utf-8"))[2:-1],
+            }
         self._forms = tuple(sorted(forms, key=len, reverse=True))
 
     def __repr__(self) -> str:
@@ -76,7 +81,7 @@ class Redactor:
         """Mask any run of at least MIN_PART characters (or half a short secret) of ``secret``."""
         size = min(max(self.MIN_PART, len(secret) // 2), len(secret))
         for start in range(len(secret) - size + 1):
-            piece = secret[start:start + size]
+            piece = secret[start : start + size]
             if piece in text:
                 text = text.replace(piece, "**********")
         return text

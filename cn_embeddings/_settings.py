@@ -22,8 +22,14 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
 __all__ = [
-    "ArkSettings", "QianfanRerankSettings", "QianfanSettings", "TencentRerankSettings", "TencentSettings",
-    "TokenHubSettings", "TransportSettings", "VolcengineRerankSettings",
+    "ArkSettings",
+    "QianfanRerankSettings",
+    "QianfanSettings",
+    "TencentRerankSettings",
+    "TencentSettings",
+    "TokenHubSettings",
+    "TransportSettings",
+    "VolcengineRerankSettings",
 ]
 
 
@@ -32,8 +38,9 @@ def _secret() -> Any:
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, protected_namespaces=(), extra="forbid",
-                              use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        populate_by_name=True, protected_namespaces=(), extra="forbid", use_attribute_docstrings=True
+    )
 
 
 class TransportSettings(_Settings):
@@ -63,8 +70,9 @@ class TransportSettings(_Settings):
     InvalidInputError (needs Pillow)."""
     default_headers: dict[str, str] = Field(default_factory=dict)
     """Extra headers on every request."""
-    extra_body: dict[str, Any] = Field(default_factory=dict, validation_alias=AliasChoices(
-        "extra_body", "model_kwargs", "additional_kwargs"))
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=AliasChoices("extra_body", "model_kwargs", "additional_kwargs")
+    )
     """Extra fields merged into every request body, for fields a vendor added after this release
     (langchain-openai's model_kwargs, LlamaIndex's additional_kwargs); a field the client sets itself is refused
     by name."""

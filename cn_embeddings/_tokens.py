@@ -25,8 +25,9 @@ SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 
 def _is_cjk(ch: str) -> bool:
     code = ord(ch)
-    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2FA1F
-            or 0xF900 <= code <= 0xFAFF)
+    return (
+        0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2FA1F or 0xF900 <= code <= 0xFAFF
+    )
 
 
 def _is_punct(ch: str) -> bool:

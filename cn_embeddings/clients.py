@@ -36,12 +36,25 @@ if TYPE_CHECKING:
     else:
         from typing_extensions import Unpack
 
-__all__ = ["CLIENTS", "DEFAULT_MODELS", "VENDORS", "ArkClient", "QianfanClient", "TencentCloudClient", "TokenHubClient",
-           "credentials_of", "options_of"]
+__all__ = [
+    "CLIENTS",
+    "DEFAULT_MODELS",
+    "VENDORS",
+    "ArkClient",
+    "QianfanClient",
+    "TencentCloudClient",
+    "TokenHubClient",
+    "credentials_of",
+    "options_of",
+]
 
 VENDORS: dict[str, ModuleType] = {"tencent": tencent, "qianfan": qianfan, "ark": ark, "tokenhub": tokenhub}
-PROTOCOLS = {"tencent": tencent.TencentProtocol, "qianfan": qianfan.QianfanProtocol, "ark": ark.ArkProtocol,
-             "tokenhub": tokenhub.TokenHubProtocol}
+PROTOCOLS = {
+    "tencent": tencent.TencentProtocol,
+    "qianfan": qianfan.QianfanProtocol,
+    "ark": ark.ArkProtocol,
+    "tokenhub": tokenhub.TokenHubProtocol,
+}
 DEFAULT_MODELS = {vendor: module.DEFAULT_MODEL for vendor, module in VENDORS.items()}
 
 
@@ -70,28 +83,39 @@ def _check_base_url(url: Any, env: str) -> str | None:
     except ValueError:
         parts, host = None, None
     if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise ConfigurationError(f"base_url must be an http(s) URL with a host, like https://host/path "
-                                 f"(from base_url= or ${env})")
+        raise ConfigurationError(
+            f"base_url must be an http(s) URL with a host, like https://host/path (from base_url= or ${env})"
+        )
     return str(url)
 
 
-def split_options(owner: str, protocol: type, options: dict[str, Any],
-                  extra: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_options(
+    owner: str, protocol: type, options: dict[str, Any], extra: Iterable[str] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(protocol options, transport options); an unknown keyword is refused by name."""
     protocol_names = {s.name for s in declared(protocol)}
     transport_names = {s.name for s in declared(TransportOptions)}
     unknown = sorted(set(options) - protocol_names - transport_names)
     if unknown:
         allowed = sorted(protocol_names | transport_names | set(extra))
-        raise ConfigurationError(f"unknown option(s) {', '.join(map(repr, unknown))} for {owner}; "
-                                 f"allowed: {', '.join(allowed)}")
-    return ({k: v for k, v in options.items() if k in protocol_names},
-            {k: v for k, v in options.items() if k in transport_names})
+        raise ConfigurationError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for {owner}; allowed: {', '.join(allowed)}"
+        )
+    return (
+        {k: v for k, v in options.items() if k in protocol_names},
+        {k: v for k, v in options.items() if k in transport_names},
+    )
 
 
-def from_keywords(owner: str, protocol: type, credentials: tuple[Credential, ...], base_url_env: str,
-                  make_auth: Callable[[Mapping[str, Secret | None], Any], httpx.Auth], model: str | None,
-                  options: dict[str, Any]) -> tuple[Any, httpx.Auth, dict[str, Any]]:
+def from_keywords(
+    owner: str,
+    protocol: type,
+    credentials: tuple[Credential, ...],
+    base_url_env: str,
+    make_auth: Callable[[Mapping[str, Secret | None], Any], httpx.Auth],
+    model: str | None,
+    options: dict[str, Any],
+) -> tuple[Any, httpx.Auth, dict[str, Any]]:
     """(protocol, auth, transport options) of a ready-made client (embeddings or rerank) from the
     keywords it was given: credentials from them or the environment, the base URL checked, an
     unknown keyword refused by name. ``make_auth`` gets the resolved secrets and the protocol."""
@@ -101,7 +125,8 @@ def from_keywords(owner: str, protocol: type, credentials: tuple[Credential, ...
     if model:
         protocol_options["model"] = model
     protocol_options["base_url"] = _check_base_url(
-        options.get("base_url") or os.environ.get(base_url_env) or None, base_url_env)
+        options.get("base_url") or os.environ.get(base_url_env) or None, base_url_env
+    )
     built = protocol(**protocol_options)
     return built, make_auth(_resolve(credentials, secrets), built), transport
 
@@ -111,12 +136,24 @@ class VendorClient(EmbeddingClient):
 
     vendor: ClassVar[str]
 
-    def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
-                 http_async_client: httpx.AsyncClient | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+        http_async_client: httpx.AsyncClient | None = None,
+        **options: Any,
+    ) -> None:
         module = VENDORS[self.vendor]
         protocol, auth, transport = from_keywords(
-            type(self).__name__, PROTOCOLS[self.vendor], module.CREDENTIALS, module.BASE_URL_ENV,
-            lambda secrets, protocol: module.make_auth(secrets), model, options)
+            type(self).__name__,
+            PROTOCOLS[self.vendor],
+            module.CREDENTIALS,
+            module.BASE_URL_ENV,
+            lambda secrets, protocol: module.make_auth(secrets),
+            model,
+            options,
+        )
         super().__init__(protocol, auth, http_client=http_client, http_async_client=http_async_client, **transport)
 
     @classmethod
@@ -128,8 +165,13 @@ class VendorClient(EmbeddingClient):
         the limiter is shared when the quota is the same)."""
         protocol_changes, transport_changes = self._split(changes)
         twin = object.__new__(type(self))
-        twin._configure(dataclasses.replace(self.protocol, **protocol_changes),  # type: ignore[type-var]
-                        self._auth, dataclasses.replace(self.transport, **transport_changes), UsageCounter(), None)
+        twin._configure(
+            dataclasses.replace(self.protocol, **protocol_changes),  # type: ignore[type-var]
+            self._auth,
+            dataclasses.replace(self.transport, **transport_changes),
+            UsageCounter(),
+            None,
+        )
         return twin
 
 
@@ -161,9 +203,14 @@ class TencentCloudClient(VendorClient):
 
     if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
 
-        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
-                     http_async_client: httpx.AsyncClient | None = None,
-                     **options: Unpack[TencentKeywords]) -> None: ...
+        def __init__(
+            self,
+            model: str | None = None,
+            *,
+            http_client: httpx.Client | None = None,
+            http_async_client: httpx.AsyncClient | None = None,
+            **options: Unpack[TencentKeywords],
+        ) -> None: ...
 
 
 class QianfanClient(VendorClient):
@@ -173,9 +220,14 @@ class QianfanClient(VendorClient):
 
     if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
 
-        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
-                     http_async_client: httpx.AsyncClient | None = None,
-                     **options: Unpack[QianfanKeywords]) -> None: ...
+        def __init__(
+            self,
+            model: str | None = None,
+            *,
+            http_client: httpx.Client | None = None,
+            http_async_client: httpx.AsyncClient | None = None,
+            **options: Unpack[QianfanKeywords],
+        ) -> None: ...
 
 
 class ArkClient(VendorClient):
@@ -185,9 +237,14 @@ class ArkClient(VendorClient):
 
     if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
 
-        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
-                     http_async_client: httpx.AsyncClient | None = None,
-                     **options: Unpack[ArkKeywords]) -> None: ...
+        def __init__(
+            self,
+            model: str | None = None,
+            *,
+            http_client: httpx.Client | None = None,
+            http_async_client: httpx.AsyncClient | None = None,
+            **options: Unpack[ArkKeywords],
+        ) -> None: ...
 
 
 class TokenHubClient(VendorClient):
@@ -197,12 +254,21 @@ class TokenHubClient(VendorClient):
 
     if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
 
-        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
-                     http_async_client: httpx.AsyncClient | None = None,
-                     **options: Unpack[TokenHubKeywords]) -> None: ...
+        def __init__(
+            self,
+            model: str | None = None,
+            *,
+            http_client: httpx.Client | None = None,
+            http_async_client: httpx.AsyncClient | None = None,
+            **options: Unpack[TokenHubKeywords],
+        ) -> None: ...
 
 
-CLIENTS: dict[str, type[VendorClient]] = {"tencent": TencentCloudClient, "qianfan": QianfanClient, "ark": ArkClient,
-                                          "tokenhub": TokenHubClient}
+CLIENTS: dict[str, type[VendorClient]] = {
+    "tencent": TencentCloudClient,
+    "qianfan": QianfanClient,
+    "ark": ArkClient,
+    "tokenhub": TokenHubClient,
+}
 for _vendor, _cls in CLIENTS.items():
     _cls.__signature__ = keyword_signature(options_of(_vendor), credentials_of(_vendor))  # type: ignore[attr-defined]

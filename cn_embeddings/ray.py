@@ -22,8 +22,13 @@ class Embedder:
     """The callable class ``map_batches`` runs: one client per actor, one ``embed`` per batch, so
     the client keeps ``max_concurrency`` requests in flight within a batch."""
 
-    def __init__(self, client: EmbeddingClient, column: str = "text", output_column: str = "embedding",
-                 default: Literal["text", "image"] = "text") -> None:
+    def __init__(
+        self,
+        client: EmbeddingClient,
+        column: str = "text",
+        output_column: str = "embedding",
+        default: Literal["text", "image"] = "text",
+    ) -> None:
         self.client, self.column, self.output_column, self.default = client, column, output_column, default
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -36,10 +41,19 @@ class Embedder:
         return batch
 
 
-def embed_dataset(ds: Any, provider: str | None = None, model: str | None = None, *, column: str = "text",
-                  output_column: str = "embedding", concurrency: int = 2, batch_size: int | None = None,
-                  default: Literal["text", "image"] = "text", client: EmbeddingClient | None = None,
-                  **client_options: Any) -> Any:
+def embed_dataset(
+    ds: Any,
+    provider: str | None = None,
+    model: str | None = None,
+    *,
+    column: str = "text",
+    output_column: str = "embedding",
+    concurrency: int = 2,
+    batch_size: int | None = None,
+    default: Literal["text", "image"] = "text",
+    client: EmbeddingClient | None = None,
+    **client_options: Any,
+) -> Any:
     """A Dataset like ``ds`` with ``output_column`` holding each row's vector (float32).
 
     Give ``provider`` and ``model`` plus any client option (``quota_url``, ``requests_per_second``,
@@ -54,7 +68,9 @@ def embed_dataset(ds: Any, provider: str | None = None, model: str | None = None
     from ray.data import ActorPoolStrategy
 
     return ds.map_batches(
-        Embedder, fn_constructor_kwargs={"client": client, "column": column, "output_column": output_column,
-                                         "default": default},
+        Embedder,
+        fn_constructor_kwargs={"client": client, "column": column, "output_column": output_column, "default": default},
         compute=ActorPoolStrategy(size=concurrency),
-        batch_size=batch_size or client.batch_size * client.max_concurrency, batch_format="numpy")
+        batch_size=batch_size or client.batch_size * client.max_concurrency,
+        batch_format="numpy",
+    )

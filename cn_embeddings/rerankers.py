@@ -31,8 +31,14 @@ if TYPE_CHECKING:
     else:
         from typing_extensions import Unpack
 
-__all__ = ["RERANKERS", "QianfanRerankClient", "RerankVendor", "TencentCloudRerankClient",
-           "VolcengineRerankClient", "rerank_options_of"]
+__all__ = [
+    "RERANKERS",
+    "QianfanRerankClient",
+    "RerankVendor",
+    "TencentCloudRerankClient",
+    "VolcengineRerankClient",
+    "rerank_options_of",
+]
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,24 @@ class RerankVendor:
 
 
 RERANKERS: dict[str, RerankVendor] = {
-    "qianfan": RerankVendor(wire.QianfanRerankProtocol, qianfan.CREDENTIALS, qianfan.BASE_URL_ENV,
-                            lambda secrets, protocol: qianfan.make_auth(secrets)),
-    "tencent": RerankVendor(wire.TencentRerankProtocol, tencent.CREDENTIALS, tencent.BASE_URL_ENV,
-                            lambda secrets, protocol: tencent.make_auth(secrets)),
-    "volcengine": RerankVendor(wire.VolcengineRerankProtocol, wire.VOLCENGINE_CREDENTIALS,
-                               wire.VOLCENGINE_BASE_URL_ENV,
-                               lambda secrets, protocol: wire.volcengine_auth(secrets, protocol.region)),
+    "qianfan": RerankVendor(
+        wire.QianfanRerankProtocol,
+        qianfan.CREDENTIALS,
+        qianfan.BASE_URL_ENV,
+        lambda secrets, protocol: qianfan.make_auth(secrets),
+    ),
+    "tencent": RerankVendor(
+        wire.TencentRerankProtocol,
+        tencent.CREDENTIALS,
+        tencent.BASE_URL_ENV,
+        lambda secrets, protocol: tencent.make_auth(secrets),
+    ),
+    "volcengine": RerankVendor(
+        wire.VolcengineRerankProtocol,
+        wire.VOLCENGINE_CREDENTIALS,
+        wire.VOLCENGINE_BASE_URL_ENV,
+        lambda secrets, protocol: wire.volcengine_auth(secrets, protocol.region),
+    ),
 }
 
 
@@ -66,11 +83,18 @@ class VendorRerankClient(RerankClient):
 
     vendor: ClassVar[str]
 
-    def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
-                 http_async_client: httpx.AsyncClient | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+        http_async_client: httpx.AsyncClient | None = None,
+        **options: Any,
+    ) -> None:
         spec = RERANKERS[self.vendor]
-        protocol, auth, transport = from_keywords(type(self).__name__, spec.protocol, spec.credentials,
-                                                  spec.base_url_env, spec.make_auth, model, options)
+        protocol, auth, transport = from_keywords(
+            type(self).__name__, spec.protocol, spec.credentials, spec.base_url_env, spec.make_auth, model, options
+        )
         super().__init__(protocol, auth, http_client=http_client, http_async_client=http_async_client, **transport)
 
 
@@ -81,9 +105,14 @@ class QianfanRerankClient(VendorRerankClient):
 
     if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
 
-        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
-                     http_async_client: httpx.AsyncClient | None = None,
-                     **options: Unpack[QianfanRerankKeywords]) -> None: ...
+        def __init__(
+            self,
+            model: str | None = None,
+            *,
+            http_client: httpx.Client | None = None,
+            http_async_client: httpx.AsyncClient | None = None,
+            **options: Unpack[QianfanRerankKeywords],
+        ) -> None: ...
 
 
 class TencentCloudRerankClient(VendorRerankClient):
@@ -93,9 +122,14 @@ class TencentCloudRerankClient(VendorRerankClient):
 
     if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
 
-        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
-                     http_async_client: httpx.AsyncClient | None = None,
-                     **options: Unpack[TencentRerankKeywords]) -> None: ...
+        def __init__(
+            self,
+            model: str | None = None,
+            *,
+            http_client: httpx.Client | None = None,
+            http_async_client: httpx.AsyncClient | None = None,
+            **options: Unpack[TencentRerankKeywords],
+        ) -> None: ...
 
 
 class VolcengineRerankClient(VendorRerankClient):
@@ -105,12 +139,20 @@ class VolcengineRerankClient(VendorRerankClient):
 
     if TYPE_CHECKING:  # the keywords, for type checkers; at run time the base class takes and checks them
 
-        def __init__(self, model: str | None = None, *, http_client: httpx.Client | None = None,
-                     http_async_client: httpx.AsyncClient | None = None,
-                     **options: Unpack[VolcengineRerankKeywords]) -> None: ...
+        def __init__(
+            self,
+            model: str | None = None,
+            *,
+            http_client: httpx.Client | None = None,
+            http_async_client: httpx.AsyncClient | None = None,
+            **options: Unpack[VolcengineRerankKeywords],
+        ) -> None: ...
 
 
 RERANK_CLIENTS: dict[str, type[VendorRerankClient]] = {
-    "qianfan": QianfanRerankClient, "tencent": TencentCloudRerankClient, "volcengine": VolcengineRerankClient}
+    "qianfan": QianfanRerankClient,
+    "tencent": TencentCloudRerankClient,
+    "volcengine": VolcengineRerankClient,
+}
 for _vendor, _cls in RERANK_CLIENTS.items():
     _cls.__signature__ = keyword_signature(rerank_options_of(_vendor), RERANKERS[_vendor].credentials)  # type: ignore[attr-defined]

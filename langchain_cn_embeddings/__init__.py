@@ -5,5 +5,13 @@ from ._init import init_embeddings
 from .embeddings import ArkEmbeddings, QianfanEmbeddings, TencentCloudEmbeddings, TokenHubEmbeddings
 from .rerank import QianfanRerank, TencentCloudRerank, VolcengineRerank
 
-__all__ = ["ArkEmbeddings", "QianfanEmbeddings", "QianfanRerank", "TencentCloudEmbeddings", "TencentCloudRerank",
-           "TokenHubEmbeddings", "VolcengineRerank", "init_embeddings"]
+__all__ = [
+    "ArkEmbeddings",
+    "QianfanEmbeddings",
+    "QianfanRerank",
+    "TencentCloudEmbeddings",
+    "TencentCloudRerank",
+    "TokenHubEmbeddings",
+    "VolcengineRerank",
+    "init_embeddings",
+]

@@ -31,8 +31,9 @@ class LangChainAdapter(AdapterMixin, Serializable):
     """An httpx.Client to send with (it is still signed per request)."""
     http_async_client: Any = Field(default=None, exclude=True)
 
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid",
-                              protected_namespaces=())
+    model_config = ConfigDict(
+        populate_by_name=True, arbitrary_types_allowed=True, extra="forbid", protected_namespaces=()
+    )
 
     @classmethod
     def is_lc_serializable(cls) -> bool:

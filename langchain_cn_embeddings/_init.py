@@ -10,8 +10,12 @@ from cn_embeddings.config import init_from_spec
 from ._base import CNEmbeddingsBase
 from .embeddings import ArkEmbeddings, QianfanEmbeddings, TencentCloudEmbeddings, TokenHubEmbeddings
 
-CLASSES: dict[str, type[CNEmbeddingsBase]] = {"tencent": TencentCloudEmbeddings, "qianfan": QianfanEmbeddings,
-                                               "ark": ArkEmbeddings, "tokenhub": TokenHubEmbeddings}
+CLASSES: dict[str, type[CNEmbeddingsBase]] = {
+    "tencent": TencentCloudEmbeddings,
+    "qianfan": QianfanEmbeddings,
+    "ark": ArkEmbeddings,
+    "tokenhub": TokenHubEmbeddings,
+}
 
 
 def init_embeddings(spec: str | Mapping[str, Any], *, allow_secrets: bool = False, **kwargs: Any) -> CNEmbeddingsBase:

@@ -30,20 +30,23 @@ class CNRerankBase(RerankClients, LangChainAdapter, BaseDocumentCompressor):
     top_n: int | None = 3
     """How many documents to return, best first (None: all)."""
 
-    def rerank(self, documents: Sequence[str | Document], query: str, *,
-               top_n: int | None = -1) -> list[dict[str, Any]]:
+    def rerank(
+        self, documents: Sequence[str | Document], query: str, *, top_n: int | None = -1
+    ) -> list[dict[str, Any]]:
         """``[{"index", "relevance_score"}]``, best first (``top_n`` -1: this object's ``top_n``)."""
         result = self.client.rerank(query, _texts(documents), self.top_n if top_n == -1 else top_n)
         return [{"index": r.index, "relevance_score": r.relevance_score} for r in result.results]
 
-    def compress_documents(self, documents: Sequence[Document], query: str,
-                           callbacks: Callbacks | None = None) -> Sequence[Document]:
+    def compress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[Document]:
         if not documents:
             return []
         return _copies(documents, self.client.rerank(query, _texts(documents), self.top_n))
 
-    async def acompress_documents(self, documents: Sequence[Document], query: str,
-                                  callbacks: Callbacks | None = None) -> Sequence[Document]:
+    async def acompress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[Document]:
         if not documents:
             return []
         return _copies(documents, await self.client.arerank(query, _texts(documents), self.top_n))
@@ -57,8 +60,13 @@ def _copies(documents: Sequence[Document], result: RerankResult) -> list[Documen
     out = []
     for ranked in result.results:
         document = documents[ranked.index]
-        out.append(Document(page_content=document.page_content, id=document.id,
-                            metadata={**document.metadata, "relevance_score": ranked.relevance_score}))
+        out.append(
+            Document(
+                page_content=document.page_content,
+                id=document.id,
+                metadata={**document.metadata, "relevance_score": ranked.relevance_score},
+            )
+        )
     return out
 
 

@@ -5,5 +5,13 @@ from ._init import init_embeddings
 from .embeddings import ArkEmbedding, QianfanEmbedding, TencentCloudEmbedding, TokenHubEmbedding
 from .rerank import QianfanRerank, TencentCloudRerank, VolcengineRerank
 
-__all__ = ["ArkEmbedding", "QianfanEmbedding", "QianfanRerank", "TencentCloudEmbedding", "TencentCloudRerank",
-           "TokenHubEmbedding", "VolcengineRerank", "init_embeddings"]
+__all__ = [
+    "ArkEmbedding",
+    "QianfanEmbedding",
+    "QianfanRerank",
+    "TencentCloudEmbedding",
+    "TencentCloudRerank",
+    "TokenHubEmbedding",
+    "VolcengineRerank",
+    "init_embeddings",
+]

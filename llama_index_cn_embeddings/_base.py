@@ -31,8 +31,9 @@ Embedding = list[float]
 
 # The items of the batch call in progress, by the value the caller passed (equal values give equal
 # items, so a hook takes any of them; LlamaIndex may copy or reorder its batches).
-_CHECKED: contextvars.ContextVar[dict[Any, deque[Item]] | None] = contextvars.ContextVar("cn_embeddings_checked",
-                                                                                         default=None)
+_CHECKED: contextvars.ContextVar[dict[Any, deque[Item]] | None] = contextvars.ContextVar(
+    "cn_embeddings_checked", default=None
+)
 
 
 def _key(value: Any) -> Any:
@@ -52,8 +53,9 @@ class CNEmbeddingBase(EmbeddingClients, AdapterMixin, MultiModalEmbedding):
     http_client: Any = Field(default=None, exclude=True)
     async_http_client: Any = Field(default=None, exclude=True)
 
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid",
-                              protected_namespaces=())
+    model_config = ConfigDict(
+        populate_by_name=True, arbitrary_types_allowed=True, extra="forbid", protected_namespaces=()
+    )
 
     def __init__(self, **data: Any) -> None:
         batch_given = "embed_batch_size" in data
@@ -109,19 +111,22 @@ class CNEmbeddingBase(EmbeddingClients, AdapterMixin, MultiModalEmbedding):
         with self._checked(texts, "text"):
             return super().get_text_embedding_batch(texts, show_progress, **kwargs)
 
-    async def aget_text_embedding_batch(self, texts: list[str], show_progress: bool = False,
-                                        **kwargs: Any) -> list[Embedding]:
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
         with self._checked(texts, "text"):
             return await super().aget_text_embedding_batch(texts, show_progress, **kwargs)
 
-    def get_image_embedding_batch(self, img_file_paths: list[ImageType], show_progress: bool = False,
-                                  **kwargs: Any) -> list[Embedding]:
+    def get_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
         self.client.require_multimodal("image embedding")
         with self._checked(img_file_paths, "image"):
             return super().get_image_embedding_batch(img_file_paths, show_progress)
 
-    async def aget_image_embedding_batch(self, img_file_paths: list[ImageType], show_progress: bool = False,
-                                         **kwargs: Any) -> list[Embedding]:
+    async def aget_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
         self.client.require_multimodal("image embedding")
         with self._checked(img_file_paths, "image"):
             return await super().aget_image_embedding_batch(img_file_paths, show_progress)

@@ -10,8 +10,12 @@ from cn_embeddings.config import init_from_spec
 from ._base import CNEmbeddingBase
 from .embeddings import ArkEmbedding, QianfanEmbedding, TencentCloudEmbedding, TokenHubEmbedding
 
-CLASSES: dict[str, type[CNEmbeddingBase]] = {"tencent": TencentCloudEmbedding, "qianfan": QianfanEmbedding,
-                                              "ark": ArkEmbedding, "tokenhub": TokenHubEmbedding}
+CLASSES: dict[str, type[CNEmbeddingBase]] = {
+    "tencent": TencentCloudEmbedding,
+    "qianfan": QianfanEmbedding,
+    "ark": ArkEmbedding,
+    "tokenhub": TokenHubEmbedding,
+}
 
 
 def init_embeddings(spec: str | Mapping[str, Any], *, allow_secrets: bool = False, **kwargs: Any) -> CNEmbeddingBase:

@@ -38,8 +38,9 @@ class CNRerankBase(RerankClients, AdapterMixin, BaseNodePostprocessor):
     http_client: Any = Field(default=None, exclude=True)
     async_http_client: Any = Field(default=None, exclude=True)
 
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid",
-                              protected_namespaces=())
+    model_config = ConfigDict(
+        populate_by_name=True, arbitrary_types_allowed=True, extra="forbid", protected_namespaces=()
+    )
 
     @model_validator(mode="after")
     def _check_configuration(self) -> CNRerankBase:
@@ -56,13 +57,25 @@ class CNRerankBase(RerankClients, AdapterMixin, BaseNodePostprocessor):
     def _start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
         if query_bundle is None:
             raise ValueError("a rerank needs the query (query_bundle)")
-        dispatcher.event(ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=self.top_n or len(nodes),
-                                          model_name=getattr(self, self.model_field)))
+        dispatcher.event(
+            ReRankStartEvent(
+                query=query_bundle,
+                nodes=nodes,
+                top_n=self.top_n or len(nodes),
+                model_name=getattr(self, self.model_field),
+            )
+        )
 
     def _event(self, nodes: list[NodeWithScore], query_bundle: QueryBundle) -> Any:
-        return self.callback_manager.event(CBEventType.RERANKING, payload={
-            EventPayload.NODES: nodes, EventPayload.MODEL_NAME: getattr(self, self.model_field),
-            EventPayload.QUERY_STR: query_bundle.query_str, EventPayload.TOP_K: self.top_n})
+        return self.callback_manager.event(
+            CBEventType.RERANKING,
+            payload={
+                EventPayload.NODES: nodes,
+                EventPayload.MODEL_NAME: getattr(self, self.model_field),
+                EventPayload.QUERY_STR: query_bundle.query_str,
+                EventPayload.TOP_K: self.top_n,
+            },
+        )
 
     def _finish(self, nodes: list[NodeWithScore], result: RerankResult, event: Any) -> list[NodeWithScore]:
         ranked = [NodeWithScore(node=nodes[r.index].node, score=r.relevance_score) for r in result.results]
@@ -70,18 +83,21 @@ class CNRerankBase(RerankClients, AdapterMixin, BaseNodePostprocessor):
         dispatcher.event(ReRankEndEvent(nodes=ranked))
         return ranked
 
-    def _postprocess_nodes(self, nodes: list[NodeWithScore],
-                           query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         self._start(nodes, query_bundle)
         assert query_bundle is not None
         if not nodes:
             return []
         with self._event(nodes, query_bundle) as event:
-            return self._finish(nodes, self.client.rerank(query_bundle.query_str, self._texts(nodes), self.top_n),
-                                event)
+            return self._finish(
+                nodes, self.client.rerank(query_bundle.query_str, self._texts(nodes), self.top_n), event
+            )
 
-    async def _apostprocess_nodes(self, nodes: list[NodeWithScore],
-                                  query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
+    async def _apostprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         self._start(nodes, query_bundle)
         assert query_bundle is not None
         if not nodes:

@@ -21,8 +21,11 @@ from pathlib import Path
 import vcr
 
 ROOT = Path(__file__).resolve().parents[1] / "cassettes"
-REPLAY_BASE_URLS = {"tencent": "http://127.0.0.1:9", "qianfan": "http://127.0.0.1:9/v2",
-                    "ark": "http://127.0.0.1:9/api/v3"}
+REPLAY_BASE_URLS = {
+    "tencent": "http://127.0.0.1:9",
+    "qianfan": "http://127.0.0.1:9/v2",
+    "ark": "http://127.0.0.1:9/api/v3",
+}
 SECRET_HEADERS = ["authorization", "x-tc-token", "appid"]
 
 
@@ -34,8 +37,11 @@ def record_mode() -> str | None:
 
 def _label(path: Path, mode: str) -> None:
     today = datetime.date.today().isoformat()
-    source = ("the cn-embeddings offline emulator (cn_embeddings.testing), NOT a real service"
-              if mode == "emulator" else "the real vendor service")
+    source = (
+        "the cn-embeddings offline emulator (cn_embeddings.testing), NOT a real service"
+        if mode == "emulator"
+        else "the real vendor service"
+    )
     text = path.read_text(encoding="utf-8")
     path.write_text(f"# Recorded {today} from {source}.\n" + text, encoding="utf-8")
 
@@ -44,8 +50,12 @@ def _label(path: Path, mode: str) -> None:
 def use_cassette(vendor: str, name: str) -> Iterator[None]:
     mode = record_mode()
     path = ROOT / vendor / f"{name}.yaml"
-    recorder = vcr.VCR(record_mode="all" if mode else "none", match_on=["method", "path", "body"],
-                       filter_headers=SECRET_HEADERS, decode_compressed_response=True)
+    recorder = vcr.VCR(
+        record_mode="all" if mode else "none",
+        match_on=["method", "path", "body"],
+        filter_headers=SECRET_HEADERS,
+        decode_compressed_response=True,
+    )
     with recorder.use_cassette(str(path)):
         yield
     if mode and path.exists():

@@ -8,5 +8,18 @@ from .job import BulkError, Summary, content_hash, embed_corpus
 from .sinks import JsonlSink, ParquetSink, Row, Sink, StdoutSink, open_sink
 from .sources import Columns, Record, Source
 
-__all__ = ["BulkError", "Columns", "JsonlSink", "ParquetSink", "Record", "Row", "Sink", "Source", "StdoutSink",
-           "Summary", "content_hash", "embed_corpus", "open_sink"]
+__all__ = [
+    "BulkError",
+    "Columns",
+    "JsonlSink",
+    "ParquetSink",
+    "Record",
+    "Row",
+    "Sink",
+    "Source",
+    "StdoutSink",
+    "Summary",
+    "content_hash",
+    "embed_corpus",
+    "open_sink",
+]

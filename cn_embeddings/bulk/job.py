@@ -79,9 +79,11 @@ class Summary:
 
     def __str__(self) -> str:
         u = self.usage
-        return (f"{self.written} rows written, {self.skipped} already present, {self.duplicates} duplicates "
-                f"skipped, of {self.inputs} inputs; {u.requests} requests, {u.retries} retries, "
-                f"{u.total_tokens} tokens; {self.rows_per_second:.1f} rows/s over {self.seconds:.1f} s")
+        return (
+            f"{self.written} rows written, {self.skipped} already present, {self.duplicates} duplicates "
+            f"skipped, of {self.inputs} inputs; {u.requests} requests, {u.retries} retries, "
+            f"{u.total_tokens} tokens; {self.rows_per_second:.1f} rows/s over {self.seconds:.1f} s"
+        )
 
 
 @dataclass
@@ -99,8 +101,7 @@ def _checked(client: EmbeddingClient, records: Iterable[Record]) -> Iterator[tup
         except InvalidInputError as error:
             message = error.message.removeprefix("input 0: ")
             named = f"id {record.id!r}, " if record.id is not None else ""
-            raise InvalidInputError(f"{record.origin} ({named}nothing was sent): {message}",
-                                    rule=error.rule) from None
+            raise InvalidInputError(f"{record.origin} ({named}nothing was sent): {message}", rule=error.rule) from None
         digest = content_hash(item)
         yield record, _Entry(record.id if record.id is not None else digest, digest, item)
 
@@ -111,14 +112,17 @@ def _check_output(existing: Existing, model: str) -> dict[int, int]:
     done: dict[int, int] = {}
     for rid, digest, written_by in existing.rows:
         if written_by != model:
-            raise ConfigurationError(f"the output holds vectors of {written_by}, not {model}; "
-                                     "write another model's vectors to another --output")
+            raise ConfigurationError(
+                f"the output holds vectors of {written_by}, not {model}; "
+                "write another model's vectors to another --output"
+            )
         done[_key(rid)] = _key(digest)
     return done
 
 
-def embed_corpus(client: EmbeddingClient, source: Iterable[Record], sink: Sink, *,
-                 show_progress: bool = False) -> Summary:
+def embed_corpus(
+    client: EmbeddingClient, source: Iterable[Record], sink: Sink, *, show_progress: bool = False
+) -> Summary:
     """Embed every record of ``source`` not yet in ``sink``; see the module docstring.
 
     ``source`` must be re-iterable (a :class:`~cn_embeddings.bulk.Source`, a list): it is read
@@ -138,14 +142,17 @@ def embed_corpus(client: EmbeddingClient, source: Iterable[Record], sink: Sink, 
                 summary.duplicates += 1
                 skip.add(position)
                 continue
-            raise InvalidInputError(f"{record.origin}: duplicate id {record.id!r} (ids must be unique; nothing "
-                                    "was sent)", rule="unique-id")
+            raise InvalidInputError(
+                f"{record.origin}: duplicate id {record.id!r} (ids must be unique; nothing was sent)", rule="unique-id"
+            )
         seen.add(key)
         if key in done:
             if done[key] != digest:
-                raise InvalidInputError(f"{record.origin}: id {entry.id!r} is already in the output with other "
-                                        "content; give it a new id or use another --output (nothing was sent)",
-                                        rule="changed-content")
+                raise InvalidInputError(
+                    f"{record.origin}: id {entry.id!r} is already in the output with other "
+                    "content; give it a new id or use another --output (nothing was sent)",
+                    rule="changed-content",
+                )
             summary.skipped += 1
             skip.add(position)
         else:
@@ -175,8 +182,15 @@ def _since(before: Usage, after: Usage) -> Usage:
 class _Window:
     """Streams the entries through the client's one scheduler and writes each batch as it is answered."""
 
-    def __init__(self, client: EmbeddingClient, sink: Sink, model: str, dimension: int | None, summary: Summary,
-                 progress: Callable[[int], None] | None) -> None:
+    def __init__(
+        self,
+        client: EmbeddingClient,
+        sink: Sink,
+        model: str,
+        dimension: int | None,
+        summary: Summary,
+        progress: Callable[[int], None] | None,
+    ) -> None:
         self.client, self.sink, self.model, self.dimension = client, sink, model, dimension
         self.summary, self.progress = summary, progress
         self.lock = threading.Lock()
@@ -195,8 +209,9 @@ class _Window:
     def run(self, entries: Iterator[_Entry]) -> None:
         """Ctrl-C drains the job: answers on the wire are written, nothing new is sent."""
         try:
-            outcome = run_batches(self._batches(entries), self._one, self.client.max_concurrency,
-                                  keep=False, gentle=True)
+            outcome = run_batches(
+                self._batches(entries), self._one, self.client.max_concurrency, keep=False, gentle=True
+            )
         finally:
             self.sink.close()
         if outcome.failure is None:
@@ -204,13 +219,18 @@ class _Window:
         failure = outcome.failure.error
         if isinstance(failure, (KeyboardInterrupt, ConfigurationError)):
             raise failure
-        raise BulkError(failure, self.summary, self.summary.inputs - self.summary.skipped
-                        - self.summary.duplicates - self.summary.written) from failure
+        raise BulkError(
+            failure,
+            self.summary,
+            self.summary.inputs - self.summary.skipped - self.summary.duplicates - self.summary.written,
+        ) from failure
 
     def _one(self, batch: list[_Entry], cancel: Cancel) -> BatchResult:
         result = self.client.run_batch([e.item for e in batch], cancel)
-        rows = [Row(e.id, e.hash, vector, result.sparse[i] if result.sparse else None)
-                for i, (e, vector) in enumerate(zip(batch, result.vectors, strict=True))]
+        rows = [
+            Row(e.id, e.hash, vector, result.sparse[i] if result.sparse else None)
+            for i, (e, vector) in enumerate(zip(batch, result.vectors, strict=True))
+        ]
         with self.lock:
             self._check_dimension(rows)
             self.sink.write(rows, self.model)
@@ -224,5 +244,7 @@ class _Window:
             if self.dimension is None:
                 self.dimension = len(row.vector)
             elif len(row.vector) != self.dimension:
-                raise ConfigurationError(f"{row.id!r} came back with {len(row.vector)} dimensions, but the output "
-                                         f"holds {self.dimension}-dimension vectors; write to another --output")
+                raise ConfigurationError(
+                    f"{row.id!r} came back with {len(row.vector)} dimensions, but the output "
+                    f"holds {self.dimension}-dimension vectors; write to another --output"
+                )

@@ -72,6 +72,7 @@ try:  # 14x faster than json.dumps on a batch of float vectors, the same text
     def _dumps(value: Any) -> str:
         return orjson.dumps(value).decode()
 except ImportError:  # pragma: no cover - the [fast] extra is not installed
+
     def _dumps(value: Any) -> str:
         return json.dumps(value)
 
@@ -124,8 +125,9 @@ def _rows_of_lines(path: Path) -> Iterator[tuple[str, str, str]]:
             except ValueError:
                 head = None
             if not isinstance(head, dict) or not {"id", "hash", "model"} <= set(head):
-                raise ConfigurationError(f"{path}:{n} is not a line cn-embeddings wrote; refusing to append "
-                                         "(choose another --output)")
+                raise ConfigurationError(
+                    f"{path}:{n} is not a line cn-embeddings wrote; refusing to append (choose another --output)"
+                )
             yield str(head["id"]), head["hash"], head["model"]
 
 
@@ -227,8 +229,9 @@ class ParquetSink(Sink):
         for part in parts:
             meta = pq.read_schema(part).metadata or {}
             if b"cn_embeddings.model" not in meta:
-                raise ConfigurationError(f"{part} was not written by cn-embeddings; refusing to add to "
-                                         f"{self.path} (choose another --output)")
+                raise ConfigurationError(
+                    f"{part} was not written by cn-embeddings; refusing to add to {self.path} (choose another --output)"
+                )
             model = meta[b"cn_embeddings.model"].decode()
             table = pq.read_table(part, columns=["id", "hash"])
             for rid, digest in zip(table.column("id").to_pylist(), table.column("hash").to_pylist(), strict=True):
@@ -278,10 +281,12 @@ class ParquetSink(Sink):
             "hash": pa.array(buf.hashes, pa.string()),
         }
         if any(s is not None for s in buf.sparse):
-            columns["sparse"] = pa.array([list((s or {}).items()) for s in buf.sparse],
-                                         pa.map_(pa.int32(), pa.float32()))
+            columns["sparse"] = pa.array(
+                [list((s or {}).items()) for s in buf.sparse], pa.map_(pa.int32(), pa.float32())
+            )
         table = pa.table(columns).replace_schema_metadata(
-            {"cn_embeddings.model": model, "cn_embeddings.dimension": str(buf.lengths[0])})
+            {"cn_embeddings.model": model, "cn_embeddings.dimension": str(buf.lengths[0])}
+        )
         parts = self._parts()
         number = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
         final = self.path / f"part-{number:05d}.parquet"
@@ -310,8 +315,9 @@ def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
         raise ConfigurationError(f"output folder {parent} is not writable")
     if path.suffix.lower() == ".parquet":
         if path.exists() and not path.is_dir():
-            raise ConfigurationError(f"{path} is a file; a Parquet output is a folder of part files "
-                                     "(choose another --output)")
+            raise ConfigurationError(
+                f"{path} is a file; a Parquet output is a folder of part files (choose another --output)"
+            )
         try:
             return ParquetSink(path, rows_per_part=rows_per_part)
         except ImportError:

@@ -51,16 +51,23 @@ class Source:
     """A re-iterable sequence of records: texts given inline, image files and folders, and input
     files (``.txt`` one text per line; ``.jsonl``, ``.csv``, ``.parquet`` rows)."""
 
-    def __init__(self, texts: Iterable[str] = (), images: Iterable[str | Path] = (),
-                 files: Iterable[str | Path] = (), columns: Columns | None = None) -> None:
+    def __init__(
+        self,
+        texts: Iterable[str] = (),
+        images: Iterable[str | Path] = (),
+        files: Iterable[str | Path] = (),
+        columns: Columns | None = None,
+    ) -> None:
         self.texts = list(texts)
         self.images = [Path(p) for p in images]
         self.files = [Path(p) for p in files]
         self.columns = columns or Columns()
         for path in self.files:
             if path.suffix.lower() not in INPUT_SUFFIXES:
-                raise InvalidInputError(f"{path}: unsupported input type {path.suffix or '(none)'} "
-                                        f"(use {', '.join(INPUT_SUFFIXES)})", rule="input-type")
+                raise InvalidInputError(
+                    f"{path}: unsupported input type {path.suffix or '(none)'} (use {', '.join(INPUT_SUFFIXES)})",
+                    rule="input-type",
+                )
             if not path.is_file():
                 raise InvalidInputError(f"input file not found: {path}", rule="file-exists")
         for path in self.images:
@@ -95,8 +102,9 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise InvalidInputError(f"{path}:{n} is not UTF-8 (byte {raw[error.start]:#04x} at column "
-                                        f"{error.start + 1})", rule="utf-8") from None
+                raise InvalidInputError(
+                    f"{path}:{n} is not UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1})", rule="utf-8"
+                ) from None
             if n == 1:
                 line = line.removeprefix("\ufeff")
             yield n, line.rstrip("\r\n")
@@ -129,8 +137,11 @@ def _read_csv(path: Path, columns: Columns) -> Iterator[Record]:
     reader = csv.DictReader(numbered())
     header = reader.fieldnames or []
     if columns.text not in header and columns.image not in header:
-        raise InvalidInputError(f"{path}: no column {columns.text!r} or {columns.image!r} (columns: {header}); "
-                                "name one with --text-column or --image-column", rule="columns")
+        raise InvalidInputError(
+            f"{path}: no column {columns.text!r} or {columns.image!r} (columns: {header}); "
+            "name one with --text-column or --image-column",
+            rule="columns",
+        )
     for row in reader:
         yield _from_row(row, path, f"{path}:{reader.line_num}", columns)
 
@@ -139,14 +150,18 @@ def _read_parquet(path: Path, columns: Columns) -> Iterator[Record]:
     try:
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - the [bulk] extra
-        raise InvalidInputError("reading .parquet needs pyarrow: pip install 'cn-embeddings[bulk]'",
-                                rule="dependency") from None
+        raise InvalidInputError(
+            "reading .parquet needs pyarrow: pip install 'cn-embeddings[bulk]'", rule="dependency"
+        ) from None
     file = pq.ParquetFile(path)
     names = file.schema_arrow.names
     wanted = [c for c in (columns.id, columns.text, columns.image, columns.video) if c in names]
     if columns.text not in names and columns.image not in names:
-        raise InvalidInputError(f"{path}: no column {columns.text!r} or {columns.image!r} (columns: {names}); "
-                                "name one with --text-column or --image-column", rule="columns")
+        raise InvalidInputError(
+            f"{path}: no column {columns.text!r} or {columns.image!r} (columns: {names}); "
+            "name one with --text-column or --image-column",
+            rule="columns",
+        )
     row_number = 0
     for batch in file.iter_batches(batch_size=1024, columns=wanted):
         for row in batch.to_pylist():
@@ -169,8 +184,12 @@ def _from_row(row: Mapping[str, Any], path: Path, origin: str, columns: Columns)
             value = candidate if candidate.is_absolute() else path.parent / candidate
         content[key] = value
     if not content:
-        raise InvalidInputError(f"{origin}: no {columns.text!r}, {columns.image!r} or {columns.video!r} value",
-                                rule="non-empty")
+        raise InvalidInputError(
+            f"{origin}: no {columns.text!r}, {columns.image!r} or {columns.video!r} value", rule="non-empty"
+        )
     rid = row.get(columns.id)
-    return Record(None if rid is None or rid == "" else str(rid),
-                  content["text"] if list(content) == ["text"] else content, origin)
+    return Record(
+        None if rid is None or rid == "" else str(rid),
+        content["text"] if list(content) == ["text"] else content,
+        origin,
+    )

@@ -22,22 +22,22 @@ from ..testing._quotas import QUOTA_KINDS
 
 EXAMPLES = {
     "demo": "examples:\n  cn-embeddings demo            # offline emulator unless credentials are set\n"
-            "  cn-embeddings demo --live     # real clouds only (needs every vendor's credentials)",
+    "  cn-embeddings demo --live     # real clouds only (needs every vendor's credentials)",
     "embed": "examples:\n  cn-embeddings embed --provider ark --model doubao-embedding-vision-251215 \\\n"
-             "      --text '天很蓝' --image photos/ --output vectors.jsonl\n"
-             "  cn-embeddings embed --provider qianfan --model embedding-v1 --input corpus.csv "
-             "--text-column body --output vectors.parquet --rps 5 --quota-url redis://127.0.0.1:6379/0\n"
-             "  (.txt: a text per line; .jsonl/.csv/.parquet rows with id, text, image, video;\n"
-             "   every input is checked before anything is sent; re-running the same command resumes)",
+    "      --text '天很蓝' --image photos/ --output vectors.jsonl\n"
+    "  cn-embeddings embed --provider qianfan --model embedding-v1 --input corpus.csv "
+    "--text-column body --output vectors.parquet --rps 5 --quota-url redis://127.0.0.1:6379/0\n"
+    "  (.txt: a text per line; .jsonl/.csv/.parquet rows with id, text, image, video;\n"
+    "   every input is checked before anything is sent; re-running the same command resumes)",
     "rerank": "examples:\n  cn-embeddings rerank --provider qianfan --query '熊猫吃什么' --input docs.jsonl --top-n 5\n"
-              "  cn-embeddings rerank --provider volcengine --model doubao-seed-rerank --query q --input docs.txt\n"
-              "  (documents beyond one request's limit are split into requests and ranked together)",
+    "  cn-embeddings rerank --provider volcengine --model doubao-seed-rerank --query q --input docs.txt\n"
+    "  (documents beyond one request's limit are split into requests and ranked together)",
     "check": "examples:\n  cn-embeddings check --provider tencent\n  cn-embeddings check --provider ark --model "
-             "doubao-embedding-text-240715",
+    "doubao-embedding-text-240715",
     "emulator": "examples:\n  cn-embeddings emulator --port 8808\n  cn-embeddings emulator --port 8808 "
-                "--latency-ms 50 --qps 10 --fail-rate 0.05\n"
-                "  then: TENCENTCLOUD_ES_BASE_URL=http://127.0.0.1:8808 QIANFAN_BASE_URL=http://127.0.0.1:8808/v2 "
-                "ARK_BASE_URL=http://127.0.0.1:8808/api/v3",
+    "--latency-ms 50 --qps 10 --fail-rate 0.05\n"
+    "  then: TENCENTCLOUD_ES_BASE_URL=http://127.0.0.1:8808 QIANFAN_BASE_URL=http://127.0.0.1:8808/v2 "
+    "ARK_BASE_URL=http://127.0.0.1:8808/api/v3",
 }
 
 
@@ -77,8 +77,9 @@ def _pair_parser(annotation: Any) -> Any:
         try:
             return name.strip(), value_type[0](value.strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name.strip()}: {value.strip()!r} is not a "
-                                             f"{value_type[0].__name__}") from None
+            raise argparse.ArgumentTypeError(
+                f"{name.strip()}: {value.strip()!r} is not a {value_type[0].__name__}"
+            ) from None
 
     return parse
 
@@ -101,13 +102,18 @@ def add_option_flags(parser: argparse.ArgumentParser, kind: str = "embeddings") 
         if spec.type is bool:
             flag = group.add_argument(*names, dest=spec.name, action="store_true", default=None, help=help_text)
         elif value_type is bool:
-            flag = group.add_argument(*names, dest=spec.name, type=_parse_bool, metavar="{true,false}",
-                                      help=help_text)
+            flag = group.add_argument(*names, dest=spec.name, type=_parse_bool, metavar="{true,false}", help=help_text)
         elif value_type is typing.Literal:
             flag = group.add_argument(*names, dest=spec.name, choices=typing.get_args(spec.type), help=help_text)
         elif value_type is dict:
-            flag = group.add_argument(*names, dest=spec.name, type=_pair_parser(spec.type), action="append",
-                                      metavar="'NAME: VALUE'", help=help_text)
+            flag = group.add_argument(
+                *names,
+                dest=spec.name,
+                type=_pair_parser(spec.type),
+                action="append",
+                metavar="'NAME: VALUE'",
+                help=help_text,
+            )
         else:
             flag = group.add_argument(*names, dest=spec.name, type=value_type, help=help_text)
         flags[spec.name] = flag
@@ -166,8 +172,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     client = make_client(args.provider, args.model, **options)
     started = time.perf_counter()
     vector = client.embed_texts(["ping"])[0]
-    print(f"ok: {args.provider} {client.protocol.model}, dimension {len(vector)}, "
-          f"latency {(time.perf_counter() - started) * 1000:.0f} ms")
+    print(
+        f"ok: {args.provider} {client.protocol.model}, dimension {len(vector)}, "
+        f"latency {(time.perf_counter() - started) * 1000:.0f} ms"
+    )
     return 0
 
 
@@ -179,8 +187,13 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     client = RERANK_CLIENTS[args.provider](args.model, **options_from_args(args, args.provider, "rerank"))
     result = client.rerank(args.query, texts, args.top_n)
     for rank, ranked in enumerate(result.results, 1):
-        row = {"rank": rank, "index": ranked.index, "id": ids[ranked.index],
-               "relevance_score": ranked.relevance_score, "text": texts[ranked.index]}
+        row = {
+            "rank": rank,
+            "index": ranked.index,
+            "id": ids[ranked.index],
+            "relevance_score": ranked.relevance_score,
+            "text": texts[ranked.index],
+        }
         print(json.dumps(row, ensure_ascii=False))
     print(f"{len(texts)} documents ranked in {result.usage.requests} requests", file=sys.stderr)
     return 0
@@ -205,19 +218,29 @@ def _read_documents(path: str, text_column: str, id_column: str) -> tuple[list[A
 def cmd_emulator(args: argparse.Namespace) -> int:
     from ..testing import Emulator, Faults
 
-    faults = Faults(latency_ms=args.latency_ms, qps=args.qps, quota_kind=args.quota_kind,
-                    quota_window=args.quota_window, rate_limit_code=args.rate_limit_code,
-                    server_error_rate=args.fail_rate,
-                    rate_limit_rate=args.rate_limit_rate, drop_rate=args.drop_rate, stall_rate=args.stall_rate,
-                    seed=args.seed)
+    faults = Faults(
+        latency_ms=args.latency_ms,
+        qps=args.qps,
+        quota_kind=args.quota_kind,
+        quota_window=args.quota_window,
+        rate_limit_code=args.rate_limit_code,
+        server_error_rate=args.fail_rate,
+        rate_limit_rate=args.rate_limit_rate,
+        drop_rate=args.drop_rate,
+        stall_rate=args.stall_rate,
+        seed=args.seed,
+    )
     emulator = Emulator(port=args.port, faults=faults)
     c = emulator.credentials
-    print(f"cn-embeddings emulator (offline, fake vectors) listening on {emulator.url}\n"
-          f"  TENCENTCLOUD_ES_BASE_URL={emulator.tencent_url} TENCENTCLOUD_SECRET_ID={c.secret_id} "
-          f"TENCENTCLOUD_SECRET_KEY={c.secret_key}\n"
-          f"  QIANFAN_BASE_URL={emulator.qianfan_url} QIANFAN_API_KEY={c.qianfan_api_key}\n"
-          f"  ARK_BASE_URL={emulator.ark_url} ARK_API_KEY={c.ark_api_key}\n"
-          "(these are the emulator's public test credentials, not secrets) Ctrl-C stops it.", flush=True)
+    print(
+        f"cn-embeddings emulator (offline, fake vectors) listening on {emulator.url}\n"
+        f"  TENCENTCLOUD_ES_BASE_URL={emulator.tencent_url} TENCENTCLOUD_SECRET_ID={c.secret_id} "
+        f"TENCENTCLOUD_SECRET_KEY={c.secret_key}\n"
+        f"  QIANFAN_BASE_URL={emulator.qianfan_url} QIANFAN_API_KEY={c.qianfan_api_key}\n"
+        f"  ARK_BASE_URL={emulator.ark_url} ARK_API_KEY={c.ark_api_key}\n"
+        "(these are the emulator's public test credentials, not secrets) Ctrl-C stops it.",
+        flush=True,
+    )
     try:
         emulator.serve_forever()
     except KeyboardInterrupt:
@@ -226,77 +249,124 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cn-embeddings", description="Embeddings from Tencent Cloud ES, "
-                                     "Baidu Qianfan v2 and Volcengine Ark.")
+    parser = argparse.ArgumentParser(
+        prog="cn-embeddings", description="Embeddings from Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark."
+    )
     parser.add_argument("--verbose", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common = argparse.ArgumentParser(add_help=False)  # so --verbose is accepted after the command too
-    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks and debug logs")
+    common.add_argument(
+        "--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     fmt = argparse.RawDescriptionHelpFormatter
 
-    demo = sub.add_parser("demo", parents=[common], help="the main job end to end, offline unless credentials are set",
-                          epilog=EXAMPLES["demo"], formatter_class=fmt)
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="the main job end to end, offline unless credentials are set",
+        epilog=EXAMPLES["demo"],
+        formatter_class=fmt,
+    )
     demo.add_argument("--live", action="store_true", help="use the real clouds for every vendor")
     demo.set_defaults(func=cmd_demo)
 
-    embed = sub.add_parser("embed", parents=[common], help="embed a corpus into JSON Lines or Parquet, resumable",
-                           epilog=EXAMPLES["embed"], formatter_class=fmt)
+    embed = sub.add_parser(
+        "embed",
+        parents=[common],
+        help="embed a corpus into JSON Lines or Parquet, resumable",
+        epilog=EXAMPLES["embed"],
+        formatter_class=fmt,
+    )
     embed.add_argument("--provider", choices=PROVIDERS, required=True)
     embed.add_argument("--model")
     embed.add_argument("--text", action="append", help="a text to embed (repeatable)")
     embed.add_argument("--image", action="append", help="an image file or folder (repeatable)")
-    embed.add_argument("--input", action="append",
-                       help=".txt (a text per line), .jsonl, .csv or .parquet rows (repeatable)")
-    embed.add_argument("--id-column", default="id", help="the id field of .jsonl/.csv/.parquet rows "
-                       "(default: id; without one, ids are content hashes)")
+    embed.add_argument(
+        "--input", action="append", help=".txt (a text per line), .jsonl, .csv or .parquet rows (repeatable)"
+    )
+    embed.add_argument(
+        "--id-column",
+        default="id",
+        help="the id field of .jsonl/.csv/.parquet rows (default: id; without one, ids are content hashes)",
+    )
     embed.add_argument("--text-column", default="text", help="the text field (default: text)")
     embed.add_argument("--image-column", default="image", help="the image field (default: image)")
-    embed.add_argument("--output", required=True, help="X.jsonl, X.parquet (a folder of part files) or - "
-                       "(JSON Lines on stdout)")
-    embed.add_argument("--rows-per-part", type=int, default=4096, help="rows per Parquet part file (default: "
-                       "4096); rows not yet in a part are kept in a journal beside them")
+    embed.add_argument(
+        "--output", required=True, help="X.jsonl, X.parquet (a folder of part files) or - (JSON Lines on stdout)"
+    )
+    embed.add_argument(
+        "--rows-per-part",
+        type=int,
+        default=4096,
+        help="rows per Parquet part file (default: 4096); rows not yet in a part are kept in a journal beside them",
+    )
     add_option_flags(embed)
     embed.set_defaults(func=cmd_embed)
 
-    rerank = sub.add_parser("rerank", parents=[common], help="rank documents for a query (JSON Lines, best first)",
-                            epilog=EXAMPLES["rerank"], formatter_class=fmt)
+    rerank = sub.add_parser(
+        "rerank",
+        parents=[common],
+        help="rank documents for a query (JSON Lines, best first)",
+        epilog=EXAMPLES["rerank"],
+        formatter_class=fmt,
+    )
     rerank.add_argument("--provider", choices=tuple(RERANKERS), required=True)
     rerank.add_argument("--model")
     rerank.add_argument("--query", required=True, help="the query")
     rerank.add_argument("--input", required=True, help=".txt (a document per line), or .jsonl, .csv or .parquet rows")
     rerank.add_argument("--text-column", default="text", help="the text field of rows (default: text)")
-    rerank.add_argument("--id-column", default="id", help="the id field of rows (default: id; without one, "
-                        "the file and line)")
+    rerank.add_argument(
+        "--id-column", default="id", help="the id field of rows (default: id; without one, the file and line)"
+    )
     rerank.add_argument("--top-n", type=int, help="how many to print (default: all)")
     add_option_flags(rerank, "rerank")
     rerank.set_defaults(func=cmd_rerank)
 
-    check = sub.add_parser("check", parents=[common],
-                           help="one minimal call: ok with dimension and latency, or what is wrong",
-                           epilog=EXAMPLES["check"], formatter_class=fmt)
+    check = sub.add_parser(
+        "check",
+        parents=[common],
+        help="one minimal call: ok with dimension and latency, or what is wrong",
+        epilog=EXAMPLES["check"],
+        formatter_class=fmt,
+    )
     check.add_argument("--provider", choices=PROVIDERS, required=True)
     check.add_argument("--model")
     add_option_flags(check)
     check.set_defaults(func=cmd_check)
 
-    emu = sub.add_parser("emulator", parents=[common], help="run the offline emulator for your own tests",
-                         epilog=EXAMPLES["emulator"],
-                         formatter_class=fmt)
+    emu = sub.add_parser(
+        "emulator",
+        parents=[common],
+        help="run the offline emulator for your own tests",
+        epilog=EXAMPLES["emulator"],
+        formatter_class=fmt,
+    )
     emu.add_argument("--port", type=int, default=8808)
     emu.add_argument("--latency-ms", type=float, default=0.0)
-    emu.add_argument("--qps", type=float, help="per-model quota: its limit per --quota-window (requests; tokens "
-                                               "for --quota-kind tokens; requests at once for inflight); over it, "
-                                               "each vendor's rate-limit answer")
-    emu.add_argument("--quota-kind", default="bucket", choices=QUOTA_KINDS,
-                     help="how the quota counts: bucket, moving or fixed windows, a moving window that counts "
-                          "refused requests too (counting), tokens, or requests in flight (inflight)")
+    emu.add_argument(
+        "--qps",
+        type=float,
+        help="per-model quota: its limit per --quota-window (requests; tokens "
+        "for --quota-kind tokens; requests at once for inflight); over it, "
+        "each vendor's rate-limit answer",
+    )
+    emu.add_argument(
+        "--quota-kind",
+        default="bucket",
+        choices=QUOTA_KINDS,
+        help="how the quota counts: bucket, moving or fixed windows, a moving window that counts "
+        "refused requests too (counting), tokens, or requests in flight (inflight)",
+    )
     emu.add_argument("--quota-window", type=float, default=1.0, help="seconds the quota's limit is counted over")
     emu.add_argument("--fail-rate", type=float, default=0.0, help="share of 5xx answers")
     emu.add_argument("--rate-limit-rate", type=float, default=0.0, help="share of random rate-limit answers")
-    emu.add_argument("--rate-limit-code", default="quota", choices=("quota", "overload"),
-                     help="whether those answers speak of the caller's quota or of the vendor's load")
+    emu.add_argument(
+        "--rate-limit-code",
+        default="quota",
+        choices=("quota", "overload"),
+        help="whether those answers speak of the caller's quota or of the vendor's load",
+    )
     emu.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped connections")
     emu.add_argument("--stall-rate", type=float, default=0.0, help="share of requests that never answer")
     emu.add_argument("--seed", type=int, default=0)
@@ -310,8 +380,10 @@ def _hint(error: Exception) -> str:
     if isinstance(error, BulkError):
         return "hint: every vector answered is in the output; run the same command again to resume"
     if isinstance(error, InvalidInputError):
-        return ("hint: nothing was sent; fix that input (or pass --long-inputs truncate or split for over-long "
-                "texts) and run again")
+        return (
+            "hint: nothing was sent; fix that input (or pass --long-inputs truncate or split for over-long "
+            "texts) and run again"
+        )
     if isinstance(error, OSError):
         return "hint: check the path, its permissions and the free disk space"
     if isinstance(error, APIError) and error.code and "Signature" in error.code and "clock" not in str(error):

@@ -25,6 +25,7 @@ from ..testing import Emulator
 MODELS = {"tencent": "WeCLIPv2-Base", "qianfan": "gme-qwen2-vl-2b-instruct", "ark": "doubao-embedding-vision-251215"}
 TEXT_QUERY = "熊猫吃什么？"
 
+
 def _required_env(vendor: str) -> list[str]:
     return [cred.env for cred in credentials_of(vendor) if cred.required]
 
@@ -58,8 +59,10 @@ def has_credentials(vendor: str) -> bool:
 
 def _cosine_best(query: list[float], candidates: list[list[float]]) -> int:
     def cos(a: list[float], b: list[float]) -> float:
-        return sum(x * y for x, y in zip(a, b, strict=True)) / (math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
-                                                               or 1.0)
+        return sum(x * y for x, y in zip(a, b, strict=True)) / (
+            math.sqrt(sum(x * x for x in a) * sum(y * y for y in b)) or 1.0
+        )
+
     return max(range(len(candidates)), key=lambda i: cos(query, candidates[i]))
 
 
@@ -109,8 +112,10 @@ def run_demo(live: bool = False, say: Callable[[str], object] = print) -> list[R
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(Emulator()) if missing else None
         if emulator is not None:
-            say(f"No credentials for {', '.join(missing)}: using the built-in OFFLINE EMULATOR at {emulator.url} "
-                "(deterministic fake vectors, not the real service).")
+            say(
+                f"No credentials for {', '.join(missing)}: using the built-in OFFLINE EMULATOR at {emulator.url} "
+                "(deterministic fake vectors, not the real service)."
+            )
         for vendor, model in MODELS.items():
             live_vendor = vendor not in missing
             params = {} if live_vendor else emulator.settings(vendor)  # type: ignore[union-attr]
@@ -129,11 +134,35 @@ def run_demo(live: bool = False, say: Callable[[str], object] = print) -> list[R
 
 
 def format_table(rows: list[Row]) -> str:
-    head = ["vendor", "framework", "backend", "model", "dims", "requests", "retries", "tokens", "seconds",
-            "top hit (text query)", "top hit (image query)"]
-    body = [[r.vendor, r.framework, r.backend, r.model, str(r.dimensions), str(r.requests), str(r.retries),
-             str(r.tokens), f"{r.seconds:.2f}", (r.error or r.text_hit)[:40], "" if r.error else r.image_hit]
-            for r in rows]
+    head = [
+        "vendor",
+        "framework",
+        "backend",
+        "model",
+        "dims",
+        "requests",
+        "retries",
+        "tokens",
+        "seconds",
+        "top hit (text query)",
+        "top hit (image query)",
+    ]
+    body = [
+        [
+            r.vendor,
+            r.framework,
+            r.backend,
+            r.model,
+            str(r.dimensions),
+            str(r.requests),
+            str(r.retries),
+            str(r.tokens),
+            f"{r.seconds:.2f}",
+            (r.error or r.text_hit)[:40],
+            "" if r.error else r.image_hit,
+        ]
+        for r in rows
+    ]
     widths = [max(_width(x) for x in col) for col in zip(head, *body, strict=False)]
     lines = ["  ".join(_pad(c, w) for c, w in zip(line, widths, strict=True)) for line in [head, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))

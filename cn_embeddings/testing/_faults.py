@@ -69,8 +69,12 @@ class Faults:
                     self._script.appendleft((start, kind, count - 1))
                 return kind
             roll = self._rng.random()
-        for kind, rate in (("server_error", self.server_error_rate), ("rate_limit", self.rate_limit_rate),
-                           ("drop", self.drop_rate), ("stall", self.stall_rate)):
+        for kind, rate in (
+            ("server_error", self.server_error_rate),
+            ("rate_limit", self.rate_limit_rate),
+            ("drop", self.drop_rate),
+            ("stall", self.stall_rate),
+        ):
             if roll < rate:
                 return kind
             roll -= rate

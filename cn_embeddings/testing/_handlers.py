@@ -22,17 +22,34 @@ from typing import Any
 
 from . import _vectors
 
-TENCENT_DIMS = {"WeCLIPv2-Base": 512, "WeCLIPv2-Large": 768, "bge-base-zh-v1.5": 768, "bge-large-zh-v1.5": 1024,
-                "Conan-embedding-v1": 1792, "bge-m3": 1024, "KaLM-embedding-multilingual-mini-v1": 896,
-                "Qwen3-Embedding-0.6B": 1024}
-QIANFAN_TEXT = {"embedding-v1": (16, 1000, 384), "bge-large-zh": (16, 2000, 1024),
-                "bge-large-en": (16, 2000, 1024), "tao-8k": (1, 28000, 1024),
-                "qwen3-embedding-0.6b": (16, None, 1024), "qwen3-embedding-4b": (16, None, 2560),
-                "qwen3-embedding-8b": (16, None, 4096)}
+TENCENT_DIMS = {
+    "WeCLIPv2-Base": 512,
+    "WeCLIPv2-Large": 768,
+    "bge-base-zh-v1.5": 768,
+    "bge-large-zh-v1.5": 1024,
+    "Conan-embedding-v1": 1792,
+    "bge-m3": 1024,
+    "KaLM-embedding-multilingual-mini-v1": 896,
+    "Qwen3-Embedding-0.6B": 1024,
+}
+QIANFAN_TEXT = {
+    "embedding-v1": (16, 1000, 384),
+    "bge-large-zh": (16, 2000, 1024),
+    "bge-large-en": (16, 2000, 1024),
+    "tao-8k": (1, 28000, 1024),
+    "qwen3-embedding-0.6b": (16, None, 1024),
+    "qwen3-embedding-4b": (16, None, 2560),
+    "qwen3-embedding-8b": (16, None, 4096),
+}
 QWEN3_MAX_TOKENS = 8192
 # Ark video_url tuning fields and their ranges (Go SDK); integers except fps
-ARK_VIDEO_FIELDS = {"fps": (0.2, 5.0), "max_video_tokens": (10240, 204800), "min_frame_tokens": (16, 128),
-                    "max_frame_tokens": (128, 640), "min_frames": (5, 16)}
+ARK_VIDEO_FIELDS = {
+    "fps": (0.2, 5.0),
+    "max_video_tokens": (10240, 204800),
+    "min_frame_tokens": (16, 128),
+    "max_frame_tokens": (128, 640),
+    "min_frames": (5, 16),
+}
 ARK_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 QIANFAN_GME_DIM = 1536
 
@@ -49,11 +66,17 @@ class Answer:
 class Credentials:
     """The credentials the emulator accepts (fake, public values by default)."""
 
-    def __init__(self, secret_id: str = "AKIDEMULATOR0000", secret_key: str = "emulator-secret-key",  # noqa: S107
-                 session_token: str | None = None, qianfan_api_key: str = "emulator-qianfan-key",  # noqa: S107
-                 ark_api_key: str = "emulator-ark-key", volc_access_key: str = "AKLTEMULATOR0000",  # noqa: S107
-                 volc_secret_key: str = "emulator-volc-secret",  # noqa: S107
-                 tokenhub_api_key: str = "emulator-tokenhub-key") -> None:  # noqa: S107
+    def __init__(
+        self,
+        secret_id: str = "AKIDEMULATOR0000",
+        secret_key: str = "emulator-secret-key",  # noqa: S107
+        session_token: str | None = None,
+        qianfan_api_key: str = "emulator-qianfan-key",  # noqa: S107
+        ark_api_key: str = "emulator-ark-key",
+        volc_access_key: str = "AKLTEMULATOR0000",  # noqa: S107
+        volc_secret_key: str = "emulator-volc-secret",  # noqa: S107
+        tokenhub_api_key: str = "emulator-tokenhub-key",
+    ) -> None:  # noqa: S107
         self.secret_id, self.secret_key, self.session_token = secret_id, secret_key, session_token
         self.tokenhub_api_key = tokenhub_api_key
         self.qianfan_api_key, self.ark_api_key = qianfan_api_key, ark_api_key
@@ -85,22 +108,32 @@ def _media_key(value: str) -> bytes | None:
 
 def _tc3_expected(creds: Credentials, headers: dict[str, str], body: bytes, timestamp: int) -> str:
     date = datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d")
-    canonical = "\n".join(["POST", "/", "", f"content-type:{headers.get('content-type', '')}\n"
-                           f"host:{headers.get('host', '')}\n", "content-type;host", hashlib.sha256(body).hexdigest()])
-    to_sign = "\n".join(["TC3-HMAC-SHA256", str(timestamp), f"{date}/es/tc3_request",
-                         hashlib.sha256(canonical.encode()).hexdigest()])
+    canonical = "\n".join(
+        [
+            "POST",
+            "/",
+            "",
+            f"content-type:{headers.get('content-type', '')}\nhost:{headers.get('host', '')}\n",
+            "content-type;host",
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
+    to_sign = "\n".join(
+        ["TC3-HMAC-SHA256", str(timestamp), f"{date}/es/tc3_request", hashlib.sha256(canonical.encode()).hexdigest()]
+    )
     key = ("TC3" + creds.secret_key).encode()
     for part in (date, "es", "tc3_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    return (f"TC3-HMAC-SHA256 Credential={creds.secret_id}/{date}/es/tc3_request, "
-            f"SignedHeaders=content-type;host, Signature={signature}")
+    return (
+        f"TC3-HMAC-SHA256 Credential={creds.secret_id}/{date}/es/tc3_request, "
+        f"SignedHeaders=content-type;host, Signature={signature}"
+    )
 
 
 def tencent_error(code: str, message: str) -> Answer:
     """Tencent answers errors with HTTP 200."""
-    return Answer(200, {"Response": {"Error": {"Code": code, "Message": message},
-                                     "RequestId": str(uuid.uuid4())}}, {})
+    return Answer(200, {"Response": {"Error": {"Code": code, "Message": message}, "RequestId": str(uuid.uuid4())}}, {})
 
 
 def tencent(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
@@ -142,8 +175,13 @@ def tencent(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
             return tencent_error("MissingParameter", "Texts is required")
         data: Any = [{"Embedding": _vectors.embed_json(model, dim, text=t), "Index": i} for i, t in enumerate(texts)]
         tokens = sum(len(t) for t in texts)
-        return Answer(200, {"Response": {"Data": data, "Usage": {"TotalTokens": tokens},
-                                         "RequestId": str(uuid.uuid4())}}, {}, model, len(texts))
+        return Answer(
+            200,
+            {"Response": {"Data": data, "Usage": {"TotalTokens": tokens}, "RequestId": str(uuid.uuid4())}},
+            {},
+            model,
+            len(texts),
+        )
     if "ImageData" in params and "ImageUrl" in params:
         return tencent_error("InvalidParameter", "ImageData and ImageUrl cannot be mixed")
     raw_images = params.get("ImageData") or params.get("ImageUrl") or []
@@ -159,21 +197,33 @@ def tencent(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
         images.append(key)
     if not texts and not images:
         return tencent_error("MissingParameter", "Texts, ImageData or ImageUrl is required")
-    data = {"TextEmbeddings": [{"Embedding": _vectors.embed_json(model, dim, text=t), "Index": i}
-                               for i, t in enumerate(texts)] or None,
-            "ImageEmbeddings": [{"Embedding": _vectors.embed_json(model, dim, media=[m]), "Index": i}
-                                for i, m in enumerate(images)] or None}
+    data = {
+        "TextEmbeddings": [
+            {"Embedding": _vectors.embed_json(model, dim, text=t), "Index": i} for i, t in enumerate(texts)
+        ]
+        or None,
+        "ImageEmbeddings": [
+            {"Embedding": _vectors.embed_json(model, dim, media=[m]), "Index": i} for i, m in enumerate(images)
+        ]
+        or None,
+    }
     usage = {"TotalTokens": sum(len(t) for t in texts), "TotalImages": len(images)}
-    return Answer(200, {"Response": {"Data": data, "Usage": usage, "RequestId": str(uuid.uuid4())}},
-                  {}, model, len(texts) + len(images))
+    return Answer(
+        200,
+        {"Response": {"Data": data, "Usage": usage, "RequestId": str(uuid.uuid4())}},
+        {},
+        model,
+        len(texts) + len(images),
+    )
 
 
 # -- Baidu Qianfan v2 ---------------------------------------------------------------------------
 
 
 def qianfan_error(status: int, code: str, message: str, kind: str = "invalid_request_error") -> Answer:
-    return Answer(status, {"error": {"code": code, "message": message, "type": kind},
-                           "id": "as-" + uuid.uuid4().hex[:10]}, {})
+    return Answer(
+        status, {"error": {"code": code, "message": message, "type": kind}, "id": "as-" + uuid.uuid4().hex[:10]}, {}
+    )
 
 
 @functools.cache
@@ -225,14 +275,27 @@ def qianfan(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
                 return qianfan_error(400, "characters_too_long", f"input longer than {max_chars} characters")
             if model.startswith("qwen3") and _qwen_tokens(t) > QWEN3_MAX_TOKENS:
                 return qianfan_error(400, "tokens_too_long", f"input longer than {QWEN3_MAX_TOKENS} tokens")
-        data = [{"object": "embedding", "embedding": _vectors.embed_json(model, dim, text=t), "index": i}
-                for i, t in enumerate(inputs)]
+        data = [
+            {"object": "embedding", "embedding": _vectors.embed_json(model, dim, text=t), "index": i}
+            for i, t in enumerate(inputs)
+        ]
         tokens = sum(len(t) for t in inputs)
     else:
         return qianfan_error(400, "invalid_model", "model is not available")
-    return Answer(200, {"id": "as-" + uuid.uuid4().hex[:10], "object": "list", "created": int(time.time()),
-                        "model": model, "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
-                  {}, model, len(inputs))
+    return Answer(
+        200,
+        {
+            "id": "as-" + uuid.uuid4().hex[:10],
+            "object": "list",
+            "created": int(time.time()),
+            "model": model,
+            "data": data,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        },
+        {},
+        model,
+        len(inputs),
+    )
 
 
 # -- Volcengine Ark -----------------------------------------------------------------------------
@@ -240,8 +303,11 @@ def qianfan(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
 
 def ark_error(status: int, code: str, message: str, kind: str = "BadRequest") -> Answer:
     request_id = "0217" + uuid.uuid4().hex[:20]
-    return Answer(status, {"error": {"code": code, "message": f"{message} Request ID: {request_id}",
-                                     "param": "", "type": kind}}, {"X-Request-Id": request_id})
+    return Answer(
+        status,
+        {"error": {"code": code, "message": f"{message} Request ID: {request_id}", "param": "", "type": kind}},
+        {"X-Request-Id": request_id},
+    )
 
 
 def _video_refusal(video: dict[str, Any]) -> str | None:
@@ -252,11 +318,18 @@ def _video_refusal(video: dict[str, Any]) -> str | None:
         value = video.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high \
-                or (name != "fps" and not float(value).is_integer()):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not low <= value <= high
+            or (name != "fps" and not float(value).is_integer())
+        ):
             return f"video_url.{name} must be in [{low}, {high}]."
-    if video.get("min_frame_tokens") and video.get("max_frame_tokens") \
-            and video["max_frame_tokens"] < video["min_frame_tokens"]:
+    if (
+        video.get("min_frame_tokens")
+        and video.get("max_frame_tokens")
+        and video["max_frame_tokens"] < video["min_frame_tokens"]
+    ):
         return "video_url.max_frame_tokens must not be below min_frame_tokens."
     return None
 
@@ -278,8 +351,9 @@ def _multi_refusal(model: str, multi: Any) -> str | None:
 
 def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bool) -> Answer:
     if headers.get("authorization") != f"Bearer {creds.ark_api_key}":
-        return ark_error(401, "AuthenticationError", "The API key in the request is missing or invalid.",
-                         "Unauthorized")
+        return ark_error(
+            401, "AuthenticationError", "The API key in the request is missing or invalid.", "Unauthorized"
+        )
     try:
         params = json.loads(body)
     except ValueError:
@@ -301,11 +375,18 @@ def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bo
         inputs = [inputs] if isinstance(inputs, str) else inputs
         if not isinstance(inputs, list) or not inputs or not all(isinstance(t, str) and t for t in inputs):
             return ark_error(400, "InvalidParameter", "input must be a non-empty string or list of strings.")
-        data = [{"index": i, "embedding": _vectors.embed_json(model, dim, text=t, encoding=fmt), "object": "embedding"}
-                for i, t in enumerate(inputs)]
+        data = [
+            {"index": i, "embedding": _vectors.embed_json(model, dim, text=t, encoding=fmt), "object": "embedding"}
+            for i, t in enumerate(inputs)
+        ]
         tokens = sum(len(t) for t in inputs)
-        return Answer(200, {**base, "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
-                      {"X-Request-Id": request_id}, model, len(inputs))
+        return Answer(
+            200,
+            {**base, "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
+            {"X-Request-Id": request_id},
+            model,
+            len(inputs),
+        )
     parts = params.get("input")
     if not isinstance(parts, list) or not parts:
         return ark_error(400, "MissingParameter", "input is required.")
@@ -314,14 +395,20 @@ def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bo
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str) and part["text"]:
             text_parts.append(part["text"])
-        elif kind in ("image_url", "video_url") and isinstance(part.get(kind), dict) \
-                and isinstance(part[kind].get("url"), str):
+        elif (
+            kind in ("image_url", "video_url")
+            and isinstance(part.get(kind), dict)
+            and isinstance(part[kind].get("url"), str)
+        ):
             key = _media_key(part[kind]["url"])
             if key is None:
                 return ark_error(400, "InvalidImageURL", f"{kind}.url is not a URL or base64 data URI.")
             refusal = _video_refusal(part[kind]) if kind == "video_url" else None
-            if kind == "image_url" and part[kind]["url"].startswith("data:") \
-                    and len(part[kind]["url"]) * 3 // 4 >= ARK_MAX_IMAGE_BYTES:
+            if (
+                kind == "image_url"
+                and part[kind]["url"].startswith("data:")
+                and len(part[kind]["url"]) * 3 // 4 >= ARK_MAX_IMAGE_BYTES
+            ):
                 refusal = "image must be under 10 MB."
             if refusal:
                 return ark_error(400, "InvalidParameter", refusal)
@@ -341,17 +428,23 @@ def ark(creds: Credentials, headers: dict[str, str], body: bytes, multimodal: bo
             return ark_error(400, "InvalidParameter", refusal)
     # Instructions are accepted but do not move the emulator's vectors (retrieval stays comparable).
     text = " ".join(text_parts) if text_parts else None
-    fused: dict[str, Any] = {"object": "embedding",
-                             "embedding": _vectors.embed_json(model, dim, text=text, media=media, encoding=fmt)}
+    fused: dict[str, Any] = {
+        "object": "embedding",
+        "embedding": _vectors.embed_json(model, dim, text=text, media=media, encoding=fmt),
+    }
     if isinstance(sparse, dict) and sparse.get("type") == "enabled":
         vector = _vectors.embed(model, dim, text=text, media=media)
-        fused["sparse_embedding"] = [{"index": i, "value": round(abs(v), 4)} for i, v in enumerate(vector)
-                                     if abs(v) > 0.1]
+        fused["sparse_embedding"] = [
+            {"index": i, "value": round(abs(v), 4)} for i, v in enumerate(vector) if abs(v) > 0.1
+        ]
     if isinstance(multi, dict) and multi.get("type") == "enabled":
         fused["multi_embedding"] = _vectors.multi_vectors(model, text, media, multi.get("compression"))
     text_tokens = sum(len(t) for t in text_parts) + (20 if media else 0)
-    usage = {"prompt_tokens": text_tokens + 500 * len(media), "total_tokens": text_tokens + 500 * len(media),
-             "prompt_tokens_details": {"text_tokens": text_tokens, "image_tokens": 500 * len(media)}}
+    usage = {
+        "prompt_tokens": text_tokens + 500 * len(media),
+        "total_tokens": text_tokens + 500 * len(media),
+        "prompt_tokens_details": {"text_tokens": text_tokens, "image_tokens": 500 * len(media)},
+    }
     return Answer(200, {**base, "data": fused, "usage": usage}, {"X-Request-Id": request_id}, model, 1)
 
 
@@ -377,8 +470,11 @@ def _ranked(query: str, documents: list[str]) -> list[tuple[int, float]]:
 
 
 def _texts(value: Any, most: int, longest: int) -> bool:
-    return (isinstance(value, list) and 0 < len(value) <= most
-            and all(isinstance(t, str) and t.strip() and len(t) <= longest for t in value))
+    return (
+        isinstance(value, list)
+        and 0 < len(value) <= most
+        and all(isinstance(t, str) and t.strip() and len(t) <= longest for t in value)
+    )
 
 
 def qianfan_rerank(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer:
@@ -395,9 +491,20 @@ def qianfan_rerank(creds: Credentials, headers: dict[str, str], body: bytes) -> 
     ranked = _ranked(query, documents)[: params.get("top_n") or None]
     tokens = len(query) * len(documents) + sum(len(d) for d in documents)
     results = [{"document": documents[i], "relevance_score": score, "index": i} for i, score in ranked]
-    return Answer(200, {"id": "as-" + uuid.uuid4().hex[:10], "object": "reranker_list", "created": int(time.time()),
-                        "model": model, "results": results,
-                        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, {}, model, len(documents))
+    return Answer(
+        200,
+        {
+            "id": "as-" + uuid.uuid4().hex[:10],
+            "object": "reranker_list",
+            "created": int(time.time()),
+            "model": model,
+            "results": results,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        },
+        {},
+        model,
+        len(documents),
+    )
 
 
 def tencent_rerank(params: dict[str, Any]) -> Answer:
@@ -408,11 +515,18 @@ def tencent_rerank(params: dict[str, Any]) -> Answer:
     if not isinstance(query, str) or not query.strip() or not _texts(documents, 1000, 100_000):
         return tencent_error("InvalidParameterValue", "Query and Documents must be non-empty strings")
     ranked = _ranked(query, documents)[: params.get("TopN") or None]
-    data = [{"Index": i, "RelevanceScore": score, "Document": documents[i] if params.get("ReturnDocuments") else None}
-            for i, score in ranked]
+    data = [
+        {"Index": i, "RelevanceScore": score, "Document": documents[i] if params.get("ReturnDocuments") else None}
+        for i, score in ranked
+    ]
     tokens = len(query) * len(documents) + sum(len(d) for d in documents)
-    return Answer(200, {"Response": {"Data": data, "Usage": {"TotalTokens": tokens}, "RequestId": str(uuid.uuid4())}},
-                  {}, model, len(documents))
+    return Answer(
+        200,
+        {"Response": {"Data": data, "Usage": {"TotalTokens": tokens}, "RequestId": str(uuid.uuid4())}},
+        {},
+        model,
+        len(documents),
+    )
 
 
 def _v4_expected(creds: Credentials, headers: dict[str, str], body: bytes, path: str) -> str | None:
@@ -433,8 +547,9 @@ def _v4_expected(creds: Credentials, headers: dict[str, str], body: bytes, path:
     canonical_headers = "".join(f"{name}:{headers.get(name, '')}\n" for name in signed_names)
     canonical = "\n".join(["POST", path, "", canonical_headers, ";".join(signed_names), body_hash])
     scope = f"{date}/{region}/{service}/request"
-    to_sign = "\n".join(["HMAC-SHA256", headers.get("x-date", ""), scope,
-                         hashlib.sha256(canonical.encode()).hexdigest()])
+    to_sign = "\n".join(
+        ["HMAC-SHA256", headers.get("x-date", ""), scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
     key = creds.volc_secret_key.encode()
     for part in (date, region, service, "request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
@@ -454,14 +569,28 @@ def volcengine_rerank(creds: Credentials, headers: dict[str, str], body: bytes) 
     model, datas = params.get("rerank_model"), params.get("datas")
     if model not in VOLCENGINE_RERANK_MODELS:
         return volcengine_error(400, 1000003, f"rerank_model {model} is not supported")
-    if not isinstance(datas, list) or not 0 < len(datas) <= 200 or not all(
-            isinstance(d, dict) and isinstance(d.get("query"), str) and isinstance(d.get("content"), str)
-            for d in datas):
+    if (
+        not isinstance(datas, list)
+        or not 0 < len(datas) <= 200
+        or not all(
+            isinstance(d, dict) and isinstance(d.get("query"), str) and isinstance(d.get("content"), str) for d in datas
+        )
+    ):
         return volcengine_error(400, 1000003, "datas: 1 to 200 {query, content} items")
     scores = [relevance(d["query"], d["content"]) for d in datas]
     tokens = sum(len(d["query"]) + len(d["content"]) for d in datas)
-    return Answer(200, {"code": 0, "message": "success", "request_id": uuid.uuid4().hex,
-                        "data": {"scores": scores, "token_usage": tokens}}, {}, model, len(datas))
+    return Answer(
+        200,
+        {
+            "code": 0,
+            "message": "success",
+            "request_id": uuid.uuid4().hex,
+            "data": {"scores": scores, "token_usage": tokens},
+        },
+        {},
+        model,
+        len(datas),
+    )
 
 
 # -- Tencent TokenHub (OpenAI-compatible) ----------------------------------------------------------
@@ -484,8 +613,21 @@ def tokenhub(creds: Credentials, headers: dict[str, str], body: bytes) -> Answer
     if any(len(t) > 2000 for t in inputs):
         return qianfan_error(400, "invalid_argument", "a text is longer than 2000 characters")
     dim = TOKENHUB_DIMS[model]
-    data = [{"object": "embedding", "index": i, "embedding": _vectors.embed_json(model, dim, text=t)}
-            for i, t in enumerate(inputs)]
+    data = [
+        {"object": "embedding", "index": i, "embedding": _vectors.embed_json(model, dim, text=t)}
+        for i, t in enumerate(inputs)
+    ]
     tokens = sum(len(t) for t in inputs)
-    return Answer(200, {"id": "emb-" + uuid.uuid4().hex[:12], "object": "list", "model": model, "data": data,
-                        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, {}, model, len(inputs))
+    return Answer(
+        200,
+        {
+            "id": "emb-" + uuid.uuid4().hex[:12],
+            "object": "list",
+            "model": model,
+            "data": data,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        },
+        {},
+        model,
+        len(inputs),
+    )

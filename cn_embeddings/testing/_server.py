@@ -56,8 +56,14 @@ class Emulator:
             client = ArkClient(base_url=emu.ark_url, api_key=emu.credentials.ark_api_key)
     """
 
-    def __init__(self, *, port: int = 0, faults: Faults | None = None,
-                 credentials: Credentials | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        faults: Faults | None = None,
+        credentials: Credentials | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.faults = faults or Faults()
         self.credentials = credentials or Credentials()
         self.seen: deque[Seen] = deque(maxlen=SEEN_MAX)
@@ -114,8 +120,7 @@ class Emulator:
         return RERANK_CLIENTS[vendor](model, **{**self.settings(vendor), **options})
 
     def start(self) -> Emulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cn-embeddings-emulator",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="cn-embeddings-emulator", daemon=True)
         self._thread.start()
         return self
 
@@ -192,8 +197,17 @@ class Emulator:
         if not model and isinstance(parsed, dict):
             model = str(parsed.get("model") or parsed.get("ModelName") or "")
         ok = answer is not None and answer.status == 200 and _ok(answer)
-        entry = Seen(vendor, path, model, answer.inputs if answer else 0, answer.status if answer else 0,
-                     fault, hashlib.sha256(body).hexdigest(), parsed, ok)
+        entry = Seen(
+            vendor,
+            path,
+            model,
+            answer.inputs if answer else 0,
+            answer.status if answer else 0,
+            fault,
+            hashlib.sha256(body).hexdigest(),
+            parsed,
+            ok,
+        )
         with self._lock:
             self.seen.append(entry)
 
@@ -212,31 +226,45 @@ def _tokens(answer: Answer) -> int:
 def _fault_answer(vendor: str, kind: str, retry_after: float | None) -> Answer:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     if kind == "rate_limit_tokens" and vendor != "tencent":  # the vendors' own token-quota codes
-        answer = _handlers.qianfan_error(429, "tpm_rate_limit_exceeded", "Rate limit reached for TPM",
-                                         "rate_limit_exceeded") if vendor == "qianfan" else _handlers.ark_error(
-            429, "RateLimitExceeded.EndpointTPMExceeded", "TPM (Tokens Per Minute) limit reached.", "TooManyRequests")
+        answer = (
+            _handlers.qianfan_error(429, "tpm_rate_limit_exceeded", "Rate limit reached for TPM", "rate_limit_exceeded")
+            if vendor == "qianfan"
+            else _handlers.ark_error(
+                429,
+                "RateLimitExceeded.EndpointTPMExceeded",
+                "TPM (Tokens Per Minute) limit reached.",
+                "TooManyRequests",
+            )
+        )
         answer.headers.update(headers)
         return answer
     if kind == "rate_limit_overload" and vendor != "tencent":  # the vendor's own load, not the caller's quota
-        answer = _handlers.qianfan_error(429, "cluster_rate_limit_exceeded", "The service is busy",
-                                         "rate_limit_exceeded") if vendor == "qianfan" else _handlers.ark_error(
-            429, "ServerOverloaded", "The service is overloaded, please retry later.", "TooManyRequests")
+        answer = (
+            _handlers.qianfan_error(429, "cluster_rate_limit_exceeded", "The service is busy", "rate_limit_exceeded")
+            if vendor == "qianfan"
+            else _handlers.ark_error(
+                429, "ServerOverloaded", "The service is overloaded, please retry later.", "TooManyRequests"
+            )
+        )
         answer.headers.update(headers)
         return answer
     if kind == "rate_limit_inflight" and vendor == "ark":
-        answer = _handlers.ark_error(429, "InflightBatchsizeExceeded", "Too many requests in flight.",
-                                     "TooManyRequests")
+        answer = _handlers.ark_error(
+            429, "InflightBatchsizeExceeded", "Too many requests in flight.", "TooManyRequests"
+        )
         answer.headers.update(headers)
         return answer
     if kind.startswith("rate_limit"):
         if vendor == "tencent":
             return _handlers.tencent_error("RequestLimitExceeded", "Your current request times equals to the limit")
         if vendor == "qianfan":
-            answer = _handlers.qianfan_error(429, "rpm_rate_limit_exceeded", "Rate limit reached for RPM",
-                                             "rate_limit_exceeded")
+            answer = _handlers.qianfan_error(
+                429, "rpm_rate_limit_exceeded", "Rate limit reached for RPM", "rate_limit_exceeded"
+            )
         else:
-            answer = _handlers.ark_error(429, "RateLimitExceeded.EndpointRPMExceeded",
-                                         "Too many requests for this endpoint.", "TooManyRequests")
+            answer = _handlers.ark_error(
+                429, "RateLimitExceeded.EndpointRPMExceeded", "Too many requests for this endpoint.", "TooManyRequests"
+            )
         answer.headers.update(headers)
         return answer
     if kind == "server_error":
@@ -244,8 +272,9 @@ def _fault_answer(vendor: str, kind: str, retry_after: float | None) -> Answer:
             return Answer(502, "<html>502 Bad Gateway</html>", {"Content-Type": "text/html"})
         if vendor == "qianfan":
             return _handlers.qianfan_error(500, "internal_error", "Internal error", "server_error")
-        return _handlers.ark_error(500, "InternalServiceError", "The service encountered an error.",
-                                   "InternalServerError")
+        return _handlers.ark_error(
+            500, "InternalServiceError", "The service encountered an error.", "InternalServerError"
+        )
     if kind == "auth":
         if vendor == "tencent":
             return _handlers.tencent_error("AuthFailure.SecretIdNotFound", "The SecretId is not found")
@@ -360,5 +389,6 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
 
 def _ok(answer: Answer) -> bool:
     body = answer.body
-    return not (isinstance(body, dict) and ("error" in body or "Error" in body.get("Response", {})
-                                            or body.get("code", 0) != 0))
+    return not (
+        isinstance(body, dict) and ("error" in body or "Error" in body.get("Response", {}) or body.get("code", 0) != 0)
+    )

@@ -42,7 +42,7 @@ def _add_feature(vector: list[float], key: bytes, weight: float) -> None:
     digest = hashlib.blake2b(key, digest_size=8 * _FEATURES_PER_TOKEN).digest()
     dim = len(vector)
     for k in range(_FEATURES_PER_TOKEN):
-        h = int.from_bytes(digest[8 * k: 8 * k + 8], "little")
+        h = int.from_bytes(digest[8 * k : 8 * k + 8], "little")
         vector[h % dim] += weight if (h >> 63) else -weight
 
 
@@ -73,8 +73,14 @@ class Raw:
         self.text = text
 
 
-def embed_json(model: str, dim: int, *, text: str | None = None, media: list[bytes] = (),  # type: ignore[assignment]
-               encoding: str | None = "float") -> Raw:
+def embed_json(
+    model: str,
+    dim: int,
+    *,
+    text: str | None = None,
+    media: list[bytes] = (),  # type: ignore[assignment]
+    encoding: str | None = "float",
+) -> Raw:
     """The vector as it goes on the wire: a JSON list, or a base64 string for Ark's base64."""
     return _json_cached(model, dim, text, tuple(hashlib.sha256(m).digest() for m in media), encoding or "float")
 
@@ -122,8 +128,10 @@ def multi_vectors(model: str, text: str | None, media: list[bytes], compression:
         rows += [embed(model, MULTI_WIDTH, text=f"medium {k}", media=[medium]) for k in range(_IMAGE_ROWS)]
     packed = struct.pack(f"<{len(rows) * MULTI_WIDTH}e", *(v for row in rows for v in row))
     if compression != "zstd":
-        return [list(struct.unpack(f"<{MULTI_WIDTH}e", packed[i:i + 2 * MULTI_WIDTH]))
-                for i in range(0, len(packed), 2 * MULTI_WIDTH)]
+        return [
+            list(struct.unpack(f"<{MULTI_WIDTH}e", packed[i : i + 2 * MULTI_WIDTH]))
+            for i in range(0, len(packed), 2 * MULTI_WIDTH)
+        ]
     import zstandard
 
     return base64.b64encode(zstandard.ZstdCompressor().compress(packed)).decode("ascii")

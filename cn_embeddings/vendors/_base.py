@@ -73,8 +73,10 @@ class VendorProtocol(ABC):
         """Tokens a batch is expected to use, before sending, for the token pacing. Characters
         for text (one token per CJK character, fewer elsewhere: an upper estimate), IMAGE_TOKENS
         per image or video; the controller scales it by what the answers reported."""
-        return float(sum(len(item.text or "") for item in items)
-                     + IMAGE_TOKENS * sum(1 for item in items for m in ("image", "video") if getattr(item, m)))
+        return float(
+            sum(len(item.text or "") for item in items)
+            + IMAGE_TOKENS * sum(1 for item in items for m in ("image", "video") if getattr(item, m))
+        )
 
     def batch_size(self, requested: int | None) -> int:
         """The items per request: the vendor limit, lowered by ``requested``."""
@@ -85,12 +87,14 @@ class VendorProtocol(ABC):
         if requested > self.limits.max_items and self.limits.documented:
             raise ConfigurationError(
                 f"batch_size {requested} is above the {self.vendor} limit of "
-                f"{self.limits.max_items} inputs per request for {self.model}")
+                f"{self.limits.max_items} inputs per request for {self.model}"
+            )
         return requested
 
 
-def resolve_api(model: str, api: str | None, known: dict[str, str], vendor: str,
-                prefix_rules: Sequence[tuple[str, str]] = ()) -> str:
+def resolve_api(
+    model: str, api: str | None, known: dict[str, str], vendor: str, prefix_rules: Sequence[tuple[str, str]] = ()
+) -> str:
     """Which endpoint a model uses: explicit ``api``, the model table, or a name prefix."""
     if api is not None:
         if api not in ("text", "multimodal"):
@@ -103,4 +107,5 @@ def resolve_api(model: str, api: str | None, known: dict[str, str], vendor: str,
             return kind
     raise ConfigurationError(
         f"unknown {vendor} model {model!r}; known models: {', '.join(sorted(known))}. "
-        "For another model or a custom service, pass api='text' or api='multimodal'.")
+        "For another model or a custom service, pass api='text' or api='multimodal'."
+    )

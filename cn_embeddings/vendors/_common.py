@@ -59,8 +59,11 @@ class TextRule:
         limit does not surely fit)."""
         if self.max_chars is not None and len(text) > self.max_chars:
             return False
-        if self.max_bytes is not None and len(text) > self.max_bytes // 4 \
-                and len(text.encode("utf-8")) > self.max_bytes:
+        if (
+            self.max_bytes is not None
+            and len(text) > self.max_bytes // 4
+            and len(text.encode("utf-8")) > self.max_bytes
+        ):
             return False
         if self.max_tokens is not None:
             if self.tokenizer == "qwen":
@@ -122,23 +125,29 @@ class TextRule:
         if long_inputs == "truncate":
             cut = _longtext.longest_prefix(text, self.fits, self._guess(text))
             if not _longtext.has_content(cut):
-                raise InvalidInputError(f"text has no visible content within {limit}, where it is cut",
-                                        index=index, rule="non-empty")
+                raise InvalidInputError(
+                    f"text has no visible content within {limit}, where it is cut", index=index, rule="non-empty"
+                )
             return cut
         try:
             parts = _longtext.pieces(text, self.fits, self._guess)
         except ValueError:
-            raise InvalidInputError(f"text holds a character sequence longer than {limit}; it cannot be split",
-                                    index=index, rule="text-length") from None
+            raise InvalidInputError(
+                f"text holds a character sequence longer than {limit}; it cannot be split",
+                index=index,
+                rule="text-length",
+            ) from None
         kept = tuple((part, self.length(part)) for part in parts if _longtext.has_content(part))
         if not kept:  # a whole text without content is refused before this; kept for safety
             raise InvalidInputError("text has no visible content", index=index, rule="non-empty")
         return kept
 
     def _describe(self, model: str) -> str:
-        parts = [f"{self.max_chars} characters" if self.max_chars else "",
-                 f"{self.max_bytes} UTF-8 bytes" if self.max_bytes else "",
-                 f"{self.max_tokens} tokens" if self.max_tokens else ""]
+        parts = [
+            f"{self.max_chars} characters" if self.max_chars else "",
+            f"{self.max_bytes} UTF-8 bytes" if self.max_bytes else "",
+            f"{self.max_tokens} tokens" if self.max_tokens else "",
+        ]
         return f"{model}'s limit of " + " and ".join(p for p in parts if p)
 
 
@@ -146,8 +155,9 @@ def _rule(problem: str) -> str:
     return "text-tokens" if "tokens" in problem else "text-length"
 
 
-def prepare_text(rule: TextRule, item: Item, index: int, long_inputs: LongInputs,
-                 model: str) -> tuple[str | None, tuple[tuple[str, int], ...]]:
+def prepare_text(
+    rule: TextRule, item: Item, index: int, long_inputs: LongInputs, model: str
+) -> tuple[str | None, tuple[tuple[str, int], ...]]:
     """An item's text to send and, when it is split, its pieces (the text then stays whole, for
     the record). Only an input that is a text alone is split: the pieces of a text fused with an
     image or video would each be fused with it."""
@@ -157,8 +167,12 @@ def prepare_text(rule: TextRule, item: Item, index: int, long_inputs: LongInputs
     if isinstance(checked, str):
         return checked, ()
     if item.modalities != ("text",):
-        raise InvalidInputError(f"text is over {rule._describe(model)} and goes with an image or video, so it "
-                                "cannot be split (long_inputs='truncate' cuts it)", index=index, rule="text-length")
+        raise InvalidInputError(
+            f"text is over {rule._describe(model)} and goes with an image or video, so it "
+            "cannot be split (long_inputs='truncate' cuts it)",
+            index=index,
+            rule="text-length",
+        )
     if len(checked) == 1:
         return checked[0][0], ()
     return item.text, checked
@@ -170,8 +184,9 @@ def json_request(url: str, body: dict[str, Any], headers: dict[str, str]) -> htt
     return httpx.Request("POST", url, content=content, headers={"Content-Type": JSON_CONTENT_TYPE, **headers})
 
 
-def openai_payload(response: httpx.Response, vendor: str,
-                   parse_error: Callable[[httpx.Response], APIError]) -> dict[str, Any]:
+def openai_payload(
+    response: httpx.Response, vendor: str, parse_error: Callable[[httpx.Response], APIError]
+) -> dict[str, Any]:
     """The JSON object of a successful OpenAI-style answer (Qianfan, Ark); any error answer raises
     the vendor's typed error, any other body a malformed-response error."""
     if response.status_code != 200:
@@ -186,10 +201,13 @@ def openai_payload(response: httpx.Response, vendor: str,
 
 def malformed(vendor: str, what: str, response: httpx.Response | None = None) -> APIError:
     return ServerError(
-        vendor=vendor, code="malformed_response", message=what,
+        vendor=vendor,
+        code="malformed_response",
+        message=what,
         status_code=response.status_code if response is not None else None,
         request_id=response.headers.get("x-request-id") if response is not None else None,
-        retryable=True)
+        retryable=True,
+    )
 
 
 def json_body(response: httpx.Response, vendor: str) -> Any:
@@ -229,7 +247,12 @@ def as_vector(value: Any, vendor: str, where: str) -> list[float]:
 
 
 def ordered_vectors(
-    entries: Any, expected: int, vendor: str, *, index_key: str, vector_key: str,
+    entries: Any,
+    expected: int,
+    vendor: str,
+    *,
+    index_key: str,
+    vector_key: str,
     decode: Callable[[Any, str], list[float]] | None = None,
 ) -> list[list[float]]:
     """Vectors sorted by their index, checked to be exactly 0..expected-1, once each, same length."""
@@ -248,8 +271,9 @@ def ordered_vectors(
         raw = entry.get(vector_key)
         by_index[idx] = decode(raw, where) if decode else as_vector(raw, vendor, where)
     if sorted(by_index) != list(range(expected)):
-        raise malformed(vendor, f"expected {expected} embeddings indexed 0..{expected - 1}, "
-                                f"got indices {sorted(by_index)[:20]}")
+        raise malformed(
+            vendor, f"expected {expected} embeddings indexed 0..{expected - 1}, got indices {sorted(by_index)[:20]}"
+        )
     vectors = [by_index[i] for i in range(expected)]
     check_same_length(vectors, vendor)
     return vectors
@@ -280,7 +304,12 @@ def error_envelope(response: httpx.Response) -> tuple[Any, dict[str, Any] | None
 
 
 def http_error(
-    response: httpx.Response, vendor: str, *, code: str | None, message: str, request_id: str | None,
+    response: httpx.Response,
+    vendor: str,
+    *,
+    code: str | None,
+    message: str,
+    request_id: str | None,
     not_retryable_codes: Callable[[str], bool] = lambda code: False,
 ) -> APIError:
     """Map an HTTP error answer to the typed error (OpenAI-style statuses: Qianfan, Ark)."""
@@ -303,8 +332,15 @@ def http_error(
         cls = ServerError
     else:
         cls = BadRequestError
-    return cls(vendor=vendor, code=code or f"http_{status}", message=message, status_code=status,
-               request_id=request_id, retryable=retryable, retry_after=retry_after)
+    return cls(
+        vendor=vendor,
+        code=code or f"http_{status}",
+        message=message,
+        status_code=status,
+        request_id=request_id,
+        retryable=retryable,
+        retry_after=retry_after,
+    )
 
 
 def _retry_after_ms(value: str | None) -> float | None:

@@ -65,13 +65,18 @@ TEXT_RULE = TextRule(max_bytes=100_000)  # per element [DOC]
 MAX_VIDEO_BYTES = 50 * 1024 * 1024  # [SEED]
 # Images, current docs [DOC 6.1]: under 10 MB, sides above 14 px, under 36 M pixels; the token cap
 # min(w*h/784, 1312) makes more than 1312*784 pixels useless, so fitting stops there.
-IMAGE_LIMITS = ImageLimits(max_bytes=10 * 1024 * 1024 - 1, max_pixels=36_000_000 - 1, min_side=15,
-                           fit_pixels=1312 * 784)
+IMAGE_LIMITS = ImageLimits(
+    max_bytes=10 * 1024 * 1024 - 1, max_pixels=36_000_000 - 1, min_side=15, fit_pixels=1312 * 784
+)
 MAX_BODY_BYTES = 64 * 1024 * 1024  # the whole request body with base64 content [DOC 6.1]
 # video_url tuning fields and their ranges [Go SDK, docs/wire-reference.md §6.1]
 VIDEO_RANGES: dict[str, tuple[float, float]] = {
-    "fps": (0.2, 5), "max_video_tokens": (10240, 204800), "min_frame_tokens": (16, 128),
-    "max_frame_tokens": (128, 640), "min_frames": (5, 16)}
+    "fps": (0.2, 5),
+    "max_video_tokens": (10240, 204800),
+    "min_frame_tokens": (16, 128),
+    "max_frame_tokens": (128, 640),
+    "min_frames": (5, 16),
+}
 # heic/heif: sent as data URIs as Dify does; Ark's acceptance is not documented [3P][INF]
 IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "ico", "icns", "jp2", "j2k", "heic", "heif"})
 VIDEO_FORMATS = frozenset({"mp4", "avi", "mov"})
@@ -121,8 +126,9 @@ def reduce_dimensions(vector: list[float], dimensions: int, where: str = "embedd
     """Client-side reduction for models before -250615: truncate, then L2-normalise. An
     answer shorter than the dimensions asked for is an error, never a shorter vector."""
     if len(vector) < dimensions:
-        error = malformed(VENDOR, f"{where}: asked for {dimensions} dimensions (reduced here), but the answer has "
-                                  f"only {len(vector)}")
+        error = malformed(
+            VENDOR, f"{where}: asked for {dimensions} dimensions (reduced here), but the answer has only {len(vector)}"
+        )
         error.retryable = False  # the model answers this length: asking again cannot help
         raise error
     head = vector[:dimensions]
@@ -142,29 +148,44 @@ class ArkProtocol(VendorProtocol):
     encoding_format: str = option("base64", "'base64' (decoded locally, smaller) or 'float'.")
     dimensions: int | None = option(None, "1024 or 2048 for doubao-embedding-vision.")
     instructions: str | None = option(None, "Sent with documents (multimodal endpoint).")
-    query_instructions: str | None = option(None, "Sent with queries instead of instructions (asymmetric "
-                                                  "retrieval); None sends instructions.")
+    query_instructions: str | None = option(
+        None, "Sent with queries instead of instructions (asymmetric retrieval); None sends instructions."
+    )
     sparse: bool = option(False, "Also ask for sparse vectors (text-only inputs, multimodal endpoint).")
     # None: reduce client-side only for model IDs older than -250615; endpoint IDs (ep-...)
     # send `dimensions` to the server since their version is unknown [INF].
-    client_side_dimensions: bool | None = option(None, "Truncate and L2-normalise locally instead of sending "
-                                                        "'dimensions'; None decides by model version.")
+    client_side_dimensions: bool | None = option(
+        None, "Truncate and L2-normalise locally instead of sending 'dimensions'; None decides by model version."
+    )
     user: str | None = option(None, "End-user id sent as 'user' (text endpoint).")
     video_options: dict[str, float] = option(
-        {}, "Defaults for every video input: fps (0.2-5), max_video_tokens (10240-204800), min_frame_tokens "
-            "(16-128), max_frame_tokens (128-640), min_frames (5-16); an input's own values win.")
-    multi_embedding: bool = option(False, "Also ask for token-level multi-vectors, 2048-d each "
-                                          "(doubao-embedding-vision-251215 and later).")
+        {},
+        "Defaults for every video input: fps (0.2-5), max_video_tokens (10240-204800), min_frame_tokens "
+        "(16-128), max_frame_tokens (128-640), min_frames (5-16); an input's own values win.",
+    )
+    multi_embedding: bool = option(
+        False, "Also ask for token-level multi-vectors, 2048-d each (doubao-embedding-vision-251215 and later)."
+    )
     multi_embedding_compression: str | None = option(
-        "zstd", "How multi-vectors travel: 'zstd' (float16, decoded locally; needs zstandard) or None (JSON).")
+        "zstd", "How multi-vectors travel: 'zstd' (float16, decoded locally; needs zstandard) or None (JSON)."
+    )
 
     vendor = VENDOR
 
     def __post_init__(self) -> None:
-        self.endpoint = resolve_api(self.model, self.api, {}, "Ark", (
-            ("doubao-embedding-vision", "multimodal"), ("ep-", "multimodal"),
-            ("doubao-embedding", "text"), ("skylark-embedding-vision", "multimodal"),
-            ("skylark-embedding", "text")))
+        self.endpoint = resolve_api(
+            self.model,
+            self.api,
+            {},
+            "Ark",
+            (
+                ("doubao-embedding-vision", "multimodal"),
+                ("ep-", "multimodal"),
+                ("doubao-embedding", "text"),
+                ("skylark-embedding-vision", "multimodal"),
+                ("skylark-embedding", "text"),
+            ),
+        )
         if self.encoding_format not in ("base64", "float"):
             raise ConfigurationError(f"encoding_format must be 'base64' or 'float', got {self.encoding_format!r}")
         version = model_version(self.model)
@@ -172,8 +193,11 @@ class ArkProtocol(VendorProtocol):
             raise ConfigurationError(f"dimensions must be one of {DIMENSIONS} for {self.model}, got {self.dimensions}")
         if self.dimensions is not None and (isinstance(self.dimensions, bool) or self.dimensions < 1):
             raise ConfigurationError(f"dimensions must be a positive integer, got {self.dimensions!r}")
-        self.client_side = (self.client_side_dimensions if self.client_side_dimensions is not None
-                            else version is not None and version < SERVER_DIMENSIONS_FROM)
+        self.client_side = (
+            self.client_side_dimensions
+            if self.client_side_dimensions is not None
+            else version is not None and version < SERVER_DIMENSIONS_FROM
+        )
         if self.sparse and self.endpoint != "multimodal":
             raise ConfigurationError("sparse embeddings are a feature of the multimodal endpoint")
         self.video_defaults = check_video_options(self.video_options, None)
@@ -197,31 +221,55 @@ class ArkProtocol(VendorProtocol):
         prepared = []
         for index, item in enumerate(items):
             if self.sparse and item.modalities != ("text",):
-                raise InvalidInputError("sparse embeddings are only allowed for text-only inputs",  # [SEED]
-                                        index=index, rule="sparse-text-only")
+                raise InvalidInputError(
+                    "sparse embeddings are only allowed for text-only inputs",  # [SEED]
+                    index=index,
+                    rule="sparse-text-only",
+                )
             if old and item.video is not None:
-                raise InvalidInputError(f"{self.model} cannot embed video (needs -250615 or later)",
-                                        index=index, rule="modality")
+                raise InvalidInputError(
+                    f"{self.model} cannot embed video (needs -250615 or later)", index=index, rule="modality"
+                )
             for media, formats in ((item.image, IMAGE_FORMATS), (item.video, VIDEO_FORMATS)):
                 if media is not None and not media.is_url and media.format not in formats:
-                    raise InvalidInputError(f"{media.kind} format {media.format} is not one of {sorted(formats)}",
-                                            index=index, rule="format")
+                    raise InvalidInputError(
+                        f"{media.kind} format {media.format} is not one of {sorted(formats)}",
+                        index=index,
+                        rule="format",
+                    )
             if item.video is not None and len(item.video.data or b"") > MAX_VIDEO_BYTES:
-                raise InvalidInputError(f"video is {len(item.video.data or b'')} bytes; at most {MAX_VIDEO_BYTES}",
-                                        index=index, rule="video-size")
+                raise InvalidInputError(
+                    f"video is {len(item.video.data or b'')} bytes; at most {MAX_VIDEO_BYTES}",
+                    index=index,
+                    rule="video-size",
+                )
             tuning = {**self.video_defaults, **check_video_options(dict(item.video_options), index)}
             text, pieces = prepare_text(TEXT_RULE, item, index, long_inputs, self.model)
             if pieces and (self.sparse or self.multi_embedding):
-                raise InvalidInputError("a text split into pieces gets one dense vector, not one sparse or "
-                                        "multi-vector (long_inputs='truncate' cuts it)", index=index,
-                                        rule="text-length")
+                raise InvalidInputError(
+                    "a text split into pieces gets one dense vector, not one sparse or "
+                    "multi-vector (long_inputs='truncate' cuts it)",
+                    index=index,
+                    rule="text-length",
+                )
             image = check_image(item.image, IMAGE_LIMITS, index, self.model, fit_images) if item.image else None
             encoded = sum(len(m.data or b"") * 4 // 3 for m in (image, item.video) if m is not None)
             if encoded > MAX_BODY_BYTES:
-                raise InvalidInputError(f"the request would carry {encoded} bytes of base64 media; Ark accepts at "
-                                        f"most {MAX_BODY_BYTES} per request", index=index, rule="body-size")
-            prepared.append(Item(text=text, image=image, video=item.video, pieces=pieces,
-                                 video_options=tuple(tuning.items()) if item.video is not None else ()))
+                raise InvalidInputError(
+                    f"the request would carry {encoded} bytes of base64 media; Ark accepts at "
+                    f"most {MAX_BODY_BYTES} per request",
+                    index=index,
+                    rule="body-size",
+                )
+            prepared.append(
+                Item(
+                    text=text,
+                    image=image,
+                    video=item.video,
+                    pieces=pieces,
+                    video_options=tuple(tuning.items()) if item.video is not None else (),
+                )
+            )
         return prepared
 
     def body(self, items: Sequence[Item]) -> dict[str, Any]:
@@ -272,12 +320,14 @@ class ArkProtocol(VendorProtocol):
         usage = _usage(payload.get("usage"), items)
         data = payload.get("data")
         if self.endpoint == "text":
-            vectors = ordered_vectors(data, len(items), VENDOR, index_key="index", vector_key="embedding",
-                                      decode=self._decode)
+            vectors = ordered_vectors(
+                data, len(items), VENDOR, index_key="index", vector_key="embedding", decode=self._decode
+            )
             return BatchResult(vectors, usage)
         if not isinstance(data, dict):
-            raise malformed(VENDOR, "data is not an object (the multimodal endpoint returns one fused vector)",
-                            response)
+            raise malformed(
+                VENDOR, "data is not an object (the multimodal endpoint returns one fused vector)", response
+            )
         vector = self._decode(data.get("embedding"), "embedding")
         sparse = [_sparse(data.get("sparse_embedding"))] if self.sparse else None
         multi = [decode_multi(data.get("multi_embedding"))] if self.multi_embedding else None
@@ -287,6 +337,7 @@ class ArkProtocol(VendorProtocol):
 def check_video_options(options: Mapping[str, object], index: int | None) -> dict[str, float]:
     """The video tuning fields, checked against the Go SDK's ranges: InvalidInputError for an
     input's own (``index``), ConfigurationError for the client defaults (``index`` None)."""
+
     def fail(message: str) -> None:
         if index is None:
             raise ConfigurationError(f"video_options: {message}")
@@ -312,14 +363,20 @@ def _check_multi(model: str, endpoint: str, version: int | None, compression: st
     if endpoint != "multimodal":
         raise ConfigurationError("multi_embedding is a feature of the multimodal endpoint")
     if version is not None and version < MULTI_FROM:
-        raise ConfigurationError(f"{model} does not return multi-vectors; use doubao-embedding-vision-{MULTI_FROM} "
-                                 "or later [INF from the Go SDK's tests]")
+        raise ConfigurationError(
+            f"{model} does not return multi-vectors; use doubao-embedding-vision-{MULTI_FROM} "
+            "or later [INF from the Go SDK's tests]"
+        )
     if compression not in (None, "zstd"):
-        raise ConfigurationError(f"multi_embedding_compression must be 'zstd' or None, got {compression!r} "
-                                 "(blosc2 is reserved on the wire but unsupported)")
+        raise ConfigurationError(
+            f"multi_embedding_compression must be 'zstd' or None, got {compression!r} "
+            "(blosc2 is reserved on the wire but unsupported)"
+        )
     if compression == "zstd" and importlib.util.find_spec("zstandard") is None:
-        raise ConfigurationError("zstd multi-vectors need the zstandard package: pip install "
-                                 "'cn-embeddings[multivector]' (or multi_embedding_compression=None)")
+        raise ConfigurationError(
+            "zstd multi-vectors need the zstandard package: pip install "
+            "'cn-embeddings[multivector]' (or multi_embedding_compression=None)"
+        )
 
 
 def decode_multi(raw: object) -> list[array[float]]:
@@ -328,13 +385,17 @@ def decode_multi(raw: object) -> list[array[float]]:
     value, where a list of Python floats takes 32). Rows are decoded one at a time, so no more than
     one row ever exists as Python floats; at most MULTI_MAX_ROWS rows."""
     if isinstance(raw, list):
-        if any(isinstance(row, str) for row in raw) or any(isinstance(row, list) and len(row) != MULTI_DIMENSION
-                                                           for row in raw):
+        if any(isinstance(row, str) for row in raw) or any(
+            isinstance(row, list) and len(row) != MULTI_DIMENSION for row in raw
+        ):
             # arkruntime describes "per-modality" vectors, typed list[list[float] | str]; the Go SDK
             # token-level rows 2048 wide. Another shape is refused, never read as the other [SDK vs SDK]
-            error = malformed(VENDOR, f"multi_embedding rows are not {MULTI_DIMENSION}-wide token vectors: the "
-                                      "answer may be per-modality vectors (as one SDK describes them), which this "
-                                      "client does not interpret")
+            error = malformed(
+                VENDOR,
+                f"multi_embedding rows are not {MULTI_DIMENSION}-wide token vectors: the "
+                "answer may be per-modality vectors (as one SDK describes them), which this "
+                "client does not interpret",
+            )
             error.retryable = False
             raise error
         if len(raw) > MULTI_MAX_ROWS:
@@ -355,8 +416,11 @@ def decode_multi(raw: object) -> list[array[float]]:
 
 def _too_many_rows(rows: int | None) -> APIError:
     """An answer over the cap; not retried: the same answer would come again, and be decoded again."""
-    error = malformed(VENDOR, f"multi_embedding has {rows if rows is not None else 'more'} rows; at most "
-                              f"{MULTI_MAX_ROWS} are decoded (inflation stops there)")
+    error = malformed(
+        VENDOR,
+        f"multi_embedding has {rows if rows is not None else 'more'} rows; at most "
+        f"{MULTI_MAX_ROWS} are decoded (inflation stops there)",
+    )
     error.retryable = False
     return error
 
@@ -387,8 +451,11 @@ def _unzstd_rows(packed: bytes) -> list[array[float]]:
     except zstandard.ZstdError as error:
         raise malformed(VENDOR, f"multi_embedding is not a valid zstd frame ({error})") from None
     if pending:
-        raise malformed(VENDOR, f"multi_embedding holds {len(rows) * ROW_BYTES + len(pending)} bytes, not whole "
-                                f"rows of {MULTI_DIMENSION} float16 values")
+        raise malformed(
+            VENDOR,
+            f"multi_embedding holds {len(rows) * ROW_BYTES + len(pending)} bytes, not whole "
+            f"rows of {MULTI_DIMENSION} float16 values",
+        )
     return rows
 
 
@@ -412,8 +479,14 @@ def _sparse(raw: object) -> SparseVector:
     for entry in raw:
         idx = entry.get("index") if isinstance(entry, dict) else None
         val = entry.get("value") if isinstance(entry, dict) else None
-        if isinstance(idx, bool) or not isinstance(idx, int) or isinstance(val, bool) \
-                or not isinstance(val, (int, float)) or not math.isfinite(val) or idx in out:
+        if (
+            isinstance(idx, bool)
+            or not isinstance(idx, int)
+            or isinstance(val, bool)
+            or not isinstance(val, (int, float))
+            or not math.isfinite(val)
+            or idx in out
+        ):
             raise malformed(VENDOR, "sparse_embedding entry is not a unique {index:int, value:float}")
         out[idx] = float(val)
     return out
@@ -421,10 +494,14 @@ def _sparse(raw: object) -> SparseVector:
 
 def _usage(raw: object, items: Sequence[Item]) -> Usage:
     details = raw.get("prompt_tokens_details") if isinstance(raw, dict) else None
-    return Usage(requests=1, prompt_tokens=int_field(raw, "prompt_tokens"),
-                 total_tokens=int_field(raw, "total_tokens"), text_tokens=int_field(details, "text_tokens"),
-                 image_tokens=int_field(details, "image_tokens"),
-                 images=sum(1 for i in items if i.image is not None))
+    return Usage(
+        requests=1,
+        prompt_tokens=int_field(raw, "prompt_tokens"),
+        total_tokens=int_field(raw, "total_tokens"),
+        text_tokens=int_field(details, "text_tokens"),
+        image_tokens=int_field(details, "image_tokens"),
+        images=sum(1 for i in items if i.image is not None),
+    )
 
 
 def parse_error(response: httpx.Response) -> APIError:
@@ -434,5 +511,11 @@ def parse_error(response: httpx.Response) -> APIError:
     if request_id is None and error is not None:
         found = _REQUEST_ID.search(message)
         request_id = found.group(1) if found else error.get("request_id")
-    return http_error(response, VENDOR, code=code, message=message,
-                      request_id=request_id, not_retryable_codes=lambda c: c.startswith(UNRETRYABLE))
+    return http_error(
+        response,
+        VENDOR,
+        code=code,
+        message=message,
+        request_id=request_id,
+        not_retryable_codes=lambda c: c.startswith(UNRETRYABLE),
+    )

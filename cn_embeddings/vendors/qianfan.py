@@ -99,8 +99,9 @@ class QianfanProtocol(VendorProtocol):
             image = item.image
             if image is not None and not image.is_url:
                 if image.format not in IMAGE_FORMATS:
-                    raise InvalidInputError(f"image format {image.format} is not one of {sorted(IMAGE_FORMATS)}",
-                                            index=index, rule="format")
+                    raise InvalidInputError(
+                        f"image format {image.format} is not one of {sorted(IMAGE_FORMATS)}", index=index, rule="format"
+                    )
                 image = check_image(image, IMAGE_LIMITS, index, self.model, fit_images)
             text, pieces = prepare_text(self.text_rule, item, index, long_inputs, self.model)
             prepared.append(Item(text=text, image=image, pieces=pieces))
@@ -124,12 +125,14 @@ class QianfanProtocol(VendorProtocol):
 
     def parse_response(self, response: httpx.Response, items: Sequence[Item]) -> BatchResult:
         payload = openai_payload(response, VENDOR, parse_error)
-        vectors = ordered_vectors(payload.get("data"), len(items), VENDOR, index_key="index",
-                                  vector_key="embedding")
+        vectors = ordered_vectors(payload.get("data"), len(items), VENDOR, index_key="index", vector_key="embedding")
         usage_raw = payload.get("usage")
-        usage = Usage(requests=1, prompt_tokens=int_field(usage_raw, "prompt_tokens"),
-                      total_tokens=int_field(usage_raw, "total_tokens"),
-                      images=sum(1 for i in items if i.image is not None))
+        usage = Usage(
+            requests=1,
+            prompt_tokens=int_field(usage_raw, "prompt_tokens"),
+            total_tokens=int_field(usage_raw, "total_tokens"),
+            images=sum(1 for i in items if i.image is not None),
+        )
         return BatchResult(vectors, usage)
 
 
@@ -137,6 +140,11 @@ def parse_error(response: httpx.Response) -> APIError:
     """``{"error": {"code", "message", "type"}, "id"}`` with the HTTP status."""
     payload, _, code, message = error_envelope(response)
     request_id = payload.get("id") if isinstance(payload, dict) and isinstance(payload.get("id"), str) else None
-    return http_error(response, VENDOR, code=code, message=message,
-                      request_id=request_id or response.headers.get("x-request-id"),
-                      not_retryable_codes=_is_unretryable)
+    return http_error(
+        response,
+        VENDOR,
+        code=code,
+        message=message,
+        request_id=request_id or response.headers.get("x-request-id"),
+        not_retryable_codes=_is_unretryable,
+    )

@@ -56,20 +56,27 @@ class RerankProtocol(ABC):
         if not isinstance(query, str) or not has_content(query):
             raise InvalidInputError("the query is empty (or not a str)", rule="non-empty")
         if self.max_query_chars is not None and len(query) > self.max_query_chars:
-            raise InvalidInputError(f"the query has {len(query)} characters; {self.vendor} {self.model} accepts at "
-                                    f"most {self.max_query_chars}", rule="text-length")
+            raise InvalidInputError(
+                f"the query has {len(query)} characters; {self.vendor} {self.model} accepts at "
+                f"most {self.max_query_chars}",
+                rule="text-length",
+            )
         if isinstance(documents, (str, bytes)) or not isinstance(documents, Sequence):
             raise InvalidInputError("documents must be a list of str", rule="list")
         for index, document in enumerate(documents):
             if not isinstance(document, str):
-                raise InvalidInputError(f"a document must be a str, not {type(document).__name__}", index=index,
-                                        rule="type")
+                raise InvalidInputError(
+                    f"a document must be a str, not {type(document).__name__}", index=index, rule="type"
+                )
             if not has_content(document):
                 raise InvalidInputError("the document is empty", index=index, rule="non-empty")
             if self.max_document_chars is not None and len(document) > self.max_document_chars:
-                raise InvalidInputError(f"the document has {len(document)} characters; {self.vendor} {self.model} "
-                                        f"accepts at most {self.max_document_chars}", index=index,
-                                        rule="text-length")
+                raise InvalidInputError(
+                    f"the document has {len(document)} characters; {self.vendor} {self.model} "
+                    f"accepts at most {self.max_document_chars}",
+                    index=index,
+                    rule="text-length",
+                )
 
     def batch_size(self, requested: int | None) -> int:
         return min(requested or self.max_documents, self.max_documents)
@@ -87,12 +94,16 @@ class RerankProtocol(ABC):
         return float(sum(len(query) + len(document) for document in documents))
 
 
-def _in_order(pairs: Any, count: int, vendor: str, index_key: str, score_key: str,
-              response: httpx.Response) -> list[float]:
+def _in_order(
+    pairs: Any, count: int, vendor: str, index_key: str, score_key: str, response: httpx.Response
+) -> list[float]:
     """Scores laid out by index: each index of the batch exactly once, each score a finite number."""
     if not isinstance(pairs, list) or len(pairs) != count:
-        raise malformed(vendor, f"expected {count} scored documents, got "
-                                f"{len(pairs) if isinstance(pairs, list) else type(pairs).__name__}", response)
+        raise malformed(
+            vendor,
+            f"expected {count} scored documents, got {len(pairs) if isinstance(pairs, list) else type(pairs).__name__}",
+            response,
+        )
     scores: list[float | None] = [None] * count
     for pair in pairs:
         index = pair.get(index_key) if isinstance(pair, dict) else None
@@ -114,10 +125,12 @@ class QianfanRerankProtocol(RerankProtocol):
     max_documents = 64
     max_document_chars = 4096
     max_query_chars = 1600
-    model: str = option("bce-reranker-base", "bce-reranker-base, or a rerank service's API name "
-                                             "(qwen3-reranker-8b is seen in use).")
-    base_url: str | None = option(None, f"The API base; None uses {qianfan.BASE_URL_ENV} or "
-                                        f"{qianfan.DEFAULT_BASE_URL}.")
+    model: str = option(
+        "bce-reranker-base", "bce-reranker-base, or a rerank service's API name (qwen3-reranker-8b is seen in use)."
+    )
+    base_url: str | None = option(
+        None, f"The API base; None uses {qianfan.BASE_URL_ENV} or {qianfan.DEFAULT_BASE_URL}."
+    )
     app_id: str | None = option(None, "Optional appid header.", aliases=("appid",))
 
     def __post_init__(self) -> None:
@@ -131,8 +144,14 @@ class QianfanRerankProtocol(RerankProtocol):
         payload = openai_payload(response, self.vendor, qianfan.parse_error)
         scores = _in_order(payload.get("results"), count, self.vendor, "index", "relevance_score", response)
         usage_raw = payload.get("usage")
-        return RerankBatch(scores, Usage(requests=1, prompt_tokens=int_field(usage_raw, "prompt_tokens"),
-                                         total_tokens=int_field(usage_raw, "total_tokens")))
+        return RerankBatch(
+            scores,
+            Usage(
+                requests=1,
+                prompt_tokens=int_field(usage_raw, "prompt_tokens"),
+                total_tokens=int_field(usage_raw, "total_tokens"),
+            ),
+        )
 
 
 # -- Tencent Cloud ES ---------------------------------------------------------------------------------
@@ -145,8 +164,9 @@ class TencentRerankProtocol(RerankProtocol):
     quota = Quota(requests_per_second=1000.0, source="RunRerank: the default API rate, 1000 requests/s")
     model: str = option("bge-reranker-large", "bge-reranker-large or bge-reranker-v2-m3.")
     region: str = option(tencent.DEFAULT_REGION, "Sent as X-TC-Region.")
-    base_url: str | None = option(None, f"The API host; None uses {tencent.BASE_URL_ENV} or "
-                                        f"{tencent.DEFAULT_BASE_URL}.")
+    base_url: str | None = option(
+        None, f"The API host; None uses {tencent.BASE_URL_ENV} or {tencent.DEFAULT_BASE_URL}."
+    )
     language: str | None = option("en-US", "X-TC-Language for error messages (zh-CN or en-US; None omits it).")
 
     def __post_init__(self) -> None:
@@ -154,8 +174,13 @@ class TencentRerankProtocol(RerankProtocol):
         self.host = urlsplit(self.url).netloc
 
     def build_request(self, query: str, documents: Sequence[str]) -> httpx.Request:
-        headers = {"Host": self.host, "X-TC-Action": "RunRerank", "X-TC-Version": tencent.API_VERSION,
-                   "X-TC-Region": self.region, **({"X-TC-Language": self.language} if self.language else {})}
+        headers = {
+            "Host": self.host,
+            "X-TC-Action": "RunRerank",
+            "X-TC-Version": tencent.API_VERSION,
+            "X-TC-Region": self.region,
+            **({"X-TC-Language": self.language} if self.language else {}),
+        }
         body = {"ModelName": self.model, "Query": query, "Documents": list(documents), "ReturnDocuments": False}
         return json_request(self.url, body, headers)
 
@@ -178,20 +203,21 @@ VOLCENGINE_CREDENTIALS = (  # the names the volcengine SDK reads
 
 
 def volcengine_auth(secrets: Mapping[str, Secret | None], region: str) -> V4Auth:
-    return V4Auth(secrets["access_key"], secrets["secret_key"], secrets.get("token"),  # type: ignore[arg-type]
-                  region=region, service="air")
+    access_key, secret_key = secrets["access_key"], secrets["secret_key"]
+    assert access_key is not None and secret_key is not None  # required: resolved or refused before this
+    return V4Auth(access_key, secret_key, secrets.get("token"), region=region, service="air")
 
 
 @dataclass
 class VolcengineRerankProtocol(RerankProtocol):
     vendor = VOLCENGINE
     max_documents = 50  # the SDK refuses more (the docs say 200)
-    model: str = option("base-multilingual-rerank", "doubao-seed-rerank, base-multilingual-rerank or "
-                                                    "m3-v2-rerank.")
+    model: str = option("base-multilingual-rerank", "doubao-seed-rerank, base-multilingual-rerank or m3-v2-rerank.")
     instruction: str | None = option(None, "rerank_instruction (doubao-seed-rerank; at most 1,024 characters).")
     region: str = option("cn-north-1", "The V4 signing region.")
-    base_url: str | None = option(None, f"The service host; None uses {VOLCENGINE_BASE_URL_ENV} or "
-                                        f"{VOLCENGINE_BASE_URL}.")
+    base_url: str | None = option(
+        None, f"The service host; None uses {VOLCENGINE_BASE_URL_ENV} or {VOLCENGINE_BASE_URL}."
+    )
 
     def __post_init__(self) -> None:
         self.url = (self.base_url or VOLCENGINE_BASE_URL).rstrip("/") + "/api/knowledge/service/rerank"
@@ -200,12 +226,15 @@ class VolcengineRerankProtocol(RerankProtocol):
     def check(self, query: Any, documents: Sequence[Any]) -> None:
         super().check(query, documents)
         if self.instruction is not None and len(self.instruction) > 1024:
-            raise InvalidInputError(f"instruction has {len(self.instruction)} characters; at most 1024",
-                                    rule="text-length")
+            raise InvalidInputError(
+                f"instruction has {len(self.instruction)} characters; at most 1024", rule="text-length"
+            )
 
     def build_request(self, query: str, documents: Sequence[str]) -> httpx.Request:
-        body: dict[str, Any] = {"datas": [{"query": query, "content": document} for document in documents],
-                                "rerank_model": self.model}
+        body: dict[str, Any] = {
+            "datas": [{"query": query, "content": document} for document in documents],
+            "rerank_model": self.model,
+        }
         if self.instruction:
             body["rerank_instruction"] = self.instruction
         return json_request(self.url, body, {"Host": self.host})
@@ -219,11 +248,22 @@ class VolcengineRerankProtocol(RerankProtocol):
         code, message = payload.get("code"), str(payload.get("message") or "")
         request_id = payload.get("request_id") if isinstance(payload.get("request_id"), str) else None
         if response.status_code != 200:
-            raise http_error(response, self.vendor, code=str(code) if code is not None else None, message=message,
-                             request_id=request_id)
+            raise http_error(
+                response,
+                self.vendor,
+                code=str(code) if code is not None else None,
+                message=message,
+                request_id=request_id,
+            )
         if code != 0:  # an error with HTTP 200: its codes are not documented, so none is retried [INF]
-            raise BadRequestError(vendor=self.vendor, code=str(code), message=message, status_code=200,
-                                  request_id=request_id, retryable=False)
+            raise BadRequestError(
+                vendor=self.vendor,
+                code=str(code),
+                message=message,
+                status_code=200,
+                request_id=request_id,
+                retryable=False,
+            )
         data = payload.get("data")
         scores = data.get("scores") if isinstance(data, dict) else None
         if not isinstance(scores, list) or len(scores) != count:
@@ -231,4 +271,3 @@ class VolcengineRerankProtocol(RerankProtocol):
         pairs = [{"i": i, "s": score} for i, score in enumerate(scores)]
         ordered = _in_order(pairs, count, self.vendor, "i", "s", response)
         return RerankBatch(ordered, Usage(requests=1, total_tokens=int_field(data, "token_usage")))
-

@@ -90,6 +90,7 @@ def _encoded_size(item: Item) -> int:
         return 4 * len(item.text)
     return len(item.image.data or b"") * 4 // 3 if item.image is not None else 0
 
+
 RETRYABLE_CODES = ("RequestLimitExceeded", "InternalError", "ServiceUnavailable", "ResourceUnavailable")
 AUTH_CODES = ("AuthFailure", "UnauthorizedOperation")
 
@@ -115,8 +116,11 @@ class TencentProtocol(VendorProtocol):
         self.action = "GetMultiModalEmbedding" if self.endpoint == "multimodal" else "GetTextEmbedding"
         # Multimodal: the limit is per modality (10 texts and 8 images may share a request);
         # batch_size lowers both.
-        self.limits = BatchLimits(MULTIMODAL_MAX_TEXTS) if self.endpoint == "multimodal" \
+        self.limits = (
+            BatchLimits(MULTIMODAL_MAX_TEXTS)
+            if self.endpoint == "multimodal"
             else BatchLimits(TEXT_BATCH, documented=False)
+        )
         self.quota = QUOTAS[self.endpoint]
         chars = self.max_text_chars or (MULTIMODAL_TEXT_CHARS if self.endpoint == "multimodal" else None)
         self.text_rule = TextRule(max_chars=chars)
@@ -131,19 +135,28 @@ class TencentProtocol(VendorProtocol):
             if item.text is not None and item.image is not None:
                 raise InvalidInputError(
                     f"{self.model} returns separate text and image vectors and cannot fuse a text+image "
-                    "item into one; embed them as two inputs", index=index, rule="fusion")
+                    "item into one; embed them as two inputs",
+                    index=index,
+                    rule="fusion",
+                )
             if item.image is not None and not item.image.is_url:
                 if item.image.format not in IMAGE_FORMATS:
-                    raise InvalidInputError(f"image format {item.image.format} is not one of "
-                                            f"{sorted(IMAGE_FORMATS)}", index=index, rule="format")
+                    raise InvalidInputError(
+                        f"image format {item.image.format} is not one of {sorted(IMAGE_FORMATS)}",
+                        index=index,
+                        rule="format",
+                    )
                 item = Item(image=check_image(item.image, IMAGE_LIMITS, index, self.model, fit_images))
             if item.text is not None:
                 text, pieces = prepare_text(self.text_rule, item, index, long_inputs, self.model)
                 item = Item(text=text, pieces=pieces)
                 size = len((text or "").encode("utf-8"))
                 if not pieces and _encoded_size(item) > MAX_BODY_BYTES and size > MAX_BODY_BYTES:
-                    raise InvalidInputError(f"text is {size} bytes; a Tencent Cloud request body holds at most "
-                                            f"{MAX_BODY_BYTES} bytes", index=index, rule="body")  # [INF]
+                    raise InvalidInputError(
+                        f"text is {size} bytes; a Tencent Cloud request body holds at most {MAX_BODY_BYTES} bytes",
+                        index=index,
+                        rule="body",
+                    )  # [INF]
             prepared.append(item)
         return prepared
 
@@ -187,8 +200,12 @@ class TencentProtocol(VendorProtocol):
         inner = response_object(response)
         data = inner.get("Data")
         usage_raw = inner.get("Usage")
-        usage = Usage(requests=1, total_tokens=int_field(usage_raw, "TotalTokens"),
-                      prompt_tokens=int_field(usage_raw, "TotalTokens"), images=int_field(usage_raw, "TotalImages"))
+        usage = Usage(
+            requests=1,
+            total_tokens=int_field(usage_raw, "TotalTokens"),
+            prompt_tokens=int_field(usage_raw, "TotalTokens"),
+            images=int_field(usage_raw, "TotalImages"),
+        )
         if self.endpoint == "text":
             vectors = ordered_vectors(data, len(items), VENDOR, index_key="Index", vector_key="Embedding")
             return BatchResult(vectors, usage)
@@ -196,10 +213,12 @@ class TencentProtocol(VendorProtocol):
             raise malformed(VENDOR, "Response.Data is not an object", response)
         n_texts = sum(1 for i in items if i.text is not None)
         n_images = len(items) - n_texts
-        texts = ordered_vectors(data.get("TextEmbeddings") or [], n_texts, VENDOR,
-                                index_key="Index", vector_key="Embedding")
-        images = ordered_vectors(data.get("ImageEmbeddings") or [], n_images, VENDOR,
-                                 index_key="Index", vector_key="Embedding")
+        texts = ordered_vectors(
+            data.get("TextEmbeddings") or [], n_texts, VENDOR, index_key="Index", vector_key="Embedding"
+        )
+        images = ordered_vectors(
+            data.get("ImageEmbeddings") or [], n_images, VENDOR, index_key="Index", vector_key="Embedding"
+        )
         text_iter, image_iter = iter(texts), iter(images)
         vectors = [next(text_iter) if i.text is not None else next(image_iter) for i in items]
         if texts and images and len(texts[0]) != len(images[0]):
@@ -210,8 +229,13 @@ class TencentProtocol(VendorProtocol):
 def response_object(response: httpx.Response) -> dict[str, Any]:
     """The ``Response`` object of a successful API 3.0 answer; any error raises the typed error."""
     if response.status_code != 200:
-        raise http_error(response, VENDOR, code=f"http_{response.status_code}",
-                         message=response.content[:200].decode("utf-8", errors="replace"), request_id=None)
+        raise http_error(
+            response,
+            VENDOR,
+            code=f"http_{response.status_code}",
+            message=response.content[:200].decode("utf-8", errors="replace"),
+            request_id=None,
+        )
     payload = json_body(response, VENDOR)
     inner = payload.get("Response") if isinstance(payload, dict) else None
     if not isinstance(inner, dict):
@@ -227,11 +251,11 @@ def parse_error(inner: dict[str, Any]) -> APIError:
     code = str(error.get("Code")) if isinstance(error, dict) and error.get("Code") else "unknown"
     message = str(error.get("Message", "")) if isinstance(error, dict) else str(error)
     request_id = inner.get("RequestId") if isinstance(inner.get("RequestId"), str) else None
-    kwargs: dict[str, Any] = dict(vendor=VENDOR, code=code, message=message, status_code=200,
-                                  request_id=request_id)
+    kwargs: dict[str, Any] = dict(vendor=VENDOR, code=code, message=message, status_code=200, request_id=request_id)
     if code == "AuthFailure.SignatureExpire":
-        return AuthenticationError(**kwargs, hint="the local clock is off by more than 5 minutes; "
-                                                  "sync it (for example with NTP) and retry")
+        return AuthenticationError(
+            **kwargs, hint="the local clock is off by more than 5 minutes; sync it (for example with NTP) and retry"
+        )
     if code.startswith(AUTH_CODES):
         return AuthenticationError(**kwargs)
     if code.startswith("RequestLimitExceeded"):

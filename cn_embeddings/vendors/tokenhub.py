@@ -83,11 +83,16 @@ class TokenHubProtocol(VendorProtocol):
 
     def parse_response(self, response: httpx.Response, items: Sequence[Item]) -> BatchResult:
         payload = openai_payload(response, VENDOR, parse_error)
-        vectors = ordered_vectors(payload.get("data"), len(items), VENDOR, index_key="index",
-                                  vector_key="embedding")
+        vectors = ordered_vectors(payload.get("data"), len(items), VENDOR, index_key="index", vector_key="embedding")
         usage_raw = payload.get("usage")
-        return BatchResult(vectors, Usage(requests=1, prompt_tokens=int_field(usage_raw, "prompt_tokens"),
-                                          total_tokens=int_field(usage_raw, "total_tokens")))
+        return BatchResult(
+            vectors,
+            Usage(
+                requests=1,
+                prompt_tokens=int_field(usage_raw, "prompt_tokens"),
+                total_tokens=int_field(usage_raw, "total_tokens"),
+            ),
+        )
 
 
 def parse_error(response: httpx.Response) -> APIError:
@@ -95,5 +100,6 @@ def parse_error(response: httpx.Response) -> APIError:
     """The OpenAI error envelope with the HTTP status."""
     payload, _, code, message = error_envelope(response)
     request_id = payload.get("id") if isinstance(payload, dict) and isinstance(payload.get("id"), str) else None
-    return http_error(response, VENDOR, code=code, message=message,
-                      request_id=request_id or response.headers.get("x-request-id"))
+    return http_error(
+        response, VENDOR, code=code, message=message, request_id=request_id or response.headers.get("x-request-id")
+    )

@@ -37,8 +37,9 @@ def test_a_bad_line_900_is_refused_by_id_and_line_before_any_request(emu, tmp_pa
         embed_corpus(client, Source(files=[corpus]), open_sink(tmp_path / "out.jsonl"))
     assert f"{corpus}:901" in str(caught.value) and "'doc-899'" in str(caught.value) and "72" in str(caught.value)
     assert emu.requests == 0 and not (tmp_path / "out.jsonl").exists()
-    truncated = embed_corpus(emu.client("tencent", truncate=True), Source(files=[corpus]),
-                             open_sink(tmp_path / "out.jsonl"))
+    truncated = embed_corpus(
+        emu.client("tencent", truncate=True), Source(files=[corpus]), open_sink(tmp_path / "out.jsonl")
+    )
     assert truncated.written == 1000
 
 
@@ -98,7 +99,10 @@ def test_parquet_output_with_sparse_vectors_resumes_from_ids_only(emu, tmp_path)
     assert (first.written, second.skipped, second.written) == (30, 30, 20)
     table = pq.read_table(out)
     assert table.column_names == ["id", "vector", "model", "hash", "sparse"]
-    assert pa_types.is_list(table.schema.field("vector").type) and str(table.schema.field("vector").type.value_type) == "float"
+    assert (
+        pa_types.is_list(table.schema.field("vector").type)
+        and str(table.schema.field("vector").type.value_type) == "float"
+    )
     assert len(set(table.column("id").to_pylist())) == 50
     by_hash = {row["hash"]: row for row in table.to_pylist()}
     from cn_embeddings.bulk import content_hash
@@ -122,8 +126,11 @@ def test_csv_and_parquet_inputs_with_columns_bom_and_relative_images(emu, tmp_pa
     pq.write_table(pa.table({"key": ["k3"], "body": ["world"], "picture": [None]}), parquet_file)
     out = tmp_path / "o.jsonl"
     client = emu.client("ark", dimensions=1024)
-    summary = embed_corpus(client, Source(files=[csv_file, parquet_file],
-                                          columns=Columns(id="key", text="body", image="picture")), open_sink(out))
+    summary = embed_corpus(
+        client,
+        Source(files=[csv_file, parquet_file], columns=Columns(id="key", text="body", image="picture")),
+        open_sink(out),
+    )
     assert summary.written == 3
     rows = lines_of(out)
     assert rows["k2"]["vector"] == client.embed_images([tmp_path / "pics" / "a.png"])[0]
@@ -167,13 +174,17 @@ def test_ctrl_c_keeps_the_answers_on_the_wire_and_retries_nothing(tmp_path):
         client = slow.client("qianfan", batch_size=1, max_concurrency=4, max_retries=8, requests_per_second=0)
         at_signal: list[tuple[float, int]] = []
 
-        def ctrl_c() -> None:
+        def interrupted(signum, frame):  # Python's own handler, noting when the interrupt lands
             at_signal.append((time.monotonic(), len(slow.seen)))
-            os.kill(os.getpid(), signal.SIGINT)
+            raise KeyboardInterrupt
 
-        threading.Timer(2.5, ctrl_c).start()
-        with pytest.raises(KeyboardInterrupt):
-            embed_corpus(client, Source(files=[corpus]), open_sink(out))
+        previous = signal.signal(signal.SIGINT, interrupted)
+        threading.Timer(2.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                embed_corpus(client, Source(files=[corpus]), open_sink(out))
+        finally:
+            signal.signal(signal.SIGINT, previous)
         ended = time.monotonic()
         (signalled, seen_then), seen_after = at_signal[0], list(slow.seen)
     assert ended - signalled < 2.5  # one attempt's answer (0.6 s), no backoff or retry (it took 9.5 s)

@@ -16,8 +16,13 @@ import pytest
 from tests.conftest import png_bytes
 
 CLI = [sys.executable, "-m", "cn_embeddings.cli"]
-CREDENTIAL_VARS = ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_SESSION_TOKEN",
-                   "QIANFAN_API_KEY", "ARK_API_KEY")
+CREDENTIAL_VARS = (
+    "TENCENTCLOUD_SECRET_ID",
+    "TENCENTCLOUD_SECRET_KEY",
+    "TENCENTCLOUD_SESSION_TOKEN",
+    "QIANFAN_API_KEY",
+    "ARK_API_KEY",
+)
 
 
 def free_port() -> int:
@@ -37,14 +42,23 @@ def emulator_process(request):
     """`cn-embeddings emulator` in a subprocess; yields env vars that point the clients at it."""
     latency = getattr(request, "param", 0)
     port = free_port()
-    proc = subprocess.Popen([*CLI, "emulator", "--port", str(port), "--latency-ms", str(latency)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "emulator", "--port", str(port), "--latency-ms", str(latency)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     banner = proc.stdout.readline()
     assert "listening on" in banner, banner
-    env = clean_env(TENCENTCLOUD_ES_BASE_URL=f"http://127.0.0.1:{port}", TENCENTCLOUD_SECRET_ID="AKIDEMULATOR0000",
-                    TENCENTCLOUD_SECRET_KEY="emulator-secret-key", QIANFAN_BASE_URL=f"http://127.0.0.1:{port}/v2",
-                    QIANFAN_API_KEY="emulator-qianfan-key", ARK_BASE_URL=f"http://127.0.0.1:{port}/api/v3",
-                    ARK_API_KEY="emulator-ark-key")
+    env = clean_env(
+        TENCENTCLOUD_ES_BASE_URL=f"http://127.0.0.1:{port}",
+        TENCENTCLOUD_SECRET_ID="AKIDEMULATOR0000",
+        TENCENTCLOUD_SECRET_KEY="emulator-secret-key",
+        QIANFAN_BASE_URL=f"http://127.0.0.1:{port}/v2",
+        QIANFAN_API_KEY="emulator-qianfan-key",
+        ARK_BASE_URL=f"http://127.0.0.1:{port}/api/v3",
+        ARK_API_KEY="emulator-ark-key",
+    )
     yield env
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=10)  # waits, and closes the pipes
@@ -81,12 +95,35 @@ def test_embed_texts_images_folder_and_jsonl(emulator_process, tmp_path):
     for i in range(3):
         (folder / f"{i}.png").write_bytes(png_bytes(color=(i * 40, 10, 10)))
     inputs = tmp_path / "in.jsonl"
-    inputs.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
-        {"id": "a", "text": "天很蓝"}, {"id": "b", "image": str(folder / "0.png")},
-        {"id": "c", "text": "红色", "image": str(folder / "1.png")}]))
+    inputs.write_text(
+        "\n".join(
+            json.dumps(r, ensure_ascii=False)
+            for r in [
+                {"id": "a", "text": "天很蓝"},
+                {"id": "b", "image": str(folder / "0.png")},
+                {"id": "c", "text": "红色", "image": str(folder / "1.png")},
+            ]
+        )
+    )
     out = tmp_path / "out.jsonl"
-    result = run(["embed", "--provider", "ark", "--text", "hello", "--image", str(folder), "--input", str(inputs),
-                  "--output", str(out), "--dimensions", "1024"], emulator_process)
+    result = run(
+        [
+            "embed",
+            "--provider",
+            "ark",
+            "--text",
+            "hello",
+            "--image",
+            str(folder),
+            "--input",
+            str(inputs),
+            "--output",
+            str(out),
+            "--dimensions",
+            "1024",
+        ],
+        emulator_process,
+    )
     assert result.returncode == 0, result.stderr
     lines = {line["id"]: line for line in read_jsonl(out)}  # written as answered, in any order
     text_id = next(i for i in lines if i not in ("a", "b", "c") and not i.endswith(".png"))
@@ -130,8 +167,9 @@ def test_every_command_has_help_with_examples(command):
 
 
 def test_bad_input_is_an_error_without_traceback(emulator_process, tmp_path):
-    result = run(["embed", "--provider", "tencent", "--text", "x" * 100, "--output", str(tmp_path / "o.jsonl")],
-                 emulator_process)
+    result = run(
+        ["embed", "--provider", "tencent", "--text", "x" * 100, "--output", str(tmp_path / "o.jsonl")], emulator_process
+    )
     assert result.returncode == 2 and "at most 72" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o.jsonl").exists()
 
@@ -139,7 +177,8 @@ def test_bad_input_is_an_error_without_traceback(emulator_process, tmp_path):
 @pytest.mark.parametrize("emulator_process", [40], indirect=True)
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
 def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_its_vector(
-        emulator_process, tmp_path, suffix):
+    emulator_process, tmp_path, suffix
+):
     import random
 
     import pyarrow.parquet as pq
@@ -147,8 +186,19 @@ def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_it
     corpus = tmp_path / "corpus.csv"
     corpus.write_text("id,text\n" + "".join(f"d{i},passage number {i}\n" for i in range(2000)))
     out = tmp_path / f"out{suffix}"
-    args = ["embed", "--provider", "qianfan", "--input", str(corpus), "--output", str(out), "--rows-per-part", "100",
-            "--max-concurrency", "2"]
+    args = [
+        "embed",
+        "--provider",
+        "qianfan",
+        "--input",
+        str(corpus),
+        "--output",
+        str(out),
+        "--rows-per-part",
+        "100",
+        "--max-concurrency",
+        "2",
+    ]
     journal = out / "_journal.jsonl" if suffix == ".parquet" else out
 
     def rows_on_disk() -> int:
@@ -185,8 +235,23 @@ def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_it
 
 
 def test_embed_to_stdout_and_the_summary(emulator_process, tmp_path):
-    result = run(["embed", "--provider", "ark", "--text", "一", "--text", "二", "--output", "-", "--verbose",
-                  "--dimensions", "1024"], emulator_process)
+    result = run(
+        [
+            "embed",
+            "--provider",
+            "ark",
+            "--text",
+            "一",
+            "--text",
+            "二",
+            "--output",
+            "-",
+            "--verbose",
+            "--dimensions",
+            "1024",
+        ],
+        emulator_process,
+    )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 2 and all(len(row["vector"]) == 1024 for row in rows)
@@ -196,13 +261,16 @@ def test_embed_to_stdout_and_the_summary(emulator_process, tmp_path):
 def test_cli_errors_are_one_line_with_a_hint(emulator_process, tmp_path):
     version = run(["--version"], clean_env())
     assert version.returncode == 0 and version.stdout.startswith("cn-embeddings ")
-    missing_folder = run(["embed", "--provider", "qianfan", "--text", "a", "--output", str(tmp_path / "no" / "o.jsonl")],
-                         emulator_process)
+    missing_folder = run(
+        ["embed", "--provider", "qianfan", "--text", "a", "--output", str(tmp_path / "no" / "o.jsonl")],
+        emulator_process,
+    )
     assert missing_folder.returncode == 2 and "does not exist" in missing_folder.stderr
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok\n\xff\n")
-    not_utf8 = run(["embed", "--provider", "qianfan", "--input", str(bad), "--output", str(tmp_path / "o.jsonl")],
-                   emulator_process)
+    not_utf8 = run(
+        ["embed", "--provider", "qianfan", "--input", str(bad), "--output", str(tmp_path / "o.jsonl")], emulator_process
+    )
     assert not_utf8.returncode == 2 and "bad.txt:2 is not UTF-8" in not_utf8.stderr and "hint:" in not_utf8.stderr
     for result in (missing_folder, not_utf8):
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
@@ -214,13 +282,16 @@ def test_rerank_prints_the_ranking_best_first(emulator_process, tmp_path):
     texts = [f"row {i} " + ("giant pandas eat bamboo" if i in (3, 70) else "weather report") for i in range(100)]
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
-    result = run(["rerank", "--provider", "qianfan", "--query", "what do pandas eat", "--input", str(docs),
-                  "--top-n", "3"], emulator_process)
+    result = run(
+        ["rerank", "--provider", "qianfan", "--query", "what do pandas eat", "--input", str(docs), "--top-n", "3"],
+        emulator_process,
+    )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     order = sorted(range(100), key=lambda i: (-relevance("what do pandas eat", texts[i]), i))[:3]
     assert [row["id"] for row in rows] == [f"d{i}" for i in order] and rows[0]["rank"] == 1
     assert "100 documents ranked in 2 requests" in result.stderr
-    bad = run(["rerank", "--provider", "qianfan", "--query", "q", "--input", str(docs), "--top-n", "0"],
-              emulator_process)
+    bad = run(
+        ["rerank", "--provider", "qianfan", "--query", "q", "--input", str(docs), "--top-n", "0"], emulator_process
+    )
     assert bad.returncode == 2 and "top_n must be a positive integer" in bad.stderr and "Traceback" not in bad.stderr

@@ -40,11 +40,16 @@ def test_yaml_mapping_builds_working_objects(monkeypatch):
         assert len(vector) == 1024
 
 
-@pytest.mark.parametrize("spec,match", [
-    ("ark", "provider:model"), ("openai:text-embedding-3", "unknown provider"), ({"model": "x"}, "needs a 'provider'"),
-    ({"provider": "ark", "model": "doubao-embedding-vision-250615", "dimension": 1024}, "'dimension'"),
-    ({"provider": "qianfan", "api_key": "bce-v3/ALTAK-literal"}, "literal credential"),
-])
+@pytest.mark.parametrize(
+    "spec,match",
+    [
+        ("ark", "provider:model"),
+        ("openai:text-embedding-3", "unknown provider"),
+        ({"model": "x"}, "needs a 'provider'"),
+        ({"provider": "ark", "model": "doubao-embedding-vision-250615", "dimension": 1024}, "'dimension'"),
+        ({"provider": "qianfan", "api_key": "bce-v3/ALTAK-literal"}, "literal credential"),
+    ],
+)
 def test_bad_configs_are_rejected_by_name(spec, match, monkeypatch):
     monkeypatch.setenv("ARK_API_KEY", "k")
     for module in (lc, li):
@@ -61,8 +66,12 @@ def test_round_trips_give_equivalent_working_objects(monkeypatch):
     creds = credentials("qianfan")
     monkeypatch.setenv("QIANFAN_API_KEY", creds["api_key"])
     emb = lc.init_embeddings("qianfan:bge-large-zh", base_url=creds["base_url"], batch_size=8)
-    again = loads(dumps(emb), secrets_from_env=True, valid_namespaces=["langchain_cn_embeddings"],
-                  allowed_objects=[lc.QianfanEmbeddings])
+    again = loads(
+        dumps(emb),
+        secrets_from_env=True,
+        valid_namespaces=["langchain_cn_embeddings"],
+        allowed_objects=[lc.QianfanEmbeddings],
+    )
     assert again.model_dump() == emb.model_dump() and again.embed_query("x") == emb.embed_query("x")
     model = li.init_embeddings("qianfan:bge-large-zh", base_url=creds["base_url"], embed_batch_size=8)
     rebuilt = li.QianfanEmbedding.from_json(model.to_json())

@@ -10,9 +10,15 @@ from cn_embeddings import AuthenticationError, RateLimitError
 from cn_embeddings.testing import Credentials, Emulator, Faults
 from tests.conftest import data_uri, png_bytes
 
-CASES = [("tencent", "WeCLIPv2-Base"), ("tencent", "bge-m3"), ("qianfan", "embedding-v1"),
-         ("qianfan", "tao-8k"), ("qianfan", "gme-qwen2-vl-2b-instruct"), ("ark", "doubao-embedding-vision-250615"),
-         ("ark", "doubao-embedding-text-240715")]
+CASES = [
+    ("tencent", "WeCLIPv2-Base"),
+    ("tencent", "bge-m3"),
+    ("qianfan", "embedding-v1"),
+    ("qianfan", "tao-8k"),
+    ("qianfan", "gme-qwen2-vl-2b-instruct"),
+    ("ark", "doubao-embedding-vision-250615"),
+    ("ark", "doubao-embedding-text-240715"),
+]
 
 
 @pytest.mark.parametrize("vendor,model", CASES)
@@ -29,8 +35,14 @@ def test_texts_sync_and_async_agree_and_are_deterministic(emu, vendor, model):
 def test_tencent_images_from_every_source_share_requests_with_texts(emu, images):
     client = emu.client("tencent", "WeCLIPv2-Large", requests_per_second=0)
     raw = images[0].read_bytes()
-    inputs = [{"image": images[0]}, "red hat", {"image": raw}, {"image": data_uri(raw)},
-              {"image": "https://example.test/a.jpg"}, "white scarf"]
+    inputs = [
+        {"image": images[0]},
+        "red hat",
+        {"image": raw},
+        {"image": data_uri(raw)},
+        {"image": "https://example.test/a.jpg"},
+        "white scarf",
+    ]
     vectors = client.embed(inputs).vectors
     assert vectors[0] == vectors[2] == vectors[3] and vectors[0] != vectors[4]
     bodies = [s.body for s in emu.seen]
@@ -50,17 +62,25 @@ def test_tencent_session_token_is_checked():
     with Emulator(credentials=Credentials(session_token="sts-tok")) as emu:
         assert emu.client("tencent").embed_texts(["a"])
         from cn_embeddings import TencentCloudClient
-        bad = TencentCloudClient(secret_id=emu.credentials.secret_id, secret_key=emu.credentials.secret_key,
-                                 token="wrong", base_url=emu.tencent_url)
+
+        bad = TencentCloudClient(
+            secret_id=emu.credentials.secret_id,
+            secret_key=emu.credentials.secret_key,
+            token="wrong",
+            base_url=emu.tencent_url,
+        )
         with pytest.raises(AuthenticationError, match="TokenFailure"):
             bad.embed_texts(["a"])
 
 
 def test_wrong_keys_are_rejected_by_each_vendor(emu):
     from cn_embeddings import ArkClient, QianfanClient, TencentCloudClient
-    clients = [TencentCloudClient(secret_id=emu.credentials.secret_id, secret_key="wrong", base_url=emu.url),
-               QianfanClient(api_key="wrong", base_url=emu.qianfan_url),
-               ArkClient(api_key="wrong", base_url=emu.ark_url)]
+
+    clients = [
+        TencentCloudClient(secret_id=emu.credentials.secret_id, secret_key="wrong", base_url=emu.url),
+        QianfanClient(api_key="wrong", base_url=emu.qianfan_url),
+        ArkClient(api_key="wrong", base_url=emu.ark_url),
+    ]
     for client in clients:
         with pytest.raises(AuthenticationError):
             client.embed_texts(["a"])

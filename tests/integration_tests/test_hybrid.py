@@ -15,8 +15,13 @@ from cn_embeddings import APIError, ArkClient, ConfigurationError
 from cn_embeddings.testing import _vectors
 
 MODEL = "doubao-embedding-vision-251215"
-DOCS = ["熊猫吃竹子 pandas eat bamboo", "the stock market fell sharply today", "how to bake sourdough bread at home",
-        "火山引擎的向量化服务 embedding service", "rainy weather in Shanghai this week"]
+DOCS = [
+    "熊猫吃竹子 pandas eat bamboo",
+    "the stock market fell sharply today",
+    "how to bake sourdough bread at home",
+    "火山引擎的向量化服务 embedding service",
+    "rainy weather in Shanghai this week",
+]
 QUERY = "what do pandas eat"
 
 
@@ -33,6 +38,7 @@ def expected_multi(text: str) -> list[list[float]]:
 
 # -- multi-vectors ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("compression", ["zstd", None])
 def test_multi_vectors_are_exact_and_asked_for_as_the_go_sdk_does(emu, compression):
     client = emu.client("ark", MODEL, multi_embedding=True, multi_embedding_compression=compression)
@@ -40,7 +46,9 @@ def test_multi_vectors_are_exact_and_asked_for_as_the_go_sdk_does(emu, compressi
     assert all(row.typecode == "f" for rows in result.multi_vectors for row in rows), "compact float32 rows"
     assert [[row.tolist() for row in rows] for rows in result.multi_vectors] == [expected_multi(t) for t in DOCS[:2]]
     body = emu.seen[-1].body
-    assert body["multi_embedding"] == ({"type": "enabled", "compression": "zstd"} if compression else {"type": "enabled"})
+    assert body["multi_embedding"] == (
+        {"type": "enabled", "compression": "zstd"} if compression else {"type": "enabled"}
+    )
     assert len(result.vectors[0]) == 2048  # the dense vector still comes back
 
 
@@ -57,22 +65,32 @@ def test_multi_vectors_are_refused_before_sending_where_they_cannot_work(emu):
 def _answer(multi: object) -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:
         vector = base64.b64encode(struct.pack("<4f", 1, 0, 0, 0)).decode()
-        return httpx.Response(200, json={"data": {"embedding": vector, "multi_embedding": multi},
-                                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        return httpx.Response(
+            200,
+            json={
+                "data": {"embedding": vector, "multi_embedding": multi},
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            },
+        )
+
     return httpx.MockTransport(handler)
 
 
-@pytest.mark.parametrize("multi, message", [
-    (base64.b64encode(zstandard.ZstdCompressor().compress(b"\0" * (2 * 2048 * 3 + 2))).decode(), "whole rows"),
-    (base64.b64encode(b"not zstd at all").decode(), "not a valid zstd frame"),
-    ("%%%", "not valid base64"),
-    ([[0.5] * 100], "not 2048-wide token vectors: the answer may be per-modality vectors"),
-    (["AAAA", [0.5] * 2048], "may be per-modality vectors"),  # arkruntime's list[list[float] | str]
-    (None, "multi_embedding missing"),
-])
+@pytest.mark.parametrize(
+    "multi, message",
+    [
+        (base64.b64encode(zstandard.ZstdCompressor().compress(b"\0" * (2 * 2048 * 3 + 2))).decode(), "whole rows"),
+        (base64.b64encode(b"not zstd at all").decode(), "not a valid zstd frame"),
+        ("%%%", "not valid base64"),
+        ([[0.5] * 100], "not 2048-wide token vectors: the answer may be per-modality vectors"),
+        (["AAAA", [0.5] * 2048], "may be per-modality vectors"),  # arkruntime's list[list[float] | str]
+        (None, "multi_embedding missing"),
+    ],
+)
 def test_hostile_multi_vector_answers_are_typed_errors(multi, message):
-    client = ArkClient(MODEL, api_key="k" * 20, multi_embedding=True, max_retries=0,
-                       http_client=httpx.Client(transport=_answer(multi)))
+    client = ArkClient(
+        MODEL, api_key="k" * 20, multi_embedding=True, max_retries=0, http_client=httpx.Client(transport=_answer(multi))
+    )
     with pytest.raises(APIError, match=message) as caught:
         client.embed(["a"])
     assert caught.value.code == "malformed_response" and caught.value.not_embedded == [0]
@@ -83,8 +101,14 @@ def test_a_zstd_bomb_stops_at_the_cap(monkeypatch):
 
     monkeypatch.setattr(ark, "MULTI_MAX_ROWS", 8)
     bomb = base64.b64encode(zstandard.ZstdCompressor().compress(b"\0" * (2048 * 2 * 64))).decode()
-    client = ArkClient(MODEL, api_key="k" * 20, multi_embedding=True, max_retries=3, zero_waits=True,
-                       http_client=httpx.Client(transport=_answer(bomb)))
+    client = ArkClient(
+        MODEL,
+        api_key="k" * 20,
+        multi_embedding=True,
+        max_retries=3,
+        zero_waits=True,
+        http_client=httpx.Client(transport=_answer(bomb)),
+    )
     with pytest.raises(APIError, match="at most 8 are decoded") as caught:
         client.embed(["a"])
     assert caught.value.attempts == 1, "an answer over the cap is not asked for (and inflated) again"
@@ -94,17 +118,28 @@ def test_a_qdrant_multivector_collection_with_maxsim(emu):
     client = emu.client("ark", MODEL, multi_embedding=True)
     docs = client.embed(DOCS).multi_vectors
     qdrant = QdrantClient(":memory:")
-    qdrant.create_collection("late", vectors_config=models.VectorParams(
-        size=2048, distance=models.Distance.COSINE,
-        multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)))
-    qdrant.upsert("late", [models.PointStruct(id=i, vector=[row.tolist() for row in rows], payload={"text": DOCS[i]})
-                           for i, rows in enumerate(docs)])
+    qdrant.create_collection(
+        "late",
+        vectors_config=models.VectorParams(
+            size=2048,
+            distance=models.Distance.COSINE,
+            multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+        ),
+    )
+    qdrant.upsert(
+        "late",
+        [
+            models.PointStruct(id=i, vector=[row.tolist() for row in rows], payload={"text": DOCS[i]})
+            for i, rows in enumerate(docs)
+        ],
+    )
     query = [row.tolist() for row in client.embed([QUERY]).multi_vectors[0]]
     hits = qdrant.query_points("late", query=query, limit=2).points
     assert hits[0].payload["text"] == DOCS[0]
 
 
 # -- sparse: one request per text, both frameworks -------------------------------------------------
+
 
 def test_sparse_values_are_exact_and_as_sparse_sends_nothing_more(emu):
     from langchain_cn_embeddings import ArkEmbeddings
@@ -141,14 +176,28 @@ def test_langchain_qdrant_hybrid_store_n_requests_for_n_texts(emu):
 
     from langchain_cn_embeddings import ArkEmbeddings
 
-    dense = ArkEmbeddings(model=MODEL, **emu.settings("ark"), sparse=True, dimensions=1024,
-                          query_instructions="Target_modality: text. Query:")
+    dense = ArkEmbeddings(
+        model=MODEL,
+        **emu.settings("ark"),
+        sparse=True,
+        dimensions=1024,
+        query_instructions="Target_modality: text. Query:",
+    )
     qdrant = QdrantClient(":memory:")
-    qdrant.create_collection("docs", vectors_config={"dense": models.VectorParams(size=1024,
-                                                                                  distance=models.Distance.COSINE)},
-                             sparse_vectors_config={"sparse": models.SparseVectorParams()})
-    store = QdrantVectorStore(qdrant, "docs", embedding=dense, sparse_embedding=dense.as_sparse(),
-                              retrieval_mode=RetrievalMode.HYBRID, vector_name="dense", sparse_vector_name="sparse")
+    qdrant.create_collection(
+        "docs",
+        vectors_config={"dense": models.VectorParams(size=1024, distance=models.Distance.COSINE)},
+        sparse_vectors_config={"sparse": models.SparseVectorParams()},
+    )
+    store = QdrantVectorStore(
+        qdrant,
+        "docs",
+        embedding=dense,
+        sparse_embedding=dense.as_sparse(),
+        retrieval_mode=RetrievalMode.HYBRID,
+        vector_name="dense",
+        sparse_vector_name="sparse",
+    )
     before = emu.requests  # langchain-qdrant embeds "dummy_text" once to check the collection's size
     store.add_texts(DOCS)
     assert emu.requests - before == len(DOCS)
@@ -168,10 +217,18 @@ def test_llama_index_qdrant_hybrid_index_n_requests_for_n_nodes(emu):
 
     dense = ArkEmbedding(model_name=MODEL, **emu.settings("ark"), sparse=True, dimensions=1024)
     sparse = dense.as_sparse()
-    store = QdrantVectorStore(client=QdrantClient(":memory:"), collection_name="docs", enable_hybrid=True,
-                              sparse_doc_fn=sparse.sparse_doc_fn, sparse_query_fn=sparse.sparse_query_fn)
-    index = VectorStoreIndex([TextNode(text=t) for t in DOCS], embed_model=dense,
-                             storage_context=StorageContext.from_defaults(vector_store=store))
+    store = QdrantVectorStore(
+        client=QdrantClient(":memory:"),
+        collection_name="docs",
+        enable_hybrid=True,
+        sparse_doc_fn=sparse.sparse_doc_fn,
+        sparse_query_fn=sparse.sparse_query_fn,
+    )
+    index = VectorStoreIndex(
+        [TextNode(text=t) for t in DOCS],
+        embed_model=dense,
+        storage_context=StorageContext.from_defaults(vector_store=store),
+    )
     assert emu.requests == len(DOCS)
     retriever = index.as_retriever(vector_store_query_mode="hybrid", similarity_top_k=1, sparse_top_k=2)
     assert retriever.retrieve(QUERY)[0].node.get_content() == DOCS[0]
@@ -191,6 +248,7 @@ async def test_llama_index_sparse_embedding_sync_and_async(emu):
 
 
 # -- Milvus Lite (installs and runs here) ------------------------------------------------------------
+
 
 def test_langchain_milvus_sparse_interface(emu):
     """langchain-milvus 0.3.3 cannot open a Milvus Lite store with pymilvus 2.6 (langchain-milvus
@@ -218,11 +276,19 @@ def test_llama_index_milvus_lite_hybrid(emu, tmp_path):
     from llama_index_cn_embeddings import ArkEmbedding
 
     dense = ArkEmbedding(model_name=MODEL, **emu.settings("ark"), sparse=True, dimensions=1024)
-    store = MilvusVectorStore(uri=str(tmp_path / "li.db"), dim=1024, overwrite=True, enable_sparse=True,
-                              sparse_embedding_function=dense.as_sparse().as_milvus_function(),
-                              hybrid_ranker="RRFRanker")
-    index = VectorStoreIndex([TextNode(text=t) for t in DOCS], embed_model=dense,
-                             storage_context=StorageContext.from_defaults(vector_store=store))
+    store = MilvusVectorStore(
+        uri=str(tmp_path / "li.db"),
+        dim=1024,
+        overwrite=True,
+        enable_sparse=True,
+        sparse_embedding_function=dense.as_sparse().as_milvus_function(),
+        hybrid_ranker="RRFRanker",
+    )
+    index = VectorStoreIndex(
+        [TextNode(text=t) for t in DOCS],
+        embed_model=dense,
+        storage_context=StorageContext.from_defaults(vector_store=store),
+    )
     assert emu.requests == len(DOCS)
     retriever = index.as_retriever(vector_store_query_mode=VectorStoreQueryMode.HYBRID, similarity_top_k=1)
     assert retriever.retrieve(QUERY)[0].node.get_content() == DOCS[0]

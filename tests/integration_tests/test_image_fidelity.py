@@ -31,14 +31,31 @@ def sent_image(emu) -> Image.Image:
     return image
 
 
-CONVERTED = {"1": "RGB", "L": "RGB", "P": "RGB", "RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB",
-             "LAB": "RGB", "HSV": "RGB", "RGBX": "RGB", "LA": "RGBA", "La": "RGBA", "PA": "RGBA", "RGBa": "RGBA"}
+CONVERTED = {
+    "1": "RGB",
+    "L": "RGB",
+    "P": "RGB",
+    "RGB": "RGB",
+    "RGBA": "RGBA",
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "LAB": "RGB",
+    "HSV": "RGB",
+    "RGBX": "RGB",
+    "LA": "RGBA",
+    "La": "RGBA",
+    "PA": "RGBA",
+    "RGBa": "RGBA",
+}
 
 
 @pytest.mark.parametrize("mode", sorted(CONVERTED))
 def test_every_pillow_mode_is_sent_as_rgb_or_rgba(emu, mode):
-    image = Image.new("RGB", (32, 24), (200, 40, 10)).convert(mode) if mode not in ("La", "RGBa", "PA") \
+    image = (
+        Image.new("RGB", (32, 24), (200, 40, 10)).convert(mode)
+        if mode not in ("La", "RGBa", "PA")
         else Image.new("RGBA", (32, 24), (200, 40, 10, 255)).convert({"La": "LA", "RGBa": "RGBa", "PA": "PA"}[mode])
+    )
     if mode == "La":
         image = image.convert("La")
     assert image.mode == mode
@@ -77,9 +94,15 @@ def portrait_jpeg(width: int, height: int, noise: int) -> bytes:
     orientation 6 (turn 90 degrees clockwise to show): shown upright, red is on top."""
     rng = random.Random(7)
     image = Image.new("RGB", (width, height))
-    image.putdata([(min(255, 220 + rng.randrange(noise)), rng.randrange(noise), rng.randrange(noise)) if x < width // 2
-                   else (rng.randrange(noise), rng.randrange(noise), min(255, 220 + rng.randrange(noise)))
-                   for y in range(height) for x in range(width)])
+    image.putdata(
+        [
+            (min(255, 220 + rng.randrange(noise)), rng.randrange(noise), rng.randrange(noise))
+            if x < width // 2
+            else (rng.randrange(noise), rng.randrange(noise), min(255, 220 + rng.randrange(noise)))
+            for y in range(height)
+            for x in range(width)
+        ]
+    )
     exif = Image.Exif()
     exif[0x0112] = 6
     out = io.BytesIO()
@@ -116,14 +139,23 @@ def test_fit_images_sends_a_tagged_image_upright_even_within_the_limits(emu):
 def test_no_fit_that_changes_the_aspect_ratio(emu, size):
     out = io.BytesIO()
     Image.new("RGB", size, (9, 9, 9)).save(out, format="PNG")
-    with pytest.raises(InvalidInputError, match=r"no size with its aspect ratio meets .*at least 5 px.*at most 5999 px"):
+    with pytest.raises(
+        InvalidInputError, match=r"no size with its aspect ratio meets .*at least 5 px.*at most 5999 px"
+    ):
         emu.client("qianfan", "gme-qwen2-vl-2b-instruct", fit_images=True).embed_images([out.getvalue()])
     assert emu.requests == 0
 
 
-@pytest.mark.parametrize("vendor,model,size", [
-    ("qianfan", "gme-qwen2-vl-2b-instruct", (7000, 20)), ("qianfan", "gme-qwen2-vl-2b-instruct", (3, 4)),
-    ("ark", None, (6100, 6000)), ("ark", None, (9, 700)), ("ark", None, (14, 2000))])
+@pytest.mark.parametrize(
+    "vendor,model,size",
+    [
+        ("qianfan", "gme-qwen2-vl-2b-instruct", (7000, 20)),
+        ("qianfan", "gme-qwen2-vl-2b-instruct", (3, 4)),
+        ("ark", None, (6100, 6000)),
+        ("ark", None, (9, 700)),
+        ("ark", None, (14, 2000)),
+    ],
+)
 def test_fits_keep_the_aspect_ratio_within_rounding(emu, vendor, model, size):
     out = io.BytesIO()
     Image.new("RGB", size, (9, 90, 9)).save(out, format="PNG")
@@ -135,6 +167,7 @@ def test_fits_keep_the_aspect_ratio_within_rounding(emu, vendor, model, size):
 
 def bomb_png(side: int) -> bytes:
     """A real PNG of side x side RGBA pixels, all zero: a few hundred KB that decode to side**2 * 4 bytes."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -149,7 +182,9 @@ def bomb_png(side: int) -> bytes:
 def test_a_decompression_bomb_is_refused_before_it_is_decoded(emu):
     bomb = bomb_png(13_000)
     assert len(bomb) < 1_000_000
-    with pytest.raises(InvalidInputError, match="169000000 pixels; fitting decodes at most 72000000") as caught, \
-            pytest.warns(Image.DecompressionBombWarning):  # Pillow's own warning, on reading the header
+    with (
+        pytest.raises(InvalidInputError, match="169000000 pixels; fitting decodes at most 72000000") as caught,
+        pytest.warns(Image.DecompressionBombWarning),
+    ):  # Pillow's own warning, on reading the header
         emu.client("ark", fit_images=True).embed_images([bomb])
     assert caught.value.rule == "image-pixels" and emu.requests == 0

@@ -10,10 +10,16 @@ from langchain_cn_embeddings import ArkEmbeddings, QianfanEmbeddings, TencentClo
 from tests._servers import credentials  # noqa: E402
 from tests.cassettes import REPLAY_BASE_URLS, record_mode, use_cassette  # noqa: E402
 
-CLASSES = {"tencent": (TencentCloudEmbeddings, "WeCLIPv2-Base"), "qianfan": (QianfanEmbeddings, "embedding-v1"),
-           "ark": (ArkEmbeddings, "doubao-embedding-vision-250615")}
-FAKE = {"tencent": {"secret_id": "AKIDreplay", "secret_key": "replay-key"}, "qianfan": {"api_key": "replay-key"},
-        "ark": {"api_key": "replay-key"}}
+CLASSES = {
+    "tencent": (TencentCloudEmbeddings, "WeCLIPv2-Base"),
+    "qianfan": (QianfanEmbeddings, "embedding-v1"),
+    "ark": (ArkEmbeddings, "doubao-embedding-vision-250615"),
+}
+FAKE = {
+    "tencent": {"secret_id": "AKIDreplay", "secret_key": "replay-key"},
+    "qianfan": {"api_key": "replay-key"},
+    "ark": {"api_key": "replay-key"},
+}
 
 
 class _EmulatorSuite(EmbeddingsIntegrationTests):

@@ -39,16 +39,33 @@ def _field(cls, name):
 
 # -- one declaration per option (the fields themselves: tests/unit_tests/test_declarations.py) --
 
+
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_each_option_set_from_either_framework_or_the_cli_reaches_the_core_client(vendor, monkeypatch):
     """A non-default value for every option, through each entry point, ends up in the client."""
-    values = {"tencent": {"max_text_chars": 50, "region": "ap-shanghai", "language": None, "api": "multimodal"},
-              "qianfan": {"app_id": "app-1", "user": "u-1", "api": "text"},
-              "ark": {"sparse": True, "client_side_dimensions": True, "dimensions": 1024, "user": "u-2",
-                      "instructions": "doc", "query_instructions": "query", "encoding_format": "float",
-                      "api": "multimodal"}}[vendor]
-    values |= {"timeout": 7.0, "max_retries": 1, "max_concurrency": 3, "requests_per_second": 4.0, "batch_size": 1,
-               "truncate": True, "default_headers": {"X-Trace": "1"}}
+    values = {
+        "tencent": {"max_text_chars": 50, "region": "ap-shanghai", "language": None, "api": "multimodal"},
+        "qianfan": {"app_id": "app-1", "user": "u-1", "api": "text"},
+        "ark": {
+            "sparse": True,
+            "client_side_dimensions": True,
+            "dimensions": 1024,
+            "user": "u-2",
+            "instructions": "doc",
+            "query_instructions": "query",
+            "encoding_format": "float",
+            "api": "multimodal",
+        },
+    }[vendor]
+    values |= {
+        "timeout": 7.0,
+        "max_retries": 1,
+        "max_concurrency": 3,
+        "requests_per_second": 4.0,
+        "batch_size": 1,
+        "truncate": True,
+        "default_headers": {"X-Trace": "1"},
+    }
     settings = credentials(vendor)
     for env in (c.env for c in credentials_of(vendor)):
         monkeypatch.delenv(env, raising=False)
@@ -109,6 +126,7 @@ def test_core_clients_refuse_unknown_options_by_name():
 
 # -- strict LlamaIndex classes ----------------------------------------------------------------
 
+
 def test_llama_index_classes_are_strict_and_take_the_langchain_aliases(emu):
     from pydantic import ValidationError
 
@@ -128,6 +146,7 @@ def test_llama_index_classes_are_strict_and_take_the_langchain_aliases(emu):
 
 
 # -- copy, pickle, reconfigure ----------------------------------------------------------------
+
 
 def _objects(vendor):
     settings = credentials(vendor)
@@ -163,8 +182,11 @@ def _fail_in_worker(obj):
 def test_objects_and_errors_cross_a_process_boundary(emu):
     """A spawn pool (what macOS, Windows, Ray and Spark use): the object travels with its
     credentials, builds its own connections, and a failure arrives as the typed error."""
-    objects = [QianfanClient(**credentials("qianfan")), QianfanEmbeddings(**credentials("qianfan")),
-               QianfanEmbedding(**credentials("qianfan"))]
+    objects = [
+        QianfanClient(**credentials("qianfan")),
+        QianfanEmbeddings(**credentials("qianfan")),
+        QianfanEmbedding(**credentials("qianfan")),
+    ]
     expected = _embed(objects[0], TEXTS[:2])
     broken = QianfanEmbeddings(api_key="wrong-key-0000", base_url=credentials("qianfan")["base_url"], max_retries=0)
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -175,17 +197,27 @@ def test_objects_and_errors_cross_a_process_boundary(emu):
     assert "wrong-key-0000" not in str(caught.value)
 
 
-@pytest.mark.parametrize("error", [
-    cn_embeddings.InvalidInputError("bad", index=3, rule="text-length"),
-    cn_embeddings.ConfigurationError("bad config"),
-    cn_embeddings.APIConnectionError("ark", "reset"),
-    cn_embeddings.APITimeoutError("ark"),
-    cn_embeddings.RateLimitError(vendor="tencent", code="RequestLimitExceeded", message="slow", status_code=200,
-                                 request_id="r-1", retryable=True, retry_after=2.0),
-    cn_embeddings.AuthenticationError(vendor="ark", code="AuthenticationError", message="no", status_code=401),
-    cn_embeddings.BadRequestError(vendor="qianfan", code="invalid", message="no", hint="look"),
-    cn_embeddings.ServerError(vendor="qianfan", code="http_500", message="boom"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        cn_embeddings.InvalidInputError("bad", index=3, rule="text-length"),
+        cn_embeddings.ConfigurationError("bad config"),
+        cn_embeddings.APIConnectionError("ark", "reset"),
+        cn_embeddings.APITimeoutError("ark"),
+        cn_embeddings.RateLimitError(
+            vendor="tencent",
+            code="RequestLimitExceeded",
+            message="slow",
+            status_code=200,
+            request_id="r-1",
+            retryable=True,
+            retry_after=2.0,
+        ),
+        cn_embeddings.AuthenticationError(vendor="ark", code="AuthenticationError", message="no", status_code=401),
+        cn_embeddings.BadRequestError(vendor="qianfan", code="invalid", message="no", hint="look"),
+        cn_embeddings.ServerError(vendor="qianfan", code="http_500", message="boom"),
+    ],
+)
 def test_every_error_pickles_with_its_record(error):
     from cn_embeddings._exceptions import attach_record
 
@@ -222,6 +254,7 @@ def test_configuration_changes_take_effect_on_the_next_call(emu):
 
 # -- failed calls keep their value ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_a_failed_call_hands_back_every_paid_vector_and_counts_usage(emu, mode):
     client = emu.client("qianfan", max_concurrency=1, max_retries=0, zero_waits=True)
@@ -251,6 +284,7 @@ def test_nothing_embedded_means_empty_partial_vectors(emu):
 
 # -- one quota per account and model ----------------------------------------------------------
 
+
 def test_objects_for_one_account_and_model_share_one_limiter():
     settings = credentials("tencent")
     lc, li, core = TencentCloudEmbeddings(**settings), TencentCloudEmbedding(**settings), CLIENTS["tencent"](**settings)
@@ -267,13 +301,13 @@ def test_two_objects_together_keep_the_vendor_quota(emu):
     """A LangChain and a LlamaIndex object calling at once stay within one 20 requests/s quota."""
     emu.faults = Faults(qps=20)
     settings = credentials("tencent")
-    lc = TencentCloudEmbeddings(**settings, requests_per_second=18, batch_size=1, max_concurrency=4,
-                                zero_waits=True)
-    li = TencentCloudEmbedding(**settings, requests_per_second=18, batch_size=1, max_concurrency=4,
-                               zero_waits=True)
+    lc = TencentCloudEmbeddings(**settings, requests_per_second=18, batch_size=1, max_concurrency=4, zero_waits=True)
+    li = TencentCloudEmbedding(**settings, requests_per_second=18, batch_size=1, max_concurrency=4, zero_waits=True)
     time.sleep(1.1)  # a full bucket at the emulator
-    threads = [threading.Thread(target=lc.embed_documents, args=(TEXTS[:20],)),
-               threading.Thread(target=li.get_text_embedding_batch, args=(TEXTS[20:40],))]
+    threads = [
+        threading.Thread(target=lc.embed_documents, args=(TEXTS[:20],)),
+        threading.Thread(target=li.get_text_embedding_batch, args=(TEXTS[20:40],)),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -283,6 +317,7 @@ def test_two_objects_together_keep_the_vendor_quota(emu):
 
 
 # -- closing ------------------------------------------------------------------------------------
+
 
 def test_no_resource_warning_across_repeated_asyncio_runs(emu):
     client = emu.client("qianfan")
@@ -342,6 +377,7 @@ def test_a_user_http_client_is_not_closed_and_not_pickled(emu):
 
 # -- the LlamaIndex path: validate and read once, keep max_concurrency in flight -----------------
 
+
 class CountingImage(io.BytesIO):
     reads = 0
 
@@ -356,8 +392,11 @@ def test_llama_index_reads_each_image_once_and_validates_once(emu, images, monke
     CountingImage.reads = 0
     calls = []
     original = type(emb.client.protocol).prepare
-    monkeypatch.setattr(type(emb.client.protocol), "prepare",
-                        lambda self, items, *rest: calls.append(len(items)) or original(self, items, *rest))
+    monkeypatch.setattr(
+        type(emb.client.protocol),
+        "prepare",
+        lambda self, items, *rest: calls.append(len(items)) or original(self, items, *rest),
+    )
     vectors = emb.get_image_embedding_batch(files)
     assert len(vectors) == 3 and CountingImage.reads == 3
     assert calls[0] == 3  # the whole call, first; the hooks then send the checked items
@@ -396,11 +435,20 @@ def test_llama_index_sync_batch_keeps_max_concurrency_requests_in_flight():
         with lock:
             in_flight[0] -= 1
         n = len(json.loads(request.content)["input"])
-        return httpx.Response(200, json={"data": [{"index": i, "embedding": [0.1, 0.2]} for i in range(n)],
-                                         "usage": {"prompt_tokens": n, "total_tokens": n}})
+        return httpx.Response(
+            200,
+            json={
+                "data": [{"index": i, "embedding": [0.1, 0.2]} for i in range(n)],
+                "usage": {"prompt_tokens": n, "total_tokens": n},
+            },
+        )
 
-    emb = QianfanEmbedding(api_key="test-key-123", max_concurrency=4, requests_per_second=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    emb = QianfanEmbedding(
+        api_key="test-key-123",
+        max_concurrency=4,
+        requests_per_second=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
     assert emb.embed_batch_size == 16 * 4
     assert len(emb.get_text_embedding_batch(TEXTS * 4)) == 160
     assert peak[0] == 4

@@ -19,13 +19,27 @@ from llama_index_cn_embeddings import ArkEmbedding, QianfanEmbedding, TencentClo
 from tests._servers import credentials
 from tests.cassettes import REPLAY_BASE_URLS, record_mode, use_cassette
 
-TOPICS = ["panda bamboo", "eiffel tower paris", "great wall china", "sushi japan", "python programming",
-          "football world cup", "mount everest climbing", "coffee espresso", "guitar music", "rocket launch"]
+TOPICS = [
+    "panda bamboo",
+    "eiffel tower paris",
+    "great wall china",
+    "sushi japan",
+    "python programming",
+    "football world cup",
+    "mount everest climbing",
+    "coffee espresso",
+    "guitar music",
+    "rocket launch",
+]
 CORPUS = [f"document {i}: {TOPICS[i % 10]} note {i}" for i in range(45)]  # larger than any batch
 
-MODELS = [(TencentCloudEmbedding, "tencent", "bge-m3"), (TencentCloudEmbedding, "tencent", "WeCLIPv2-Base"),
-          (QianfanEmbedding, "qianfan", "embedding-v1"), (ArkEmbedding, "ark", "doubao-embedding-vision-250615"),
-          (ArkEmbedding, "ark", "doubao-embedding-text-240715")]
+MODELS = [
+    (TencentCloudEmbedding, "tencent", "bge-m3"),
+    (TencentCloudEmbedding, "tencent", "WeCLIPv2-Base"),
+    (QianfanEmbedding, "qianfan", "embedding-v1"),
+    (ArkEmbedding, "ark", "doubao-embedding-vision-250615"),
+    (ArkEmbedding, "ark", "doubao-embedding-text-240715"),
+]
 
 
 def make(cls, vendor, model, **kw):
@@ -92,10 +106,11 @@ def test_qdrant_local_store():
     from llama_index.vector_stores.qdrant import QdrantVectorStore
 
     store = QdrantVectorStore(client=qdrant_client.QdrantClient(location=":memory:"), collection_name="cn")
-    index = VectorStoreIndex.from_documents([Document(text=t) for t in CORPUS[:20]],
-                                            storage_context=StorageContext.from_defaults(vector_store=store),
-                                            embed_model=make(ArkEmbedding, "ark", "doubao-embedding-vision-250615",
-                                                             dimensions=1024))
+    index = VectorStoreIndex.from_documents(
+        [Document(text=t) for t in CORPUS[:20]],
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=make(ArkEmbedding, "ark", "doubao-embedding-vision-250615", dimensions=1024),
+    )
     hit = index.as_retriever(similarity_top_k=1).retrieve("document 12: great wall china note 12")[0]
     assert hit.node.get_content() == CORPUS[12]
 
@@ -103,7 +118,8 @@ def test_qdrant_local_store():
 def test_ingestion_pipeline():
     embed = make(QianfanEmbedding, "qianfan", "bge-large-zh")
     nodes = IngestionPipeline(transformations=[SentenceSplitter(chunk_size=64, chunk_overlap=0), embed]).run(
-        documents=[Document(text=" ".join(CORPUS))])
+        documents=[Document(text=" ".join(CORPUS))]
+    )
     assert len(nodes) > 3 and all(len(n.embedding) == 1024 for n in nodes)
 
 
@@ -121,8 +137,14 @@ def test_query_instructions_and_instrumentation(emulator):
     handler = Collect()
     get_dispatcher().add_event_handler(handler)
     counter = TokenCountingHandler()
-    embed = make(ArkEmbedding, "ark", "doubao-embedding-vision-250615", instructions="DOC", query_instructions="QRY",
-                 callback_manager=CallbackManager([counter]))
+    embed = make(
+        ArkEmbedding,
+        "ark",
+        "doubao-embedding-vision-250615",
+        instructions="DOC",
+        query_instructions="QRY",
+        callback_manager=CallbackManager([counter]),
+    )
     emulator.reset()
     embed.get_text_embedding_batch(["alpha beta", "gamma"])
     embed.get_query_embedding("alpha")
@@ -135,8 +157,9 @@ def test_query_instructions_and_instrumentation(emulator):
 def test_secrets_absent_and_from_dict_rebuilds_from_env(monkeypatch):
     creds = credentials("ark")
     secret = "ark-distinct-secret-777"
-    embed = ArkEmbedding(model_name="doubao-embedding-vision-250615", api_key=secret, base_url=creds["base_url"],
-                         dimensions=1024)
+    embed = ArkEmbedding(
+        model_name="doubao-embedding-vision-250615", api_key=secret, base_url=creds["base_url"], dimensions=1024
+    )
     for text in (embed.to_json(), json.dumps(embed.to_dict()), repr(embed), str(embed)):
         assert secret not in text
     monkeypatch.setenv("ARK_API_KEY", creds["api_key"])
@@ -154,8 +177,10 @@ def test_replays_from_cassettes(cls, vendor, model):
     elif record_mode() == "live":
         params = {}
     else:
-        params = {"base_url": REPLAY_BASE_URLS[vendor],
-                  **({"secret_id": "AKIDreplay", "secret_key": "k"} if vendor == "tencent" else {"api_key": "k"})}
+        params = {
+            "base_url": REPLAY_BASE_URLS[vendor],
+            **({"secret_id": "AKIDreplay", "secret_key": "k"} if vendor == "tencent" else {"api_key": "k"}),
+        }
     embed = cls(model_name=model, **params)
     with use_cassette(vendor, f"llama_index_{model}"):
         vectors = embed.get_text_embedding_batch(CORPUS[:12])

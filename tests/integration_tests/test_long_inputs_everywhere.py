@@ -33,7 +33,9 @@ def test_core_and_bulk_job_split_alike(emu, tmp_path):
     assert client.embed_texts([LONG])[0] == pytest.approx(want)
     assert sorted(len(text) for s in emu.seen for text in s.body["input"]) == [500, 1000, 1000]
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text(json.dumps({"id": "long", "text": LONG}) + "\n" + json.dumps({"id": "short", "text": "短"}) + "\n")
+    corpus.write_text(
+        json.dumps({"id": "long", "text": LONG}) + "\n" + json.dumps({"id": "short", "text": "短"}) + "\n"
+    )
     summary = embed_corpus(client, Source(files=[corpus]), open_sink(tmp_path / "out.jsonl"))
     assert summary.written == 2
     rows = {row["id"]: row for row in read_jsonl(tmp_path / "out.jsonl")}

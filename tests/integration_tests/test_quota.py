@@ -15,8 +15,15 @@ from cn_embeddings.testing import Faults
 
 
 def _embed_in_a_process(settings: dict, quota_url: str | None, texts: list[str], queue) -> None:
-    client = QianfanClient("embedding-v1", **settings, requests_per_second=10, quota_url=quota_url, batch_size=1,
-                           max_concurrency=4, max_retries=8)
+    client = QianfanClient(
+        "embedding-v1",
+        **settings,
+        requests_per_second=10,
+        quota_url=quota_url,
+        batch_size=1,
+        max_concurrency=4,
+        max_retries=8,
+    )
     started = time.perf_counter()
     client.embed_texts(texts)
     queue.put((time.perf_counter() - started, client.usage.requests, client.usage.retries))
@@ -25,9 +32,13 @@ def _embed_in_a_process(settings: dict, quota_url: str | None, texts: list[str],
 def run_three(emulator, quota_url, n=30):
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_embed_in_a_process,
-                         args=(emulator.settings("qianfan"), quota_url, [f"p{p} t{i}" for i in range(n)], queue))
-             for p in range(3)]
+    procs = [
+        ctx.Process(
+            target=_embed_in_a_process,
+            args=(emulator.settings("qianfan"), quota_url, [f"p{p} t{i}" for i in range(n)], queue),
+        )
+        for p in range(3)
+    ]
     for proc in procs:
         proc.start()
     results = [queue.get(timeout=120) for _ in procs]
@@ -74,7 +85,14 @@ def test_when_redis_is_gone_the_local_limiter_takes_over_and_says_so_once(emu, c
     client = emu.client("qianfan", quota_url="redis://127.0.0.1:1/0", requests_per_second=50)
     with caplog.at_level(logging.WARNING, logger="cn_embeddings"):
         started = time.perf_counter()
-        assert len(client.embed_texts([f"t{i}" for i in range(64)], )) == 64
+        assert (
+            len(
+                client.embed_texts(
+                    [f"t{i}" for i in range(64)],
+                )
+            )
+            == 64
+        )
         client.embed_texts(["again"])
     assert time.perf_counter() - started < 10
     warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
@@ -101,12 +119,25 @@ def test_quota_url_reaches_both_frameworks_init_embeddings_and_the_cli(emu, redi
     from langchain_cn_embeddings import QianfanEmbeddings
     from llama_index_cn_embeddings import QianfanEmbedding
 
-    lc = QianfanEmbeddings(model="embedding-v1", **emu.settings("qianfan"), quota_url=redis_url,
-                           requests_per_second=5)
-    li = QianfanEmbedding(model_name="embedding-v1", **emu.settings("qianfan"), quota_url=redis_url,
-                          requests_per_second=5)
+    lc = QianfanEmbeddings(model="embedding-v1", **emu.settings("qianfan"), quota_url=redis_url, requests_per_second=5)
+    li = QianfanEmbedding(
+        model_name="embedding-v1", **emu.settings("qianfan"), quota_url=redis_url, requests_per_second=5
+    )
     assert lc.client.controller is li.client.controller and isinstance(lc.client.controller.store, RedisStore)
     assert lc.embed_query("hi") == li.get_query_embedding("hi")
-    args = build_parser().parse_args(["embed", "--provider", "qianfan", "--text", "x", "--output", "-",
-                                      "--quota-url", redis_url, "--tokens-per-minute", "1000"])
+    args = build_parser().parse_args(
+        [
+            "embed",
+            "--provider",
+            "qianfan",
+            "--text",
+            "x",
+            "--output",
+            "-",
+            "--quota-url",
+            redis_url,
+            "--tokens-per-minute",
+            "1000",
+        ]
+    )
     assert args.quota_url == redis_url and args.tokens_per_minute == 1000

@@ -44,8 +44,15 @@ def _start_head() -> _Head:
     child could hang before exec, and ``ray.init`` timed out after 30 s with no raylet log."""
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a loopback cluster the driver joins without a token
     printed = tempfile.TemporaryFile("w+")
-    process = subprocess.Popen([sys.executable, "-c", HEAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=printed, text=True, start_new_session=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-c", HEAD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=printed,
+        text=True,
+        start_new_session=True,
+        env=env,
+    )
     line: list[str] = []
     reader = threading.Thread(target=lambda: line.append(process.stdout.readline()), daemon=True)
     reader.start()

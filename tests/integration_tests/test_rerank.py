@@ -13,8 +13,12 @@ from cn_embeddings.testing import Faults, relevance
 
 VENDORS = [("qianfan", 64), ("tencent", 50), ("volcengine", 50)]
 QUERY = "where do giant pandas eat bamboo"
-DOCS = [f"document {i}: " + ("giant pandas eat bamboo" if i % 37 == 5 else "pandas" if i % 11 == 0
-                              else "the weather is fine") + f" number {i}" for i in range(150)]
+DOCS = [
+    f"document {i}: "
+    + ("giant pandas eat bamboo" if i % 37 == 5 else "pandas" if i % 11 == 0 else "the weather is fine")
+    + f" number {i}"
+    for i in range(150)
+]
 
 
 def expected(query: str, documents: list[str]) -> list[tuple[int, float]]:
@@ -28,8 +32,9 @@ def test_a_global_ranking_across_requests_sync_and_async(emu, vendor, per_reques
     result = client.rerank(QUERY, DOCS)
     assert [tuple(r) for r in result.results] == expected(QUERY, DOCS)
     sizes = sorted(s.inputs for s in emu.seen)
-    assert sizes == sorted([per_request] * (150 // per_request) + [150 % per_request] * (150 % per_request > 0)), \
+    assert sizes == sorted([per_request] * (150 // per_request) + [150 % per_request] * (150 % per_request > 0)), (
         "Qianfan: 64 + 64 + 22"
+    )
     assert result.usage.requests == len(sizes) and result.usage.total_tokens > 0
     top = asyncio.run(client.arerank(QUERY, DOCS, top_n=5))
     assert [tuple(r) for r in top.results] == expected(QUERY, DOCS)[:5]
@@ -57,8 +62,9 @@ def test_qianfan_lengths_are_checked_by_name():
     from cn_embeddings import QianfanRerankClient
 
     client = QianfanRerankClient(api_key="k")
-    with pytest.raises(InvalidInputError, match="4097 characters; qianfan bce-reranker-base accepts at most 4096") \
-            as caught:
+    with pytest.raises(
+        InvalidInputError, match="4097 characters; qianfan bce-reranker-base accepts at most 4096"
+    ) as caught:
         client.rerank("q", ["ok", "x" * 4097])
     assert caught.value.index == 1 and caught.value.rule == "text-length"
     with pytest.raises(InvalidInputError, match="query has 1601 characters"):
@@ -66,8 +72,11 @@ def test_qianfan_lengths_are_checked_by_name():
 
 
 def test_errors_are_typed_and_carry_no_secret(emu):
-    wrong = {"qianfan": {"api_key": "qf-WRONG-KEY-123"}, "tencent": {"secret_key": "tc-WRONG-KEY-123"},
-             "volcengine": {"secret_key": "volc-WRONG-KEY-123"}}
+    wrong = {
+        "qianfan": {"api_key": "qf-WRONG-KEY-123"},
+        "tencent": {"secret_key": "tc-WRONG-KEY-123"},
+        "volcengine": {"secret_key": "volc-WRONG-KEY-123"},
+    }
     for vendor, creds in wrong.items():
         client = emu.reranker(vendor, **creds)
         with pytest.raises(APIError) as caught:

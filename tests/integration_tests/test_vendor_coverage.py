@@ -20,27 +20,34 @@ MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
 
 # -- Ark video tuning --------------------------------------------------------------------------------
 
+
 def test_video_fields_go_inside_video_url_with_client_defaults(emu):
     client = emu.client("ark", video_options={"max_video_tokens": 20480, "fps": 1})
     client.embed([{"video": MP4, "fps": 0.5, "min_frames": 8}])
     part = emu.seen[-1].body["input"][0]
     assert part["type"] == "video_url"
-    assert {k: v for k, v in part["video_url"].items() if k != "url"} == \
-        {"fps": 0.5, "max_video_tokens": 20480, "min_frames": 8}
+    assert {k: v for k, v in part["video_url"].items() if k != "url"} == {
+        "fps": 0.5,
+        "max_video_tokens": 20480,
+        "min_frames": 8,
+    }
     assert part["video_url"]["url"].startswith("data:video/mp4;base64,")
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"fps": 6}, r"fps must be a number in \[0.2, 5\]"),
-    ({"fps": 0.1}, "fps must be"),
-    ({"max_video_tokens": 1000}, r"max_video_tokens must be an integer in \[10240, 204800\]"),
-    ({"min_frame_tokens": 16.5}, "min_frame_tokens must be an integer"),
-    ({"min_frame_tokens": 100, "max_frame_tokens": 90}, "max_frame_tokens must be"),
-    ({"min_frame_tokens": 120, "max_frame_tokens": 130}, None),
-    ({"max_frame_tokens": 200, "min_frame_tokens": 128}, None),
-    ({"min_frames": 20}, r"min_frames must be an integer in \[5, 16\]"),
-    ({"fps": "fast"}, "fps must be a number"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"fps": 6}, r"fps must be a number in \[0.2, 5\]"),
+        ({"fps": 0.1}, "fps must be"),
+        ({"max_video_tokens": 1000}, r"max_video_tokens must be an integer in \[10240, 204800\]"),
+        ({"min_frame_tokens": 16.5}, "min_frame_tokens must be an integer"),
+        ({"min_frame_tokens": 100, "max_frame_tokens": 90}, "max_frame_tokens must be"),
+        ({"min_frame_tokens": 120, "max_frame_tokens": 130}, None),
+        ({"max_frame_tokens": 200, "min_frame_tokens": 128}, None),
+        ({"min_frames": 20}, r"min_frames must be an integer in \[5, 16\]"),
+        ({"fps": "fast"}, "fps must be a number"),
+    ],
+)
 def test_video_fields_out_of_range_are_refused_before_any_request(emu, fields, message):
     client = emu.client("ark")
     if message is None:
@@ -62,17 +69,24 @@ def test_video_defaults_and_misplaced_fields_are_refused(emu):
 
 
 def test_the_emulator_refuses_bad_video_fields_itself(emu):
-    body = {"model": "doubao-embedding-vision-250615", "input": [
-        {"type": "video_url", "video_url": {"url": "https://example.com/v.mp4", "fps": 9}}]}
-    answer = httpx.post(emu.ark_url + "/embeddings/multimodal", json=body,
-                        headers={"Authorization": f"Bearer {emu.credentials.ark_api_key}"})
+    body = {
+        "model": "doubao-embedding-vision-250615",
+        "input": [{"type": "video_url", "video_url": {"url": "https://example.com/v.mp4", "fps": 9}}],
+    }
+    answer = httpx.post(
+        emu.ark_url + "/embeddings/multimodal",
+        json=body,
+        headers={"Authorization": f"Bearer {emu.credentials.ark_api_key}"},
+    )
     assert answer.status_code == 400 and "fps" in answer.json()["error"]["message"]
 
 
 # -- Qianfan Qwen3 and token limits --------------------------------------------------------------------
 
-@pytest.mark.parametrize("model, dim", [("qwen3-embedding-0.6b", 1024), ("qwen3-embedding-4b", 2560),
-                                        ("qwen3-embedding-8b", 4096)])
+
+@pytest.mark.parametrize(
+    "model, dim", [("qwen3-embedding-0.6b", 1024), ("qwen3-embedding-4b", 2560), ("qwen3-embedding-8b", 4096)]
+)
 def test_qianfan_qwen3_models(emu, model, dim):
     client = emu.client("qianfan", model)
     assert client.batch_size == 16
@@ -123,6 +137,7 @@ def test_wordpiece_bounds_refuse_only_what_surely_breaks_the_limit(emu):
 
 
 # -- images: limits, fitting, PIL inputs ---------------------------------------------------------------
+
 
 def noise_png(width: int, height: int) -> bytes:
     rng = random.Random(width * height)

@@ -24,9 +24,15 @@ def test_ark_defaults_to_the_model_new_accounts_get(emu):
     assert emu.seen[-1].body["model"] == "doubao-embedding-vision-251215"
 
 
-@pytest.mark.parametrize("data,fmt", [(HEIC, "heic"), (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00", "heif"),
-                                      (b"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00", "avif"),
-                                      (b"\x00\x00\x00\x18ftypisom\x00\x00\x00\x00", "mp4")])
+@pytest.mark.parametrize(
+    "data,fmt",
+    [
+        (HEIC, "heic"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00", "heif"),
+        (b"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00", "avif"),
+        (b"\x00\x00\x00\x18ftypisom\x00\x00\x00\x00", "mp4"),
+    ],
+)
 def test_heif_brands_are_images_not_videos(data, fmt):
     assert sniff_format(data) == fmt
 
@@ -44,11 +50,22 @@ def test_client_side_dimensions_refuse_a_shorter_answer_without_retrying():
 
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(request)
-        return httpx.Response(200, json={"data": {"embedding": [0.1] * 300, "object": "embedding"},
-                                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        return httpx.Response(
+            200,
+            json={
+                "data": {"embedding": [0.1] * 300, "object": "embedding"},
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            },
+        )
 
-    client = ArkClient("doubao-embedding-vision-241215", api_key="k", dimensions=1024, encoding_format="float",
-                       http_client=httpx.Client(transport=httpx.MockTransport(handler)), requests_per_second=0)
+    client = ArkClient(
+        "doubao-embedding-vision-241215",
+        api_key="k",
+        dimensions=1024,
+        encoding_format="float",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        requests_per_second=0,
+    )
     assert client.protocol.client_side
     with pytest.raises(APIError, match="asked for 1024 dimensions .* only 300") as caught:
         client.embed_texts(["x"])
@@ -80,8 +97,22 @@ def test_extra_body_from_the_command_line(emulator_process, tmp_path):  # noqa: 
     from tests.integration_tests.test_cli import run
 
     out = tmp_path / "out.jsonl"
-    result = run(["embed", "--provider", "qianfan", "--text", "你好", "--output", str(out),
-                  "--extra-body", "user: u-7", "--extra-body", "future: [1, 2]"], emulator_process)
+    result = run(
+        [
+            "embed",
+            "--provider",
+            "qianfan",
+            "--text",
+            "你好",
+            "--output",
+            str(out),
+            "--extra-body",
+            "user: u-7",
+            "--extra-body",
+            "future: [1, 2]",
+        ],
+        emulator_process,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text().splitlines()[0])["vector"]
 

@@ -31,9 +31,16 @@ def test_credentials_with_whitespace_or_control_characters_are_refused_without_e
     assert key not in str(caught.value) and repr(key) not in str(caught.value)
 
 
-@pytest.mark.parametrize("header, expected", [({"retry-after-ms": "1,000"}, None), ({"retry-after-ms": "nan"}, None),
-                                               ({"retry-after-ms": "-5"}, None), ({"retry-after-ms": "1500"}, 1.5),
-                                               ({"retry-after-ms": "x", "retry-after": "2"}, 2.0)])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        ({"retry-after-ms": "1,000"}, None),
+        ({"retry-after-ms": "nan"}, None),
+        ({"retry-after-ms": "-5"}, None),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after-ms": "x", "retry-after": "2"}, 2.0),
+    ],
+)
 def test_retry_after_headers_that_are_not_numbers_are_ignored(header, expected):
     response = httpx.Response(429, headers=header, json={"error": {"code": "rate_limit", "message": "slow"}})
     error = qianfan.parse_error(response)
@@ -52,10 +59,19 @@ def test_requests_per_second_zero_turns_limiting_fully_off():
 
 # -- inputs refused before the wire -------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, rule", [
-    ("a\ud800b", "utf-8"), ("\u200b", "non-empty"), ("\ufeff", "non-empty"), ("\u200f", "non-empty"),
-    ("\x00", "non-empty"), ("\u0301", "non-empty"), ("\u200b\u200c\ufeff", "non-empty"),
-])
+
+@pytest.mark.parametrize(
+    "text, rule",
+    [
+        ("a\ud800b", "utf-8"),
+        ("\u200b", "non-empty"),
+        ("\ufeff", "non-empty"),
+        ("\u200f", "non-empty"),
+        ("\x00", "non-empty"),
+        ("\u0301", "non-empty"),
+        ("\u200b\u200c\ufeff", "non-empty"),
+    ],
+)
 def test_texts_that_cannot_be_sent_or_say_nothing_are_refused(text, rule):
     sent = []
     client = QianfanClient(api_key="k" * 8, http_client=httpx.Client(transport=httpx.MockTransport(sent.append)))
@@ -64,12 +80,15 @@ def test_texts_that_cannot_be_sent_or_say_nothing_are_refused(text, rule):
     assert caught.value.index == 1 and caught.value.rule == rule and sent == []
 
 
-@pytest.mark.parametrize("url, fragment", [
-    ("https://user:pass@example.com/a.png", "credentials"),
-    ("https:///a.png", "no host"),
-    ("https://example.com/a\r\n.png", "control characters"),
-    ("https://example.com/" + "a" * 10_000 + ".png", "characters; at most 8192"),
-])
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("https://user:pass@example.com/a.png", "credentials"),
+        ("https:///a.png", "no host"),
+        ("https://example.com/a\r\n.png", "control characters"),
+        ("https://example.com/" + "a" * 10_000 + ".png", "characters; at most 8192"),
+    ],
+)
 def test_image_urls_that_must_not_reach_the_vendor(url, fragment):
     with pytest.raises(InvalidInputError, match=fragment) as caught:
         ArkClient(api_key="k" * 8).validate([{"image": url}])
@@ -151,14 +170,20 @@ def test_a_truncated_jpeg_is_refused_without_decoding_it():
 
 def test_float_extremes_are_vectors_not_errors():
     def handler(request):
-        return httpx.Response(200, json={"data": [{"index": 0, "embedding": [1e308, 1e308]}],
-                                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        return httpx.Response(
+            200,
+            json={
+                "data": [{"index": 0, "embedding": [1e308, 1e308]}],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            },
+        )
 
     client = QianfanClient(api_key="k" * 8, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     assert client.embed_texts(["a"]) == [[1e308, 1e308]]
 
 
 # -- configuration ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("url", ["127.0.0.1:8080", "ftp://host/v2", "https://", "http:///v2", 5])
 def test_bad_base_urls_fail_at_construction(url):
@@ -171,9 +196,11 @@ def test_a_retry_after_above_the_cap_is_not_shortened():
 
     def handler(request):
         calls.append(request)
-        return httpx.Response(429, headers={"Retry-After": "600"},
-                              json={"error": {"code": "rpm_rate_limit_exceeded", "message": "slow down",
-                                              "type": "rate_limit_exceeded"}})
+        return httpx.Response(
+            429,
+            headers={"Retry-After": "600"},
+            json={"error": {"code": "rpm_rate_limit_exceeded", "message": "slow down", "type": "rate_limit_exceeded"}},
+        )
 
     client = QianfanClient(api_key="k" * 8, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     with pytest.raises(CNEmbeddingsError, match="asked to wait 600 s, above the 60 s cap"):
@@ -187,11 +214,20 @@ def test_vector_lengths_are_checked_across_the_whole_call():
     def handler(request):
         n = len(json.loads(request.content)["input"])
         dim = next(dims)
-        return httpx.Response(200, json={"data": [{"index": i, "embedding": [0.1] * dim} for i in range(n)],
-                                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        return httpx.Response(
+            200,
+            json={
+                "data": [{"index": i, "embedding": [0.1] * dim} for i in range(n)],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            },
+        )
 
-    client = QianfanClient(api_key="k" * 8, batch_size=2, max_concurrency=1,
-                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = QianfanClient(
+        api_key="k" * 8,
+        batch_size=2,
+        max_concurrency=1,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
     with pytest.raises(APIError, match="vector lengths differ within one call") as caught:
         client.embed_texts(["a", "b", "c", "d"])
     assert caught.value.not_embedded == [2, 3] and sorted(caught.value.partial_vectors) == [0, 1]
@@ -199,21 +235,27 @@ def test_vector_lengths_are_checked_across_the_whole_call():
 
 # -- secrets ------------------------------------------------------------------------------------------
 
+
 def _our_locals(error: BaseException) -> str:
     """repr() of every local of every cn_embeddings frame the exception passed through, as
     traceback's capture_locals, pytest -l and error trackers print them."""
     import traceback
 
-    return "\n".join(f"{name} = {value!r}" for frame, _ in traceback.walk_tb(error.__traceback__)
-                     if "cn_embeddings" in frame.f_code.co_filename for name, value in frame.f_locals.items())
+    return "\n".join(
+        f"{name} = {value!r}"
+        for frame, _ in traceback.walk_tb(error.__traceback__)
+        if "cn_embeddings" in frame.f_code.co_filename
+        for name, value in frame.f_locals.items()
+    )
 
 
 def test_no_frame_on_the_request_path_holds_a_credential():
     key = "ark-0123456789abcdef0123456789"
 
     def handler(request):
-        return httpx.Response(401, json={"error": {"code": "AuthenticationError", "message": "bad key",
-                                                   "type": "Unauthorized"}})
+        return httpx.Response(
+            401, json={"error": {"code": "AuthenticationError", "message": "bad key", "type": "Unauthorized"}}
+        )
 
     client = ArkClient(api_key=key, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     try:
@@ -233,12 +275,15 @@ def test_a_construction_error_leaves_no_credential_in_locals():
     assert "Secret('**********')" in text and key not in text
 
 
-@pytest.mark.parametrize("echo", [
-    "key ark-0123456789abcdef0123456789 is invalid",
-    "key 'ark-0123456789abcdef0123456789\\n' is invalid",
-    "key ark-0123456789ab... is invalid",
-    "key ark-0123456789abcdef0123456789".replace("-", "%2D"),
-])
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "key ark-0123456789abcdef0123456789 is invalid",
+        "key 'ark-0123456789abcdef0123456789\\n' is invalid",
+        "key ark-0123456789ab... is invalid",
+        "key ark-0123456789abcdef0123456789".replace("-", "%2D"),
+    ],
+)
 def test_redaction_catches_escaped_and_partial_forms(echo):
     from cn_embeddings._secret import Redactor
 
@@ -248,12 +293,19 @@ def test_redaction_catches_escaped_and_partial_forms(echo):
 
 # -- the user's own objects ---------------------------------------------------------------------------
 
+
 def _ok_handler(seen):
     def handler(request):
         seen.append(request)
         n = len(json.loads(request.content)["input"])
-        return httpx.Response(200, json={"data": [{"index": i, "embedding": [0.1, 0.2]} for i in range(n)],
-                                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        return httpx.Response(
+            200,
+            json={
+                "data": [{"index": i, "embedding": [0.1, 0.2]} for i in range(n)],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            },
+        )
+
     return handler
 
 
@@ -266,9 +318,13 @@ def test_a_progress_callback_that_raises_stops_the_call_with_its_own_error(mode)
     def progress(n):
         raise LookupError("callback broke")
 
-    client = QianfanClient(api_key="k" * 8, batch_size=1, max_concurrency=2,
-                           http_client=httpx.Client(transport=httpx.MockTransport(_ok_handler(seen))),
-                           http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(_ok_handler(seen))))
+    client = QianfanClient(
+        api_key="k" * 8,
+        batch_size=1,
+        max_concurrency=2,
+        http_client=httpx.Client(transport=httpx.MockTransport(_ok_handler(seen))),
+        http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(_ok_handler(seen))),
+    )
     with pytest.raises(LookupError, match="callback broke"):
         if mode == "sync":
             client.embed(["a", "b", "c", "d"], progress=progress)
@@ -289,8 +345,9 @@ def test_a_user_async_client_in_a_second_event_loop_is_a_clear_error():
     import asyncio
 
     seen = []
-    client = QianfanClient(api_key="k" * 8,
-                           http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(_ok_handler(seen))))
+    client = QianfanClient(
+        api_key="k" * 8, http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(_ok_handler(seen)))
+    )
     assert asyncio.run(client.aembed_texts(["a"])) == [[0.1, 0.2]]
     with pytest.raises(ConfigurationError, match="tied to the event loop it was first used in"):
         asyncio.run(client.aembed_texts(["a"]))

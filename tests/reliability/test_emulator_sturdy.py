@@ -25,9 +25,15 @@ def raw_request(emu: Emulator, head: bytes, body: bytes = b"") -> bytes:
 @pytest.mark.parametrize("length", [b"abc", b"-1", b"1000000000000"])
 def test_a_bad_content_length_gets_the_vendors_envelope(length, capfd):
     with Emulator() as emu:
-        answer = raw_request(emu, b"POST /v2/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                  b"Authorization: Bearer " + emu.credentials.qianfan_api_key.encode()
-                                  + b"\r\nContent-Length: " + length + b"\r\n\r\n")
+        answer = raw_request(
+            emu,
+            b"POST /v2/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer "
+            + emu.credentials.qianfan_api_key.encode()
+            + b"\r\nContent-Length: "
+            + length
+            + b"\r\n\r\n",
+        )
     assert answer.startswith(b"HTTP/1.1 400") and b'"invalid_argument"' in answer
     assert "Traceback" not in capfd.readouterr().err
 
@@ -35,15 +41,22 @@ def test_a_bad_content_length_gets_the_vendors_envelope(length, capfd):
 def test_hostile_bodies_get_the_vendors_envelope_and_no_traceback(capfd):
     with Emulator() as emu:
         headers = {"Authorization": f"Bearer {emu.credentials.ark_api_key}"}
-        nested = httpx.post(emu.ark_url + "/embeddings/multimodal", content=b"[" * 50_000 + b"]" * 50_000,
-                            headers=headers)
+        nested = httpx.post(
+            emu.ark_url + "/embeddings/multimodal", content=b"[" * 50_000 + b"]" * 50_000, headers=headers
+        )
         tencent = emu.client("tencent")
         request = tencent.protocol.build_request(tencent.validate(["x"]))
         plain = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
         with httpx.Client() as http:
-            weird = http.send(httpx.Request("POST", request.url, headers=plain,
-                                            content=json.dumps({"ModelName": "WeCLIPv2-Base", "ImageData": 5}).encode()),
-                              auth=tencent._auth)
+            weird = http.send(
+                httpx.Request(
+                    "POST",
+                    request.url,
+                    headers=plain,
+                    content=json.dumps({"ModelName": "WeCLIPv2-Base", "ImageData": 5}).encode(),
+                ),
+                auth=tencent._auth,
+            )
         tencent.close()
     assert nested.status_code == 400 and nested.json()["error"]["code"] == "InvalidParameter"
     assert weird.status_code == 200 and "Error" in weird.json()["Response"]

@@ -18,8 +18,11 @@ from cn_embeddings.testing._handlers import QIANFAN_TEXT, TENCENT_DIMS
 
 N = 1000
 TEXTS = [f"第{i}条 record number {i} topic {i % 37}" for i in range(N)]
-CASES = {"tencent": ("bge-m3", TENCENT_DIMS["bge-m3"]), "qianfan": ("embedding-v1", QIANFAN_TEXT["embedding-v1"][2]),
-         "ark": ("doubao-embedding-vision-250615", 2048)}
+CASES = {
+    "tencent": ("bge-m3", TENCENT_DIMS["bge-m3"]),
+    "qianfan": ("embedding-v1", QIANFAN_TEXT["embedding-v1"][2]),
+    "ark": ("doubao-embedding-vision-250615", 2048),
+}
 
 
 def expected(model: str, dim: int) -> list[list[float]]:
@@ -29,8 +32,9 @@ def expected(model: str, dim: int) -> list[list[float]]:
 
 @pytest.fixture(scope="module")
 def chaos():
-    faults = Faults(server_error_rate=0.10, rate_limit_rate=0.10, drop_rate=0.02, stall_rate=0.01,
-                    stall_seconds=3.0, seed=7)
+    faults = Faults(
+        server_error_rate=0.10, rate_limit_rate=0.10, drop_rate=0.02, stall_rate=0.01, stall_seconds=3.0, seed=7
+    )
     with Emulator(faults=faults) as emu:
         yield emu
 
@@ -43,8 +47,16 @@ def test_all_faults_at_once_lose_nothing(chaos, vendor, mode):
     for offset, kind in enumerate(("stall", "drop", "server_error", "rate_limit")):  # each kind at least once
         chaos.faults.script(kind, after=3 + 2 * offset)
     max_retries = 8  # 23% faulty answers: P(a batch fails 9 times) ~ 2e-6
-    client = chaos.client(vendor, model, requests_per_second=0, max_retries=max_retries, timeout=1.5, max_concurrency=8,
-                          zero_waits=True, batch_size=16 if vendor == "tencent" else None)
+    client = chaos.client(
+        vendor,
+        model,
+        requests_per_second=0,
+        max_retries=max_retries,
+        timeout=1.5,
+        max_concurrency=8,
+        zero_waits=True,
+        batch_size=16 if vendor == "tencent" else None,
+    )
     result = client.embed(TEXTS) if mode == "sync" else asyncio.run(client.aembed(TEXTS))
     assert result.vectors == expected(model, dim)
     # no batch was sent again after it had been answered: the timeout (a deadline for the whole
@@ -66,8 +78,14 @@ def test_non_retryable_error_mid_run_fails_fast_and_reports_progress(emu, vendor
     model, _ = CASES[vendor]
     emu.faults.latency_ms = 20  # so "in flight" means a few requests, not a race with a 1 ms server
     emu.faults.script(fault, after=20)
-    client = emu.client(vendor, model, requests_per_second=0, max_concurrency=4, zero_waits=True,
-                        batch_size=4 if vendor != "ark" else None)
+    client = emu.client(
+        vendor,
+        model,
+        requests_per_second=0,
+        max_concurrency=4,
+        zero_waits=True,
+        batch_size=4 if vendor != "ark" else None,
+    )
     with pytest.raises(error) as info:
         client.embed(TEXTS)
     err = info.value
@@ -86,8 +104,15 @@ def test_retries_exhausted_names_the_batch_and_the_last_vendor_error(emu, vendor
     # turns with it (a batch waiting out a retry gives its place away), and the third batch is the
     # first to spend its three attempts
     emu.faults.script("server_error", after=2, count=6)
-    client = emu.client(vendor, model, requests_per_second=0, max_concurrency=1, max_retries=2, zero_waits=True,
-                        batch_size=10 if vendor != "ark" else None)
+    client = emu.client(
+        vendor,
+        model,
+        requests_per_second=0,
+        max_concurrency=1,
+        max_retries=2,
+        zero_waits=True,
+        batch_size=10 if vendor != "ark" else None,
+    )
     with pytest.raises(ServerError) as info:
         client.embed(TEXTS[:50])
     err = info.value
@@ -112,11 +137,12 @@ def test_retry_after_is_honoured_against_the_emulator(emu):
 def test_limiter_adapts_so_a_long_run_stops_hitting_the_quota(emu):
     emu.faults = Faults(qps=40)
     # Qianfan documents no quota: no client-side limit until the vendor throttles (0 would turn it off).
-    client = emu.client("qianfan", batch_size=1, requests_per_second=None, max_concurrency=8, max_retries=20,
-                        zero_waits=True)
+    client = emu.client(
+        "qianfan", batch_size=1, requests_per_second=None, max_concurrency=8, max_retries=20, zero_waits=True
+    )
     client.embed_texts((TEXTS * 2)[:600])  # long enough to settle whatever the machine
     throttled = [bool(s.fault and s.fault.startswith("quota_")) for s in emu.seen]
-    first, last = throttled[: len(throttled) // 3], throttled[-len(throttled) // 3:]
+    first, last = throttled[: len(throttled) // 3], throttled[-len(throttled) // 3 :]
     # It settles just under the quota; every 10 clean windows it probes above it, and the
     # emulator's burst allowance lets a probe climb before refusals end it, so the last third
     # still holds a few refusals (6-11% in runs here, against about 25% in the first third).

@@ -60,8 +60,9 @@ class Dripper:
         self.sock.close()
 
 
-BODY = json.dumps({"data": [{"index": 0, "embedding": [0.1] * 8}],
-                   "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode()
+BODY = json.dumps(
+    {"data": [{"index": 0, "embedding": [0.1] * 8}], "usage": {"prompt_tokens": 1, "total_tokens": 1}}
+).encode()
 
 
 @pytest.fixture(params=["body", "headers"])
@@ -69,8 +70,11 @@ def dripper(request):
     """A server that drips its body, or its whole answer from the first header line, a byte every
     0.2 s: every read returns within httpx's 1 s per-read timeout."""
     if request.param == "body":
-        head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(BODY)).encode() + b"\r\n\r\n")
+        head = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(BODY)).encode()
+            + b"\r\n\r\n"
+        )
         server = Dripper(head, BODY, 0.2)
     else:
         head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"x" * 60
@@ -95,8 +99,9 @@ def test_an_inflating_answer_stops_at_the_cap(monkeypatch):
     bomb = gzip.compress(b" " * (16 * 1024 * 1024))
 
     def handler(request):
-        return httpx.Response(200, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
-                              content=bomb)
+        return httpx.Response(
+            200, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}, content=bomb
+        )
 
     client = QianfanClient(api_key="k" * 8, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     with pytest.raises(APIError, match="inflates beyond 1048576 bytes") as caught:
@@ -108,16 +113,26 @@ def test_an_inflating_answer_stops_at_the_cap(monkeypatch):
 
 vectors = st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=4, max_size=4)
 hostile_values = st.one_of(
-    st.none(), st.integers(), st.text(max_size=5), st.just(10 ** 400), st.just(float("nan")),
-    st.lists(st.integers(), max_size=3), st.just([[[[[]]]]]),
+    st.none(),
+    st.integers(),
+    st.text(max_size=5),
+    st.just(10**400),
+    st.just(float("nan")),
+    st.lists(st.integers(), max_size=3),
+    st.just([[[[[]]]]]),
 )
-answer_kinds = st.sampled_from(["ok", "ok", "ok", "garbled", "status", "missing", "wrong_index", "nested",
-                                "hostile_value", "retry_after"])
+answer_kinds = st.sampled_from(
+    ["ok", "ok", "ok", "garbled", "status", "missing", "wrong_index", "nested", "hostile_value", "retry_after"]
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(n=st.integers(min_value=1, max_value=40), kinds=st.lists(answer_kinds, min_size=1, max_size=12),
-       hostile=hostile_values, vector=vectors)
+@given(
+    n=st.integers(min_value=1, max_value=40),
+    kinds=st.lists(answer_kinds, min_size=1, max_size=12),
+    hostile=hostile_values,
+    vector=vectors,
+)
 def test_the_only_outcomes_are_exact_vectors_or_typed_errors_with_exact_records(n, kinds, hostile, vector):
     lock, counter, served = threading.Lock(), [0], []
 
@@ -141,17 +156,25 @@ def test_the_only_outcomes_are_exact_vectors_or_typed_errors_with_exact_records(
         if kind == "hostile_value":
             data[0]["embedding"] = hostile
         if kind == "retry_after":
-            return httpx.Response(429, headers={"retry-after-ms": "1,000"},
-                                  json={"error": {"code": "rpm_rate_limit_exceeded", "message": "x",
-                                                  "type": "rate_limit_exceeded"}})
+            return httpx.Response(
+                429,
+                headers={"retry-after-ms": "1,000"},
+                json={"error": {"code": "rpm_rate_limit_exceeded", "message": "x", "type": "rate_limit_exceeded"}},
+            )
         payload = json.dumps({"data": data, "usage": {"prompt_tokens": 1, "total_tokens": 1}})  # NaN allowed
         return httpx.Response(200, content=payload.encode(), headers={"Content-Type": "application/json"})
 
     texts = ["x" * (1 + i % 7) for i in range(n)]
     # limiting off: the 429s of one example would otherwise slow the process-wide limiter that
     # every example shares (same vendor, host, key and model) down to its floor for the next ones
-    client = QianfanClient(api_key="k" * 8, batch_size=4, max_retries=2, zero_waits=True, requests_per_second=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = QianfanClient(
+        api_key="k" * 8,
+        batch_size=4,
+        max_retries=2,
+        zero_waits=True,
+        requests_per_second=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
     expected = [[float(len(t))] + vector[1:] for t in texts]
     try:
         result = client.embed_texts(texts)
@@ -183,13 +206,18 @@ def test_a_bomb_handed_over_whole_is_refused_within_twice_the_cap(monkeypatch, a
 
     def handler(request):  # streamed, as a socket delivers it (a response built with content= is inflated
         assert request.headers["accept-encoding"] == "gzip, deflate"  # by httpx itself, in the transport)
-        return httpx.Response(200, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
-                              stream=httpx.ByteStream(bomb))
+        return httpx.Response(
+            200, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}, stream=httpx.ByteStream(bomb)
+        )
 
     transport = httpx.MockTransport(handler)
-    client = QianfanClient(api_key="k" * 8, max_retries=0, requests_per_second=0,
-                           http_client=httpx.Client(transport=transport),
-                           http_async_client=httpx.AsyncClient(transport=transport))
+    client = QianfanClient(
+        api_key="k" * 8,
+        max_retries=0,
+        requests_per_second=0,
+        http_client=httpx.Client(transport=transport),
+        http_async_client=httpx.AsyncClient(transport=transport),
+    )
     tracemalloc.start()
     try:
         with pytest.raises(APIError, match="inflates beyond") as caught:
@@ -208,20 +236,29 @@ def test_an_encoding_not_asked_for_is_refused_by_name():
     def handler(request):
         return httpx.Response(200, headers={"Content-Encoding": "br"}, stream=httpx.ByteStream(b"\x0b\x01\x80{}\x03"))
 
-    client = QianfanClient(api_key="k" * 8, max_retries=3, zero_waits=True, requests_per_second=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = QianfanClient(
+        api_key="k" * 8,
+        max_retries=3,
+        zero_waits=True,
+        requests_per_second=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
     with pytest.raises(APIError, match="encoded as 'br', which was not asked for") as caught:
         client.embed_texts(["a"])
     assert caught.value.code == "unsupported_encoding" and caught.value.attempts == 1
 
 
 def test_a_gzipped_answer_is_read():
-    body = gzip.compress(json.dumps({"data": [{"index": 0, "embedding": [0.5, 0.25]}],
-                                     "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode())
+    body = gzip.compress(
+        json.dumps(
+            {"data": [{"index": 0, "embedding": [0.5, 0.25]}], "usage": {"prompt_tokens": 1, "total_tokens": 1}}
+        ).encode()
+    )
 
     def handler(request):
-        return httpx.Response(200, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
-                              content=body)
+        return httpx.Response(
+            200, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}, content=body
+        )
 
     client = QianfanClient(api_key="k" * 8, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     assert client.embed_texts(["a"]) == [[0.5, 0.25]]

@@ -21,7 +21,9 @@ def test_ctrl_c_at_random_moments_leaves_the_client_usable(emu):
         try:
             try:
                 timer.start()
-                client.embed_texts([f"call {i} text {j}" for j in range(rng.randint(1, 3))], )
+                client.embed_texts(
+                    [f"call {i} text {j}" for j in range(rng.randint(1, 3))],
+                )
             except CNEmbeddingsError:
                 typed += 1  # a call stopped by an interrupt that landed in a worker's wake-up: typed
             finally:

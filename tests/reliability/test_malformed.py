@@ -23,17 +23,44 @@ PROTOCOLS = {
     "qianfan": (QianfanProtocol(), [Item(text="a"), Item(text="b"), Item(text="c")]),
     "ark-mm-b64": (ArkProtocol(), [Item(text="a")]),
     "ark-mm-float-sparse": (ArkProtocol(encoding_format="float", sparse=True), [Item(text="a")]),
-    "ark-text": (ArkProtocol(model="doubao-embedding-text-240715", encoding_format="float"),
-                 [Item(text="a"), Item(text="b")]),
+    "ark-text": (
+        ArkProtocol(model="doubao-embedding-text-240715", encoding_format="float"),
+        [Item(text="a"), Item(text="b")],
+    ),
 }
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["Response", "Data", "TextEmbeddings", "ImageEmbeddings", "Embedding", "Index", "Error",
-                         "data", "embedding", "index", "error", "usage", "code", "message", "sparse_embedding",
-                         "value", "x"]), children, max_size=5),
-    max_leaves=25)
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "Response",
+                    "Data",
+                    "TextEmbeddings",
+                    "ImageEmbeddings",
+                    "Embedding",
+                    "Index",
+                    "Error",
+                    "data",
+                    "embedding",
+                    "index",
+                    "error",
+                    "usage",
+                    "code",
+                    "message",
+                    "sparse_embedding",
+                    "value",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=5,
+        )
+    ),
+    max_leaves=25,
+)
 
 
 def check(protocol, items, response: httpx.Response) -> None:
@@ -64,9 +91,15 @@ def test_non_json_bodies(name, raw):
 def good_body(name: str, dim: int = 4) -> dict:
     vec = [0.5] * dim
     if name == "tencent-mm":
-        return {"Response": {"RequestId": "r", "Data": {
-            "TextEmbeddings": [{"Embedding": vec, "Index": 0}, {"Embedding": vec, "Index": 1}],
-            "ImageEmbeddings": [{"Embedding": vec, "Index": 0}]}}}
+        return {
+            "Response": {
+                "RequestId": "r",
+                "Data": {
+                    "TextEmbeddings": [{"Embedding": vec, "Index": 0}, {"Embedding": vec, "Index": 1}],
+                    "ImageEmbeddings": [{"Embedding": vec, "Index": 0}],
+                },
+            }
+        }
     if name == "tencent-text":
         return {"Response": {"RequestId": "r", "Data": [{"Embedding": vec, "Index": i} for i in range(2)]}}
     if name == "qianfan":
@@ -79,8 +112,7 @@ def good_body(name: str, dim: int = 4) -> dict:
 
 
 @settings(max_examples=300, deadline=None)
-@given(name=st.sampled_from(sorted(PROTOCOLS)), cut=st.integers(min_value=0, max_value=400),
-       data=st.data())
+@given(name=st.sampled_from(sorted(PROTOCOLS)), cut=st.integers(min_value=0, max_value=400), data=st.data())
 def test_truncated_and_mutated_good_bodies(name, cut, data):
     protocol, items = PROTOCOLS[name]
     text = json.dumps(good_body(name))

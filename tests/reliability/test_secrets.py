@@ -20,9 +20,13 @@ from cn_embeddings.testing import Emulator
 from langchain_cn_embeddings import ArkEmbeddings, QianfanEmbeddings, TencentCloudEmbeddings
 from llama_index_cn_embeddings import ArkEmbedding, QianfanEmbedding, TencentCloudEmbedding
 
-SECRETS = {"TENCENTCLOUD_SECRET_ID": "AKIDzzSecretIdLeak4242", "TENCENTCLOUD_SECRET_KEY": "tcKeyLeakQQ9x8y7",
-           "TENCENTCLOUD_SESSION_TOKEN": "stsTokenLeakZZ55", "QIANFAN_API_KEY": "bce-v3/ALTAK-qfLeak0001/xyz",
-           "ARK_API_KEY": "arkKeyLeak-7777abcd"}
+SECRETS = {
+    "TENCENTCLOUD_SECRET_ID": "AKIDzzSecretIdLeak4242",
+    "TENCENTCLOUD_SECRET_KEY": "tcKeyLeakQQ9x8y7",
+    "TENCENTCLOUD_SESSION_TOKEN": "stsTokenLeakZZ55",
+    "QIANFAN_API_KEY": "bce-v3/ALTAK-qfLeak0001/xyz",
+    "ARK_API_KEY": "arkKeyLeak-7777abcd",
+}
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 
 
@@ -40,11 +44,14 @@ def secret_env(monkeypatch):
 def objects(secret_env, emulator):
     urls = {"tencent": emulator.tencent_url, "qianfan": emulator.qianfan_url, "ark": emulator.ark_url}
     return [
-        TencentCloudClient(base_url=urls["tencent"]), QianfanClient(base_url=urls["qianfan"]),
+        TencentCloudClient(base_url=urls["tencent"]),
+        QianfanClient(base_url=urls["qianfan"]),
         ArkClient(base_url=urls["ark"]),
-        TencentCloudEmbeddings(base_url=urls["tencent"]), QianfanEmbeddings(base_url=urls["qianfan"]),
+        TencentCloudEmbeddings(base_url=urls["tencent"]),
+        QianfanEmbeddings(base_url=urls["qianfan"]),
         ArkEmbeddings(base_url=urls["ark"]),
-        TencentCloudEmbedding(base_url=urls["tencent"]), QianfanEmbedding(base_url=urls["qianfan"]),
+        TencentCloudEmbedding(base_url=urls["tencent"]),
+        QianfanEmbedding(base_url=urls["qianfan"]),
         ArkEmbedding(base_url=urls["ark"]),
     ]
 
@@ -101,12 +108,22 @@ def test_vendor_echoing_a_key_is_redacted(secret_env):
 
 def test_cli_output(secret_env):
     with Emulator() as emu:
-        env = {**os.environ, **SECRETS, "QIANFAN_BASE_URL": emu.qianfan_url, "ARK_BASE_URL": emu.ark_url,
-               "TENCENTCLOUD_ES_BASE_URL": emu.tencent_url}
+        env = {
+            **os.environ,
+            **SECRETS,
+            "QIANFAN_BASE_URL": emu.qianfan_url,
+            "ARK_BASE_URL": emu.ark_url,
+            "TENCENTCLOUD_ES_BASE_URL": emu.tencent_url,
+        }
         for provider in ("tencent", "qianfan", "ark"):
             for extra in ([], ["--verbose"]):
-                result = subprocess.run([sys.executable, "-m", "cn_embeddings.cli", *extra, "check", "--provider",
-                                         provider], env=env, capture_output=True, text=True, timeout=60)
+                result = subprocess.run(
+                    [sys.executable, "-m", "cn_embeddings.cli", *extra, "check", "--provider", provider],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
                 assert result.returncode != 0
                 assert leaks(result.stdout + result.stderr) == [], result.stderr[-500:]
 
@@ -114,8 +131,9 @@ def test_cli_output(secret_env):
 def test_cassettes_hold_no_credentials():
     files = [p for p in CASSETTES.rglob("*.yaml")]
     assert files
-    pattern = re.compile(r"Credential=AKID[A-Za-z0-9]{12,}|Bearer (bce-v3/ALTAK-|ark-)[A-Za-z0-9]{8,}|authorization:",
-                         re.I)
+    pattern = re.compile(
+        r"Credential=AKID[A-Za-z0-9]{12,}|Bearer (bce-v3/ALTAK-|ark-)[A-Za-z0-9]{8,}|authorization:", re.I
+    )
     for path in files:
         text = path.read_text(encoding="utf-8")
         assert not pattern.search(text), path

@@ -31,9 +31,20 @@ class Run:
         return self.refused / self.requests if self.requests else 0.0
 
 
-def simulate(rule: QuotaRule, *, quota: Quota | None = None, jobs: int = 1200, latency: float = 0.05,
-             jitter: float = 0.2, workers: int = 256, max_in_flight: int = 128, tokens: int = 0,
-             refuse_randomly: float = 0.0, seed: int = 0, limit: float | None = None) -> tuple[Run, RateController]:
+def simulate(
+    rule: QuotaRule,
+    *,
+    quota: Quota | None = None,
+    jobs: int = 1200,
+    latency: float = 0.05,
+    jitter: float = 0.2,
+    workers: int = 256,
+    max_in_flight: int = 128,
+    tokens: int = 0,
+    refuse_randomly: float = 0.0,
+    seed: int = 0,
+    limit: float | None = None,
+) -> tuple[Run, RateController]:
     """Run ``jobs`` requests through a fresh controller against a quota of ``rule``."""
     rng = random.Random(seed)
     now = [0.0]
@@ -91,7 +102,11 @@ def simulate(rule: QuotaRule, *, quota: Quota | None = None, jobs: int = 1200, l
                 run.refused += 1
                 slot.refused(kind)
                 refusals[worker] += 1
-                at(time + backoff_seconds(min(refusals[worker], 30) - 1, None, rng, THROTTLED_INITIAL_DELAY), "try", worker)
+                at(
+                    time + backoff_seconds(min(refusals[worker], 30) - 1, None, rng, THROTTLED_INITIAL_DELAY),
+                    "try",
+                    worker,
+                )
             run.rates.append((time, controller.rate or 0.0))
             for waiter in waiting:
                 at(time, "try", waiter)

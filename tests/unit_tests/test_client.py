@@ -51,10 +51,14 @@ class Recorder:
 
 
 def qianfan(recorder, model="embedding-v1", **kw):
-    return QianfanClient(model, api_key="k", zero_waits=True,
-                         http_client=httpx.Client(transport=httpx.MockTransport(recorder)),
-                         http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(recorder.handle_async)),
-                         **kw)
+    return QianfanClient(
+        model,
+        api_key="k",
+        zero_waits=True,
+        http_client=httpx.Client(transport=httpx.MockTransport(recorder)),
+        http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(recorder.handle_async)),
+        **kw,
+    )
 
 
 TEXTS = [f"t-{i}" for i in range(100)]
@@ -99,8 +103,13 @@ def test_concurrency_is_bounded():
         body = json.loads(request.content)
         return httpx.Response(200, json={"data": [{"embedding": [1.0], "index": i} for i in range(len(body["input"]))]})
 
-    client = QianfanClient(api_key="k", batch_size=1, max_concurrency=3, requests_per_second=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(slow)))
+    client = QianfanClient(
+        api_key="k",
+        batch_size=1,
+        max_concurrency=3,
+        requests_per_second=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(slow)),
+    )
     client.embed_texts(TEXTS[:30])
     assert peak[0] == 3
 
@@ -112,8 +121,10 @@ def test_empty_list_sends_nothing():
 
 
 def test_retries_transient_errors_then_succeeds():
-    answers = [httpx.Response(429, json={"error": {"code": "rpm_rate_limit_exceeded", "message": "m"}}),
-               httpx.Response(500, json={"error": {"code": "internal_error", "message": "m"}})]
+    answers = [
+        httpx.Response(429, json={"error": {"code": "rpm_rate_limit_exceeded", "message": "m"}}),
+        httpx.Response(500, json={"error": {"code": "internal_error", "message": "m"}}),
+    ]
     rec = Recorder(fail=lambda n, body: answers[n] if n < 2 else None)
     client = qianfan(rec)
     assert client.embed_texts(["t-7"]) == [[7.0]]
@@ -121,8 +132,11 @@ def test_retries_transient_errors_then_succeeds():
 
 
 def test_never_retries_auth_and_reports_the_vendor_error():
-    rec = Recorder(fail=lambda n, body: httpx.Response(401, json={"error": {"code": "invalid_iam_token",
-                                                                            "message": "IAM failed"}, "id": "as-9"}))
+    rec = Recorder(
+        fail=lambda n, body: httpx.Response(
+            401, json={"error": {"code": "invalid_iam_token", "message": "IAM failed"}, "id": "as-9"}
+        )
+    )
     with pytest.raises(AuthenticationError) as info:
         qianfan(rec).embed_texts(["t-1"])
     assert len(rec.bodies) == 1
@@ -130,8 +144,13 @@ def test_never_retries_auth_and_reports_the_vendor_error():
 
 
 def test_retry_budget_is_respected_and_error_names_the_batch():
-    rec = Recorder(fail=lambda n, body: httpx.Response(503, json={"error": {"code": "internal_error", "message": "m"}})
-                   if "t-20" in body["input"] else None)
+    rec = Recorder(
+        fail=lambda n, body: (
+            httpx.Response(503, json={"error": {"code": "internal_error", "message": "m"}})
+            if "t-20" in body["input"]
+            else None
+        )
+    )
     with pytest.raises(Exception) as info:
         qianfan(rec, max_retries=2, max_concurrency=1).embed_texts(TEXTS[:40])
     err = info.value
@@ -150,8 +169,9 @@ def test_connection_errors_are_retried_then_typed():
         calls[0] += 1
         raise httpx.RemoteProtocolError("server disconnected", request=request)
 
-    client = QianfanClient(api_key="k", zero_waits=True, max_retries=1,
-                           http_client=httpx.Client(transport=httpx.MockTransport(drop)))
+    client = QianfanClient(
+        api_key="k", zero_waits=True, max_retries=1, http_client=httpx.Client(transport=httpx.MockTransport(drop))
+    )
     with pytest.raises(APIConnectionError):
         client.embed_texts(["a"])
     assert calls[0] == 2
@@ -194,20 +214,27 @@ def test_user_http_client_is_still_authenticated_and_default_headers_apply():
         seen.append(request.headers)
         return httpx.Response(200, json={"data": {"embedding": [1.0, 0.0]}})
 
-    client = ArkClient(api_key="ark-test", encoding_format="float", default_headers={"X-Team": "search"},
-                       http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = ArkClient(
+        api_key="ark-test",
+        encoding_format="float",
+        default_headers={"X-Team": "search"},
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
     client.embed_texts(["x"])
     assert seen[0]["Authorization"] == "Bearer ark-test" and seen[0]["X-Team"] == "search"
 
 
-@pytest.mark.parametrize("inputs,match", [
-    (["ok", ""], "input 1: text is empty"),
-    (["ok", "   "], "input 1: text is empty"),
-    (["ok", None], "input 1: text must be str"),
-    ([3], "input 0: text must be str"),
-    (["x" * 1001], "input 0: text has 1001 characters; embedding-v1 accepts at most 1000"),
-    ([{"image": "ftp://host/a.png"}], "unsupported URL scheme ftp"),
-])
+@pytest.mark.parametrize(
+    "inputs,match",
+    [
+        (["ok", ""], "input 1: text is empty"),
+        (["ok", "   "], "input 1: text is empty"),
+        (["ok", None], "input 1: text must be str"),
+        ([3], "input 0: text must be str"),
+        (["x" * 1001], "input 0: text has 1001 characters; embedding-v1 accepts at most 1000"),
+        ([{"image": "ftp://host/a.png"}], "unsupported URL scheme ftp"),
+    ],
+)
 def test_bad_input_raises_before_any_request(inputs, match):
     rec = Recorder()
     with pytest.raises(InvalidInputError, match=match):
@@ -234,8 +261,9 @@ def test_async_cancellation_leaves_no_task():
     async def never(request):
         await gate.wait()
 
-    client = QianfanClient(api_key="k", batch_size=1,
-                           http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(never)))
+    client = QianfanClient(
+        api_key="k", batch_size=1, http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(never))
+    )
 
     async def main():
         task = asyncio.ensure_future(client.aembed_texts(TEXTS[:20]))

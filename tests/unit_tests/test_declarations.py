@@ -22,18 +22,26 @@ from cn_embeddings.cli import add_option_flags, build_parser, cli_options
 from cn_embeddings.clients import CLIENTS, credentials_of, options_of
 from cn_embeddings.rerankers import RERANK_CLIENTS, RERANKERS, rerank_options_of
 
-EMBEDDINGS = {"tencent": (lc.TencentCloudEmbeddings, li.TencentCloudEmbedding),
-              "qianfan": (lc.QianfanEmbeddings, li.QianfanEmbedding),
-              "ark": (lc.ArkEmbeddings, li.ArkEmbedding),
-              "tokenhub": (lc.TokenHubEmbeddings, li.TokenHubEmbedding)}
-RERANK = {"qianfan": (lc.QianfanRerank, li.QianfanRerank),
-          "tencent": (lc.TencentCloudRerank, li.TencentCloudRerank),
-          "volcengine": (lc.VolcengineRerank, li.VolcengineRerank)}
-KEYWORDS = {CLIENTS["tencent"]: _keywords.TencentKeywords, CLIENTS["qianfan"]: _keywords.QianfanKeywords,
-            CLIENTS["ark"]: _keywords.ArkKeywords, CLIENTS["tokenhub"]: _keywords.TokenHubKeywords,
-            RERANK_CLIENTS["qianfan"]: _keywords.QianfanRerankKeywords,
-            RERANK_CLIENTS["tencent"]: _keywords.TencentRerankKeywords,
-            RERANK_CLIENTS["volcengine"]: _keywords.VolcengineRerankKeywords}
+EMBEDDINGS = {
+    "tencent": (lc.TencentCloudEmbeddings, li.TencentCloudEmbedding),
+    "qianfan": (lc.QianfanEmbeddings, li.QianfanEmbedding),
+    "ark": (lc.ArkEmbeddings, li.ArkEmbedding),
+    "tokenhub": (lc.TokenHubEmbeddings, li.TokenHubEmbedding),
+}
+RERANK = {
+    "qianfan": (lc.QianfanRerank, li.QianfanRerank),
+    "tencent": (lc.TencentCloudRerank, li.TencentCloudRerank),
+    "volcengine": (lc.VolcengineRerank, li.VolcengineRerank),
+}
+KEYWORDS = {
+    CLIENTS["tencent"]: _keywords.TencentKeywords,
+    CLIENTS["qianfan"]: _keywords.QianfanKeywords,
+    CLIENTS["ark"]: _keywords.ArkKeywords,
+    CLIENTS["tokenhub"]: _keywords.TokenHubKeywords,
+    RERANK_CLIENTS["qianfan"]: _keywords.QianfanRerankKeywords,
+    RERANK_CLIENTS["tencent"]: _keywords.TencentRerankKeywords,
+    RERANK_CLIENTS["volcengine"]: _keywords.VolcengineRerankKeywords,
+}
 
 
 def _cases():
@@ -42,8 +50,9 @@ def _cases():
             yield pytest.param(cls, options_of(vendor), credentials_of(vendor), id=cls.__module__ + "." + cls.__name__)
     for vendor, classes in RERANK.items():
         for cls in classes:
-            yield pytest.param(cls, rerank_options_of(vendor), RERANKERS[vendor].credentials,
-                               id=cls.__module__ + "." + cls.__name__)
+            yield pytest.param(
+                cls, rerank_options_of(vendor), RERANKERS[vendor].credentials, id=cls.__module__ + "." + cls.__name__
+            )
 
 
 def _words(text):
@@ -99,7 +108,9 @@ def test_core_client_keywords_equal_the_declarations(client, keywords):
     assert _typed_keywords(client) == f"Unpack[{keywords.__name__}]"
     signature = inspect.signature(client)  # what help() shows
     assert {name: p.default for name, p in signature.parameters.items() if name in hints} == {
-        **{c.name: None for c in credentials}, **{s.name: s.default for s in specs if s.name != "model"}}
+        **{c.name: None for c in credentials},
+        **{s.name: s.default for s in specs if s.name != "model"},
+    }
 
 
 def _typed_keywords(client):
@@ -125,14 +136,16 @@ def test_every_cli_flag_equals_its_declaration(kind):
 
 
 def _minimal(command):
-    return [command, "--provider", "qianfan", "--input", "x.txt"] + (["--query", "q"] if command == "rerank" else
-                                                                      ["--output", "y.jsonl"])
+    return [command, "--provider", "qianfan", "--input", "x.txt"] + (
+        ["--query", "q"] if command == "rerank" else ["--output", "y.jsonl"]
+    )
 
 
 def test_a_type_checker_flags_exactly_the_misspelled_and_mistyped_lines(tmp_path):
     """What a user's mypy run sees, from outside the repository (so through py.typed)."""
     user = tmp_path / "user_code.py"
-    user.write_text(textwrap.dedent("""\
+    user.write_text(
+        textwrap.dedent("""\
         from cn_embeddings import ArkClient, QianfanRerankClient
         from langchain_cn_embeddings import ArkEmbeddings, VolcengineRerank
         from llama_index_cn_embeddings import QianfanEmbedding
@@ -145,9 +158,16 @@ def test_a_type_checker_flags_exactly_the_misspelled_and_mistyped_lines(tmp_path
         QianfanRerankClient(top=3)
         VolcengineRerank(region="cn-beijing", instruction="be brief")
         dims: int | None = ArkEmbeddings(dimensions=1024).dimensions
-        """))
+        """)
+    )
     env = {k: v for k, v in os.environ.items() if k != "MYPYPATH"}
-    run = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "--strict", "--no-error-summary",
-                          str(user)], capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", "--strict", "--no-error-summary", str(user)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
     flagged = sorted({int(line.split(":")[1]) for line in run.stdout.splitlines() if ": error:" in line})
     assert flagged == [6, 7, 8, 9, 10], run.stdout

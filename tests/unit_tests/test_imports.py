@@ -42,12 +42,26 @@ def test_public_names_are_pinned():
     import langchain_cn_embeddings
     import llama_index_cn_embeddings
 
-    assert langchain_cn_embeddings.__all__ == ["ArkEmbeddings", "QianfanEmbeddings", "QianfanRerank",
-                                               "TencentCloudEmbeddings", "TencentCloudRerank", "TokenHubEmbeddings",
-                                               "VolcengineRerank", "init_embeddings"]
-    assert llama_index_cn_embeddings.__all__ == ["ArkEmbedding", "QianfanEmbedding", "QianfanRerank",
-                                                 "TencentCloudEmbedding", "TencentCloudRerank", "TokenHubEmbedding",
-                                                 "VolcengineRerank", "init_embeddings"]
+    assert langchain_cn_embeddings.__all__ == [
+        "ArkEmbeddings",
+        "QianfanEmbeddings",
+        "QianfanRerank",
+        "TencentCloudEmbeddings",
+        "TencentCloudRerank",
+        "TokenHubEmbeddings",
+        "VolcengineRerank",
+        "init_embeddings",
+    ]
+    assert llama_index_cn_embeddings.__all__ == [
+        "ArkEmbedding",
+        "QianfanEmbedding",
+        "QianfanRerank",
+        "TencentCloudEmbedding",
+        "TencentCloudRerank",
+        "TokenHubEmbedding",
+        "VolcengineRerank",
+        "init_embeddings",
+    ]
     assert "settings" not in dir(cn_embeddings) and not hasattr(cn_embeddings, "clients_from_settings")
 
 
@@ -95,7 +109,7 @@ def test_the_import_graph_has_no_cycle():
 
     def walk(module, path):
         if module in path:
-            raise AssertionError("import cycle: " + " -> ".join([*path[path.index(module):], module]))
+            raise AssertionError("import cycle: " + " -> ".join([*path[path.index(module) :], module]))
         if module not in done:
             for dep in sorted(graph[module]):
                 walk(dep, [*path, module])

@@ -21,11 +21,20 @@ def mock(cls, model, **kw):
     return cls(model, **creds, http_client=httpx.Client(transport=httpx.MockTransport(never)), **kw)
 
 
-@pytest.mark.parametrize("data,fmt", [
-    (png_bytes(), "png"), (b"\xff\xd8\xff\xe0rest", "jpeg"), (b"GIF89a...", "gif"), (b"BMxxxx", "bmp"),
-    (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "webp"), (b"\x00\x00\x00\x18ftypmp42", "mp4"), (b"\x00\x00\x00\x14ftypqt  ", "mov"),
-    (b"RIFF\x00\x00\x00\x00AVI LIST", "avi"), (b"hello world", None),
-])
+@pytest.mark.parametrize(
+    "data,fmt",
+    [
+        (png_bytes(), "png"),
+        (b"\xff\xd8\xff\xe0rest", "jpeg"),
+        (b"GIF89a...", "gif"),
+        (b"BMxxxx", "bmp"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "webp"),
+        (b"\x00\x00\x00\x18ftypmp42", "mp4"),
+        (b"\x00\x00\x00\x14ftypqt  ", "mov"),
+        (b"RIFF\x00\x00\x00\x00AVI LIST", "avi"),
+        (b"hello world", None),
+    ],
+)
 def test_sniffing(data, fmt):
     assert sniff_format(data) == fmt
 
@@ -40,11 +49,20 @@ def test_every_image_source_gives_the_same_bytes(tmp_path):
     assert to_media("https://x.test/a.png", "image", 0).url == "https://x.test/a.png"
 
 
-@pytest.mark.parametrize("value,rule", [
-    ("/no/such/file.png", "file-exists"), (".", "file-exists"), (b"", "non-empty"), (b"plain text", "format"),
-    ("file:///etc/passwd", "url-scheme"), ("ftp://x/a.png", "url-scheme"), ("data:image/png,notbase64", "data-uri"),
-    ("data:image/png;base64,@@@", "data-uri"), (42, "type"),
-])
+@pytest.mark.parametrize(
+    "value,rule",
+    [
+        ("/no/such/file.png", "file-exists"),
+        (".", "file-exists"),
+        (b"", "non-empty"),
+        (b"plain text", "format"),
+        ("file:///etc/passwd", "url-scheme"),
+        ("ftp://x/a.png", "url-scheme"),
+        ("data:image/png,notbase64", "data-uri"),
+        ("data:image/png;base64,@@@", "data-uri"),
+        (42, "type"),
+    ],
+)
 def test_bad_media(value, rule):
     with pytest.raises(InvalidInputError) as info:
         to_media(value, "image", 3)

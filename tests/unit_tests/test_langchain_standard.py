@@ -19,8 +19,11 @@ class TestTencentCloudEmbeddingsUnit(EmbeddingsUnitTests):
 
     @property
     def init_from_env_params(self):
-        return ({"TENCENTCLOUD_SECRET_ID": "AKIDenv", "TENCENTCLOUD_SECRET_KEY": "env-key"},
-                {"model": "bge-m3"}, {"secret_id": "AKIDenv", "secret_key": "env-key", "model": "bge-m3"})
+        return (
+            {"TENCENTCLOUD_SECRET_ID": "AKIDenv", "TENCENTCLOUD_SECRET_KEY": "env-key"},
+            {"model": "bge-m3"},
+            {"secret_id": "AKIDenv", "secret_key": "env-key", "model": "bge-m3"},
+        )
 
 
 class TestQianfanEmbeddingsUnit(EmbeddingsUnitTests):

@@ -67,13 +67,31 @@ def test_qwen_cut_of_a_text_starting_decomposed_is_not_empty():
     assert_longest_prefix(text, cut, 8192)
 
 
-CLUSTERS = ["a", "b", " ", "中", "e\u0301", "\u00e9", "\u1100\u1161\u11a8", "\uac01", "👍🏽", "👨\u200d👩\u200d👧",
-            "🇨🇳", "a\u0323\u0302", "\u0915\u094d\u0937", "\U00020000", "\u200b"]
+CLUSTERS = [
+    "a",
+    "b",
+    " ",
+    "中",
+    "e\u0301",
+    "\u00e9",
+    "\u1100\u1161\u11a8",
+    "\uac01",
+    "👍🏽",
+    "👨\u200d👩\u200d👧",
+    "🇨🇳",
+    "a\u0323\u0302",
+    "\u0915\u094d\u0937",
+    "\U00020000",
+    "\u200b",
+]
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(CLUSTERS), min_size=1, max_size=120), st.integers(1, 60),
-       st.sampled_from(["NFC", "NFD", None]))
+@given(
+    st.lists(st.sampled_from(CLUSTERS), min_size=1, max_size=120),
+    st.integers(1, 60),
+    st.sampled_from(["NFC", "NFD", None]),
+)
 def test_qwen_cut_property(clusters, limit, form):
     text = "".join(clusters)
     if form:
@@ -101,11 +119,14 @@ def test_character_and_byte_cuts_end_on_clusters(clusters, limit):
 # -- the content check runs on what would be sent ---------------------------------------------------
 
 
-@pytest.mark.parametrize("cls,model,text", [
-    (TencentCloudClient, "WeCLIPv2-Base", "\u200b" * 72 + "a red hat"),
-    (QianfanClient, "embedding-v1", "\u3000" * 1000 + "北京"),
-    (ArkClient, "doubao-embedding-text-240715", "\u200b" * 33_334 + "sky"),
-])
+@pytest.mark.parametrize(
+    "cls,model,text",
+    [
+        (TencentCloudClient, "WeCLIPv2-Base", "\u200b" * 72 + "a red hat"),
+        (QianfanClient, "embedding-v1", "\u3000" * 1000 + "北京"),
+        (ArkClient, "doubao-embedding-text-240715", "\u200b" * 33_334 + "sky"),
+    ],
+)
 def test_a_cut_without_visible_content_is_refused_before_the_wire(cls, model, text):
     with pytest.raises(InvalidInputError, match="no visible content") as caught:
         mock(cls, model, long_inputs="truncate").embed_texts(["fine", text])
@@ -140,8 +161,10 @@ def qianfan_answers(sent: list[list[str]], fail_on: int | None = None):
         if fail_on is not None and len(sent) == fail_on:
             return httpx.Response(400, json={"error": {"code": "invalid_argument", "message": "no"}, "id": "r1"})
         data = [{"index": i, "embedding": piece_vector(text)} for i, text in enumerate(inputs)]
-        return httpx.Response(200, json={"data": data, "usage": {"prompt_tokens": len(inputs),
-                                                                  "total_tokens": len(inputs)}})
+        return httpx.Response(
+            200, json={"data": data, "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}}
+        )
+
     return handler
 
 
@@ -153,8 +176,9 @@ def weighted(parts: list[str]) -> list[float]:
 
 def test_split_sends_consecutive_pieces_and_returns_their_weighted_average():
     sent: list[list[str]] = []
-    client = mock(QianfanClient, "embedding-v1", qianfan_answers(sent), long_inputs="split",
-                  requests_per_second=0, batch_size=1)
+    client = mock(
+        QianfanClient, "embedding-v1", qianfan_answers(sent), long_inputs="split", requests_per_second=0, batch_size=1
+    )
     long_text = "".join(chr(0x4E00 + i % 500) for i in range(3000))
     odd = "ab" * 1100  # 2,200 characters: pieces of 1,000, 1,000 and 200
     result = client.embed(["short", long_text, odd])
@@ -170,8 +194,15 @@ def test_split_sends_consecutive_pieces_and_returns_their_weighted_average():
 
 def test_split_failure_names_the_input_not_the_piece():
     sent: list[list[str]] = []
-    client = mock(QianfanClient, "embedding-v1", qianfan_answers(sent, fail_on=3), long_inputs="split",
-                  requests_per_second=0, batch_size=1, max_concurrency=1)
+    client = mock(
+        QianfanClient,
+        "embedding-v1",
+        qianfan_answers(sent, fail_on=3),
+        long_inputs="split",
+        requests_per_second=0,
+        batch_size=1,
+        max_concurrency=1,
+    )
     with pytest.raises(APIError) as caught:
         client.embed(["first", "x" * 2500, "last"])
     error = caught.value
@@ -184,11 +215,13 @@ def test_split_failure_names_the_input_not_the_piece():
 def test_split_refuses_a_text_fused_with_an_image_and_sparse_requests():
     with pytest.raises(InvalidInputError, match="cannot be split") as caught:
         mock(ArkClient, "doubao-embedding-vision-250615", long_inputs="split").embed(
-            ["fine", {"text": "\u4e2d" * 40_000, "image": "https://x.test/a.png"}])
+            ["fine", {"text": "\u4e2d" * 40_000, "image": "https://x.test/a.png"}]
+        )
     assert caught.value.index == 1
     with pytest.raises(InvalidInputError, match="one dense vector"):
         mock(ArkClient, "doubao-embedding-vision-250615", long_inputs="split", sparse=True).embed_texts(
-            ["\u4e2d" * 40_000])
+            ["\u4e2d" * 40_000]
+        )
 
 
 def test_split_pieces_without_content_are_left_out_of_the_average():

@@ -18,7 +18,15 @@ def test_a_moving_window_admits_limit_in_any_window():
 
 def test_fixed_windows_reset_at_each_boundary():
     assert admitted("fixed", [0.7, 0.8, 0.9, 0.95, 1.0, 1.01, 1.02, 1.03]) == [
-        True, True, True, False, True, True, True, False]
+        True,
+        True,
+        True,
+        False,
+        True,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_a_token_bucket_starts_full_and_refills_at_the_rate():

@@ -152,13 +152,13 @@ def test_a_token_quota_is_found_from_its_refusals():
 
 # -- the flow, by hand --------------------------------------------------------------------------
 
+
 def _flow(policy=RetryPolicy(), deadline=60.0, clock=lambda: 0.0):
     request = httpx.Request("POST", "https://example.test/v2/embeddings")
 
     def parse(response: httpx.Response) -> BatchResult:
         if response.status_code != 200:
-            raise http_error(response, "qianfan", code="rpm_rate_limit_exceeded", message="slow down",
-                             request_id=None)
+            raise http_error(response, "qianfan", code="rpm_rate_limit_exceeded", message="slow down", request_id=None)
         return BatchResult([[1.0]])
 
     return batch_flow(lambda: request, parse, policy, deadline=deadline, clock=clock), request
@@ -166,8 +166,11 @@ def _flow(policy=RetryPolicy(), deadline=60.0, clock=lambda: 0.0):
 
 def test_the_flow_yields_a_send_that_builds_the_request_only_when_asked():
     built = []
-    flow = batch_flow(lambda: built.append(1) or httpx.Request("POST", "https://example.test"),
-                      lambda response: BatchResult([[1.0]]), RetryPolicy())
+    flow = batch_flow(
+        lambda: built.append(1) or httpx.Request("POST", "https://example.test"),
+        lambda response: BatchResult([[1.0]]),
+        RetryPolicy(),
+    )
     step = next(flow)
     assert isinstance(step, Send) and built == []
     assert step.build().method == "POST" and built == [1]
@@ -199,12 +202,14 @@ def test_quota_refusals_outlast_max_retries_within_the_timeout():
 
 
 def test_the_retry_policy_decides_and_leaves_the_error_as_it_is():
-    error = RateLimitError(vendor="ark", code="RateLimitExceeded", message="slow down", retryable=True,
-                           retry_after=120.0)
+    error = RateLimitError(
+        vendor="ark", code="RateLimitExceeded", message="slow down", retryable=True, retry_after=120.0
+    )
     before = (str(error), dict(error.__dict__))
     decision = RetryPolicy(max_retries=3).decide(0, error)
     assert decision == Decision(None, "the server asked to wait 120 s, above the 60 s cap")
     assert (str(error), error.__dict__) == before
-    assert RetryPolicy(max_retries=3, zero_waits=True).decide(0, RateLimitError(
-        vendor="ark", code="x", message="m", retryable=True)) == Decision(0.0)
+    assert RetryPolicy(max_retries=3, zero_waits=True).decide(
+        0, RateLimitError(vendor="ark", code="x", message="m", retryable=True)
+    ) == Decision(0.0)
     assert RetryPolicy(max_retries=3).decide(3, error) == Decision(None)

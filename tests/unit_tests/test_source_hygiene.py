@@ -28,9 +28,12 @@ def _comments(source):
 
 def test_no_string_a_user_can_see_carries_a_provenance_tag():
     """Messages, option help and docstrings (help() shows them); comments may carry tags."""
-    found = [f"{path.relative_to(ROOT)}:{node.lineno}"
-             for path, source in _sources() for node in ast.walk(ast.parse(source))
-             if isinstance(node, ast.Constant) and isinstance(node.value, str) and TAG.search(node.value)]
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path, source in _sources()
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and TAG.search(node.value)
+    ]
     assert found == []
     assert any(TAG.search(c.string) for _, source in _sources() for c in _comments(source))  # the tags stay in comments
 
@@ -38,8 +41,12 @@ def test_no_string_a_user_can_see_carries_a_provenance_tag():
 def test_every_cited_section_of_the_wire_reference_exists():
     headings = (ROOT / "docs" / "wire-reference.md").read_text(encoding="utf-8")
     sections = set(re.findall(r"^#+ (\d[\d.]*\d|\d)\b", headings, flags=re.M))
-    cited = {(path.relative_to(ROOT), number) for path, source in _sources()
-             for match in CITED.finditer(source) for number in re.findall(r"§([\d.]*\d)", match.group(1))}
+    cited = {
+        (path.relative_to(ROOT), number)
+        for path, source in _sources()
+        for match in CITED.finditer(source)
+        for number in re.findall(r"§([\d.]*\d)", match.group(1))
+    }
     assert cited, "the code cites the wire reference"
     assert {c for c in cited if c[1] not in sections} == set()
 
@@ -64,8 +71,11 @@ def test_every_exception_lives_in_the_exceptions_module_and_is_drawn_in_its_tree
             if info.name.endswith("__main__"):
                 continue
             module = importlib.import_module(info.name)
-            defined |= {(module.__name__, name) for name, obj in vars(module).items()
-                        if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == module.__name__}
+            defined |= {
+                (module.__name__, name)
+                for name, obj in vars(module).items()
+                if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == module.__name__
+            }
     assert defined and {module for module, _ in defined} == {"cn_embeddings._exceptions"}
     drawn: dict[str, str] = {}  # name -> the parent it is drawn under
     stack: list[tuple[int, str]] = []

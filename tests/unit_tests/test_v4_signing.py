@@ -32,28 +32,47 @@ def sdk_authorization(body: bytes, headers: dict, token: str = "", query: dict |
     return SignerV4.sign_only(param, Credentials("AKLTtest", "c2VjcmV0", "air", "cn-north-1", token)).authorization
 
 
-@pytest.mark.parametrize("body,headers,token,query", [
-    (b'{"datas":[{"query":"q","content":"\xe6\x96\x87"}],"rerank_model":"m3-v2-rerank"}',
-     {"Host": HOST, "Content-Type": "application/json"}, "", None),
-    (b"{}", {"Host": HOST + ":443", "Content-Type": "application/json", "X-Request-Id": "abc"}, "", {"a": "1 2"}),
-    (b'{"x":1}', {"Host": HOST, "Content-Type": "application/json"}, "sts-token", None),
-])
+@pytest.mark.parametrize(
+    "body,headers,token,query",
+    [
+        (
+            b'{"datas":[{"query":"q","content":"\xe6\x96\x87"}],"rerank_model":"m3-v2-rerank"}',
+            {"Host": HOST, "Content-Type": "application/json"},
+            "",
+            None,
+        ),
+        (b"{}", {"Host": HOST + ":443", "Content-Type": "application/json", "X-Request-Id": "abc"}, "", {"a": "1 2"}),
+        (b'{"x":1}', {"Host": HOST, "Content-Type": "application/json"}, "sts-token", None),
+    ],
+)
 def test_signature_equals_the_sdk(body, headers, token, query):
     headers = dict(headers)
     if token:
         headers["X-Security-Token"] = token
-    ours = sign_v4(access_key="AKLTtest", secret_key="c2VjcmV0", region="cn-north-1", service="air",
-                   method="POST", path=PATH, query=query or {}, headers=headers, body=body,
-                   x_date=WHEN.strftime("%Y%m%dT%H%M%SZ"))
+    ours = sign_v4(
+        access_key="AKLTtest",
+        secret_key="c2VjcmV0",
+        region="cn-north-1",
+        service="air",
+        method="POST",
+        path=PATH,
+        query=query or {},
+        headers=headers,
+        body=body,
+        x_date=WHEN.strftime("%Y%m%dT%H%M%SZ"),
+    )
     assert ours["Authorization"] == sdk_authorization(body, headers, token, query)
 
 
 def test_auth_signs_what_is_sent_and_keeps_secrets_out_of_its_repr():
     body = json.dumps({"datas": [{"query": "q", "content": "d"}]}).encode()
     auth = V4Auth(Secret("AKLTtest"), Secret("c2VjcmV0"), clock=lambda: WHEN.timestamp())
-    request = httpx.Request("POST", f"https://{HOST}{PATH}", content=body,
-                            headers={"Host": HOST, "Content-Type": "application/json"})
+    request = httpx.Request(
+        "POST", f"https://{HOST}{PATH}", content=body, headers={"Host": HOST, "Content-Type": "application/json"}
+    )
     signed = next(auth.auth_flow(request))
-    assert signed.headers["Authorization"] == sdk_authorization(body, {"Host": HOST, "Content-Type": "application/json"})
+    assert signed.headers["Authorization"] == sdk_authorization(
+        body, {"Host": HOST, "Content-Type": "application/json"}
+    )
     assert signed.headers["X-Date"] == "20261129T235958Z"
     assert "c2VjcmV0" not in repr(auth) and "AKLTtest" not in repr(auth)
