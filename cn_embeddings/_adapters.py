@@ -22,7 +22,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, PrivateAttr, model_validator
 
-from ._client import Closeable, EmbeddingClient
+from ._client import EmbeddingClient
+from ._connections import Closeable
 from ._exceptions import ConfigurationError
 from ._options import Credential, OptionSpec
 from ._rerank import RerankClient

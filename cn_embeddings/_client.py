@@ -3,7 +3,7 @@
 One ``EmbeddingClient`` wraps one vendor protocol (one model). Its state is
 configuration only (the protocol, the auth, the transport options, the usage
 counter), so it pickles and deep-copies: connections, locks, gates and event
-loops live in a :class:`_Runtime` that is built on first use and never
+loops live in a :class:`Connections` that is built on first use and never
 shipped, so a copy in another process builds its own. The rate controller
 comes from a process-wide registry (one per vendor, host, account and model),
 so a copy rejoins the quota of its new process; it also bounds the requests
@@ -12,31 +12,28 @@ in flight across every call, thread and event loop.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
-import threading
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
 from . import _longtext
 from ._batching import Failure, Outcome, arun_batches, failure_of, plan_batches, run_batches
-from ._deadline import deadline_transport, environment_proxies
+from ._connections import Closeable, Connections
 from ._exceptions import CallRecord, ConfigurationError
 from ._flow import ACCEPT_ENCODING, Cancel, Flow, Sender, batch_flow, run_async, run_sync
-from ._inputs import Item, to_items
+from ._inputs import Item, Prepared, to_items
 from ._options import TransportOptions
 from ._quota import QUOTA_URL_ENV, shared_store
 from ._ratecontrol import Quota, RateController, shared_controller
 from ._retry import RetryPolicy
 from ._secret import Redactor, fingerprint
-from ._sparse_cache import SparseCache
-from ._types import BatchResult, EmbeddingResult, SparseVector, Usage, UsageCounter
+from ._sparse import SparseCache, SparseReuse
+from ._types import BatchResult, EmbeddingResult, Usage, UsageCounter
 from ._version import __version__
 from .vendors._base import VendorProtocol
 from .vendors._common import malformed
@@ -46,144 +43,7 @@ __all__ = ["EmbeddingClient"]
 USER_AGENT = f"cn-embeddings/{__version__}"
 
 
-async def _closer(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
-    """Closes ``client`` when its event loop shuts down: ``asyncio.run`` closes every live async
-    generator before it closes the loop, so an owned AsyncClient never outlives its loop."""
-    try:
-        yield
-    finally:
-        await client.aclose()
-
-
-class _LoopState:
-    """An event loop's AsyncClient (bound to the loop it runs on) and what closes it."""
-
-    def __init__(self, client: httpx.AsyncClient, closer: AsyncGenerator[None, None] | None):
-        self.client, self.closer = client, closer
-
-
-class _Runtime:
-    """Connections and locks: built lazily, shared by a client and its query variant, never
-    pickled or copied."""
-
-    def __init__(
-        self, transport: TransportOptions, http_client: httpx.Client | None, http_async_client: httpx.AsyncClient | None
-    ) -> None:
-        self.transport = transport
-        self.lock = threading.Lock()
-        self.http_client = http_client
-        self.user_async_client = http_async_client
-        self.user_async_loop: asyncio.AbstractEventLoop | None = None
-        self.owns_sync = http_client is None
-        self.loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
-        self.sparse = SparseCache()
-
-    def _new(self, cls: type) -> Any:
-        size = max(self.transport.max_concurrency, 10)  # one connection per request in flight
-        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        if cls is httpx.Client and not environment_proxies():  # the transport holds each attempt to its deadline
-            return cls(timeout=self.transport.timeout, transport=deadline_transport(limits))
-        return cls(timeout=self.transport.timeout, limits=limits)
-
-    def sync_client(self) -> httpx.Client:
-        with self.lock:
-            if self.http_client is None:
-                self.http_client = self._new(httpx.Client)
-            return self.http_client
-
-    async def async_client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        with self.lock:
-            if self.user_async_client is not None:
-                if self.user_async_loop is not None and self.user_async_loop is not loop:
-                    raise ConfigurationError(
-                        "the http_async_client you passed is tied to the event loop it was first used in; "
-                        "pass one per event loop (or none: the client then makes one per loop itself)"
-                    )
-                self.user_async_loop = loop
-            state = self.loops.get(loop)
-            for old in [lp for lp in self.loops if lp.is_closed()]:
-                del self.loops[old]  # closed by its _closer when the loop shut down
-            fresh = state is None
-            if state is None:
-                client = self.user_async_client or self._new(httpx.AsyncClient)
-                closer = _closer(client) if self.user_async_client is None else None
-                state = self.loops[loop] = _LoopState(client, closer)
-        if fresh and state.closer is not None:
-            await state.closer.asend(None)
-        return state.client
-
-    def close(self) -> None:
-        """Close every owned connection: the sync client, and each loop's AsyncClient in its loop."""
-        with self.lock:
-            states, self.loops = self.loops, {}
-            sync = self.http_client if self.owns_sync else None
-            if sync is not None:
-                self.http_client = None
-        if sync is not None:
-            sync.close()
-        try:
-            current = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        for loop, state in states.items():
-            if state.closer is None or loop.is_closed():
-                continue
-            if loop is current:
-                task = loop.create_task(state.closer.aclose())
-                _closing.add(task)
-                task.add_done_callback(_closing.discard)
-            elif loop.is_running():
-                asyncio.run_coroutine_threadsafe(state.closer.aclose(), loop)
-            else:
-                loop.run_until_complete(state.closer.aclose())
-
-    async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        with self.lock:
-            state = self.loops.pop(loop, None)
-        if state is not None and state.closer is not None:
-            await state.closer.aclose()
-        self.close()
-
-    def __del__(self) -> None:
-        # As openai-python's client does: connections this runtime opened are closed when the last
-        # client using it is dropped without close(), so no socket is left to the garbage collector.
-        if self.owns_sync and self.http_client is not None:
-            with contextlib.suppress(Exception):
-                self.http_client.close()
-
-
-_closing: set[asyncio.Task[None]] = set()  # strong references to closes scheduled by a sync close()
-
-
-_C = TypeVar("_C", bound="Closeable")
-
-
-class Closeable:
-    """``with`` and ``async with`` for anything with ``close()`` and ``aclose()`` (core clients and
-    both frameworks' classes)."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    async def aclose(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self: _C) -> _C:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self: _C) -> _C:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-
-class EmbeddingClient(Closeable):
+class EmbeddingClient(SparseReuse, Closeable):
     """Embeds texts, images, videos and fused items with one vendor model.
 
     ``requests_per_second`` and ``tokens_per_minute``: None takes the model's
@@ -204,7 +64,7 @@ class EmbeddingClient(Closeable):
         **transport: Any,
     ) -> None:
         options = transport_options(transport)
-        self._configure(protocol, auth, options, UsageCounter(), _Runtime(options, http_client, http_async_client))
+        self._configure(protocol, auth, options, UsageCounter(), Connections(options, http_client, http_async_client))
 
     def _configure(
         self,
@@ -212,7 +72,8 @@ class EmbeddingClient(Closeable):
         auth: httpx.Auth,
         transport: TransportOptions,
         usage: UsageCounter,
-        runtime: _Runtime | None,
+        connections: Connections | None,
+        sparse: SparseCache | None = None,
     ) -> None:
         self.protocol = protocol
         self._auth = auth
@@ -221,7 +82,8 @@ class EmbeddingClient(Closeable):
         self.policy = RetryPolicy(max_retries=transport.max_retries, zero_waits=transport.zero_waits)
         self.default_headers = default_headers(transport)
         self._usage = usage
-        self._runtime = runtime or _Runtime(transport, None, None)
+        self._connections = connections or Connections(transport, None, None)
+        self._sparse = sparse or SparseCache()
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
         self._controller = self._make_controller()
 
@@ -257,6 +119,11 @@ class EmbeddingClient(Closeable):
         return self.transport.long_inputs
 
     @property
+    def is_closed(self) -> bool:
+        """Whether every connection this client opened is closed (a call opens them again)."""
+        return self._connections.is_closed
+
+    @property
     def controller(self) -> RateController:
         """The rate controller this client's quota is paced by (shared in the process)."""
         return self._controller
@@ -280,7 +147,7 @@ class EmbeddingClient(Closeable):
         if protocol is self.protocol:
             return self
         twin = object.__new__(type(self))
-        twin._configure(protocol, self._auth, self.transport, self._usage, self._runtime)
+        twin._configure(protocol, self._auth, self.transport, self._usage, self._connections, self._sparse)
         return twin
 
     # -- copying and pickling: configuration travels, connections are rebuilt -----------------
@@ -310,19 +177,18 @@ class EmbeddingClient(Closeable):
         *,
         default: Literal["text", "image"] = "text",
         progress: Callable[[int], None] | None = None,
-        checked: bool = False,
         cancel: Cancel | None = None,
     ) -> EmbeddingResult:
-        """One vector per input, in order. Inputs: str, or {"text", "image", "video"} mappings.
+        """One vector per input, in order. Inputs: str, or {"text", "image", "video"} mappings, or
+        what :meth:`validate` returned (sent without checking again).
 
-        ``checked=True``: the inputs are items this client's :meth:`validate` returned, so they
-        are not checked again. ``cancel``: a :class:`~cn_embeddings._flow.Cancel` another thread
+        ``cancel``: a :class:`~cn_embeddings._flow.Cancel` another thread
         may set to drain the call (requests on the wire run to their answer, then nothing more)
         or stop it; the call then raises with its record."""
-        items, sent, owners, batches = self._plan(inputs, default, checked)
+        items, sent, owners, batches = self._plan(inputs, default)
         if not batches:
             return EmbeddingResult([], Usage())
-        sender, headers = self._sender(self._runtime.sync_client(), not self._runtime.owns_sync)
+        sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
         outcome = run_batches(
             batches,
             lambda batch, cancel: run_sync(
@@ -341,13 +207,13 @@ class EmbeddingClient(Closeable):
         *,
         default: Literal["text", "image"] = "text",
         progress: Callable[[int], None] | None = None,
-        checked: bool = False,
         cancel: Cancel | None = None,
     ) -> EmbeddingResult:
-        items, sent, owners, batches = self._plan(inputs, default, checked)
+        items, sent, owners, batches = self._plan(inputs, default)
         if not batches:
             return EmbeddingResult([], Usage())
-        sender, headers = self._sender(await self._runtime.async_client(), self._runtime.user_async_client is not None)
+        connections = self._connections
+        sender, headers = self._sender(await connections.async_client(), connections.user_async_client is not None)
         outcome = await arun_batches(
             batches,
             lambda batch, cancel: run_async(
@@ -365,9 +231,9 @@ class EmbeddingClient(Closeable):
         workers: it runs them through :func:`~cn_embeddings._batching.run_batches`). Inputs split
         into pieces take requests of their own, through :meth:`embed`."""
         if any(item.pieces for item in items):
-            whole = self.embed(items, checked=True, cancel=cancel)
+            whole = self.embed(Prepared(items, self.protocol), cancel=cancel)
             return BatchResult(whole.vectors, whole.usage, whole.sparse, whole.multi_vectors)
-        sender, headers = self._sender(self._runtime.sync_client(), not self._runtime.owns_sync)
+        sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
         try:
             result = run_sync(self._batch_flow(items, headers), sender, self._controller, cancel)
         except BaseException as error:
@@ -392,29 +258,31 @@ class EmbeddingClient(Closeable):
     def close(self) -> None:
         """Close every connection this client owns, in every event loop it used (a user-supplied
         ``http_client`` is left open). The client stays usable: a later call reconnects."""
-        self._runtime.close()
+        self._connections.close()
 
     async def aclose(self) -> None:
-        await self._runtime.aclose()
+        await self._connections.aclose()
 
     # -- internals ------------------------------------------------------------------------
 
-    def validate(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text") -> list[Item]:
+    def validate(self, inputs: Sequence[Any], *, default: Literal["text", "image"] = "text") -> Prepared:
         """Check inputs against every rule without sending anything (raises InvalidInputError).
 
         Returns the checked items; passing them back to ``embed`` does not read any file again.
         For callers that split a call into pieces themselves (LlamaIndex batches), so that
         input 500 is reported as input 500 before input 0 is sent."""
-        return self.protocol.prepare(
+        items = self.protocol.prepare(
             to_items(inputs, default=default), self.transport.long_inputs, self.transport.fit_images
         )
+        return Prepared(items, self.protocol)
 
     def _plan(
-        self, inputs: Sequence[Any], default: Literal["text", "image"] = "text", checked: bool = False
+        self, inputs: Sequence[Any], default: Literal["text", "image"] = "text"
     ) -> tuple[list[Item], list[Item], list[int] | None, list[list[int]]]:
         """Everything that can fail before a request fails here. Returns the checked inputs, the
         items to send (a split input's pieces in its place), the input each sent item belongs to
         (None: nothing split) and the batches of sent items."""
+        checked = isinstance(inputs, Prepared) and inputs.checked_for == self.protocol
         items = list(inputs) if checked else self.validate(inputs, default=default)
         sent, owners = _longtext.expand(items)
         return items, sent, owners, list(plan_batches(self.protocol, sent, self.batch_size))
@@ -464,7 +332,7 @@ class EmbeddingClient(Closeable):
             usage.add(failure.billed)
         self._usage.add(usage)
         if sparse is not None:
-            self._runtime.sparse.keep(self._sparse_keys(sent), sparse)
+            self._sparse.keep(self._sparse_keys(sent), sparse)
         answered = {i for b, r in zip(batches, results, strict=True) if r is not None for i in b}
         failed = list(batches[failure.index]) if failure is not None and failure.index is not None else []
         if failure is None and (odd := _odd_lengths(vectors)):
@@ -488,55 +356,6 @@ class EmbeddingClient(Closeable):
         if owners is not None:
             whole.vectors = _longtext.merge(items, owners, whole.vectors)  # type: ignore[assignment]
         return whole
-
-    # -- sparse vectors for hybrid search: one request gives both -------------------------------
-
-    def _sparse_keys(self, items: Sequence[Item]) -> list[tuple[Any, ...] | None]:
-        scope = self.protocol.sparse_scope()  # queries and documents differ (Ark)
-        return [(scope, item.text) if item.modalities == ("text",) else None for item in items]
-
-    def embed_sparse(self, texts: Sequence[str]) -> list[SparseVector]:
-        """Sparse vectors of ``texts``: those a recent dense call of this client already received
-        (each is handed out once), and one request per remaining text for the rest (which also
-        returns its dense vector). Needs a model asked for sparse vectors (Ark ``sparse=True``)."""
-        items, keys, found = self._sparse_found(texts)
-        missing = [i for i, vector in enumerate(found) if vector is None]
-        if missing:
-            self._sparse_fill(keys, found, missing, self.embed([items[i] for i in missing], checked=True))
-        return found  # type: ignore[return-value]
-
-    async def aembed_sparse(self, texts: Sequence[str]) -> list[SparseVector]:
-        items, keys, found = self._sparse_found(texts)
-        missing = [i for i, vector in enumerate(found) if vector is None]
-        if missing:
-            self._sparse_fill(keys, found, missing, await self.aembed([items[i] for i in missing], checked=True))
-        return found  # type: ignore[return-value]
-
-    def _sparse_found(
-        self, texts: Sequence[str]
-    ) -> tuple[list[Item], list[tuple[Any, ...] | None], list[SparseVector | None]]:
-        """The checked texts (checked once: misses are sent as they are), their cache keys, and
-        what the cache already holds for them."""
-        if not self.protocol.sparse:
-            raise ConfigurationError(
-                f"{self.protocol.vendor} {self.protocol.model} is not asked for sparse vectors (set sparse=True)"
-            )
-        items = self.validate(texts)
-        keys = self._sparse_keys(items)
-        return items, keys, [self._runtime.sparse.take(key) for key in keys]
-
-    def _sparse_fill(
-        self,
-        keys: list[tuple[Any, ...] | None],
-        found: list[SparseVector | None],
-        missing: list[int],
-        result: EmbeddingResult,
-    ) -> None:
-        """The sparse vectors just requested go to the caller, not to the cache."""
-        assert result.sparse is not None
-        for position, i in enumerate(missing):
-            found[i] = result.sparse[position]
-            self._runtime.sparse.take(keys[i])
 
 
 def transport_options(given: dict[str, Any]) -> TransportOptions:

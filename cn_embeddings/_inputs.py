@@ -15,7 +15,7 @@ import io
 import os
 import re
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from ._exceptions import InvalidInputError
 from ._longtext import has_content
 
-__all__ = ["Item", "Media", "sniff_format", "to_items", "to_media"]
+__all__ = ["Item", "Media", "Prepared", "sniff_format", "to_items", "to_media"]
 
 Kind = Literal["image", "video"]
 
@@ -288,6 +288,17 @@ def _from_data_uri(uri: str, kind: Kind, index: int) -> Media:
     except (binascii.Error, ValueError):
         raise InvalidInputError(f"malformed base64 in {kind} data URI", index=index, rule="data-uri") from None
     return _from_bytes(data, kind, index, "data URI")
+
+
+class Prepared(list[Item]):
+    """Items a client's ``validate()`` returned, with the model configuration they were checked
+    against: ``embed()`` of a client with that configuration sends them as they are, without
+    reading or checking anything again (LlamaIndex checks a whole batch call first, then sends
+    its pieces)."""
+
+    def __init__(self, items: Iterable[Item], checked_for: object) -> None:
+        super().__init__(items)
+        self.checked_for = checked_for
 
 
 def to_items(inputs: Sequence[Any], *, default: Literal["text", "image"] = "text") -> list[Item]:

@@ -16,14 +16,13 @@ import httpx
 
 from ._batching import Outcome, arun_batches, run_batches
 from ._client import (
-    Closeable,
-    _Runtime,
     default_headers,
     make_controller,
     quota_key,
     transport_options,
     with_defaults,
 )
+from ._connections import Closeable, Connections
 from ._exceptions import CallRecord, InvalidInputError
 from ._flow import Cancel, Flow, Sender, batch_flow, run_async, run_sync
 from ._options import TransportOptions
@@ -66,7 +65,7 @@ class RerankClient(Closeable):
         self.default_headers = default_headers(transport)
         self.batch_size = protocol.batch_size(transport.batch_size)
         self._usage = UsageCounter()
-        self._runtime = _Runtime(transport, http_client, http_async_client)
+        self._connections = Connections(transport, http_client, http_async_client)
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
         key = quota_key(protocol.vendor, protocol.url, auth, protocol.model)
         self._controller = make_controller(key, protocol.quota, transport)
@@ -104,7 +103,7 @@ class RerankClient(Closeable):
         batches = self._plan(query, documents, top_n)
         if not batches:
             return RerankResult([], Usage())
-        sender, headers = self._sender(self._runtime.sync_client(), not self._runtime.owns_sync)
+        sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
         outcome = run_batches(
             batches,
             lambda batch, cancel: run_sync(
@@ -122,7 +121,9 @@ class RerankClient(Closeable):
         batches = self._plan(query, documents, top_n)
         if not batches:
             return RerankResult([], Usage())
-        sender, headers = self._sender(await self._runtime.async_client(), self._runtime.user_async_client is not None)
+        sender, headers = self._sender(
+            await self._connections.async_client(), self._connections.user_async_client is not None
+        )
         outcome = await arun_batches(
             batches,
             lambda batch, cancel: run_async(
@@ -135,10 +136,10 @@ class RerankClient(Closeable):
         return self._finish(len(documents), outcome, top_n)
 
     def close(self) -> None:
-        self._runtime.close()
+        self._connections.close()
 
     async def aclose(self) -> None:
-        await self._runtime.aclose()
+        await self._connections.aclose()
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -18,14 +18,14 @@ import contextvars
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import ImageType
 from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from cn_embeddings._adapters import AdapterMixin, EmbeddingClients
-from cn_embeddings._inputs import Item
+from cn_embeddings._inputs import Item, Prepared
 
 Embedding = list[float]
 
@@ -89,23 +89,20 @@ class CNEmbeddingBase(EmbeddingClients, AdapterMixin, MultiModalEmbedding):
         finally:
             _CHECKED.reset(token)
 
-    @staticmethod
-    def _items(inputs: Sequence[Any]) -> tuple[list[Any], bool]:
+    def _items(self, inputs: Sequence[Any]) -> Sequence[Any]:
         """The checked items for ``inputs`` when a batch call checked them all, else the inputs."""
         checked = _CHECKED.get()
         if checked is not None:
             wanted = Counter(_key(value) for value in inputs)
             if all(len(checked.get(key, ())) >= n for key, n in wanted.items()):
-                return [checked[_key(value)].popleft() for value in inputs], True
-        return list(inputs), False
+                return Prepared([checked[_key(value)].popleft() for value in inputs], self.client.protocol)
+        return list(inputs)
 
-    def _embed(self, inputs: list[Any], default: str = "text") -> list[Embedding]:
-        items, checked = self._items(inputs)
-        return self.client.embed(items, default=default, checked=checked).vectors  # type: ignore[arg-type]
+    def _embed(self, inputs: list[Any], default: Literal["text", "image"] = "text") -> list[Embedding]:
+        return self.client.embed(self._items(inputs), default=default).vectors
 
-    async def _aembed(self, inputs: list[Any], default: str = "text") -> list[Embedding]:
-        items, checked = self._items(inputs)
-        return (await self.client.aembed(items, default=default, checked=checked)).vectors  # type: ignore[arg-type]
+    async def _aembed(self, inputs: list[Any], default: Literal["text", "image"] = "text") -> list[Embedding]:
+        return (await self.client.aembed(self._items(inputs), default=default)).vectors
 
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
         with self._checked(texts, "text"):

@@ -157,6 +157,7 @@ def test_output_paths_are_checked_before_any_request(tmp_path):
         open_sink(foreign).existing()
 
 
+@pytest.mark.slow  # runs against the wall clock
 def test_ctrl_c_keeps_the_answers_on_the_wire_and_retries_nothing(tmp_path):
     """Ctrl-C drains the job: requests on the wire run to their answer and are written, batches
     waiting out a retry give up at once, and nothing new is sent. It used to let every batch in

@@ -133,6 +133,7 @@ def test_embed_texts_images_folder_and_jsonl(emulator_process, tmp_path):
     assert lines[str(folder / "0.png")]["vector"] == lines["b"]["vector"]  # one image, from the folder and .jsonl
 
 
+@pytest.mark.slow  # runs against the wall clock
 def test_embed_resumes_after_a_killed_run(emulator_process, tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(f"line number {i}" for i in range(3000)))
@@ -176,6 +177,7 @@ def test_bad_input_is_an_error_without_traceback(emulator_process, tmp_path):
 
 @pytest.mark.parametrize("emulator_process", [40], indirect=True)
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+@pytest.mark.slow  # runs against the wall clock
 def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_its_vector(
     emulator_process, tmp_path, suffix
 ):

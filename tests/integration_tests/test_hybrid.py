@@ -156,13 +156,13 @@ def test_sparse_values_are_exact_and_as_sparse_sends_nothing_more(emu):
     assert emu.requests == len(DOCS) + 1 and again[0].indices == vectors[0].indices
 
 
-def test_the_sparse_cache_is_bounded_and_falls_back_to_requests(emu, monkeypatch):
+def test_the_sparse_is_bounded_and_falls_back_to_requests(emu, monkeypatch):
     from cn_embeddings import _client
 
     client = emu.client("ark", MODEL, sparse=True, dimensions=1024)
-    monkeypatch.setattr(client._runtime.sparse, "max_entries", 2)
+    monkeypatch.setattr(client._sparse, "max_entries", 2)
     client.embed(DOCS)
-    assert len(client._runtime.sparse) == 2
+    assert len(client._sparse) == 2
     vectors = client.embed_sparse(DOCS)
     assert emu.requests == len(DOCS) + 3  # the three evicted texts were asked again
     assert vectors == [pytest.approx(expected_sparse(t)) for t in DOCS]

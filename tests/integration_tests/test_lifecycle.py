@@ -297,6 +297,7 @@ def test_objects_for_one_account_and_model_share_one_limiter():
     assert settings["secret_id"] not in repr(core.quota_key)
 
 
+@pytest.mark.slow  # runs against the wall clock
 def test_two_objects_together_keep_the_vendor_quota(emu):
     """A LangChain and a LlamaIndex object calling at once stay within one 20 requests/s quota."""
     emu.faults = Faults(qps=20)
@@ -340,25 +341,28 @@ def test_close_closes_sync_and_async_connections_and_objects_stay_usable(emu):
     try:
         loop.run_until_complete(client.aembed_texts(["a"]))
         client.embed_texts(["b"])
-        (state,) = client._runtime.loops.values()
-        sync = client._runtime.http_client
+        assert not client.is_closed
         client.close()  # from sync code: the AsyncClient is closed in its own loop
-        assert state.client.is_closed and sync.is_closed
+        loop.run_until_complete(asyncio.sleep(0))  # the close scheduled in that loop runs
+        assert client.is_closed
         assert client.embed_texts(["c"]) and loop.run_until_complete(client.aembed_texts(["d"]))
+        assert not client.is_closed
         loop.run_until_complete(client.aclose())  # and aclose() closes the sync client too
-        assert client._runtime.http_client is None or client._runtime.http_client.is_closed
+        assert client.is_closed
     finally:
         loop.close()
     for cls in (ArkEmbeddings, ArkEmbedding):
         with cls(**credentials("ark")) as emb:
-            emb.client.embed_texts(["x"])
-            http = emb.client._runtime.http_client
-        assert http.is_closed
+            core = emb.client
+            core.embed_texts(["x"])
+            assert not core.is_closed
+        assert core.is_closed
 
         async def use(cls=cls):
             async with cls(**credentials("ark")) as emb:
                 await emb.client.aembed_texts(["y"])
-                return next(iter(emb.client._runtime.loops.values())).client
+                assert not emb.client.is_closed
+                return emb.client
 
         assert asyncio.run(use()).is_closed
 
@@ -422,6 +426,7 @@ def test_llama_index_batch_validation_holds_when_its_batches_are_copies(emu, mon
     assert vectors == list(reversed(emb.client.embed_texts(texts)))
 
 
+@pytest.mark.slow  # runs against the wall clock
 def test_llama_index_sync_batch_keeps_max_concurrency_requests_in_flight():
     in_flight, peak, lock = [0], [0], threading.Lock()
 

@@ -81,6 +81,7 @@ async def test_async_calls_reserve_without_blocking_their_loop(redis_url):
     assert waits == pytest.approx([0.0, 0.2, 0.4], abs=0.03)
 
 
+@pytest.mark.slow  # runs against the wall clock
 def test_when_redis_is_gone_the_local_limiter_takes_over_and_says_so_once(emu, caplog):
     client = emu.client("qianfan", quota_url="redis://127.0.0.1:1/0", requests_per_second=50)
     with caplog.at_level(logging.WARNING, logger="cn_embeddings"):

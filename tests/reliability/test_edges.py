@@ -360,10 +360,10 @@ def test_a_proxy_in_the_environment_is_still_used(monkeypatch):
 
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
-    plain = QianfanClient(api_key="k" * 8)._runtime.sync_client()
+    plain = QianfanClient(api_key="k" * 8)._connections.sync_client()
     assert isinstance(plain._transport, _deadline.DeadlineTransport)
     assert isinstance(plain._transport.pool, httpcore.ConnectionPool)
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
-    proxied = QianfanClient(api_key="k" * 8)._runtime.sync_client()
+    proxied = QianfanClient(api_key="k" * 8)._connections.sync_client()
     assert not isinstance(proxied._transport, _deadline.DeadlineTransport)
     assert any(mount is not None for mount in proxied._mounts.values())

@@ -124,6 +124,7 @@ def test_retries_exhausted_names_the_batch_and_the_last_vendor_error(emu, vendor
     assert f"{2 * per}" in str(err) and "after 3 attempts" in str(err)
 
 
+@pytest.mark.slow  # runs against the wall clock
 def test_retry_after_is_honoured_against_the_emulator(emu):
     emu.faults.retry_after = 0.3
     emu.faults.script("rate_limit", after=0)
@@ -134,6 +135,7 @@ def test_retry_after_is_honoured_against_the_emulator(emu):
     assert [s.fault for s in emu.seen] == ["rate_limit", None]
 
 
+@pytest.mark.slow  # runs against the wall clock
 def test_limiter_adapts_so_a_long_run_stops_hitting_the_quota(emu):
     emu.faults = Faults(qps=40)
     # Qianfan documents no quota: no client-side limit until the vendor throttles (0 would turn it off).
@@ -149,6 +151,7 @@ def test_limiter_adapts_so_a_long_run_stops_hitting_the_quota(emu):
     assert sum(first) > 0 and sum(last) / len(last) < 0.2 and sum(last) < sum(first)
 
 
+@pytest.mark.slow  # runs against the wall clock
 def test_async_cancellation_cancels_in_flight_requests(emu):
     emu.faults.latency_ms = 300
     client = emu.client("qianfan", batch_size=1, requests_per_second=0, max_concurrency=8)
@@ -160,7 +163,7 @@ def test_async_cancellation_cancels_in_flight_requests(emu):
         with pytest.raises(asyncio.CancelledError):
             await task
         leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        http = await client._runtime.async_client()
+        http = await client._connections.async_client()
         pool = http._transport._pool
         busy = [c for c in pool.connections if not c.is_idle()]
         await client.aclose()
@@ -182,6 +185,7 @@ def test_keyboard_interrupt_in_sync_path_leaves_no_running_thread(emu):
     assert len(emu.seen) < 200
 
 
+@pytest.mark.slow  # runs against the wall clock
 def test_ctrl_c_ends_requests_on_the_wire_within_a_second_in_the_sync_path():
     """Requests waiting on a server that answers after 5 s (within the 60 s timeout) end within
     a read slice of Ctrl-C; they used to run to their answer, or to the timeout."""
@@ -218,6 +222,7 @@ def test_a_drained_call_keeps_what_was_answered_and_says_what_was_not(emu):
     assert [error.partial_vectors[i] for i in error.embedded] == expected
 
 
+@pytest.mark.slow  # runs against the wall clock
 def test_ctrl_c_ends_retry_waits_at_once_in_the_sync_path(emu):
     emu.faults = Faults(server_error_rate=1.0)  # every answer a 5xx: the batches sit in backoff
     client = emu.client("qianfan", batch_size=1, max_retries=6, requests_per_second=0)

@@ -84,6 +84,7 @@ def dripper(request):
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.slow  # runs against the wall clock
 def test_a_dripping_answer_is_cut_at_the_deadline(dripper, mode):
     """Each attempt ends at the 1 s deadline: 2 attempts take about 2 s, not 2 x 80 bytes x 0.2 s
     (sync calls with dripping headers used to run that long)."""

@@ -7,10 +7,13 @@ import random
 import threading
 import time
 
+import pytest
+
 from cn_embeddings import CNEmbeddingsError
 from cn_embeddings.testing import Faults
 
 
+@pytest.mark.slow  # runs against the wall clock
 def test_ctrl_c_at_random_moments_leaves_the_client_usable(emu):
     emu.faults = Faults(latency_ms=5)
     client = emu.client("qianfan", batch_size=1, requests_per_second=200)
