@@ -1,7 +1,7 @@
 """The framework-free client: validate, plan, send with bounded concurrency, reassemble.
 
 One ``EmbeddingClient`` wraps one vendor protocol (one model). Its state is
-configuration only (the protocol, the auth, the transport options, the usage
+configuration only (the protocol, the auth, the client options, the usage
 counter), so it pickles and deep-copies: connections, locks, gates and event
 loops live in a :class:`Connections` that is built on first use and never
 shipped, so a copy in another process builds its own. The rate controller
@@ -27,7 +27,7 @@ from ._connections import Closeable, Connections
 from ._exceptions import CallRecord, ConfigurationError
 from ._flow import ACCEPT_ENCODING, Cancel, Flow, Sender, batch_flow, run_async, run_sync
 from ._inputs import Item, Prepared, to_items
-from ._options import TransportOptions
+from ._options import ClientOptions
 from ._quota import QUOTA_URL_ENV, shared_store
 from ._ratecontrol import Quota, RateController, shared_controller
 from ._retry import RetryPolicy
@@ -61,34 +61,34 @@ class EmbeddingClient(SparseReuse, Closeable):
         *,
         http_client: httpx.Client | None = None,
         http_async_client: httpx.AsyncClient | None = None,
-        **transport: Any,
+        **given: Any,
     ) -> None:
-        options = transport_options(transport)
+        options = options_from(given)
         self._configure(protocol, auth, options, UsageCounter(), Connections(options, http_client, http_async_client))
 
     def _configure(
         self,
         protocol: VendorProtocol,
         auth: httpx.Auth,
-        transport: TransportOptions,
+        options: ClientOptions,
         usage: UsageCounter,
         connections: Connections | None,
         sparse: SparseCache | None = None,
     ) -> None:
         self.protocol = protocol
         self._auth = auth
-        self.transport = transport
-        self.batch_size = protocol.batch_size(transport.batch_size)
-        self.policy = RetryPolicy(max_retries=transport.max_retries, zero_waits=transport.zero_waits)
-        self.default_headers = default_headers(transport)
+        self.options = options
+        self.batch_size = protocol.batch_size(options.batch_size)
+        self.policy = RetryPolicy(max_retries=options.max_retries, zero_waits=options.zero_waits)
+        self.default_headers = default_headers(options)
         self._usage = usage
-        self._connections = connections or Connections(transport, None, None)
+        self._connections = connections or Connections(options, None, None)
         self._sparse = sparse or SparseCache()
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
         self._controller = self._make_controller()
 
     def _make_controller(self) -> RateController:
-        return make_controller(self.quota_key, self.protocol.quota, self.transport)
+        return make_controller(self.quota_key, self.protocol.quota, self.options)
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -100,23 +100,23 @@ class EmbeddingClient(SparseReuse, Closeable):
     @property
     def requests_per_second(self) -> float | None:
         """The configured or documented rate (None: found at run time, or rate control is off)."""
-        rps = self.transport.requests_per_second
+        rps = self.options.requests_per_second
         if rps is None:
             rps = self.protocol.quota.requests_per_second
         return rps if rps else None
 
     @property
     def max_concurrency(self) -> int:
-        return self.transport.max_concurrency
+        return self.options.max_concurrency
 
     @property
     def timeout(self) -> float | None:
-        return self.transport.timeout
+        return self.options.timeout
 
     @property
     def long_inputs(self) -> str:
         """What happens to a text over the model's limit: 'error', 'truncate' or 'split'."""
-        return self.transport.long_inputs
+        return self.options.long_inputs
 
     @property
     def is_closed(self) -> bool:
@@ -147,16 +147,16 @@ class EmbeddingClient(SparseReuse, Closeable):
         if protocol is self.protocol:
             return self
         twin = object.__new__(type(self))
-        twin._configure(protocol, self._auth, self.transport, self._usage, self._connections, self._sparse)
+        twin._configure(protocol, self._auth, self.options, self._usage, self._connections, self._sparse)
         return twin
 
     # -- copying and pickling: configuration travels, connections are rebuilt -----------------
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"protocol": self.protocol, "auth": self._auth, "transport": self.transport, "usage": self._usage}
+        return {"protocol": self.protocol, "auth": self._auth, "options": self.options, "usage": self._usage}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._configure(state["protocol"], state["auth"], state["transport"], state["usage"], None)
+        self._configure(state["protocol"], state["auth"], state["options"], state["usage"], None)
 
     @property
     def multimodal(self) -> bool:
@@ -272,7 +272,7 @@ class EmbeddingClient(SparseReuse, Closeable):
         For callers that split a call into pieces themselves (LlamaIndex batches), so that
         input 500 is reported as input 500 before input 0 is sent."""
         items = self.protocol.prepare(
-            to_items(inputs, default=default), self.transport.long_inputs, self.transport.fit_images
+            to_items(inputs, default=default), self.options.long_inputs, self.options.fit_images
         )
         return Prepared(items, self.protocol)
 
@@ -300,7 +300,7 @@ class EmbeddingClient(SparseReuse, Closeable):
                 self.default_headers,
                 user_headers,
                 self.timeout,
-                self.transport.extra_body,
+                self.options.extra_body,
             )
 
         return batch_flow(
@@ -358,16 +358,16 @@ class EmbeddingClient(SparseReuse, Closeable):
         return whole
 
 
-def transport_options(given: dict[str, Any]) -> TransportOptions:
-    """The transport options given, ``quota_url`` from the environment when not given."""
+def options_from(given: dict[str, Any]) -> ClientOptions:
+    """The client options given, ``quota_url`` from the environment when not given."""
     if given.get("quota_url") is None and os.environ.get(QUOTA_URL_ENV):
         given = {**given, "quota_url": os.environ[QUOTA_URL_ENV]}
-    return TransportOptions(**given)
+    return ClientOptions(**given)
 
 
-def default_headers(transport: TransportOptions) -> dict[str, str]:
+def default_headers(options: ClientOptions) -> dict[str, str]:
     """The headers every request carries unless the protocol set them: ours, then the user's."""
-    return {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **transport.default_headers}
+    return {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **options.default_headers}
 
 
 def quota_key(vendor: str, url: str, auth: httpx.Auth, model: str) -> tuple[str, str, str, str]:
@@ -376,20 +376,20 @@ def quota_key(vendor: str, url: str, auth: httpx.Auth, model: str) -> tuple[str,
     return vendor, urlsplit(url).netloc, account, model
 
 
-def make_controller(key: tuple[str, str, str, str], documented: Quota, transport: TransportOptions) -> RateController:
+def make_controller(key: tuple[str, str, str, str], documented: Quota, options: ClientOptions) -> RateController:
     """The process's controller of one quota: the configured rates over the documented ones."""
-    if transport.requests_per_second == 0:
-        return RateController(None, transport.max_concurrency, adaptive=False, vendor=key[0])
-    rps = transport.requests_per_second if transport.requests_per_second is not None else documented.requests_per_second
-    tpm = transport.tokens_per_minute
+    if options.requests_per_second == 0:
+        return RateController(None, options.max_concurrency, adaptive=False, vendor=key[0])
+    rps = options.requests_per_second if options.requests_per_second is not None else documented.requests_per_second
+    tpm = options.tokens_per_minute
     quota = Quota(
         rps or None,
         tpm if tpm is not None else documented.tokens_per_minute,
-        exact=documented.exact or transport.requests_per_second is not None,
+        exact=documented.exact or options.requests_per_second is not None,
     )
-    controller = shared_controller((*key, transport.quota_url), quota, transport.max_concurrency)
-    if transport.quota_url and controller.store is None:
-        controller.store = shared_store(transport.quota_url, key)
+    controller = shared_controller((*key, options.quota_url), quota, options.max_concurrency)
+    if options.quota_url and controller.store is None:
+        controller.store = shared_store(options.quota_url, key)
     return controller
 
 

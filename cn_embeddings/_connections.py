@@ -20,7 +20,7 @@ import httpx
 
 from ._deadline import deadline_transport, environment_proxies
 from ._exceptions import ConfigurationError
-from ._options import TransportOptions
+from ._options import ClientOptions
 
 __all__ = ["Closeable", "Connections"]
 
@@ -46,9 +46,9 @@ class Connections:
     pickled or copied."""
 
     def __init__(
-        self, transport: TransportOptions, http_client: httpx.Client | None, http_async_client: httpx.AsyncClient | None
+        self, options: ClientOptions, http_client: httpx.Client | None, http_async_client: httpx.AsyncClient | None
     ) -> None:
-        self.transport = transport
+        self.options = options
         self.lock = threading.Lock()
         self.http_client = http_client
         self.user_async_client = http_async_client
@@ -57,11 +57,11 @@ class Connections:
         self.loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 
     def _new(self, cls: type) -> Any:
-        size = max(self.transport.max_concurrency, 10)  # one connection per request in flight
+        size = max(self.options.max_concurrency, 10)  # one connection per request in flight
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        if cls is httpx.Client and not environment_proxies():  # the transport holds each attempt to its deadline
-            return cls(timeout=self.transport.timeout, transport=deadline_transport(limits))
-        return cls(timeout=self.transport.timeout, limits=limits)
+        if cls is httpx.Client and not environment_proxies():  # the options holds each attempt to its deadline
+            return cls(timeout=self.options.timeout, transport=deadline_transport(limits))
+        return cls(timeout=self.options.timeout, limits=limits)
 
     def sync_client(self) -> httpx.Client:
         with self.lock:

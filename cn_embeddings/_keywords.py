@@ -1,7 +1,7 @@
 """The core clients' keyword arguments, written out so that type checkers and IDEs see them.
 
 ``ArkClient(dimensoins=1024)`` is a type error where these are used
-(``**options: Unpack[ArkKeywords]``). The declarations (``TransportOptions``,
+(``**options: Unpack[ArkKeywords]``). The declarations (``ClientOptions``,
 the vendor protocol dataclasses and ``CREDENTIALS``) stay the one source of
 truth: ``tests/unit_tests/test_declarations.py`` holds every name and type
 here equal to them. At run time an unknown keyword is refused by name all the
@@ -21,7 +21,7 @@ __all__ = [
     "TencentKeywords",
     "TencentRerankKeywords",
     "TokenHubKeywords",
-    "TransportKeywords",
+    "ClientKeywords",
     "VolcengineRerankKeywords",
 ]
 
@@ -32,8 +32,8 @@ class _HasSecretValue(Protocol):
     def get_secret_value(self) -> str: ...
 
 
-class TransportKeywords(TypedDict, total=False):
-    """``TransportOptions`` as keywords."""
+class ClientKeywords(TypedDict, total=False):
+    """``ClientOptions`` as keywords."""
 
     timeout: float | None
     max_retries: int
@@ -60,7 +60,7 @@ class _ApiKey(TypedDict, total=False):
     api_key: str | Secret | _HasSecretValue | None
 
 
-class TencentKeywords(_TencentCredentials, TransportKeywords, total=False):
+class TencentKeywords(_TencentCredentials, ClientKeywords, total=False):
     region: str
     base_url: str | None
     language: str | None
@@ -68,14 +68,14 @@ class TencentKeywords(_TencentCredentials, TransportKeywords, total=False):
     max_text_chars: int | None
 
 
-class QianfanKeywords(_ApiKey, TransportKeywords, total=False):
+class QianfanKeywords(_ApiKey, ClientKeywords, total=False):
     base_url: str | None
     app_id: str | None
     user: str | None
     api: str | None
 
 
-class ArkKeywords(_ApiKey, TransportKeywords, total=False):
+class ArkKeywords(_ApiKey, ClientKeywords, total=False):
     base_url: str | None
     api: str | None
     encoding_format: str
@@ -90,23 +90,23 @@ class ArkKeywords(_ApiKey, TransportKeywords, total=False):
     multi_embedding_compression: str | None
 
 
-class TokenHubKeywords(_ApiKey, TransportKeywords, total=False):
+class TokenHubKeywords(_ApiKey, ClientKeywords, total=False):
     base_url: str | None
     user: str | None
 
 
-class QianfanRerankKeywords(_ApiKey, TransportKeywords, total=False):
+class QianfanRerankKeywords(_ApiKey, ClientKeywords, total=False):
     base_url: str | None
     app_id: str | None
 
 
-class TencentRerankKeywords(_TencentCredentials, TransportKeywords, total=False):
+class TencentRerankKeywords(_TencentCredentials, ClientKeywords, total=False):
     region: str
     base_url: str | None
     language: str | None
 
 
-class VolcengineRerankKeywords(TransportKeywords, total=False):
+class VolcengineRerankKeywords(ClientKeywords, total=False):
     access_key: str | Secret | _HasSecretValue | None
     secret_key: str | Secret | _HasSecretValue | None
     token: str | Secret | _HasSecretValue | None

@@ -23,7 +23,7 @@ from typing import Any
 from ._exceptions import ConfigurationError
 from ._longtext import LongInputs
 
-__all__ = ["Credential", "OptionSpec", "TransportOptions", "declared", "option"]
+__all__ = ["Credential", "OptionSpec", "ClientOptions", "declared", "option"]
 
 
 def option(default: Any, help: str, *, cli: bool = True, aliases: tuple[str, ...] = ()) -> Any:  # noqa: A002
@@ -77,8 +77,10 @@ class Credential:
 
 
 @dataclass(frozen=True)
-class TransportOptions:
-    """How requests are sent; the same for every vendor. Validated on construction."""
+class ClientOptions:
+    """Every option of a client besides its vendor's own, the same for every vendor: how requests
+    are sent (timeout, retries, headers, extra body), how fast (the quota, requests in flight) and
+    what is done to inputs before (long texts, images, batch size). Validated on construction."""
 
     timeout: float | None = option(60.0, "Seconds per request attempt; None waits forever.")
     max_retries: int = option(

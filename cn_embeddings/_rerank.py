@@ -1,6 +1,6 @@
 """The framework-free rerank client: check, split into requests, send, merge into one ranking.
 
-It runs on the embedding client's transport core: the same retry flow, rate
+It runs on the embedding client's options core: the same retry flow, rate
 controller (one per quota), sender, deadlines, redaction, connections and
 typed errors. Documents beyond what one request takes are split into
 consecutive requests sent concurrently; every request asks for all its scores,
@@ -18,14 +18,14 @@ from ._batching import Outcome, arun_batches, run_batches
 from ._client import (
     default_headers,
     make_controller,
+    options_from,
     quota_key,
-    transport_options,
     with_defaults,
 )
 from ._connections import Closeable, Connections
 from ._exceptions import CallRecord, InvalidInputError
 from ._flow import Cancel, Flow, Sender, batch_flow, run_async, run_sync
-from ._options import TransportOptions
+from ._options import ClientOptions
 from ._retry import RetryPolicy
 from ._secret import Redactor
 from ._types import Ranked, RerankBatch, RerankResult, Usage, UsageCounter
@@ -46,38 +46,38 @@ class RerankClient(Closeable):
         *,
         http_client: httpx.Client | None = None,
         http_async_client: httpx.AsyncClient | None = None,
-        **transport: Any,
+        **options: Any,
     ) -> None:
-        self._configure(protocol, auth, transport_options(transport), http_client, http_async_client)
+        self._configure(protocol, auth, options_from(options), http_client, http_async_client)
 
     def _configure(
         self,
         protocol: RerankProtocol,
         auth: httpx.Auth,
-        transport: TransportOptions,
+        options: ClientOptions,
         http_client: httpx.Client | None,
         http_async_client: httpx.AsyncClient | None,
     ) -> None:
         self.protocol = protocol
         self._auth = auth
-        self.transport = transport
-        self.policy = RetryPolicy(max_retries=transport.max_retries, zero_waits=transport.zero_waits)
-        self.default_headers = default_headers(transport)
-        self.batch_size = protocol.batch_size(transport.batch_size)
+        self.options = options
+        self.policy = RetryPolicy(max_retries=options.max_retries, zero_waits=options.zero_waits)
+        self.default_headers = default_headers(options)
+        self.batch_size = protocol.batch_size(options.batch_size)
         self._usage = UsageCounter()
-        self._connections = Connections(transport, http_client, http_async_client)
+        self._connections = Connections(options, http_client, http_async_client)
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
         key = quota_key(protocol.vendor, protocol.url, auth, protocol.model)
-        self._controller = make_controller(key, protocol.quota, transport)
+        self._controller = make_controller(key, protocol.quota, options)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vendor={self.protocol.vendor!r}, model={self.protocol.model!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"protocol": self.protocol, "auth": self._auth, "transport": self.transport}
+        return {"protocol": self.protocol, "auth": self._auth, "options": self.options}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._configure(state["protocol"], state["auth"], state["transport"], None, None)
+        self._configure(state["protocol"], state["auth"], state["options"], None, None)
 
     @property
     def usage(self) -> Usage:
@@ -86,7 +86,7 @@ class RerankClient(Closeable):
 
     @property
     def max_concurrency(self) -> int:
-        return self.transport.max_concurrency
+        return self.options.max_concurrency
 
     def for_queries(self) -> RerankClient:
         return self
@@ -158,14 +158,14 @@ class RerankClient(Closeable):
         self, query: str, documents: Sequence[str], batch: list[int], user_headers: httpx.Headers | None
     ) -> Flow[RerankBatch]:
         chunk = [documents[i] for i in batch]
-        timeout = self.transport.timeout
+        timeout = self.options.timeout
         return batch_flow(
             lambda: with_defaults(
                 self.protocol.build_request(query, chunk),
                 self.default_headers,
                 user_headers,
                 timeout,
-                self.transport.extra_body,
+                self.options.extra_body,
             ),
             lambda response: self.protocol.parse_response(response, len(chunk)),
             self.policy,

@@ -1,11 +1,11 @@
 """The framework classes' configuration fields, written out so that type checkers and IDEs see them.
 
 Both adapters' classes inherit these pydantic models: the transport fields
-(:class:`TransportSettings`), one vendor's option fields, and its credentials.
+(:class:`ClientSettings`), one vendor's option fields, and its credentials.
 Each framework class adds only its model field (LangChain ``model``,
 LlamaIndex ``model_name``) with the vendor's default model.
 
-The option declarations (``TransportOptions`` and the vendor protocol
+The option declarations (``ClientOptions`` and the vendor protocol
 dataclasses) stay the one source of truth: names, types, defaults, aliases
 and help texts here must equal them, and ``tests/unit_tests/test_declarations.py``
 fails on any drift. Credentials are filled from their environment variables
@@ -28,7 +28,7 @@ __all__ = [
     "TencentRerankSettings",
     "TencentSettings",
     "TokenHubSettings",
-    "TransportSettings",
+    "ClientSettings",
     "VolcengineRerankSettings",
 ]
 
@@ -43,8 +43,8 @@ class _Settings(BaseModel):
     )
 
 
-class TransportSettings(_Settings):
-    """How requests are sent; the same for every vendor."""
+class ClientSettings(_Settings):
+    """``ClientOptions`` as fields: every option besides the vendor's own."""
 
     timeout: float | None = 60.0
     """Seconds per request attempt; None waits forever."""
@@ -125,7 +125,7 @@ class _VolcengineCredentials(_Settings):
 # -- embeddings ----------------------------------------------------------------------------------
 
 
-class TencentSettings(_TencentCredentials, TransportSettings):
+class TencentSettings(_TencentCredentials, ClientSettings):
     """Tencent Cloud ES embeddings (the model field is the framework class's own)."""
 
     region: str = "ap-guangzhou"
@@ -140,7 +140,7 @@ class TencentSettings(_TencentCredentials, TransportSettings):
     """WeCLIPv2 text limit in characters (default 72)."""
 
 
-class QianfanSettings(_QianfanCredentials, TransportSettings):
+class QianfanSettings(_QianfanCredentials, ClientSettings):
     """Baidu Qianfan v2 embeddings."""
 
     base_url: str | None = None
@@ -153,7 +153,7 @@ class QianfanSettings(_QianfanCredentials, TransportSettings):
     """'text' or 'multimodal' for a custom service name."""
 
 
-class ArkSettings(_ArkCredentials, TransportSettings):
+class ArkSettings(_ArkCredentials, ClientSettings):
     """Volcengine Ark embeddings."""
 
     base_url: str | None = None
@@ -183,7 +183,7 @@ class ArkSettings(_ArkCredentials, TransportSettings):
     """How multi-vectors travel: 'zstd' (float16, decoded locally; needs zstandard) or None (JSON)."""
 
 
-class TokenHubSettings(_TokenHubCredentials, TransportSettings):
+class TokenHubSettings(_TokenHubCredentials, ClientSettings):
     """Tencent TokenHub embeddings."""
 
     base_url: str | None = None
@@ -195,7 +195,7 @@ class TokenHubSettings(_TokenHubCredentials, TransportSettings):
 # -- rerank --------------------------------------------------------------------------------------
 
 
-class QianfanRerankSettings(_QianfanCredentials, TransportSettings):
+class QianfanRerankSettings(_QianfanCredentials, ClientSettings):
     """Baidu Qianfan /v2/rerank."""
 
     base_url: str | None = None
@@ -204,7 +204,7 @@ class QianfanRerankSettings(_QianfanCredentials, TransportSettings):
     """Optional appid header."""
 
 
-class TencentRerankSettings(_TencentCredentials, TransportSettings):
+class TencentRerankSettings(_TencentCredentials, ClientSettings):
     """Tencent Cloud ES RunRerank."""
 
     region: str = "ap-guangzhou"
@@ -215,7 +215,7 @@ class TencentRerankSettings(_TencentCredentials, TransportSettings):
     """X-TC-Language for error messages (zh-CN or en-US; None omits it)."""
 
 
-class VolcengineRerankSettings(_VolcengineCredentials, TransportSettings):
+class VolcengineRerankSettings(_VolcengineCredentials, ClientSettings):
     """Volcengine VikingDB knowledge-base rerank."""
 
     instruction: str | None = None

@@ -2,7 +2,7 @@
 
 Every keyword a client takes is declared once: the vendor's options in its
 protocol dataclass (``vendors/tencent.py``, ``qianfan.py``, ``ark.py``), the
-transport options in :class:`~cn_embeddings._options.TransportOptions`, the
+client_client options in :class:`~cn_embeddings._options.ClientOptions`, the
 credentials in the vendor module's ``CREDENTIALS``. Environment variables
 follow the official SDKs: ``TENCENTCLOUD_SECRET_ID``, ``TENCENTCLOUD_SECRET_KEY``
 (and ``TENCENTCLOUD_SESSION_TOKEN``), ``QIANFAN_API_KEY``, ``ARK_API_KEY``; base
@@ -25,7 +25,7 @@ import httpx
 from ._client import EmbeddingClient
 from ._exceptions import ConfigurationError
 from ._keywords import ArkKeywords, QianfanKeywords, TencentKeywords, TokenHubKeywords
-from ._options import Credential, OptionSpec, TransportOptions, declared
+from ._options import ClientOptions, Credential, OptionSpec, declared
 from ._secret import Secret, resolve_secret
 from ._types import UsageCounter
 from .vendors import ark, qianfan, tencent, tokenhub
@@ -59,8 +59,8 @@ DEFAULT_MODELS = {vendor: module.DEFAULT_MODEL for vendor, module in VENDORS.ite
 
 
 def options_of(vendor: str) -> tuple[OptionSpec, ...]:
-    """Every declared option of a vendor's clients: its protocol's, then the transport's."""
-    return declared(PROTOCOLS[vendor]) + declared(TransportOptions)
+    """Every declared option of a vendor's clients: its protocol's, then the client_options's."""
+    return declared(PROTOCOLS[vendor]) + declared(ClientOptions)
 
 
 def credentials_of(vendor: str) -> tuple[Credential, ...]:
@@ -92,18 +92,18 @@ def _check_base_url(url: Any, env: str) -> str | None:
 def split_options(
     owner: str, protocol: type, options: dict[str, Any], extra: Iterable[str] = ()
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(protocol options, transport options); an unknown keyword is refused by name."""
+    """(protocol options, client_client options); an unknown keyword is refused by name."""
     protocol_names = {s.name for s in declared(protocol)}
-    transport_names = {s.name for s in declared(TransportOptions)}
-    unknown = sorted(set(options) - protocol_names - transport_names)
+    client_names = {s.name for s in declared(ClientOptions)}
+    unknown = sorted(set(options) - protocol_names - client_names)
     if unknown:
-        allowed = sorted(protocol_names | transport_names | set(extra))
+        allowed = sorted(protocol_names | client_names | set(extra))
         raise ConfigurationError(
             f"unknown option(s) {', '.join(map(repr, unknown))} for {owner}; allowed: {', '.join(allowed)}"
         )
     return (
         {k: v for k, v in options.items() if k in protocol_names},
-        {k: v for k, v in options.items() if k in transport_names},
+        {k: v for k, v in options.items() if k in client_names},
     )
 
 
@@ -116,19 +116,19 @@ def from_keywords(
     model: str | None,
     options: dict[str, Any],
 ) -> tuple[Any, httpx.Auth, dict[str, Any]]:
-    """(protocol, auth, transport options) of a ready-made client (embeddings or rerank) from the
+    """(protocol, auth, client_client options) of a ready-made client (embeddings or rerank) from the
     keywords it was given: credentials from them or the environment, the base URL checked, an
     unknown keyword refused by name. ``make_auth`` gets the resolved secrets and the protocol."""
     # wrapped at once, so that no frame of ours holds a credential as a plain string
     secrets = {c.name: _wrapped(options.pop(c.name, None)) for c in credentials}
-    protocol_options, transport = split_options(owner, protocol, options, extra=set(secrets))
+    protocol_options, client_options = split_options(owner, protocol, options, extra=set(secrets))
     if model:
         protocol_options["model"] = model
     protocol_options["base_url"] = _check_base_url(
         options.get("base_url") or os.environ.get(base_url_env) or None, base_url_env
     )
     built = protocol(**protocol_options)
-    return built, make_auth(_resolve(credentials, secrets), built), transport
+    return built, make_auth(_resolve(credentials, secrets), built), client_options
 
 
 class VendorClient(EmbeddingClient):
@@ -145,7 +145,7 @@ class VendorClient(EmbeddingClient):
         **options: Any,
     ) -> None:
         module = VENDORS[self.vendor]
-        protocol, auth, transport = from_keywords(
+        protocol, auth, client_options = from_keywords(
             type(self).__name__,
             PROTOCOLS[self.vendor],
             module.CREDENTIALS,
@@ -154,7 +154,7 @@ class VendorClient(EmbeddingClient):
             model,
             options,
         )
-        super().__init__(protocol, auth, http_client=http_client, http_async_client=http_async_client, **transport)
+        super().__init__(protocol, auth, http_client=http_client, http_async_client=http_async_client, **client_options)
 
     @classmethod
     def _split(cls, options: dict[str, Any], extra: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -163,12 +163,12 @@ class VendorClient(EmbeddingClient):
     def with_options(self, **changes: Any) -> VendorClient:
         """A new client with some options changed and the same credentials (connections are its own;
         the limiter is shared when the quota is the same)."""
-        protocol_changes, transport_changes = self._split(changes)
+        protocol_changes, option_changes = self._split(changes)
         twin = object.__new__(type(self))
         twin._configure(
             dataclasses.replace(self.protocol, **protocol_changes),  # type: ignore[type-var]
             self._auth,
-            dataclasses.replace(self.transport, **transport_changes),
+            dataclasses.replace(self.options, **option_changes),
             UsageCounter(),
             None,
         )

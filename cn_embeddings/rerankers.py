@@ -1,8 +1,8 @@
 """Ready-made rerank clients for the three vendors: credentials from arguments or the environment.
 
 As for the embedding clients, every keyword is declared once: the vendor's
-options in its rerank protocol (``vendors/rerank.py``), the transport options
-in :class:`~cn_embeddings._options.TransportOptions`, the credentials beside
+options in its rerank protocol (``vendors/rerank.py``), the client_client options
+in :class:`~cn_embeddings._options.ClientOptions`, the credentials beside
 the vendor. Qianfan and Tencent take the credentials and base URL variables of
 their embedding clients; Volcengine takes an access key pair
 (``VOLC_ACCESSKEY``, ``VOLC_SECRETKEY``, as the volcengine SDK reads them).
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 
 from ._keywords import QianfanRerankKeywords, TencentRerankKeywords, VolcengineRerankKeywords
-from ._options import Credential, OptionSpec, TransportOptions, declared
+from ._options import ClientOptions, Credential, OptionSpec, declared
 from ._rerank import RerankClient
 from ._secret import Secret
 from .clients import from_keywords, keyword_signature
@@ -74,8 +74,8 @@ RERANKERS: dict[str, RerankVendor] = {
 
 
 def rerank_options_of(vendor: str) -> tuple[OptionSpec, ...]:
-    """Every declared option of a vendor's rerank clients: its protocol's, then the transport's."""
-    return declared(RERANKERS[vendor].protocol) + declared(TransportOptions)
+    """Every declared option of a vendor's rerank clients: its protocol's, then the client_options's."""
+    return declared(RERANKERS[vendor].protocol) + declared(ClientOptions)
 
 
 class VendorRerankClient(RerankClient):
@@ -92,10 +92,10 @@ class VendorRerankClient(RerankClient):
         **options: Any,
     ) -> None:
         spec = RERANKERS[self.vendor]
-        protocol, auth, transport = from_keywords(
+        protocol, auth, client_options = from_keywords(
             type(self).__name__, spec.protocol, spec.credentials, spec.base_url_env, spec.make_auth, model, options
         )
-        super().__init__(protocol, auth, http_client=http_client, http_async_client=http_async_client, **transport)
+        super().__init__(protocol, auth, http_client=http_client, http_async_client=http_async_client, **client_options)
 
 
 class QianfanRerankClient(VendorRerankClient):

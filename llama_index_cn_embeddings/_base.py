@@ -64,7 +64,7 @@ class CNEmbeddingBase(EmbeddingClients, AdapterMixin, MultiModalEmbedding):
             # LlamaIndex sends its sync batches one after the other; a batch of one vendor request
             # per max_concurrency keeps that many requests in flight (the core splits each call
             # into vendor-sized requests and sends them concurrently).
-            self.embed_batch_size = self.client.batch_size * self.client.transport.max_concurrency
+            self.embed_batch_size = self.client.batch_size * self.client.options.max_concurrency
 
     @model_validator(mode="after")
     def _check_configuration(self) -> CNEmbeddingBase:

@@ -20,6 +20,7 @@ leaves out).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -103,6 +104,15 @@ def _checked(client: EmbeddingClient, records: Iterable[Record]) -> Iterator[tup
             named = f"id {record.id!r}, " if record.id is not None else ""
             raise InvalidInputError(f"{record.origin} ({named}nothing was sent): {message}", rule=error.rule) from None
         digest = content_hash(item)
+        if record.id is not None:
+            try:
+                record.id.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInputError(
+                    f"{record.origin}: id {record.id!r} cannot be written (it is not valid Unicode text); "
+                    "nothing was sent",
+                    rule="id",
+                ) from None
         yield record, _Entry(record.id if record.id is not None else digest, digest, item)
 
 
@@ -129,6 +139,27 @@ def embed_corpus(
     twice. Raises InvalidInputError or ConfigurationError before any request, BulkError after."""
     started = time.perf_counter()
     model = client.protocol.model
+    try:
+        existing, summary, skip, todo = _first_pass(client, source, sink, model)
+    except BaseException:
+        sink.close()  # nothing was sent: the output is free for the next job
+        raise
+    before = client.usage
+    try:
+        with progress_bar(todo, enabled=show_progress, desc="embedding") as progress:
+            entries = _todo(client, source, skip, summary.inputs)
+            _Window(client, sink, model, existing.dimension, summary, progress).run(entries)
+    finally:
+        summary.usage = _since(before, client.usage)
+        summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _first_pass(
+    client: EmbeddingClient, source: Iterable[Record], sink: Sink, model: str
+) -> tuple[Existing, Summary, set[int], int]:
+    """Check every record and the output before any request: (what the output holds, the counts,
+    the positions the second pass leaves out, how many it sends)."""
     existing = sink.existing()
     done = _check_output(existing, model)
     summary, todo = Summary(), 0
@@ -157,20 +188,14 @@ def embed_corpus(
             skip.add(position)
         else:
             todo += 1
-    del seen, done
-    before = client.usage
-    try:
-        with progress_bar(todo, enabled=show_progress, desc="embedding") as progress:
-            _Window(client, sink, model, existing.dimension, summary, progress).run(_todo(client, source, skip))
-    finally:
-        summary.usage = _since(before, client.usage)
-        summary.seconds = time.perf_counter() - started
-    return summary
+    return existing, summary, skip, todo
 
 
-def _todo(client: EmbeddingClient, source: Iterable[Record], skip: set[int]) -> Iterator[_Entry]:
-    """The second pass: the checked entries the first pass did not find in the output or repeated."""
-    for position, (_, entry) in enumerate(_checked(client, source)):
+def _todo(client: EmbeddingClient, source: Iterable[Record], skip: set[int], checked: int) -> Iterator[_Entry]:
+    """The second pass: the checked entries the first pass did not find in the output or repeated,
+    and only the ``checked`` records the first pass saw (an input that grew meanwhile is read to
+    that point; a resume takes the rest)."""
+    for position, (_, entry) in enumerate(itertools.islice(_checked(client, source), checked)):
         if position not in skip:
             yield entry
 

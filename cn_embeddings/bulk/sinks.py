@@ -18,6 +18,7 @@ dimension, without reading a single vector back:
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import os
@@ -53,8 +54,42 @@ class Existing:
     dimension: int | None
 
 
+class _Lock:
+    """One job per output: an exclusive ``flock`` on a hidden file beside the output, taken when
+    the sink is opened and released when it is closed (or by the system when the process dies,
+    so a killed job never leaves a stale lock). The file holds the holder's process id."""
+
+    _fd: int | None = None
+
+    def __init__(self, output: Path) -> None:
+        self.path = output.parent / f".{output.name}.lock"
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigurationError(
+                f"{output} is in use by another job (process {holder}); wait for it to end or choose another --output"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def __del__(self) -> None:
+        self.release()
+
+
 class Sink:
-    """Base of the sinks; ``write`` is called from one thread at a time."""
+    """Base of the sinks; ``write`` is called from one thread at a time. ``close()`` may be called
+    more than once."""
+
+    _lock: _Lock | None = None
 
     def existing(self) -> Existing:
         return Existing(iter(()), None)
@@ -63,7 +98,12 @@ class Sink:
         raise NotImplementedError
 
     def close(self) -> None:
-        pass
+        self.release()
+
+    def release(self) -> None:
+        """Let another job open the output."""
+        if self._lock is not None:
+            self._lock.release()
 
 
 try:  # 14x faster than json.dumps on a batch of float vectors, the same text
@@ -152,6 +192,7 @@ class JsonlSink(Sink):
             os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
+        super().close()
 
 
 class StdoutSink(Sink):
@@ -186,9 +227,17 @@ class _Buffer:
 
 def _rows_of_journal(journal: Path) -> Iterator[tuple[Row, str]]:
     """Every row of a journal, whole, with its model (a journal holds at most one part's rows)."""
-    with open(journal, encoding="utf-8") as fh:
-        for line in fh:
-            obj = json.loads(line)
+    with open(journal, encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict) or not {"id", "hash", "model", "vector"} <= set(obj):
+                    raise ValueError(line)
+            except ValueError:
+                raise ConfigurationError(
+                    f"{journal}:{n} is damaged (not a whole row); delete that line (its row is embedded again), "
+                    "or the whole journal, and run the same command again"
+                ) from None
             sparse = {int(k): v for k, v in obj["sparse"].items()} if "sparse" in obj else None
             yield Row(obj["id"], obj["hash"], obj["vector"], sparse), obj["model"]
 
@@ -300,6 +349,7 @@ class ParquetSink(Sink):
             self._journal.close()
             (self.path / self.JOURNAL).unlink()
         self._journal.close()
+        super().close()
 
 
 def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
@@ -319,9 +369,14 @@ def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
                 f"{path} is a file; a Parquet output is a folder of part files (choose another --output)"
             )
         try:
-            return ParquetSink(path, rows_per_part=rows_per_part)
+            sink: Sink = ParquetSink(path, rows_per_part=rows_per_part)
         except ImportError:
             raise ConfigurationError("Parquet output needs pyarrow: pip install 'cn-embeddings[bulk]'") from None
-    if path.is_dir():
+    elif path.is_dir():
         raise ConfigurationError(f"{path} is a folder; give a .jsonl file or a .parquet folder")
-    return JsonlSink(path)
+    elif path.exists() and not path.is_file():
+        raise ConfigurationError(f"{path} is not a regular file (a device or a pipe); give a .jsonl file")
+    else:
+        sink = JsonlSink(path)
+    sink._lock = _Lock(path)
+    return sink

@@ -130,20 +130,36 @@ def _read_jsonl(path: Path, columns: Columns) -> Iterator[Record]:
 
 
 def _read_csv(path: Path, columns: Columns) -> Iterator[Record]:
-    def numbered() -> Iterator[str]:
-        for _, line in _lines(path):
-            yield line
-
-    reader = csv.DictReader(numbered())
-    header = reader.fieldnames or []
-    if columns.text not in header and columns.image not in header:
-        raise InvalidInputError(
-            f"{path}: no column {columns.text!r} or {columns.image!r} (columns: {header}); "
-            "name one with --text-column or --image-column",
-            rule="columns",
-        )
-    for row in reader:
-        yield _from_row(row, path, f"{path}:{reader.line_num}", columns)
+    """Rows of a CSV file read as CSV (``newline=''``, so a quoted cell keeps its line breaks); a
+    column named twice or a row with another number of fields than the header is refused."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader, [])
+            repeated = sorted({name for name in header if header.count(name) > 1})
+            if repeated:
+                raise InvalidInputError(f"{path}: column {repeated[0]!r} is named twice", rule="csv")
+            if columns.text not in header and columns.image not in header:
+                raise InvalidInputError(
+                    f"{path}: no column {columns.text!r} or {columns.image!r} (columns: {header}); "
+                    "name one with --text-column or --image-column",
+                    rule="columns",
+                )
+            for cells in reader:
+                if not cells:
+                    continue  # a blank line
+                if len(cells) != len(header):
+                    fields = f"{len(cells)} field" + ("s" if len(cells) != 1 else "")
+                    raise InvalidInputError(
+                        f"{path}:{reader.line_num}: {fields}, the header has {len(header)}", rule="csv"
+                    )
+                yield _from_row(dict(zip(header, cells, strict=True)), path, f"{path}:{reader.line_num}", columns)
+        except UnicodeDecodeError as error:
+            raise InvalidInputError(
+                f"{path}:{reader.line_num + 1} is not UTF-8 ({error.reason})", rule="utf-8"
+            ) from None
+        except csv.Error as error:
+            raise InvalidInputError(f"{path}:{reader.line_num}: not valid CSV ({error})", rule="csv") from None
 
 
 def _read_parquet(path: Path, columns: Columns) -> Iterator[Record]:

@@ -72,7 +72,7 @@ def test_each_option_set_from_either_framework_or_the_cli_reaches_the_core_clien
 
     def check(client):
         for name, value in values.items():
-            target = client.transport if hasattr(client.transport, name) else client.protocol
+            target = client.options if hasattr(client.options, name) else client.protocol
             got = getattr(target, name)
             assert got == value, name
 

@@ -110,7 +110,7 @@ def test_quota_url_is_configuration_without_a_secret(emu, redis_url, monkeypatch
         emu.client("qianfan", quota_url="http://127.0.0.1", requests_per_second=5)
     monkeypatch.setenv("CN_EMBEDDINGS_QUOTA_URL", redis_url)
     client = emu.client("qianfan", requests_per_second=5)
-    assert isinstance(client.controller.store, RedisStore) and client.transport.quota_url == redis_url
+    assert isinstance(client.controller.store, RedisStore) and client.options.quota_url == redis_url
     copy = pickle.loads(pickle.dumps(client))
     assert copy.controller is client.controller  # the same quota handle in the same process
 

@@ -1,0 +1,119 @@
+"""The bulk job loses and mixes nothing: one writer per output, ids that can be written, CSV read as
+CSV, an input that grows while the job runs, a damaged journal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cn_embeddings import ConfigurationError, InvalidInputError
+from cn_embeddings.bulk import Source, embed_corpus, open_sink
+from cn_embeddings.bulk.sinks import Row
+from cn_embeddings.testing import Emulator
+
+
+@pytest.fixture
+def emulator():
+    with Emulator() as emu:
+        yield emu
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_second_job_on_one_output_is_refused_at_once_naming_the_holder(tmp_path, suffix):
+    out = tmp_path / f"out{suffix}"
+    first = open_sink(out)
+    try:
+        with pytest.raises(ConfigurationError, match=r"in use by another job \(process \d+\)"):
+            open_sink(out)
+        holder = textwrap.dedent(f"""
+            from cn_embeddings.bulk import open_sink
+            try:
+                open_sink({str(out)!r})
+            except Exception as error:
+                print(type(error).__name__, error)
+        """)
+        other = subprocess.run([sys.executable, "-c", holder], capture_output=True, text=True, check=True)
+        assert other.stdout.startswith("ConfigurationError") and "in use by another job" in other.stdout
+    finally:
+        first.close()
+    open_sink(out).close()  # free again once the first job is done
+
+
+def test_an_id_that_cannot_be_written_is_refused_in_the_first_pass(tmp_path, emulator):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "ok", "text": "a"}\n{"id": "bad-\\ud800", "text": "b"}\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(InvalidInputError, match=r"c.jsonl:2.*'bad-\\ud800'.*cannot be written") as caught:
+        embed_corpus(emulator.client("qianfan"), Source(files=[corpus]), open_sink(out))
+    assert caught.value.rule == "id" and emulator.requests == 0 and not out.exists()
+
+
+def test_a_csv_cell_keeps_its_line_breaks(tmp_path, emulator):
+    corpus = tmp_path / "c.csv"
+    corpus.write_bytes(b'id,text\r\nm,"first line\nsecond line"\r\nn,plain\r\n')
+    out = tmp_path / "out.jsonl"
+    embed_corpus(emulator.client("qianfan"), Source(files=[corpus]), open_sink(out))
+    sent = sorted(text for seen in emulator.seen for text in seen.body["input"])
+    assert sent == ["first line\nsecond line", "plain"]
+    assert [row["id"] for row in _lines(out)] == ["m", "n"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"id,text,text\r\na,b,c\r\n", r"c.csv: column 'text' is named twice"),
+        (b"id,text\r\na,b\r\nc,d,e\r\n", r"c.csv:3: 3 fields, the header has 2"),
+        (b"id,text\r\na,b\r\nc\r\n", r"c.csv:3: 1 field, the header has 2"),
+    ],
+)
+def test_a_repeated_header_or_a_ragged_row_is_a_one_line_error(tmp_path, emulator, content, message):
+    corpus = tmp_path / "c.csv"
+    corpus.write_bytes(content)
+    with pytest.raises(InvalidInputError, match=message):
+        embed_corpus(emulator.client("qianfan"), Source(files=[corpus]), open_sink(tmp_path / "o.jsonl"))
+    assert emulator.requests == 0
+
+
+def test_an_input_that_grows_during_the_run_sends_only_what_the_first_pass_checked(tmp_path, emulator):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(f"line {i}\n" for i in range(20)), encoding="utf-8")
+
+    class Growing(Source):
+        passes = 0
+
+        def __iter__(self):
+            Growing.passes += 1
+            if Growing.passes == 2:  # between the check and the sending, the file grows
+                with open(corpus, "a", encoding="utf-8") as fh:
+                    fh.write("".join(f"late {i}\n" for i in range(5)))
+            return super().__iter__()
+
+    out = tmp_path / "out.jsonl"
+    summary = embed_corpus(emulator.client("qianfan"), Growing(files=[corpus]), open_sink(out))
+    ids = [row["id"] for row in _lines(out)]
+    assert summary.written == 20 and len(ids) == len(set(ids)) == 20
+    again = embed_corpus(emulator.client("qianfan"), Source(files=[corpus]), open_sink(out))  # a resume takes the rest
+    assert again.skipped == 20 and again.written == 5
+
+
+def test_a_damaged_journal_line_is_a_one_line_error_saying_how_to_recover(tmp_path):
+    out = tmp_path / "out.parquet"
+    out.mkdir()
+    journal = open_sink(out / "_journal.jsonl")  # a journal as a killed job leaves it (module docstring)
+    journal.write([Row(f"r{i}", f"h{i}", [0.5, 0.25]) for i in range(6)], "embedding-v1")
+    journal.close()
+    path = out / "_journal.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[3] = lines[3][: len(lines[3]) // 2] + "\n"  # a torn line in the middle
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"_journal.jsonl:4 is damaged.*delete") as caught:
+        open_sink(out).existing()
+    assert "\n" not in str(caught.value)
