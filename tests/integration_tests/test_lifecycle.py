@@ -395,12 +395,9 @@ def test_llama_index_reads_each_image_once_and_validates_once(emu, images, monke
     files = [CountingImage(p.read_bytes()) for p in images]
     CountingImage.reads = 0
     calls = []
-    original = type(emb.client.protocol).prepare
-    monkeypatch.setattr(
-        type(emb.client.protocol),
-        "prepare",
-        lambda self, items, *rest: calls.append(len(items)) or original(self, items, *rest),
-    )
+    client = emb.client
+    validate = client.validate
+    monkeypatch.setattr(client, "validate", lambda inputs, **kw: calls.append(len(inputs)) or validate(inputs, **kw))
     vectors = emb.get_image_embedding_batch(files)
     assert len(vectors) == 3 and CountingImage.reads == 3
     assert calls[0] == 3  # the whole call, first; the hooks then send the checked items

@@ -11,7 +11,7 @@ import pytest
 from arkruntime import Ark as ArkRuntime
 from volcenginesdkarkruntime import Ark
 
-from cn_embeddings import ArkClient, Item, Media
+from cn_embeddings import ArkClient, Item
 from cn_embeddings.vendors.ark import ArkProtocol
 
 SDKS = pytest.mark.parametrize("sdk", [Ark, ArkRuntime], ids=["volcengine-ark-runtime", "arkruntime"])
@@ -107,10 +107,11 @@ def test_text_endpoint_body_equals_sdk(sdk):
 
 
 def test_local_image_becomes_data_uri_with_sniffed_format():
+    from cn_embeddings._inputs import to_media
     from tests.conftest import png_bytes
 
-    media = Media(kind="image", data=png_bytes(), format="png")
-    assert media.data_uri().startswith("data:image/png;base64,iVBOR")
+    media = to_media(png_bytes(), "image", 0)  # bytes with no format given: it is sniffed
+    assert media.format == "png" and media.data_uri().startswith("data:image/png;base64,iVBOR")
 
 
 @pytest.mark.parametrize(
