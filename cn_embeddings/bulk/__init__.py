@@ -5,7 +5,8 @@
 """
 
 from .job import BulkError, Summary, content_hash, embed_corpus
-from .sinks import JsonlSink, ParquetSink, Row, Sink, StdoutSink, open_sink
+from .outputs import open_sink
+from .sinks import JsonlSink, ParquetSink, Row, Sink, StdoutSink
 from .sources import Columns, Record, Source
 
 __all__ = [

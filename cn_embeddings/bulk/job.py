@@ -253,7 +253,7 @@ class _Window:
     def _one(self, batch: list[_Entry], cancel: Cancel) -> BatchResult:
         result = self.client.run_batch([e.item for e in batch], cancel)
         rows = [
-            Row(e.id, e.hash, vector, result.sparse[i] if result.sparse else None)
+            Row(e.id, e.hash, vector, result.sparse[i] if result.sparse else None, e.item.text)
             for i, (e, vector) in enumerate(zip(batch, result.vectors, strict=True))
         ]
         with self.lock:

@@ -32,7 +32,7 @@ from typing import IO, Any
 from .._exceptions import ConfigurationError
 from .._types import SparseVector
 
-__all__ = ["JsonlSink", "ParquetSink", "Row", "Sink", "StdoutSink", "open_sink"]
+__all__ = ["Existing", "JsonlSink", "OutputLock", "ParquetSink", "Row", "Sink", "StdoutSink"]
 
 _VECTOR_KEY = ', "vector": '
 
@@ -43,6 +43,7 @@ class Row:
     hash: str
     vector: list[float]
     sparse: SparseVector | None = None
+    text: str | None = None  # the text sent (stores that keep it: LanceDB)
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Existing:
     dimension: int | None
 
 
-class _Lock:
+class OutputLock:
     """One job per output: an exclusive ``flock`` on a hidden file beside the output, taken when
     the sink is opened and released when it is closed (or by the system when the process dies,
     so a killed job never leaves a stale lock). The file holds the holder's process id."""
@@ -89,7 +90,7 @@ class Sink:
     """Base of the sinks; ``write`` is called from one thread at a time. ``close()`` may be called
     more than once."""
 
-    _lock: _Lock | None = None
+    _lock: OutputLock | None = None
 
     def existing(self) -> Existing:
         return Existing(iter(()), None)
@@ -99,6 +100,10 @@ class Sink:
 
     def close(self) -> None:
         self.release()
+
+    def lock(self, output: Path) -> None:
+        """Hold ``output`` for this job (see :class:`OutputLock`); ``release`` or ``close`` lets go."""
+        self._lock = OutputLock(output)
 
     def release(self) -> None:
         """Let another job open the output."""
@@ -350,33 +355,3 @@ class ParquetSink(Sink):
             (self.path / self.JOURNAL).unlink()
         self._journal.close()
         super().close()
-
-
-def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
-    """The sink for ``output``: ``-`` is stdout, ``*.parquet`` a Parquet folder, anything else
-    JSON Lines. Checks the path before any request: its folder must exist and be writable."""
-    if str(output) == "-":
-        return StdoutSink()
-    path = Path(output)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigurationError(f"output folder {parent} does not exist (create it first)")
-    if not os.access(parent, os.W_OK):
-        raise ConfigurationError(f"output folder {parent} is not writable")
-    if path.suffix.lower() == ".parquet":
-        if path.exists() and not path.is_dir():
-            raise ConfigurationError(
-                f"{path} is a file; a Parquet output is a folder of part files (choose another --output)"
-            )
-        try:
-            sink: Sink = ParquetSink(path, rows_per_part=rows_per_part)
-        except ImportError:
-            raise ConfigurationError("Parquet output needs pyarrow: pip install 'cn-embeddings[bulk]'") from None
-    elif path.is_dir():
-        raise ConfigurationError(f"{path} is a folder; give a .jsonl file or a .parquet folder")
-    elif path.exists() and not path.is_file():
-        raise ConfigurationError(f"{path} is not a regular file (a device or a pipe); give a .jsonl file")
-    else:
-        sink = JsonlSink(path)
-    sink._lock = _Lock(path)
-    return sink

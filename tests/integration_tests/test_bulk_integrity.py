@@ -117,3 +117,47 @@ def test_a_damaged_journal_line_is_a_one_line_error_saying_how_to_recover(tmp_pa
     with pytest.raises(ConfigurationError, match=r"_journal.jsonl:4 is damaged.*delete") as caught:
         open_sink(out).existing()
     assert "\n" not in str(caught.value)
+
+
+# -- a LanceDB table as the output --------------------------------------------------------------
+
+
+def test_a_corpus_goes_into_a_lancedb_table_that_answers_a_vector_search_and_resumes(tmp_path, emulator):
+    import lancedb
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": f"document number {i}"}) + "\n" for i in range(30)),
+        encoding="utf-8",
+    )
+    out = tmp_path / "stores" / "docs.lance"  # the database folder does not exist yet
+    client = emulator.client("qianfan")
+    first = embed_corpus(client, Source(files=[corpus]), open_sink(out))
+    assert first.written == 30
+    table = lancedb.connect(str(tmp_path / "stores")).open_table("docs")
+    assert table.count_rows() == 30 and table.schema.field("vector").type.list_size == 384
+    query = client.embed_texts(["document number 7"])[0]
+    (best,) = table.search(query).limit(1).to_list()
+    assert best["id"] == "d7" and best["text"] == "document number 7" and best["model"] == "embedding-v1"
+    assert best["vector"] == pytest.approx(query, abs=1e-6)  # float32: the vector the vendor answered
+
+    with open(corpus, "a", encoding="utf-8") as fh:
+        fh.write("".join(json.dumps({"id": f"d{i}", "text": f"document number {i}"}) + "\n" for i in range(30, 40)))
+    requests = emulator.requests
+    again = embed_corpus(client, Source(files=[corpus]), open_sink(out))
+    assert (again.skipped, again.written) == (30, 10) and emulator.requests - requests == 1
+    table = lancedb.connect(str(tmp_path / "stores")).open_table("docs")  # its latest version
+    ids = table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist()
+    assert sorted(ids) == sorted(f"d{i}" for i in range(40))  # every id exactly once
+
+
+def test_a_batch_written_twice_into_lancedb_is_still_one_row_per_id(tmp_path):
+    from cn_embeddings.bulk.sinks import Row
+
+    sink = open_sink(tmp_path / "db" / "t.lance")
+    rows = [Row(f"r{i}", f"h{i}", [float(i), 1.0], None, f"text {i}") for i in range(4)]
+    sink.write(rows, "m")
+    sink.write(rows[2:], "m")  # a kill after the write, before the next run read it back
+    existing = sink.existing()
+    assert sorted(existing.rows) == [(f"r{i}", f"h{i}", "m") for i in range(4)] and existing.dimension == 2
+    sink.close()

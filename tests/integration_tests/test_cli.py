@@ -176,7 +176,7 @@ def test_bad_input_is_an_error_without_traceback(emulator_process, tmp_path):
 
 
 @pytest.mark.parametrize("emulator_process", [40], indirect=True)
-@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".lance"])
 @pytest.mark.slow  # runs against the wall clock
 def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_its_vector(
     emulator_process, tmp_path, suffix
@@ -203,7 +203,16 @@ def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_it
     ]
     journal = out / "_journal.jsonl" if suffix == ".parquet" else out
 
+    def lance_table():
+        import lancedb
+
+        db = lancedb.connect(str(tmp_path))
+        return db.open_table("out") if (tmp_path / "out.lance").exists() else None
+
     def rows_on_disk() -> int:
+        if suffix == ".lance":
+            table = lance_table()
+            return table.count_rows() if table is not None else 0
         parts = pq.read_table(out).num_rows if suffix == ".parquet" and list(out.glob("part-*")) else 0
         return parts + (journal.read_text().count("\n") if journal.exists() else 0)
 
@@ -224,6 +233,8 @@ def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_it
     assert "already present" in resumed.stderr and "rows written" in resumed.stderr
     if suffix == ".jsonl":
         rows = read_jsonl(out)
+    elif suffix == ".lance":
+        rows = lance_table().to_arrow().to_pylist()
     else:
         rows = pq.read_table(out).to_pylist()
     ids = [row["id"] for row in rows]

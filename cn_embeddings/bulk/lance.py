@@ -1,0 +1,91 @@
+"""A LanceDB table as a bulk job's output: ``--output DIR/NAME.lance``.
+
+LanceDB is embedded (no server) and Arrow-native, so the table the job writes
+is a vector store at once: ``lancedb.connect(DIR).open_table(NAME).search(q)``,
+or LangChain's and LlamaIndex's LanceDB stores over it. Each row holds ``id``,
+``text`` (None for an image or video), ``hash`` (of the content sent),
+``model``, ``vector`` (float32, fixed size) and, when asked for, ``sparse``;
+the schema's metadata names the vendor's model and the dimension.
+
+Resumable like the files: ``existing()`` reads the ``id``, ``hash`` and
+``model`` columns only, and every batch is written with an upsert on ``id``
+(``merge_insert``), so a batch written twice (a kill between the write and the
+next run's read) is still one row per id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import ConfigurationError
+from .sinks import Existing, Row, Sink
+
+__all__ = ["LanceSink"]
+
+
+class LanceSink(Sink):
+    """The LanceDB table ``name`` in the database folder ``folder`` (created when missing)."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        try:
+            import lancedb
+        except ImportError:
+            raise ConfigurationError("LanceDB output needs lancedb: pip install 'cn-embeddings[lancedb]'") from None
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder, self.name = folder, name
+        self._db = lancedb.connect(str(folder))
+        self._table: Any = None
+
+    def _open(self) -> Any:
+        if self._table is None:
+            try:
+                self._table = self._db.open_table(self.name)
+            except ValueError:  # not found
+                return None
+        return self._table
+
+    def existing(self) -> Existing:
+        table = self._open()
+        if table is None:
+            return super().existing()
+        names = table.schema.names
+        if not {"id", "hash", "model", "vector"} <= set(names):
+            raise ConfigurationError(
+                f"table {self.name!r} in {self.folder} was not written by cn-embeddings (columns: {names}); "
+                "choose another --output"
+            )
+        dimension = table.schema.field("vector").type.list_size
+        columns = table.search().select(["id", "hash", "model"]).limit(None).to_arrow()
+        rows = zip(
+            columns.column("id").to_pylist(),
+            columns.column("hash").to_pylist(),
+            columns.column("model").to_pylist(),
+            strict=True,
+        )
+        return Existing(iter(rows), dimension)
+
+    def write(self, rows: list[Row], model: str) -> None:
+        import pyarrow as pa
+
+        dimension = len(rows[0].vector)
+        values = pa.array([v for row in rows for v in row.vector], pa.float32())
+        columns: dict[str, Any] = {
+            "id": pa.array([row.id for row in rows], pa.string()),
+            "text": pa.array([row.text for row in rows], pa.string()),
+            "hash": pa.array([row.hash for row in rows], pa.string()),
+            "model": pa.array([model] * len(rows), pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(values, dimension),
+        }
+        if any(row.sparse is not None for row in rows):
+            columns["sparse"] = pa.array(
+                [list((row.sparse or {}).items()) for row in rows], pa.map_(pa.int32(), pa.float32())
+            )
+        data = pa.table(columns).replace_schema_metadata(
+            {"cn_embeddings.model": model, "cn_embeddings.dimension": str(dimension)}
+        )
+        table = self._open()
+        if table is None:
+            self._table = self._db.create_table(self.name, data)
+        else:
+            table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
