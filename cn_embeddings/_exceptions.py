@@ -182,10 +182,7 @@ class BulkError(CNEmbeddingsError):
     many inputs still need a run (the same command resumes); the failure is ``__cause__``."""
 
     def __init__(self, cause: BaseException, summary: Any, not_written: int) -> None:
-        super().__init__(
-            f"stopped after writing {summary.written} rows: {cause}; {not_written} inputs not "
-            "embedded (run the same command again to resume)"
-        )
+        super().__init__(f"stopped after writing {summary.written} rows: {cause}; {not_written} inputs not embedded")
         self.summary = summary
         self.not_written = not_written
 

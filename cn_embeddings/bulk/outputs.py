@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .._exceptions import ConfigurationError
 from .lance import LanceSink
+from .qdrant import QdrantSink
 from .sinks import JsonlSink, ParquetSink, Sink, StdoutSink
 
 __all__ = ["open_sink"]
@@ -14,23 +16,34 @@ __all__ = ["open_sink"]
 
 def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
     """The sink for ``output``: ``-`` is stdout, ``*.parquet`` a Parquet folder, ``DIR/NAME.lance``
-    the LanceDB table NAME in the database folder DIR, anything else JSON Lines. Checks the path
-    before any request: its folder must exist and be writable."""
+    the LanceDB table NAME in the database folder DIR, ``qdrant://HOST:PORT/NAME`` the collection
+    NAME on a Qdrant server and ``DIR/NAME.qdrant`` the one in Qdrant's local-mode folder DIR,
+    anything else JSON Lines. Checks the path before any request: its folder must exist (a LanceDB
+    or Qdrant folder is created) and be writable. A file or folder output is locked for the job; a
+    Qdrant server's collection is not (nothing on this machine can lock it)."""
     if str(output) == "-":
         return StdoutSink()
+    if str(output).startswith("qdrant://"):
+        parts = urlsplit(str(output))
+        name = parts.path.strip("/")
+        if not parts.hostname or not name or "/" in name:
+            raise ConfigurationError(f"a Qdrant output is qdrant://HOST:PORT/COLLECTION, got {output!r}")
+        return QdrantSink(f"qdrant://{parts.netloc}", name)
     path = Path(output)
     parent = path.parent if str(path.parent) else Path(".")
-    if path.suffix.lower() == ".lance" and not parent.exists():
+    if path.suffix.lower() in (".lance", ".qdrant") and not parent.exists():
         try:
-            parent.mkdir(parents=True)  # a LanceDB database folder is the job's to create
+            parent.mkdir(parents=True)  # a LanceDB or Qdrant folder is the job's to create
         except OSError as error:
-            raise ConfigurationError(f"cannot create the LanceDB folder {parent}: {error.strerror}") from None
+            raise ConfigurationError(f"cannot create the folder {parent}: {error.strerror}") from None
     if not parent.is_dir():
         raise ConfigurationError(f"output folder {parent} does not exist (create it first)")
     if not os.access(parent, os.W_OK):
         raise ConfigurationError(f"output folder {parent} is not writable")
     if path.suffix.lower() == ".lance":
         sink: Sink = LanceSink(parent, path.stem)
+    elif path.suffix.lower() == ".qdrant":
+        sink = QdrantSink(str(parent), path.stem)
     elif path.suffix.lower() == ".parquet":
         if path.exists() and not path.is_dir():
             raise ConfigurationError(
@@ -40,6 +53,11 @@ def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
             sink = ParquetSink(path, rows_per_part=rows_per_part)
         except ImportError:
             raise ConfigurationError("Parquet output needs pyarrow: pip install 'cn-embeddings[bulk]'") from None
+    elif path.suffix.lower() != ".jsonl":
+        raise ConfigurationError(
+            f"{path}: an output is X.jsonl, X.parquet (a folder), DIR/NAME.lance, DIR/NAME.qdrant, "
+            "qdrant://HOST:PORT/NAME or - (stdout)"
+        )
     elif path.is_dir():
         raise ConfigurationError(f"{path} is a folder; give a .jsonl file or a .parquet folder")
     elif path.exists() and not path.is_file():

@@ -45,6 +45,7 @@ class Columns:
     text: str = "text"
     image: str = "image"
     video: str = "video"
+    id_required: bool = False  # the id column was named (--id-column): a file without it is refused
 
 
 class Source:
@@ -139,6 +140,8 @@ def _read_csv(path: Path, columns: Columns) -> Iterator[Record]:
             repeated = sorted({name for name in header if header.count(name) > 1})
             if repeated:
                 raise InvalidInputError(f"{path}: column {repeated[0]!r} is named twice", rule="csv")
+            if columns.id_required and columns.id not in header:
+                raise InvalidInputError(f"{path}: no id column {columns.id!r} (columns: {header})", rule="columns")
             if columns.text not in header and columns.image not in header:
                 raise InvalidInputError(
                     f"{path}: no column {columns.text!r} or {columns.image!r} (columns: {header}); "
@@ -172,6 +175,8 @@ def _read_parquet(path: Path, columns: Columns) -> Iterator[Record]:
     file = pq.ParquetFile(path)
     names = file.schema_arrow.names
     wanted = [c for c in (columns.id, columns.text, columns.image, columns.video) if c in names]
+    if columns.id_required and columns.id not in names:
+        raise InvalidInputError(f"{path}: no id column {columns.id!r} (columns: {names})", rule="columns")
     if columns.text not in names and columns.image not in names:
         raise InvalidInputError(
             f"{path}: no column {columns.text!r} or {columns.image!r} (columns: {names}); "
@@ -204,6 +209,12 @@ def _from_row(row: Mapping[str, Any], path: Path, origin: str, columns: Columns)
             f"{origin}: no {columns.text!r}, {columns.image!r} or {columns.video!r} value", rule="non-empty"
         )
     rid = row.get(columns.id)
+    if rid is None and columns.id_required:
+        raise InvalidInputError(f"{origin}: no id field {columns.id!r}", rule="columns")
+    if rid is not None and not isinstance(rid, (str, int)) or isinstance(rid, bool):
+        raise InvalidInputError(
+            f"{origin}: the id is a {type(rid).__name__}; an id is a string or an integer", rule="id"
+        )
     return Record(
         None if rid is None or rid == "" else str(rid),
         content["text"] if list(content) == ["text"] else content,

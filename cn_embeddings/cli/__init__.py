@@ -12,7 +12,14 @@ import typing
 from typing import Any
 
 from .._client import EmbeddingClient
-from .._exceptions import APIError, CNEmbeddingsError, ConfigurationError, InvalidInputError
+from .._exceptions import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    CNEmbeddingsError,
+    ConfigurationError,
+    InvalidInputError,
+)
 from .._options import OptionSpec
 from .._version import __version__
 from ..clients import CLIENTS, options_of
@@ -82,6 +89,16 @@ def _pair_parser(annotation: Any) -> Any:
             ) from None
 
     return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _parse_bool(text: str) -> bool:
@@ -154,7 +171,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     if not (args.text or args.image or args.input):
         raise ConfigurationError("nothing to embed: give --text, --image or --input")
-    columns = Columns(id=args.id_column, text=args.text_column, image=args.image_column)
+    columns = Columns(
+        id=args.id_column or "id", text=args.text_column, image=args.image_column, id_required=bool(args.id_column)
+    )
     source = Source(args.text or [], args.image or [], args.input or [], columns)
     sink = open_sink(args.output, rows_per_part=args.rows_per_part)  # checked before any request
     client = make_client(args.provider, args.model, **options_from_args(args, args.provider))
@@ -287,17 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     embed.add_argument(
         "--id-column",
-        default="id",
-        help="the id field of .jsonl/.csv/.parquet rows (default: id; without one, ids are content hashes)",
+        help="the id field of .jsonl/.csv/.parquet rows, required in every file once named (default: id when "
+        "present; without one, ids are content hashes)",
     )
     embed.add_argument("--text-column", default="text", help="the text field (default: text)")
     embed.add_argument("--image-column", default="image", help="the image field (default: image)")
     embed.add_argument(
-        "--output", required=True, help="X.jsonl, X.parquet (a folder of part files) or - (JSON Lines on stdout)"
+        "--output",
+        required=True,
+        help="X.jsonl, X.parquet (a folder of part files), DIR/NAME.lance (a LanceDB table), DIR/NAME.qdrant or "
+        "qdrant://HOST:PORT/NAME (a Qdrant collection), or - (JSON Lines on stdout)",
     )
     embed.add_argument(
         "--rows-per-part",
-        type=int,
+        type=_positive_int,
         default=4096,
         help="rows per Parquet part file (default: 4096); rows not yet in a part are kept in a journal beside them",
     )
@@ -378,7 +400,14 @@ def _hint(error: Exception) -> str:
     from ..bulk import BulkError
 
     if isinstance(error, BulkError):
-        return "hint: every vector answered is in the output; run the same command again to resume"
+        cause, kept = error.__cause__, "every vector answered is in the output"
+        if isinstance(cause, AuthenticationError):
+            return f"hint: the credentials were rejected; fix them, then run the same command ({kept}, so it resumes)"
+        if isinstance(cause, APIError) and cause.status_code == 404:
+            return f"hint: check --model and the base URL, then run the same command ({kept}, so it resumes)"
+        if isinstance(cause, BadRequestError):
+            return f"hint: the vendor refused a request as invalid; see the message ({kept})"
+        return f"hint: {kept}; run the same command again to resume"
     if isinstance(error, InvalidInputError):
         return (
             "hint: nothing was sent; fix that input (or pass --long-inputs truncate or split for over-long "

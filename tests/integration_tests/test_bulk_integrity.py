@@ -161,3 +161,112 @@ def test_a_batch_written_twice_into_lancedb_is_still_one_row_per_id(tmp_path):
     existing = sink.existing()
     assert sorted(existing.rows) == [(f"r{i}", f"h{i}", "m") for i in range(4)] and existing.dimension == 2
     sink.close()
+
+
+# -- a Qdrant collection as the output ----------------------------------------------------------
+
+
+def test_a_corpus_goes_into_qdrant_and_a_langchain_retriever_reads_it_without_embedding_it_again(tmp_path, emulator):
+    from langchain_qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient
+
+    from cn_embeddings.bulk.qdrant import point_id
+    from langchain_cn_embeddings import QianfanEmbeddings
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": f"passage about topic {i}"}) + "\n" for i in range(25)),
+        encoding="utf-8",
+    )
+    out = tmp_path / "qdrant" / "docs.qdrant"  # local mode: the collection docs in the folder qdrant/
+    client = emulator.client("qianfan")
+    assert embed_corpus(client, Source(files=[corpus]), open_sink(out)).written == 25
+    again = embed_corpus(client, Source(files=[corpus]), open_sink(out))
+    assert (again.skipped, again.written) == (25, 0)
+    sent = emulator.requests
+
+    store = QdrantVectorStore(
+        client=QdrantClient(path=str(tmp_path / "qdrant")),
+        collection_name="docs",
+        embedding=QianfanEmbeddings(api_key=emulator.credentials.qianfan_api_key, base_url=emulator.qianfan_url),
+        vector_name="dense",
+        content_payload_key="text",
+    )
+    try:
+        (best,) = store.similarity_search("passage about topic 12", k=1)
+        assert best.page_content == "passage about topic 12"
+        assert best.metadata == {"id": "d12", "_id": point_id("d12"), "_collection_name": "docs"}
+        asked = [text for seen in list(emulator.seen)[sent:] for text in seen.body["input"]]
+        assert "passage about topic 12" in asked  # the query (and the store's own dimension probe),
+        assert not any(text.startswith("passage about topic ") for text in asked[:-1])  # never the corpus
+        (point,) = store.client.retrieve("docs", [point_id("d3")], with_vectors=True)
+        assert point.payload == {
+            "id": "d3",
+            "text": "passage about topic 3",
+            "hash": point.payload["hash"],
+            "model": "embedding-v1",
+            "metadata": {"id": "d3"},
+        }
+        assert point.vector["dense"] == pytest.approx(client.embed_texts(["passage about topic 3"])[0], abs=1e-6)
+    finally:
+        store.client.close()
+
+
+# -- checks before anything is sent -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("output", ["x.csv", "x.txt", "x"])
+def test_an_output_of_no_known_kind_is_refused(tmp_path, output):
+    with pytest.raises(ConfigurationError, match=r"an output is X.jsonl, X.parquet"):
+        open_sink(tmp_path / output)
+
+
+def test_a_device_or_a_pipe_is_refused_as_an_output(tmp_path):
+    import os
+
+    with pytest.raises(ConfigurationError):
+        open_sink("/dev/zero")
+    fifo = tmp_path / "x.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigurationError, match="not a regular file"):
+        open_sink(fifo)
+
+
+def test_a_named_id_column_missing_from_a_file_is_refused(tmp_path, emulator):
+    from cn_embeddings.bulk import Columns
+
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("key,text\r\na,b\r\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"c.csv: no id column 'doc_id'"):
+        embed_corpus(
+            emulator.client("qianfan"),
+            Source(files=[corpus], columns=Columns(id="doc_id", id_required=True)),
+            open_sink(tmp_path / "o.jsonl"),
+        )
+    rows = tmp_path / "r.jsonl"
+    rows.write_text('{"id": {"k": 1}, "text": "a"}\n', encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"r.jsonl:1: the id is a dict"):
+        embed_corpus(emulator.client("qianfan"), Source(files=[rows]), open_sink(tmp_path / "o.jsonl"))
+    assert emulator.requests == 0
+
+
+def test_the_cli_refuses_a_part_size_below_one_and_names_the_failure_kind_in_its_hint(tmp_path, emulator):
+    import os
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a\nb\n", encoding="utf-8")
+    cli = [sys.executable, "-m", "cn_embeddings.cli", "embed", "--provider", "qianfan", "--input", str(corpus)]
+    env = {**os.environ, "QIANFAN_BASE_URL": emulator.qianfan_url, "QIANFAN_API_KEY": "not-the-key"}
+    zero = subprocess.run(
+        [*cli, "--output", str(tmp_path / "o.parquet"), "--rows-per-part", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert zero.returncode == 2 and "--rows-per-part: expected a whole number of at least 1" in zero.stderr
+    rejected = subprocess.run(
+        [*cli, "--output", str(tmp_path / "o.jsonl")], capture_output=True, text=True, env=env, check=False
+    )
+    assert rejected.returncode != 0 and "the credentials were rejected; fix them" in rejected.stderr
+    assert "run the same command again to resume" not in rejected.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -176,7 +177,7 @@ def test_bad_input_is_an_error_without_traceback(emulator_process, tmp_path):
 
 
 @pytest.mark.parametrize("emulator_process", [40], indirect=True)
-@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".lance"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".lance", ".qdrant"])
 @pytest.mark.slow  # runs against the wall clock
 def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_its_vector(
     emulator_process, tmp_path, suffix
@@ -206,10 +207,24 @@ def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_it
     def lance_table():
         import lancedb
 
-        db = lancedb.connect(str(tmp_path))
-        return db.open_table("out") if (tmp_path / "out.lance").exists() else None
+        try:
+            return lancedb.connect(str(tmp_path)).open_table("out")
+        except ValueError:  # not created yet (or still being created)
+            return None
 
-    def rows_on_disk() -> int:
+    def qdrant_points(wait=False) -> int:
+        from qdrant_client import QdrantClient
+
+        if not (tmp_path / "collection" / "out").exists():
+            return 0
+        if wait:  # local mode admits one process at a time: count once the job is gone
+            return 1
+        with contextlib.closing(QdrantClient(path=str(tmp_path))) as qdrant:
+            return qdrant.count("out").count
+
+    def rows_on_disk(running=False) -> int:
+        if suffix == ".qdrant":
+            return qdrant_points(wait=running)
         if suffix == ".lance":
             table = lance_table()
             return table.count_rows() if table is not None else 0
@@ -221,13 +236,19 @@ def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_it
     for _ in range(3):  # kill -9 three times, at random moments after each run has written something
         proc = subprocess.Popen([*CLI, *args], env=emulator_process, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60  # the start-up alone can take seconds on a loaded machine
-        while rows_on_disk() <= counts[-1] and proc.poll() is None and time.monotonic() < deadline:
+        started = time.monotonic()
+        while (
+            rows_on_disk(running=True) <= counts[-1]
+            if suffix != ".qdrant"  # its local store admits one process: give each run a second to write
+            else not qdrant_points(wait=True) or time.monotonic() - started < 1.0
+        ) and (proc.poll() is None and time.monotonic() < deadline):
             time.sleep(0.02)
         time.sleep(rng.uniform(0.0, 0.4))
         proc.kill()
         proc.communicate()  # waits, and closes the pipes
         counts.append(rows_on_disk())
-    assert counts == sorted(set(counts)) and counts[-1] < 2000, counts  # each run added rows and was cut short
+    assert counts == sorted(counts) and counts[-1] < 2000, counts  # no run lost rows, and each was cut short
+    assert suffix == ".qdrant" or counts == sorted(set(counts)), counts  # each run added rows
     resumed = run(args, emulator_process)
     assert resumed.returncode == 0, resumed.stderr
     assert "already present" in resumed.stderr and "rows written" in resumed.stderr
@@ -235,6 +256,12 @@ def test_embed_killed_at_random_points_then_resumed_writes_every_id_once_with_it
         rows = read_jsonl(out)
     elif suffix == ".lance":
         rows = lance_table().to_arrow().to_pylist()
+    elif suffix == ".qdrant":
+        from qdrant_client import QdrantClient
+
+        with contextlib.closing(QdrantClient(path=str(tmp_path))) as qdrant:
+            points, _ = qdrant.scroll("out", limit=5000, with_vectors=True)
+        rows = [{"id": p.payload["id"], "vector": p.vector["dense"]} for p in points]
     else:
         rows = pq.read_table(out).to_pylist()
     ids = [row["id"] for row in rows]

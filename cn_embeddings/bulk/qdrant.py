@@ -1,0 +1,96 @@
+"""A Qdrant collection as a bulk job's output: ``--output qdrant://HOST:PORT/COLLECTION`` for a
+server, ``DIR/NAME.qdrant`` for Qdrant's local mode (the collection NAME in the folder DIR).
+
+Each input is one point: its vectors are named (``dense``, and ``sparse`` when asked for), its
+payload holds ``id`` (the job's id), ``text`` (None for an image or video), ``hash``, ``model`` and
+``metadata`` (``{"id": ...}``), so langchain-qdrant's ``QdrantVectorStore(vector_name="dense",
+content_payload_key="text")`` reads the collection as it is.
+Qdrant wants an integer or UUID point id, so the point id is the UUID5 of the job's id: the same
+input lands on the same point, and every batch is an idempotent upsert. The collection is created
+with the dimension of the first answer when it is missing (cosine distance).
+
+Resumable like the files: ``existing()`` scrolls the payloads' ``id``, ``hash`` and ``model``,
+never the vectors.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._exceptions import ConfigurationError
+from .sinks import Existing, Row, Sink
+
+__all__ = ["QdrantSink", "point_id"]
+
+DENSE, SPARSE = "dense", "sparse"
+_NAMESPACE = uuid.UUID("6f1c1f55-3b0e-5d5e-9d2a-c9f0c5e3a1b7")  # fixed: point ids stay the same across runs
+
+
+def point_id(job_id: str) -> str:
+    """The Qdrant point id of an input: a UUID5 of its id."""
+    return str(uuid.uuid5(_NAMESPACE, job_id))
+
+
+class QdrantSink(Sink):
+    """``location``: a ``qdrant://host:port`` URL or a local-mode folder; ``collection``: its name."""
+
+    def __init__(self, location: str, collection: str) -> None:
+        try:
+            from qdrant_client import QdrantClient
+        except ImportError:
+            raise ConfigurationError("Qdrant output needs qdrant-client: pip install 'cn-embeddings[qdrant]'") from None
+        if location.startswith("qdrant://"):
+            parts = urlsplit(location)
+            self._client = QdrantClient(host=parts.hostname, port=parts.port or 6333)
+        else:
+            self._client = QdrantClient(path=location)
+        self.location, self.collection = location, collection
+
+    def existing(self) -> Existing:
+        if not self._client.collection_exists(self.collection):
+            return super().existing()
+        vectors = self._client.get_collection(self.collection).config.params.vectors
+        if not isinstance(vectors, dict) or DENSE not in vectors:
+            raise ConfigurationError(
+                f"collection {self.collection!r} has no vector named {DENSE!r}, so cn-embeddings did not write it; "
+                "choose another --output"
+            )
+        return Existing(self._payloads(), vectors[DENSE].size)
+
+    def _payloads(self) -> Any:
+        offset = None
+        while True:
+            points, offset = self._client.scroll(
+                self.collection, limit=1024, offset=offset, with_payload=["id", "hash", "model"], with_vectors=False
+            )
+            for point in points:
+                payload = point.payload or {}
+                yield str(payload.get("id")), str(payload.get("hash")), str(payload.get("model"))
+            if offset is None:
+                return
+
+    def write(self, rows: list[Row], model: str) -> None:
+        from qdrant_client import models
+
+        sparse = any(row.sparse is not None for row in rows)
+        if not self._client.collection_exists(self.collection):
+            self._client.create_collection(
+                self.collection,
+                vectors_config={DENSE: models.VectorParams(size=len(rows[0].vector), distance=models.Distance.COSINE)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams()} if sparse else None,
+            )
+        points = []
+        for row in rows:
+            vector: dict[str, Any] = {DENSE: row.vector}
+            if row.sparse is not None:
+                indices = sorted(row.sparse)
+                vector[SPARSE] = models.SparseVector(indices=indices, values=[row.sparse[i] for i in indices])
+            payload = {"id": row.id, "text": row.text, "hash": row.hash, "model": model, "metadata": {"id": row.id}}
+            points.append(models.PointStruct(id=point_id(row.id), vector=vector, payload=payload))
+        self._client.upsert(self.collection, points=points, wait=True)
+
+    def close(self) -> None:
+        self._client.close()
+        super().close()
