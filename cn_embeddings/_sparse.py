@@ -74,45 +74,61 @@ class SparseReuse:
 
     def embed_sparse(self, texts: Sequence[str]) -> list[SparseVector]:
         """Sparse vectors of ``texts``: those a recent dense call of this client already received
-        (each is handed out once), and one request per remaining text for the rest (which also
-        returns its dense vector). Needs a model asked for sparse vectors (Ark ``sparse=True``)."""
+        (each is handed out once), and one request per remaining distinct text for the rest (which
+        also returns its dense vector). Needs a model asked for sparse vectors (Ark ``sparse=True``)."""
         items, keys, found = self._sparse_found(texts)
-        missing = [i for i, vector in enumerate(found) if vector is None]
-        if missing:
-            self._sparse_fill(keys, found, missing, self.embed(Prepared([items[i] for i in missing], self.protocol)))
+        send = _to_send(keys, found)
+        if send:
+            self._sparse_fill(keys, found, send, self.embed(Prepared([items[i] for i in send], self.protocol)))
         return found  # type: ignore[return-value]
 
     async def aembed_sparse(self, texts: Sequence[str]) -> list[SparseVector]:
         items, keys, found = self._sparse_found(texts)
-        missing = [i for i, vector in enumerate(found) if vector is None]
-        if missing:
-            self._sparse_fill(
-                keys, found, missing, await self.aembed(Prepared([items[i] for i in missing], self.protocol))
-            )
+        send = _to_send(keys, found)
+        if send:
+            result = await self.aembed(Prepared([items[i] for i in send], self.protocol))
+            self._sparse_fill(keys, found, send, result)
         return found  # type: ignore[return-value]
 
     def _sparse_found(
         self, texts: Sequence[str]
     ) -> tuple[list[Item], list[tuple[Any, ...] | None], list[SparseVector | None]]:
         """The checked texts (checked once: misses are sent as they are), their cache keys, and
-        what the cache already holds for them."""
+        what the cache already holds for them (a text repeated in the call shares its vector)."""
         if not self.protocol.sparse:
             raise ConfigurationError(
                 f"{self.protocol.vendor} {self.protocol.model} is not asked for sparse vectors (set sparse=True)"
             )
         items = self.validate(texts)
         keys = self._sparse_keys(items)
-        return items, keys, [self._sparse.take(key) for key in keys]
+        taken = {key: self._sparse.take(key) for key in dict.fromkeys(k for k in keys if k is not None)}
+        return items, keys, [taken[key] if key is not None else None for key in keys]
 
     def _sparse_fill(
         self,
         keys: list[tuple[Any, ...] | None],
         found: list[SparseVector | None],
-        missing: list[int],
+        sent: list[int],
         result: EmbeddingResult,
     ) -> None:
-        """The sparse vectors just requested go to the caller, not to the cache."""
+        """The sparse vectors just requested go to the caller (to every repeat of a text), not to
+        the cache."""
         assert result.sparse is not None
-        for position, i in enumerate(missing):
+        for position, i in enumerate(sent):
             found[i] = result.sparse[position]
             self._sparse.take(keys[i])
+        by_key = {keys[i]: found[i] for i in sent if keys[i] is not None}
+        for i, key in enumerate(keys):
+            if found[i] is None and key is not None:
+                found[i] = by_key[key]
+
+
+def _to_send(keys: list[tuple[Any, ...] | None], found: list[SparseVector | None]) -> list[int]:
+    """The inputs to request: the first of each distinct text still missing (and every input
+    without a key)."""
+    first: dict[Any, int] = {}
+    for i, vector in enumerate(found):
+        if vector is None:
+            key = keys[i]
+            first.setdefault(("unkeyed", i) if key is None else key, i)
+    return sorted(first.values())

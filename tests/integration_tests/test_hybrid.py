@@ -156,6 +156,33 @@ def test_sparse_values_are_exact_and_as_sparse_sends_nothing_more(emu):
     assert emu.requests == len(DOCS) + 1 and again[0].indices == vectors[0].indices
 
 
+def test_the_readme_langchain_hybrid_snippet_runs_as_written(emu, monkeypatch, capsys):
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    (snippet,) = [
+        block for block in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "RetrievalMode.HYBRID" in block
+    ]
+    monkeypatch.setenv("ARK_API_KEY", emu.credentials.ark_api_key)
+    monkeypatch.setenv("ARK_BASE_URL", emu.ark_url)
+    exec(compile(snippet, "README.md", "exec"), {})  # noqa: S102 - the README's own code
+    # a request per text (3), per query (1), and the one langchain-qdrant makes to learn the size
+    assert capsys.readouterr().out == "红色的帽子\n" and emu.requests == 5
+
+
+def test_a_repeated_text_costs_one_sparse_request(emu):
+    """Four texts, one of them three times: two requests, not six (sync and async alike)."""
+    import asyncio
+
+    client = emu.client("ark", MODEL, sparse=True, dimensions=1024)
+    texts = ["重复的文本", "另一段", "重复的文本", "重复的文本"]
+    assert client.embed_sparse(texts) == [pytest.approx(expected_sparse(t)) for t in texts]
+    assert emu.requests == 2
+    assert asyncio.run(client.aembed_sparse(texts)) == [pytest.approx(expected_sparse(t)) for t in texts]
+    assert emu.requests == 4
+
+
 def test_the_sparse_is_bounded_and_falls_back_to_requests(emu, monkeypatch):
     from cn_embeddings import _client
 
