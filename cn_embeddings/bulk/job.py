@@ -23,8 +23,9 @@ import hashlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from .._batching import run_batches
 from .._client import EmbeddingClient
@@ -92,6 +93,7 @@ class _Entry:
     id: str
     hash: str
     item: Item
+    fields: Mapping[str, Any]
 
 
 def _checked(client: EmbeddingClient, records: Iterable[Record]) -> Iterator[tuple[Record, _Entry]]:
@@ -113,7 +115,7 @@ def _checked(client: EmbeddingClient, records: Iterable[Record]) -> Iterator[tup
                     "nothing was sent",
                     rule="id",
                 ) from None
-        yield record, _Entry(record.id if record.id is not None else digest, digest, item)
+        yield record, _Entry(record.id if record.id is not None else digest, digest, item, record.fields)
 
 
 def _check_output(existing: Existing, model: str) -> dict[int, int]:
@@ -253,7 +255,7 @@ class _Window:
     def _one(self, batch: list[_Entry], cancel: Cancel) -> BatchResult:
         result = self.client.run_batch([e.item for e in batch], cancel)
         rows = [
-            Row(e.id, e.hash, vector, result.sparse[i] if result.sparse else None, e.item.text)
+            Row(e.id, e.hash, vector, result.sparse[i] if result.sparse else None, e.item.text, e.fields)
             for i, (e, vector) in enumerate(zip(batch, result.vectors, strict=True))
         ]
         with self.lock:

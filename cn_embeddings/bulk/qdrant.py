@@ -87,7 +87,13 @@ class QdrantSink(Sink):
             if row.sparse is not None:
                 indices = sorted(row.sparse)
                 vector[SPARSE] = models.SparseVector(indices=indices, values=[row.sparse[i] for i in indices])
-            payload = {"id": row.id, "text": row.text, "hash": row.hash, "model": model, "metadata": {"id": row.id}}
+            payload = {
+                "id": row.id,
+                "text": row.text,
+                "hash": row.hash,
+                "model": model,
+                "metadata": {**(row.fields or {}), "id": row.id},
+            }
             points.append(models.PointStruct(id=point_id(row.id), vector=vector, payload=payload))
         self._client.upsert(self.collection, points=points, wait=True)
 

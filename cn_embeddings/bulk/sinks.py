@@ -24,7 +24,7 @@ import json
 import os
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -43,7 +43,8 @@ class Row:
     hash: str
     vector: list[float]
     sparse: SparseVector | None = None
-    text: str | None = None  # the text sent (stores that keep it: LanceDB)
+    text: str | None = None  # the text sent (stores that keep it: LanceDB, Qdrant)
+    fields: Mapping[str, Any] | None = None  # the input row's other columns, passed through
 
 
 @dataclass
@@ -127,6 +128,8 @@ def _line(row: Row, model: str) -> str:
     text = head[:-1] + _VECTOR_KEY + _dumps(row.vector)
     if row.sparse is not None:
         text += ', "sparse": ' + _dumps({str(k): v for k, v in row.sparse.items()})
+    if row.fields:  # after the vector: resume parses only what precedes it
+        text += ', "fields": ' + json.dumps(row.fields, ensure_ascii=False, default=str)
     return text + "}\n"
 
 

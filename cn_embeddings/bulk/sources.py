@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ class Record:
     id: str | None
     content: Any
     origin: str
+    fields: Mapping[str, Any] = field(default_factory=dict)  # the row's other columns, passed through
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,6 @@ def _read_parquet(path: Path, columns: Columns) -> Iterator[Record]:
         ) from None
     file = pq.ParquetFile(path)
     names = file.schema_arrow.names
-    wanted = [c for c in (columns.id, columns.text, columns.image, columns.video) if c in names]
     if columns.id_required and columns.id not in names:
         raise InvalidInputError(f"{path}: no id column {columns.id!r} (columns: {names})", rule="columns")
     if columns.text not in names and columns.image not in names:
@@ -184,7 +184,7 @@ def _read_parquet(path: Path, columns: Columns) -> Iterator[Record]:
             rule="columns",
         )
     row_number = 0
-    for batch in file.iter_batches(batch_size=1024, columns=wanted):
+    for batch in file.iter_batches(batch_size=1024):
         for row in batch.to_pylist():
             yield _from_row(row, path, f"{path}:row {row_number}", columns)
             row_number += 1
@@ -215,8 +215,10 @@ def _from_row(row: Mapping[str, Any], path: Path, origin: str, columns: Columns)
         raise InvalidInputError(
             f"{origin}: the id is a {type(rid).__name__}; an id is a string or an integer", rule="id"
         )
+    used = {columns.id, columns.text, columns.image, columns.video}
     return Record(
         None if rid is None or rid == "" else str(rid),
         content["text"] if list(content) == ["text"] else content,
         origin,
+        {name: value for name, value in row.items() if name not in used},
     )

@@ -175,7 +175,10 @@ def test_a_corpus_goes_into_qdrant_and_a_langchain_retriever_reads_it_without_em
 
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(
-        "".join(json.dumps({"id": f"d{i}", "text": f"passage about topic {i}"}) + "\n" for i in range(25)),
+        "".join(
+            json.dumps({"id": f"d{i}", "text": f"passage about topic {i}", "source": "guide.pdf", "page": i}) + "\n"
+            for i in range(25)
+        ),
         encoding="utf-8",
     )
     out = tmp_path / "qdrant" / "docs.qdrant"  # local mode: the collection docs in the folder qdrant/
@@ -195,7 +198,13 @@ def test_a_corpus_goes_into_qdrant_and_a_langchain_retriever_reads_it_without_em
     try:
         (best,) = store.similarity_search("passage about topic 12", k=1)
         assert best.page_content == "passage about topic 12"
-        assert best.metadata == {"id": "d12", "_id": point_id("d12"), "_collection_name": "docs"}
+        assert best.metadata == {
+            "id": "d12",
+            "source": "guide.pdf",
+            "page": 12,
+            "_id": point_id("d12"),
+            "_collection_name": "docs",
+        }
         asked = [text for seen in list(emulator.seen)[sent:] for text in seen.body["input"]]
         assert "passage about topic 12" in asked  # the query (and the store's own dimension probe),
         assert not any(text.startswith("passage about topic ") for text in asked[:-1])  # never the corpus
@@ -205,7 +214,7 @@ def test_a_corpus_goes_into_qdrant_and_a_langchain_retriever_reads_it_without_em
             "text": "passage about topic 3",
             "hash": point.payload["hash"],
             "model": "embedding-v1",
-            "metadata": {"id": "d3"},
+            "metadata": {"source": "guide.pdf", "page": 3, "id": "d3"},
         }
         assert point.vector["dense"] == pytest.approx(client.embed_texts(["passage about topic 3"])[0], abs=1e-6)
     finally:
@@ -270,3 +279,17 @@ def test_the_cli_refuses_a_part_size_below_one_and_names_the_failure_kind_in_its
     )
     assert rejected.returncode != 0 and "the credentials were rejected; fix them" in rejected.stderr
     assert "run the same command again to resume" not in rejected.stderr
+
+
+def test_json_lines_rows_carry_the_inputs_other_fields_and_still_resume(tmp_path, emulator):
+    corpus = tmp_path / "c.jsonl"
+    rows = [{"id": f"d{i}", "text": f"text {i}", "title": f"标题 {i}", "tags": ["a", i]} for i in range(5)]
+    corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    embed_corpus(emulator.client("qianfan"), Source(files=[corpus]), open_sink(out))
+    written = {row["id"]: row for row in _lines(out)}
+    assert {rid: row["fields"] for rid, row in written.items()} == {
+        r["id"]: {"title": r["title"], "tags": r["tags"]} for r in rows
+    }
+    again = embed_corpus(emulator.client("qianfan"), Source(files=[corpus]), open_sink(out))
+    assert (again.skipped, again.written) == (5, 0)
