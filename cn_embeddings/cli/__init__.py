@@ -178,7 +178,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     sink = open_sink(args.output, rows_per_part=args.rows_per_part)  # checked before any request
     client = make_client(args.provider, args.model, **options_from_args(args, args.provider))
     try:
-        summary = embed_corpus(client, source, sink, show_progress=sys.stderr.isatty())
+        summary = embed_corpus(client, source, sink, show_progress=True)  # a bar, or lines in a log
     except BulkError as error:
         print(f"summary: {error.summary}", file=sys.stderr)
         raise

@@ -21,3 +21,20 @@ def test_disabled_or_empty_gives_no_callback():
         assert advance is None
     with progress_bar(0, True) as advance:
         assert advance is None
+
+
+def test_off_a_terminal_progress_is_plain_lines_at_most_every_interval(monkeypatch, capsys):
+    from cn_embeddings import _progress
+
+    now = [0.0]
+    monkeypatch.setattr(_progress.time, "monotonic", lambda: now[0])
+    with progress_bar(40, True, desc="embedding") as advance:  # pytest's stderr is not a terminal
+        for _ in range(4):
+            advance(10)
+            now[0] += 6.0  # lines at most every LINE_EVERY (10 s), and one at the end
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.splitlines() == [
+        "embedding: 30/40 inputs, 2.5/s, ETA 4s",  # at 12 s: the first 10 s have passed
+        "embedding: 40/40 inputs, 2.2/s, ETA 0s",
+    ]
