@@ -146,6 +146,8 @@ def embed_corpus(
     except BaseException:
         sink.close()  # nothing was sent: the output is free for the next job
         raise
+    if todo:
+        sink.record_settings(vector_settings(client))
     before = client.usage
     try:
         with progress_bar(todo, enabled=show_progress, desc="embedding") as progress:
@@ -157,11 +159,37 @@ def embed_corpus(
     return summary
 
 
+def vector_settings(client: EmbeddingClient) -> dict[str, Any]:
+    """What the vectors of a run depend on besides the inputs: the protocol's own settings, and
+    what happens to long texts and oversized images."""
+    return {
+        **client.protocol.vector_settings(),
+        "long_inputs": client.options.long_inputs,
+        "fit_images": client.options.fit_images,
+    }
+
+
+def _check_settings(sink: Sink, settings: dict[str, Any]) -> None:
+    """A resume with settings that change the vectors (other instructions, dimensions, sparse...)
+    is refused before any request: the output would mix embedding spaces."""
+    recorded = sink.recorded_settings()
+    if recorded is None:
+        return
+    changed = sorted(name for name in settings.keys() | recorded.keys() if settings.get(name) != recorded.get(name))
+    if changed:
+        said = "; ".join(f"{name}={recorded.get(name)!r} there, {settings.get(name)!r} now" for name in changed)
+        raise ConfigurationError(
+            f"the output was written with other settings ({said}); run with the same settings to resume, "
+            "or write to another --output (nothing was sent)"
+        )
+
+
 def _first_pass(
     client: EmbeddingClient, source: Iterable[Record], sink: Sink, model: str
 ) -> tuple[Existing, Summary, set[int], int]:
     """Check every record and the output before any request: (what the output holds, the counts,
     the positions the second pass leaves out, how many it sends)."""
+    _check_settings(sink, vector_settings(client))
     existing = sink.existing()
     done = _check_output(existing, model)
     summary, todo = Summary(), 0

@@ -65,4 +65,5 @@ def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
     else:
         sink = JsonlSink(path)
     sink.lock(path)
+    sink.settings_path = path.parent / f".{path.name}.settings.json"  # beside the output, like its lock
     return sink

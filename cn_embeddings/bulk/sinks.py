@@ -102,6 +102,24 @@ class Sink:
     def close(self) -> None:
         self.release()
 
+    settings_path: Path | None = None  # where the settings the vectors were made with are kept
+
+    def recorded_settings(self) -> dict[str, Any] | None:
+        """The settings an earlier run recorded (None: none recorded)."""
+        if self.settings_path is None or not self.settings_path.exists():
+            return None
+        try:
+            recorded = json.loads(self.settings_path.read_text(encoding="utf-8"))
+        except ValueError:
+            raise ConfigurationError(
+                f"{self.settings_path} is damaged; delete it to accept the output's vectors as they are"
+            ) from None
+        return recorded if isinstance(recorded, dict) else None
+
+    def record_settings(self, settings: dict[str, Any]) -> None:
+        if self.settings_path is not None:
+            self.settings_path.write_text(json.dumps(settings, sort_keys=True) + "\n", encoding="utf-8")
+
     def lock(self, output: Path) -> None:
         """Hold ``output`` for this job (see :class:`OutputLock`); ``release`` or ``close`` lets go."""
         self._lock = OutputLock(output)

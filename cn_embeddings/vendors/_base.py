@@ -48,6 +48,11 @@ class VendorProtocol(ABC):
         """What a sparse vector depends on besides its text (Ark: the instructions sent with it)."""
         return None
 
+    def vector_settings(self) -> dict[str, object]:
+        """Every setting of this protocol that changes the vectors of a document (the bulk job
+        records them in its output and refuses to resume with others)."""
+        return {"model": self.model}
+
     def for_queries(self) -> VendorProtocol:
         """The protocol for query embeddings (Ark sends other instructions); most vendors: itself."""
         return self

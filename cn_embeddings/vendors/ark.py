@@ -296,6 +296,16 @@ class ArkProtocol(VendorProtocol):
     def sparse_scope(self) -> str | None:
         return self.instructions
 
+    def vector_settings(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "dimensions": self.dimensions,
+            "client_side_dimensions": self.client_side,
+            "instructions": self.instructions,
+            "sparse": self.sparse,
+            "multi_embedding": self.multi_embedding,
+        }
+
     def for_queries(self) -> ArkProtocol:
         if self.query_instructions is None:
             return self

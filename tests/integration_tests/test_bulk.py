@@ -76,7 +76,9 @@ def test_resume_refuses_another_model_another_dimension_and_changed_content(emu,
     out = tmp_path / "o.jsonl"
     corpus = write_csv(tmp_path / "c.csv", [("a", "one"), ("b", "two")])
     embed_corpus(emu.client("ark", dimensions=1024), Source(files=[corpus]), open_sink(out))
-    with pytest.raises(ConfigurationError, match="not doubao-embedding-vision-250615"):
+    with pytest.raises(
+        ConfigurationError, match="model='doubao-embedding-vision-251215' there, 'doubao-embedding-vision-250615' now"
+    ):
         embed_corpus(emu.client("ark", "doubao-embedding-vision-250615"), Source(files=[corpus]), open_sink(out))
     changed = write_csv(tmp_path / "c2.csv", [("a", "one"), ("b", "TWO")])
     emu.reset()
@@ -84,7 +86,10 @@ def test_resume_refuses_another_model_another_dimension_and_changed_content(emu,
         embed_corpus(emu.client("ark", dimensions=1024), Source(files=[changed]), open_sink(out))
     assert emu.requests == 0
     more = write_csv(tmp_path / "c3.csv", [("c", "three")])
-    with pytest.raises(ConfigurationError, match="2048 dimensions.*holds 1024"):
+    with pytest.raises(ConfigurationError, match="dimensions=1024 there, None now"):  # before any request
+        embed_corpus(emu.client("ark"), Source(files=[more]), open_sink(out))
+    (tmp_path / ".o.jsonl.settings.json").unlink()  # an output from before settings were recorded:
+    with pytest.raises(ConfigurationError, match="2048 dimensions.*holds 1024"):  # the first answer tells
         embed_corpus(emu.client("ark"), Source(files=[more]), open_sink(out))
     assert set(lines_of(out)) == {"a", "b"}
 

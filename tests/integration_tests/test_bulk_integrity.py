@@ -293,3 +293,24 @@ def test_json_lines_rows_carry_the_inputs_other_fields_and_still_resume(tmp_path
     }
     again = embed_corpus(emulator.client("qianfan"), Source(files=[corpus]), open_sink(out))
     assert (again.skipped, again.written) == (5, 0)
+
+
+def test_a_resume_with_settings_that_change_the_vectors_is_refused_before_any_request(tmp_path, emulator):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(f"line {i}\n" for i in range(6)), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    model = "doubao-embedding-vision-251215"
+    embed_corpus(
+        emulator.client("ark", model, instructions="Target: documents"), Source(files=[corpus]), open_sink(out)
+    )
+    with open(corpus, "a", encoding="utf-8") as fh:
+        fh.write("line 6\n")
+    sent = emulator.requests
+    for changed in ({"instructions": "Target: passages"}, {"dimensions": 1024}, {"sparse": True}, {}):
+        with pytest.raises(ConfigurationError, match=r"written with other settings \(.*nothing was sent"):
+            embed_corpus(emulator.client("ark", model, **changed), Source(files=[corpus]), open_sink(out))
+    assert emulator.requests == sent
+    again = embed_corpus(
+        emulator.client("ark", model, instructions="Target: documents"), Source(files=[corpus]), open_sink(out)
+    )
+    assert (again.skipped, again.written) == (6, 1)
