@@ -186,8 +186,20 @@ def run_batches(
         cancel.set() if gentle else cancel.stop()
     finally:
         cancel.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        _join(pool, outcome, cancel, gentle)
     return _unless_drained(outcome, plan)
+
+
+def _join(pool: ThreadPoolExecutor, outcome: Outcome[Any, Any], cancel: Cancel, gentle: bool) -> None:
+    """Wait for every worker, even through a Ctrl-C that lands while waiting: it is the run's
+    interruption, as one landing earlier is, and no worker is left running behind the caller."""
+    while True:
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+            return
+        except BaseException as interrupt:  # noqa: BLE001 - recorded, raised by the caller
+            outcome.fail(None, interrupt)
+            cancel.set() if gentle else cancel.stop()
 
 
 def _unless_drained(outcome: Outcome[B, R], plan: _Plan[B]) -> Outcome[B, R]:
