@@ -18,20 +18,12 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ._closing import close_with_loop
 from ._deadline import deadline_transport, environment_proxies
 from ._exceptions import ConfigurationError
 from ._options import ClientOptions
 
 __all__ = ["Closeable", "Connections"]
-
-
-async def _closer(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
-    """Closes ``client`` when its event loop shuts down: ``asyncio.run`` closes every live async
-    generator before it closes the loop, so an owned AsyncClient never outlives its loop."""
-    try:
-        yield
-    finally:
-        await client.aclose()
 
 
 class _LoopState:
@@ -81,11 +73,11 @@ class Connections:
                 self.user_async_loop = loop
             state = self.loops.get(loop)
             for old in [lp for lp in self.loops if lp.is_closed()]:
-                del self.loops[old]  # closed by its _closer when the loop shut down
+                del self.loops[old]  # closed by close_with_loop when the loop shut down
             fresh = state is None
             if state is None:
                 client = self.user_async_client or self._new(httpx.AsyncClient)
-                closer = _closer(client) if self.user_async_client is None else None
+                closer = close_with_loop(client) if self.user_async_client is None else None
                 state = self.loops[loop] = _LoopState(client, closer)
         if fresh and state.closer is not None:
             await state.closer.asend(None)

@@ -30,6 +30,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ._closing import close_with_loop
 from ._exceptions import ConfigurationError
 
 __all__ = ["PASSWORD_ENV", "QUOTA_URL_ENV", "RedisStore", "check_quota_url", "shared_store"]
@@ -140,7 +141,7 @@ class RedisStore:
             if held is None:
                 client = self._async_module.Redis.from_url(self._url, **self._options)
                 # the closer is held here: asyncio.run closes live async generators before the loop
-                held = self._async[loop] = (client.register_script(_RESERVE), _closer(client))
+                held = self._async[loop] = (client.register_script(_RESERVE), close_with_loop(client))
         if fresh:
             await held[1].asend(None)
         return held[0]
@@ -161,13 +162,6 @@ class RedisStore:
                 self._where,
                 type(error).__name__,
             )
-
-
-async def _closer(client: Any) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        await client.aclose()
 
 
 _SHARED: weakref.WeakValueDictionary[tuple[Any, ...], RedisStore] = weakref.WeakValueDictionary()

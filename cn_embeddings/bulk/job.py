@@ -141,13 +141,14 @@ def embed_corpus(
     twice. Raises InvalidInputError or ConfigurationError before any request, BulkError after."""
     started = time.perf_counter()
     model = client.protocol.model
+    settings = vector_settings(client)
     try:
-        existing, summary, skip, todo = _first_pass(client, source, sink, model)
+        existing, summary, skip, todo = _first_pass(client, source, sink, model, settings)
     except BaseException:
         sink.close()  # nothing was sent: the output is free for the next job
         raise
     if todo:
-        sink.record_settings(vector_settings(client))
+        sink.record_settings(settings)
     before = client.usage
     try:
         with progress_bar(todo, enabled=show_progress, desc="embedding") as progress:
@@ -185,11 +186,11 @@ def _check_settings(sink: Sink, settings: dict[str, Any]) -> None:
 
 
 def _first_pass(
-    client: EmbeddingClient, source: Iterable[Record], sink: Sink, model: str
+    client: EmbeddingClient, source: Iterable[Record], sink: Sink, model: str, settings: dict[str, Any]
 ) -> tuple[Existing, Summary, set[int], int]:
     """Check every record and the output before any request: (what the output holds, the counts,
     the positions the second pass leaves out, how many it sends)."""
-    _check_settings(sink, vector_settings(client))
+    _check_settings(sink, settings)
     existing = sink.existing()
     done = _check_output(existing, model)
     summary, todo = Summary(), 0

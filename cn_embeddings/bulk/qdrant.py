@@ -47,6 +47,7 @@ class QdrantSink(Sink):
         else:
             self._client = QdrantClient(path=location)
         self.location, self.collection = location, collection
+        self._created = False  # known to exist: no round trip to ask again for every batch
 
     def existing(self) -> Existing:
         if not self._client.collection_exists(self.collection):
@@ -74,13 +75,14 @@ class QdrantSink(Sink):
     def write(self, rows: list[Row], model: str) -> None:
         from qdrant_client import models
 
-        sparse = any(row.sparse is not None for row in rows)
-        if not self._client.collection_exists(self.collection):
+        if not self._created and not self._client.collection_exists(self.collection):
+            sparse = any(row.sparse is not None for row in rows)
             self._client.create_collection(
                 self.collection,
                 vectors_config={DENSE: models.VectorParams(size=len(rows[0].vector), distance=models.Distance.COSINE)},
                 sparse_vectors_config={SPARSE: models.SparseVectorParams()} if sparse else None,
             )
+        self._created = True
         points = []
         for row in rows:
             vector: dict[str, Any] = {DENSE: row.vector}
