@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cn_embeddings._ratecontrol import Quota, RateController
@@ -44,11 +45,16 @@ def simulate(
     refuse_randomly: float = 0.0,
     seed: int = 0,
     limit: float | None = None,
+    adapt: Callable[[RateController, QuotaRule], None] | None = None,
 ) -> tuple[Run, RateController]:
-    """Run ``jobs`` requests through a fresh controller against a quota of ``rule``."""
+    """Run ``jobs`` requests through a fresh controller against a quota of ``rule``; ``adapt``
+    may replace parts of the controller first (``benchmarks/unknown_quota_bound.py`` gives it an
+    oracle)."""
     rng = random.Random(seed)
     now = [0.0]
     controller = RateController(quota, max_in_flight, clock=lambda: now[0])
+    if adapt is not None:
+        adapt(controller, rule)
     vendor = make_quota(rule)
     kind = "tokens" if rule.kind == "tokens" else "in_flight" if rule.kind == "inflight" else "requests"
     events: list[tuple[float, int, str, int, object]] = []
