@@ -106,6 +106,28 @@ class Emulator:
             return {"access_key": c.volc_access_key, "secret_key": c.volc_secret_key, "base_url": self.url}
         raise ValueError(f"unknown vendor {vendor!r}; one of tencent, qianfan, ark, tokenhub, volcengine")
 
+    def environment(self) -> dict[str, str]:
+        """Environment variables that point every class built without arguments here: the
+        credentials and base URL of each vendor (``os.environ.update(emu.environment())``)."""
+        c = self.credentials
+        env = {
+            "TENCENTCLOUD_SECRET_ID": c.secret_id,
+            "TENCENTCLOUD_SECRET_KEY": c.secret_key,
+            "TENCENTCLOUD_ES_BASE_URL": self.tencent_url,
+            "QIANFAN_API_KEY": c.qianfan_api_key,
+            "QIANFAN_BASE_URL": self.qianfan_url,
+            "ARK_API_KEY": c.ark_api_key,
+            "ARK_BASE_URL": self.ark_url,
+            "TOKENHUB_API_KEY": c.tokenhub_api_key,
+            "TOKENHUB_BASE_URL": self.url + "/v1",
+            "VOLC_ACCESSKEY": c.volc_access_key,
+            "VOLC_SECRETKEY": c.volc_secret_key,
+            "VOLCENGINE_RERANK_BASE_URL": self.url,
+        }
+        if c.session_token is not None:
+            env["TENCENTCLOUD_SESSION_TOKEN"] = c.session_token
+        return env
+
     def client(self, vendor: str, model: str | None = None, **options: Any) -> VendorClient:
         """A core client of ``vendor`` pointed at this emulator with its credentials."""
         from ..clients import CLIENTS, DEFAULT_MODELS

@@ -89,6 +89,40 @@ QUOTAS = (  # [DOC] each
     ("doubao-embedding-text-240715", Quota(20.0, 1_200_000, exact=False, source="1,200 RPM / 1.2M TPM")),
 )
 UNRETRYABLE = ("QuotaExceeded", "SetLimitExceeded", "AccountOverdueError", "OperationDenied")
+# The models the documentation lists (any other doubao-embedding or ep- id is taken by its prefix).
+DOCUMENTED_MODELS = (
+    "doubao-embedding-vision-251215",
+    "doubao-embedding-vision-250615",
+    "doubao-embedding-large-text-250515",
+    "doubao-embedding-text-240715",
+)
+# The error answers the vendor documents (status, code; docs/wire-reference.md §3.5), for the
+# troubleshooting table: each goes through parse_error to show what a caller gets.
+DOCUMENTED_ERRORS = (
+    (400, "MissingParameter"),
+    (400, "InvalidParameter"),
+    (400, "InvalidEndpoint.ClosedEndpoint"),
+    (400, "InputTextRiskDetection"),
+    (400, "InputImageRiskDetection"),
+    (401, "AuthenticationError"),
+    (403, "AccountOverdueError"),
+    (403, "AccessDenied"),
+    (403, "OperationDenied.ServiceNotOpen"),
+    (404, "InvalidEndpointOrModel.NotFound"),
+    (404, "ModelNotOpen"),
+    (429, "RateLimitExceeded.EndpointRPMExceeded"),
+    (429, "RateLimitExceeded.EndpointTPMExceeded"),
+    (429, "ModelAccountRpmRateLimitExceeded"),
+    (429, "ModelAccountTpmRateLimitExceeded"),
+    (429, "APIAccountRpmRateLimitExceeded"),
+    (429, "AccountRateLimitExceeded"),
+    (429, "InflightBatchsizeExceeded"),
+    (429, "RequestBurstTooFast"),
+    (429, "ServerOverloaded"),
+    (429, "QuotaExceeded"),
+    (429, "SetLimitExceeded"),
+    (500, "InternalServiceError"),
+)
 # Token-level multi-vectors [Go SDK MultiEmbeddingDimension]; from -251215 [3P][INF].
 MULTI_DIMENSION = 2048
 MULTI_FROM = 251215

@@ -57,6 +57,30 @@ TEXT_MODELS: dict[str, tuple[int, TextRule]] = {
 MODELS = {**{m: "text" for m in TEXT_MODELS}, MULTIMODAL_MODEL: "multimodal"}
 # Unknown text models (custom services) get embedding-v1's limits [INF].
 CUSTOM_TEXT = (16, TextRule(max_chars=1000))
+# The error answers documented for /v2/embeddings (status, code; docs/wire-reference.md §2.4), for
+# the troubleshooting table: each goes through parse_error to show what a caller gets.
+DOCUMENTED_ERRORS = (
+    (400, "malformed_json"),
+    (400, "invalid_model"),
+    (400, "characters_too_long"),
+    (400, "tokens_too_long"),
+    (400, "invalid_argument"),
+    (400, "invalid_image_url"),
+    (400, "image_url_unsafe"),
+    (401, "no_parameter_permission"),
+    (401, "invalid_iam_token"),
+    (401, "invalid_appid"),
+    (405, "method_not_supported"),
+    (429, "rpm_rate_limit_exceeded"),
+    (429, "tpm_rate_limit_exceeded"),
+    (429, "user_rate_limit_exceeded"),
+    (429, "cluster_rate_limit_exceeded"),
+    (429, "cluster_rpm_rate_limit_exceeded"),
+    (429, "cluster_tpm_rate_limit_exceeded"),
+    (429, "preemptible_rate_limit_exceeded"),
+    (500, "internal_error"),
+    (500, "dispatch_internal_error"),
+)
 # gme: one object per request [INF: the doc does not say more are allowed], 10 MB images [DOC].
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 IMAGE_FORMATS = frozenset({"jpeg", "png", "bmp"})

@@ -93,6 +93,37 @@ def _encoded_size(item: Item) -> int:
 
 RETRYABLE_CODES = ("RequestLimitExceeded", "InternalError", "ServiceUnavailable", "ResourceUnavailable")
 AUTH_CODES = ("AuthFailure", "UnauthorizedOperation")
+# The error codes documented for these actions and API 3.0 (docs/wire-reference.md §1.6), all sent
+# with HTTP 200, for the troubleshooting table: each goes through parse_error.
+DOCUMENTED_ERRORS = tuple(
+    (200, code)
+    for code in (
+        "AuthFailure.InvalidAuthorization",
+        "AuthFailure.InvalidSecretId",
+        "AuthFailure.SecretIdNotFound",
+        "AuthFailure.SignatureExpire",
+        "AuthFailure.SignatureFailure",
+        "AuthFailure.TokenFailure",
+        "AuthFailure.UnauthorizedOperation",
+        "UnauthorizedOperation",
+        "InvalidParameter",
+        "InvalidParameterValue",
+        "MissingParameter",
+        "UnknownParameter",
+        "UnsupportedOperation",
+        "ResourceNotFound",
+        "RequestSizeLimitExceeded",
+        "RequestLimitExceeded",
+        "RequestLimitExceeded.IPLimitExceeded",
+        "RequestLimitExceeded.UinLimitExceeded",
+        "LimitExceeded",
+        "InternalError",
+        "ServiceUnavailable",
+        "ResourceUnavailable",
+        "ResourceInsufficient",
+        "FailedOperation",
+    )
+)
 
 
 def make_auth(secrets: Mapping[str, Secret | None]) -> TC3Auth:
