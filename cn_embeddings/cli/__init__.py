@@ -293,12 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     embed = sub.add_parser(
         "embed",
         parents=[common],
-        help="embed a corpus into JSON Lines or Parquet, resumable",
+        help="embed a corpus into JSON Lines, Parquet, LanceDB or Qdrant, resumable",
         epilog=EXAMPLES["embed"],
         formatter_class=fmt,
     )
-    embed.add_argument("--provider", choices=PROVIDERS, required=True)
-    embed.add_argument("--model")
+    embed.add_argument("--provider", choices=PROVIDERS, required=True, help="the vendor")
+    embed.add_argument("--model", help="the model (default: the vendor's default model)")
     embed.add_argument("--text", action="append", help="a text to embed (repeatable)")
     embed.add_argument("--image", action="append", help="an image file or folder (repeatable)")
     embed.add_argument(
@@ -333,8 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES["rerank"],
         formatter_class=fmt,
     )
-    rerank.add_argument("--provider", choices=tuple(RERANKERS), required=True)
-    rerank.add_argument("--model")
+    rerank.add_argument("--provider", choices=tuple(RERANKERS), required=True, help="the vendor")
+    rerank.add_argument("--model", help="the rerank model (default: the vendor's default)")
     rerank.add_argument("--query", required=True, help="the query")
     rerank.add_argument("--input", required=True, help=".txt (a document per line), or .jsonl, .csv or .parquet rows")
     rerank.add_argument("--text-column", default="text", help="the text field of rows (default: text)")
@@ -352,8 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES["check"],
         formatter_class=fmt,
     )
-    check.add_argument("--provider", choices=PROVIDERS, required=True)
-    check.add_argument("--model")
+    check.add_argument("--provider", choices=PROVIDERS, required=True, help="the vendor")
+    check.add_argument("--model", help="the model (default: the vendor's default model)")
     add_option_flags(check)
     check.set_defaults(func=cmd_check)
 
@@ -364,8 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES["emulator"],
         formatter_class=fmt,
     )
-    emu.add_argument("--port", type=int, default=8808)
-    emu.add_argument("--latency-ms", type=float, default=0.0)
+    emu.add_argument("--port", type=int, default=8808, help="the port on 127.0.0.1 (default: 8808; 0 picks a free one)")
+    emu.add_argument("--latency-ms", type=float, default=0.0, help="milliseconds added before every answer")
     emu.add_argument(
         "--qps",
         type=float,
@@ -391,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emu.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped connections")
     emu.add_argument("--stall-rate", type=float, default=0.0, help="share of requests that never answer")
-    emu.add_argument("--seed", type=int, default=0)
+    emu.add_argument("--seed", type=int, default=0, help="seed of the random faults, so a run can be repeated")
     emu.set_defaults(func=cmd_emulator)
     return parser
 

@@ -156,17 +156,18 @@ def test_sparse_values_are_exact_and_as_sparse_sends_nothing_more(emu):
     assert emu.requests == len(DOCS) + 1 and again[0].indices == vectors[0].indices
 
 
-def test_the_readme_langchain_hybrid_snippet_runs_as_written(emu, monkeypatch, capsys):
+def test_the_docs_langchain_hybrid_snippet_sends_a_request_per_text_and_query(emu, monkeypatch, capsys):
+    """tests/docs/test_snippets.py runs every snippet; this one also counts what it sends."""
     import pathlib
     import re
 
-    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    page = (pathlib.Path(__file__).parents[2] / "docs" / "how-to" / "hybrid-search.md").read_text(encoding="utf-8")
     (snippet,) = [
-        block for block in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "RetrievalMode.HYBRID" in block
+        block for block in re.findall(r"```python\n(.*?)```", page, flags=re.S) if "RetrievalMode.HYBRID" in block
     ]
     monkeypatch.setenv("ARK_API_KEY", emu.credentials.ark_api_key)
     monkeypatch.setenv("ARK_BASE_URL", emu.ark_url)
-    exec(compile(snippet, "README.md", "exec"), {})  # noqa: S102 - the README's own code
+    exec(compile(snippet, "hybrid-search.md", "exec"), {})  # noqa: S102 - the documentation's own code
     # a request per text (3), per query (1), and the one langchain-qdrant makes to learn the size
     assert capsys.readouterr().out == "红色的帽子\n" and emu.requests == 5
 

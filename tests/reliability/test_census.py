@@ -5,7 +5,7 @@ client whose transport records requests. The only accepted outcome is an
 ``InvalidInputError`` naming input 1 (or, for a whole call that is not a list,
 the call), or a ``ConfigurationError`` for a modality the model cannot take,
 with no request sent. The test prints the census as a table and checks the
-figures the README's Reliability section quotes.
+figures the Reliability page (docs/reliability.md) quotes.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from cn_embeddings import (
 )
 from tests.conftest import png_bytes
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+RELIABILITY = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 # name: (vendor, model, modalities, which over-long texts break a documented limit). Tencent's
 # text models document no text limit, only the 10 MB request body [INF]; gme documents neither.
 MODELS: dict[str, tuple[str, str, set[str], str]] = {
@@ -278,8 +278,10 @@ def test_every_clearly_bad_input_is_refused_before_the_wire(tmp_path, capsys):
             print(f"  {outcome:28} {n}")
     wrong = [row for row in rows if row[2] != "refused before the wire"]
     assert wrong == [], "\n".join(map(str, wrong))
-    stated = re.search(r"(\d[\d,]*) clearly bad inputs", README.read_text(encoding="utf-8"))
-    assert stated is not None and int(stated.group(1).replace(",", "")) == total, "update the README's census figure"
+    stated = re.search(r"(\d[\d,]*) clearly bad inputs", RELIABILITY.read_text(encoding="utf-8"))
+    assert stated is not None and int(stated.group(1).replace(",", "")) == total, (
+        "update the census figure in docs/reliability.md"
+    )
 
 
 @pytest.mark.parametrize("value", [{"image": "https://u:p@example.com/a.png"}, "\ud800"])

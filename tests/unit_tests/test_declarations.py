@@ -7,6 +7,7 @@ import argparse
 import ast
 import inspect
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -171,3 +172,24 @@ def test_a_type_checker_flags_exactly_the_misspelled_and_mistyped_lines(tmp_path
     )
     flagged = sorted({int(line.split(":")[1]) for line in run.stdout.splitlines() if ": error:" in line})
     assert flagged == [6, 7, 8, 9, 10], run.stdout
+
+
+@pytest.mark.parametrize("command", [None, "demo", "embed", "rerank", "check", "emulator"])
+def test_every_command_line_flag_has_help_text(command, capsys):
+    """Read off ``--help`` as a user sees it: every option line carries text, on its line or the next."""
+    from cn_embeddings.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*([command] if command else []), "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    option = re.compile(r"^  (-\S.*?)(?:\s{2,}(\S.*))?$")
+    missing = []
+    for i, line in enumerate(lines):
+        found = option.match(line)
+        if not found or found.group(1).startswith("-h, --help"):
+            continue
+        follows = lines[i + 1] if i + 1 < len(lines) else ""
+        has_text_below = follows.startswith(" " * 8) and not follows.strip().startswith("-")
+        if not found.group(2) and not has_text_below:
+            missing.append(found.group(1))
+    assert missing == [], f"flags without help in {command or 'cn-embeddings'}: {missing}"
