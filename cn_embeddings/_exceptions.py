@@ -147,8 +147,8 @@ class CNEmbeddingsError(Exception):
             return text
         tries = f" after {record.attempts} attempts" if record.attempts > 1 else ""
         return (
-            f"{text} [request for inputs {_ranges(list(record.failed))} failed{tries}; "
-            f"inputs not embedded: {_ranges(list(record.not_embedded))}; "
+            f"{text} [request for {_inputs(record.failed)} failed{tries}; "
+            f"not embedded: {_inputs(record.not_embedded)}; "
             f"embedded: {len(record.embedded)} of {len(record.embedded) + len(record.not_embedded)}]"
         )
 
@@ -182,7 +182,9 @@ class BulkError(CNEmbeddingsError):
     many inputs still need a run (the same command resumes); the failure is ``__cause__``."""
 
     def __init__(self, cause: BaseException, summary: Any, not_written: int) -> None:
-        super().__init__(f"stopped after writing {summary.written} rows: {cause}; {not_written} inputs not embedded")
+        super().__init__(
+            f"stopped after writing {summary.written} rows: {cause}; {not_written} of the inputs were not embedded"
+        )
         self.summary = summary
         self.not_written = not_written
 
@@ -297,6 +299,11 @@ def _rebuild(cls: type[CNEmbeddingsError], args: tuple[Any, ...], state: dict[st
     Exception.__init__(error, *args)
     error.__dict__.update(state)
     return error
+
+
+def _inputs(indices: Sequence[int]) -> str:
+    """'input 3' or 'inputs 0-2, 5': indices that cannot be read as a count."""
+    return f"input {indices[0]}" if len(indices) == 1 else f"inputs {_ranges(list(indices))}"
 
 
 def _ranges(indices: list[int]) -> str:

@@ -215,7 +215,7 @@ def _fit(
     if media.format != "jpeg" and w * h > MAX_DECODE_PIXELS:
         raise InvalidInputError(
             f"image is {w}x{h} = {w * h} pixels; fitting decodes at most {MAX_DECODE_PIXELS} pixels of a "
-            f"{media.format} image (a decompression bomb looks like this); downscale it first",
+            f"{media.format} image (a decompression bomb looks like this); resize it first",
             index=index,
             rule="image-pixels",
         )

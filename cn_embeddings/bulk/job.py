@@ -76,6 +76,11 @@ class Summary:
     usage: Usage = field(default_factory=Usage)
 
     @property
+    def not_embedded(self) -> int:
+        """Inputs this run has not embedded yet (a rerun embeds them)."""
+        return self.inputs - self.skipped - self.duplicates - self.written
+
+    @property
     def rows_per_second(self) -> float:
         return self.written / self.seconds if self.seconds > 0 else 0.0
 
@@ -133,17 +138,25 @@ def _check_output(existing: Existing, model: str) -> dict[int, int]:
 
 
 def embed_corpus(
-    client: EmbeddingClient, source: Iterable[Record], sink: Sink, *, show_progress: bool = False
+    client: EmbeddingClient,
+    source: Iterable[Record],
+    sink: Sink,
+    *,
+    show_progress: bool = False,
+    summary: Summary | None = None,
 ) -> Summary:
     """Embed every record of ``source`` not yet in ``sink``; see the module docstring.
 
     ``source`` must be re-iterable (a :class:`~cn_embeddings.bulk.Source`, a list): it is read
-    twice. Raises InvalidInputError or ConfigurationError before any request, BulkError after."""
+    twice. Raises InvalidInputError or ConfigurationError before any request, BulkError after.
+    ``summary``: a :class:`Summary` to fill as the run goes, so that a caller interrupted (Ctrl-C
+    raises KeyboardInterrupt once the answers on the wire are written) still knows what was written."""
+    summary = summary if summary is not None else Summary()
     started = time.perf_counter()
     model = client.protocol.model
     settings = vector_settings(client)
     try:
-        existing, summary, skip, todo = _first_pass(client, source, sink, model, settings)
+        existing, skip, todo = _first_pass(client, source, sink, model, settings, summary)
     except BaseException:
         sink.close()  # nothing was sent: the output is free for the next job
         raise
@@ -164,6 +177,7 @@ def vector_settings(client: EmbeddingClient) -> dict[str, Any]:
     """What the vectors of a run depend on besides the inputs: the protocol's own settings, and
     what happens to long texts and oversized images."""
     return {
+        "vendor": client.protocol.vendor,
         **client.protocol.vector_settings(),
         "long_inputs": client.options.long_inputs,
         "fit_images": client.options.fit_images,
@@ -186,14 +200,19 @@ def _check_settings(sink: Sink, settings: dict[str, Any]) -> None:
 
 
 def _first_pass(
-    client: EmbeddingClient, source: Iterable[Record], sink: Sink, model: str, settings: dict[str, Any]
-) -> tuple[Existing, Summary, set[int], int]:
+    client: EmbeddingClient,
+    source: Iterable[Record],
+    sink: Sink,
+    model: str,
+    settings: dict[str, Any],
+    summary: Summary,
+) -> tuple[Existing, set[int], int]:
     """Check every record and the output before any request: (what the output holds, the counts,
     the positions the second pass leaves out, how many it sends)."""
     _check_settings(sink, settings)
     existing = sink.existing()
     done = _check_output(existing, model)
-    summary, todo = Summary(), 0
+    todo = 0
     seen: set[int] = set()
     skip: set[int] = set()  # positions of the records the second pass leaves out
     for position, (record, entry) in enumerate(_checked(client, source)):
@@ -219,7 +238,7 @@ def _first_pass(
             skip.add(position)
         else:
             todo += 1
-    return existing, summary, skip, todo
+    return existing, skip, todo
 
 
 def _todo(client: EmbeddingClient, source: Iterable[Record], skip: set[int], checked: int) -> Iterator[_Entry]:
@@ -275,11 +294,7 @@ class _Window:
         failure = outcome.failure.error
         if isinstance(failure, (KeyboardInterrupt, ConfigurationError)):
             raise failure
-        raise BulkError(
-            failure,
-            self.summary,
-            self.summary.inputs - self.summary.skipped - self.summary.duplicates - self.summary.written,
-        ) from failure
+        raise BulkError(failure, self.summary, self.summary.not_embedded) from failure
 
     def _one(self, batch: list[_Entry], cancel: Cancel) -> BatchResult:
         result = self.client.run_batch([e.item for e in batch], cancel)

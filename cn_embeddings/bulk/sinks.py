@@ -281,9 +281,17 @@ class ParquetSink(Sink):
         self._journal = JsonlSink(path / self.JOURNAL)
         self._buffer = _Buffer()
         self._model: str | None = None
+        self._next_part: int | None = None  # found once, by the first part written
+        self._settings: dict[str, Any] = {}  # the run's vector settings, kept in each part's schema metadata
 
     def _parts(self) -> list[Path]:
-        return sorted(self.path.glob("part-*.parquet"))
+        """The part files in number order (part-100000 comes after part-99999, not before)."""
+        numbered = []
+        for part in self.path.glob("part-*.parquet"):
+            number = part.stem.split("-", 1)[1]
+            if number.isdigit():
+                numbered.append((int(number), part))
+        return [part for _, part in sorted(numbered)]
 
     def existing(self) -> Existing:
         import pyarrow.parquet as pq
@@ -328,6 +336,10 @@ class ParquetSink(Sink):
             self._write_part(model)
         journal.unlink()
 
+    def record_settings(self, settings: dict[str, Any]) -> None:
+        self._settings = dict(settings)
+        super().record_settings(settings)
+
     def write(self, rows: list[Row], model: str) -> None:
         self.path.mkdir(exist_ok=True)
         self._model = model
@@ -359,12 +371,16 @@ class ParquetSink(Sink):
             columns["sparse"] = pa.array(
                 [list((s or {}).items()) for s in buf.sparse], pa.map_(pa.int32(), pa.float32())
             )
-        table = pa.table(columns).replace_schema_metadata(
-            {"cn_embeddings.model": model, "cn_embeddings.dimension": str(buf.lengths[0])}
-        )
-        parts = self._parts()
-        number = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
-        final = self.path / f"part-{number:05d}.parquet"
+        metadata = {"cn_embeddings.model": model, "cn_embeddings.dimension": str(buf.lengths[0])}
+        if self._settings:  # what a reader needs to embed queries into the same space
+            metadata["cn_embeddings.vendor"] = str(self._settings.get("vendor", ""))
+            metadata["cn_embeddings.settings"] = json.dumps(self._settings, sort_keys=True)
+        table = pa.table(columns).replace_schema_metadata(metadata)
+        if self._next_part is None:  # the folder is scanned once a job, not once a part
+            parts = self._parts()
+            self._next_part = int(parts[-1].stem.split("-", 1)[1]) + 1 if parts else 0
+        number, self._next_part = self._next_part, self._next_part + 1
+        final = self.path / f"part-{number:05d}.parquet"  # five digits at least, more when needed
         temporary = self.path / f".{final.name}.tmp"  # hidden: readers of the folder skip it
         pq.write_table(table, temporary, compression="zstd")
         os.replace(temporary, final)

@@ -86,14 +86,18 @@ class Source:
 
 
 def _image_records(path: Path) -> Iterator[Record]:
+    """An image's id never depends on how its path was spelled (relative, absolute, from another
+    folder), so that a rerun resumes: in a folder, the folder's name and the path within it
+    (``photos/2024/cat.png``); a single file, its content hash."""
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not files:
             raise InvalidInputError(f"no image files in folder {path}", rule="file-exists")
+        root = path.resolve().name
         for file in files:
-            yield Record(str(file), {"image": file}, str(file))
+            yield Record(f"{root}/{file.relative_to(path).as_posix()}", {"image": file}, str(file))
     else:
-        yield Record(str(path), {"image": path}, str(path))
+        yield Record(None, {"image": path}, str(path))
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -173,7 +177,12 @@ def _read_parquet(path: Path, columns: Columns) -> Iterator[Record]:
         raise InvalidInputError(
             "reading .parquet needs pyarrow: pip install 'cn-embeddings[bulk]'", rule="dependency"
         ) from None
-    file = pq.ParquetFile(path)
+    import pyarrow as pa
+
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        raise InvalidInputError(f"{path}: not a readable Parquet file ({error})", rule="parquet") from None
     names = file.schema_arrow.names
     if columns.id_required and columns.id not in names:
         raise InvalidInputError(f"{path}: no id column {columns.id!r} (columns: {names})", rule="columns")
@@ -184,7 +193,14 @@ def _read_parquet(path: Path, columns: Columns) -> Iterator[Record]:
             rule="columns",
         )
     row_number = 0
-    for batch in file.iter_batches(batch_size=1024):
+    batches = file.iter_batches(batch_size=1024)
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError) as error:  # a damaged row group
+            raise InvalidInputError(f"{path}: row {row_number} on cannot be read ({error})", rule="parquet") from None
+        if batch is None:
+            return
         for row in batch.to_pylist():
             yield _from_row(row, path, f"{path}:row {row_number}", columns)
             row_number += 1

@@ -131,10 +131,31 @@ def add_option_flags(parser: argparse.ArgumentParser, kind: str = "embeddings") 
                 metavar="'NAME: VALUE'",
                 help=help_text,
             )
+        elif type(None) in typing.get_args(spec.type) and spec.default is not None:
+            # None means something here (timeout=None waits forever): the flag takes the word None
+            flag = group.add_argument(*names, dest=spec.name, type=_or_none(value_type), help=help_text)
         else:
             flag = group.add_argument(*names, dest=spec.name, type=value_type, help=help_text)
         flags[spec.name] = flag
     return flags
+
+
+class _NoneGiven:
+    """The value of a flag given as the word None (a flag left out is None itself)."""
+
+    def __repr__(self) -> str:
+        return "None"
+
+
+NONE_GIVEN = _NoneGiven()
+
+
+def _or_none(convert: Any) -> Any:
+    def parse(text: str) -> Any:
+        return NONE_GIVEN if text.strip().lower() == "none" else convert(text)
+
+    parse.__name__ = getattr(convert, "__name__", "value")  # argparse names the type in its errors
+    return parse
 
 
 def options_from_args(args: argparse.Namespace, provider: str, kind: str = "embeddings") -> dict[str, Any]:
@@ -148,6 +169,8 @@ def options_from_args(args: argparse.Namespace, provider: str, kind: str = "embe
     for spec in declared:
         if spec.name in given and _value_type(spec.type) is dict:
             given[spec.name] = dict(given[spec.name])
+        if given.get(spec.name) is NONE_GIVEN:
+            given[spec.name] = None
     return given
 
 
@@ -167,7 +190,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     # Arrow's default allocator keeps freed part-file buffers, so a long run's memory would creep up
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    from ..bulk import BulkError, Columns, Source, embed_corpus, open_sink
+    from ..bulk import BulkError, Columns, Source, Summary, embed_corpus, open_sink
 
     if not (args.text or args.image or args.input):
         raise ConfigurationError("nothing to embed: give --text, --image or --input")
@@ -177,13 +200,34 @@ def cmd_embed(args: argparse.Namespace) -> int:
     source = Source(args.text or [], args.image or [], args.input or [], columns)
     sink = open_sink(args.output, rows_per_part=args.rows_per_part)  # checked before any request
     client = make_client(args.provider, args.model, **options_from_args(args, args.provider))
+    summary = Summary()
     try:
-        summary = embed_corpus(client, source, sink, show_progress=True)  # a bar, or lines in a log
+        embed_corpus(client, source, sink, show_progress=True, summary=summary)  # a bar, or lines in a log
     except BulkError as error:
         print(f"summary: {error.summary}", file=sys.stderr)
+        if isinstance(error.__cause__, BrokenPipeError):  # --output - into a reader that stopped (head)
+            _quiet_stdout()
+            raise ConfigurationError(
+                f"stdout was closed after {summary.written} rows: the rows answered since then were lost, and "
+                "nothing resumes from stdout; write to a file (--output X.jsonl) to keep every row"
+            ) from None
         raise
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: {summary.written} rows written, {summary.not_embedded} inputs not embedded yet; "
+            "run the same command again to resume (rows already written are skipped)",
+            file=sys.stderr,
+        )
+        return 130
     print(f"{args.output}: {summary}", file=sys.stderr)
     return 0
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, send what is left of stdout nowhere, so that Python's flush at exit does
+    not print a second error (as the Python documentation on SIGPIPE advises)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -408,6 +452,8 @@ def _hint(error: Exception) -> str:
         if isinstance(cause, BadRequestError):
             return f"hint: the vendor refused a request as invalid; see the message ({kept})"
         return f"hint: {kept}; run the same command again to resume"
+    if isinstance(error, InvalidInputError) and error.rule in ("parquet", "csv"):
+        return "hint: nothing was sent; repair or export that file again, then run the same command"
     if isinstance(error, InvalidInputError):
         return (
             "hint: nothing was sent; fix that input (or pass --long-inputs truncate or split for over-long "

@@ -314,3 +314,129 @@ def test_a_resume_with_settings_that_change_the_vectors_is_refused_before_any_re
         emulator.client("ark", model, instructions="Target: documents"), Source(files=[corpus]), open_sink(out)
     )
     assert (again.skipped, again.written) == (6, 1)
+
+
+def test_image_ids_do_not_depend_on_how_the_folder_was_spelled(tmp_path, emulator, monkeypatch):
+    from tests.conftest import png_bytes
+
+    folder = tmp_path / "photos"
+    (folder / "2024").mkdir(parents=True)
+    for i in range(3):
+        (folder / ("2024" if i else "") / f"{i}.png").write_bytes(png_bytes(color=(i * 60, 10, 10)))
+    out = tmp_path / "out.jsonl"
+    client = emulator.client("ark")
+    monkeypatch.chdir(tmp_path)
+    first = embed_corpus(client, Source(images=["photos"]), open_sink(out))
+    assert first.written == 3
+    assert {row["id"] for row in _lines(out)} == {"photos/0.png", "photos/2024/1.png", "photos/2024/2.png"}
+    monkeypatch.chdir(folder / "2024")
+    again = embed_corpus(client, Source(images=[folder.resolve()]), open_sink(out))  # absolute, from elsewhere
+    assert (again.written, again.skipped, emulator.requests) == (0, 3, 3)
+
+
+def test_part_numbers_never_wrap_and_parts_read_in_number_order(tmp_path):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out.parquet"
+    sink = open_sink(out, rows_per_part=1)
+    sink.existing()
+    sink.write([Row("a", "h1", [1.0, 0.0])], "m")
+    sink.close()
+    (out / "part-00000.parquet").rename(out / "part-99999.parquet")  # as after 100,000 parts
+    sink = open_sink(out, rows_per_part=1)
+    assert [rid for rid, _, _ in sink.existing().rows] == ["a"]
+    sink.write([Row("b", "h2", [0.0, 1.0])], "m")
+    sink.write([Row("c", "h3", [1.0, 1.0])], "m")
+    sink.close()
+    names = sorted(p.name for p in out.glob("part-*.parquet"))
+    assert names == ["part-100000.parquet", "part-100001.parquet", "part-99999.parquet"]  # nothing overwritten
+    sink = open_sink(out)
+    assert [rid for rid, _, _ in sink.existing().rows] == ["a", "b", "c"]
+    sink.close()
+    assert sorted(pq.read_table(out).column("id").to_pylist()) == ["a", "b", "c"]
+
+
+def test_a_corrupt_parquet_input_is_a_one_line_error_naming_the_file(tmp_path, emulator):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1" + b"\x00" * 40 + b"PAR1")
+    with pytest.raises(InvalidInputError, match=r"bad.parquet: not a readable Parquet file") as caught:
+        embed_corpus(emulator.client("qianfan"), Source(files=[bad]), open_sink(tmp_path / "o.jsonl"))
+    assert caught.value.rule == "parquet" and emulator.requests == 0
+
+
+def test_the_cli_takes_none_where_its_help_offers_it(tmp_path, emulator):
+    from cn_embeddings.cli import build_parser, options_from_args
+
+    args = build_parser().parse_args(["embed", "--provider", "ark", "--text", "x", "--output", "o.jsonl"])
+    assert "timeout" not in options_from_args(args, "ark")  # not given: the declared 60 s
+    args = build_parser().parse_args(["check", "--provider", "ark", "--timeout", "None"])
+    assert options_from_args(args, "ark") == {"timeout": None}
+    args = build_parser().parse_args(["check", "--provider", "ark", "--multi-embedding-compression", "none"])
+    assert options_from_args(args, "ark") == {"multi_embedding_compression": None}
+
+
+def test_ctrl_c_and_a_closed_stdout_say_what_was_written_and_what_to_do(tmp_path, emulator):
+    import os
+    import signal
+    import time
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(f"text {i}" for i in range(4000)), encoding="utf-8")
+    env = {**os.environ, **emulator.environment()}
+    cli = [sys.executable, "-m", "cn_embeddings.cli", "embed", "--provider", "qianfan", "--input", str(corpus)]
+    job = subprocess.Popen([*cli, "--output", str(tmp_path / "o.jsonl"), "--rps", "20"], env=env,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(2.5)
+    job.send_signal(signal.SIGINT)
+    said = job.communicate(timeout=60)[1].strip().splitlines()[-1]
+    written = len(_lines(tmp_path / "o.jsonl"))
+    assert job.returncode == 130 and 0 < written < 4000
+    assert said == (
+        f"interrupted: {written} rows written, {4000 - written} inputs not embedded yet; run the same command "
+        "again to resume (rows already written are skipped)"
+    )
+    piped = subprocess.run(
+        f"{' '.join(cli)} --output - | head -c 10 > /dev/null; exit ${{PIPESTATUS[0]}}",
+        shell=True, executable="/bin/bash", env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert piped.returncode == 2
+    assert "stdout was closed after" in piped.stderr and "nothing resumes from stdout" in piped.stderr
+    assert "resume" not in piped.stderr.split("nothing resumes")[0]
+    assert "Exception ignored" not in piped.stderr
+
+
+def test_parquet_parts_say_which_vendor_model_dimension_and_settings_made_them(tmp_path, emulator):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out.parquet"
+    client = emulator.client("ark", dimensions=1024, instructions="Instruction: represent the passage")
+    embed_corpus(client, Source(texts=["天很蓝", "海"]), open_sink(out))
+    meta = {k.decode(): v.decode() for k, v in pq.read_schema(next(out.glob("part-*.parquet"))).metadata.items()}
+    assert meta["cn_embeddings.vendor"] == "ark" and meta["cn_embeddings.dimension"] == "1024"
+    assert meta["cn_embeddings.model"] == "doubao-embedding-vision-251215"
+    settings = json.loads(meta["cn_embeddings.settings"])
+    assert settings["instructions"] == "Instruction: represent the passage" and settings["dimensions"] == 1024
+
+
+def test_a_llamaindex_retriever_reads_the_qdrant_output_without_embedding_the_corpus_again(tmp_path, emulator):
+    from llama_index.core import VectorStoreIndex
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient
+
+    from llama_index_cn_embeddings import QianfanEmbedding
+
+    corpus = tmp_path / "c.jsonl"
+    rows = [{"id": f"d{i}", "text": f"passage about topic {i}", "source": "guide.pdf"} for i in range(20)]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    embed_corpus(emulator.client("qianfan"), Source(files=[corpus]), open_sink(tmp_path / "q" / "docs.qdrant"))
+    sent = emulator.requests
+    qdrant = QdrantClient(path=str(tmp_path / "q"))
+    try:
+        store = QdrantVectorStore(client=qdrant, collection_name="docs", dense_vector_name="dense", text_key="text")
+        embed_model = QianfanEmbedding(api_key=emulator.credentials.qianfan_api_key, base_url=emulator.qianfan_url)
+        index = VectorStoreIndex.from_vector_store(store, embed_model=embed_model)
+        (best,) = index.as_retriever(similarity_top_k=1).retrieve("passage about topic 7")
+        assert best.get_content() == "passage about topic 7"
+        assert emulator.requests == sent + 1  # the query alone
+    finally:
+        qdrant.close()

@@ -282,3 +282,17 @@ def test_rate_limit_error_is_typed():
     with pytest.raises(RateLimitError) as info:
         qianfan(rec).embed_texts(["t-1"])
     assert not info.value.retryable and len(rec.bodies) == 1
+
+
+def test_an_errors_record_names_inputs_not_a_count():
+    """'not embedded: input 0' cannot be read as 'zero inputs were not embedded'."""
+    from cn_embeddings._exceptions import CallRecord, ServerError, attach_record
+
+    one = attach_record(
+        ServerError(vendor="ark", code="c", message="m"), CallRecord(embedded=[1, 2], not_embedded=[0], failed=[0])
+    )
+    assert "request for input 0 failed; not embedded: input 0; embedded: 2 of 3" in str(one)
+    many = attach_record(
+        ServerError(vendor="ark", code="c", message="m"), CallRecord(not_embedded=[0, 1, 2, 5], failed=[0, 1])
+    )
+    assert "request for inputs 0-1 failed; not embedded: inputs 0-2, 5; embedded: 0 of 4" in str(many)
