@@ -34,6 +34,7 @@ from .._flow import Cancel
 from .._inputs import Item
 from .._progress import progress_bar
 from .._types import BatchResult, Usage
+from .columns import FieldKinds
 from .sinks import Existing, Row, Sink
 from .sources import Record
 
@@ -156,7 +157,8 @@ def embed_corpus(
     model = client.protocol.model
     settings = vector_settings(client)
     try:
-        existing, skip, todo = _first_pass(client, source, sink, model, settings, summary)
+        existing, skip, todo, kinds = _first_pass(client, source, sink, model, settings, summary)
+        sink.set_fields(kinds)  # a typed output checks the input's columns against what it holds
     except BaseException:
         sink.close()  # nothing was sent: the output is free for the next job
         raise
@@ -206,17 +208,21 @@ def _first_pass(
     model: str,
     settings: dict[str, Any],
     summary: Summary,
-) -> tuple[Existing, set[int], int]:
+) -> tuple[Existing, set[int], int, dict[str, str]]:
     """Check every record and the output before any request: (what the output holds, the counts,
-    the positions the second pass leaves out, how many it sends)."""
+    the positions the second pass leaves out, how many it sends, the kinds of the input's other
+    columns)."""
     _check_settings(sink, settings)
     existing = sink.existing()
     done = _check_output(existing, model)
     todo = 0
+    kinds = FieldKinds()
     seen: set[int] = set()
     skip: set[int] = set()  # positions of the records the second pass leaves out
     for position, (record, entry) in enumerate(_checked(client, source)):
         summary.inputs += 1
+        if record.fields:
+            kinds.add(record.fields, record.origin)
         key, digest = _key(entry.id), _key(entry.hash)
         if key in seen:
             if record.id is None:
@@ -238,7 +244,7 @@ def _first_pass(
             skip.add(position)
         else:
             todo += 1
-    return existing, skip, todo
+    return existing, skip, todo, kinds.kinds()
 
 
 def _todo(client: EmbeddingClient, source: Iterable[Record], skip: set[int], checked: int) -> Iterator[_Entry]:

@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ConfigurationError
+from .columns import arrow_array, kind_of_arrow, merge
 from .sinks import Existing, Row, Sink
+
+_OURS = ("id", "text", "hash", "model", "vector", "sparse", "multi_vectors")
 
 __all__ = ["LanceSink"]
 
@@ -36,6 +39,8 @@ class LanceSink(Sink):
         self.folder, self.name = folder, name
         self._db = lancedb.connect(str(folder))
         self._table: Any = None
+        self._written_fields: dict[str, str] = {}
+        self._fields: dict[str, str] = {}
 
     def _open(self) -> Any:
         if self._table is None:
@@ -56,6 +61,7 @@ class LanceSink(Sink):
                 "choose another --output"
             )
         dimension = table.schema.field("vector").type.list_size
+        self._written_fields = {f.name: kind_of_arrow(f.type) for f in table.schema if f.name not in _OURS}
         columns = table.search().select(["id", "hash", "model"]).limit(None).to_arrow()
         rows = zip(
             columns.column("id").to_pylist(),
@@ -64,6 +70,14 @@ class LanceSink(Sink):
             strict=True,
         )
         return Existing(iter(rows), dimension)
+
+    def set_fields(self, kinds: dict[str, str]) -> None:
+        # a JSON column reads back as a string column
+        wanted = {name: "string" if kind == "json" else kind for name, kind in kinds.items()}
+        self._fields = merge(self._written_fields, wanted, f"table {self.name!r} in {self.folder}")
+        self._json = {name for name, kind in kinds.items() if kind == "json"}
+
+    _json: set[str] = set()
 
     def write(self, rows: list[Row], model: str) -> None:
         import pyarrow as pa
@@ -81,6 +95,9 @@ class LanceSink(Sink):
             columns["sparse"] = pa.array(
                 [list((row.sparse or {}).items()) for row in rows], pa.map_(pa.int32(), pa.float32())
             )
+        for name, kind in self._fields.items():  # the input's other columns, typed
+            values = [(row.fields or {}).get(name) for row in rows]
+            columns[name] = arrow_array("json" if name in self._json else kind, values)
         data = pa.table(columns).replace_schema_metadata(
             {"cn_embeddings.model": model, "cn_embeddings.dimension": str(dimension)}
         )

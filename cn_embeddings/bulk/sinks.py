@@ -4,9 +4,9 @@ Every sink writes each answered batch as soon as it arrives, and reports what
 an earlier run already wrote as (id, content hash) pairs plus the model and
 dimension, without reading a single vector back:
 
-- JSON Lines: one ``{"id", "hash", "model", "vector"[, "sparse"]}`` object
-  per line, written in that key order, so that resume parses only the part of
-  each line before ``"vector"``. A line cut off by a kill is dropped on resume.
+- JSON Lines: one ``{"id", "hash", "model", "vector"[, "sparse"][, "text"][,
+  "fields"]}`` object per line, written in that key order, so that resume parses
+  only the part of each line before ``"vector"``. A line cut off by a kill is dropped on resume.
 - Parquet: a folder of part files (``part-00000.parquet``...) that pyarrow,
   pandas, DuckDB and Spark read as one table. Batches go first to a small
   JSON Lines journal inside the folder and are moved into a new part file
@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from .._exceptions import ConfigurationError
 from .._types import SparseVector
+from .columns import arrow_array, merge
 
 __all__ = ["Existing", "JsonlSink", "OutputLock", "ParquetSink", "Row", "Sink", "StdoutSink"]
 
@@ -96,6 +97,11 @@ class Sink:
     def existing(self) -> Existing:
         return Existing(iter(()), None)
 
+    def set_fields(self, kinds: dict[str, str]) -> None:
+        """The kinds of the input's other columns (``columns.FieldKinds``), known before any request;
+        a sink with typed columns checks them against what it already holds. JSON sinks keep the
+        values as they came."""
+
     def write(self, rows: list[Row], model: str) -> None:
         raise NotImplementedError
 
@@ -146,7 +152,9 @@ def _line(row: Row, model: str) -> str:
     text = head[:-1] + _VECTOR_KEY + _dumps(row.vector)
     if row.sparse is not None:
         text += ', "sparse": ' + _dumps({str(k): v for k, v in row.sparse.items()})
-    if row.fields:  # after the vector: resume parses only what precedes it
+    if row.text is not None:  # after the vector: resume parses only what precedes it
+        text += ', "text": ' + json.dumps(row.text, ensure_ascii=False)
+    if row.fields:
         text += ', "fields": ' + json.dumps(row.fields, ensure_ascii=False, default=str)
     return text + "}\n"
 
@@ -239,6 +247,8 @@ class _Buffer:
         self.values = array("f")
         self.lengths: list[int] = []
         self.sparse: list[SparseVector | None] = []
+        self.texts: list[str | None] = []
+        self.fields: list[Mapping[str, Any] | None] = []
 
     def add(self, row: Row) -> None:
         self.ids.append(row.id)
@@ -246,6 +256,8 @@ class _Buffer:
         self.values.extend(row.vector)
         self.lengths.append(len(row.vector))
         self.sparse.append(row.sparse)
+        self.texts.append(row.text)
+        self.fields.append(row.fields)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -265,7 +277,7 @@ def _rows_of_journal(journal: Path) -> Iterator[tuple[Row, str]]:
                     "or the whole journal, and run the same command again"
                 ) from None
             sparse = {int(k): v for k, v in obj["sparse"].items()} if "sparse" in obj else None
-            yield Row(obj["id"], obj["hash"], obj["vector"], sparse), obj["model"]
+            yield Row(obj["id"], obj["hash"], obj["vector"], sparse, obj.get("text"), obj.get("fields")), obj["model"]
 
 
 class ParquetSink(Sink):
@@ -282,6 +294,9 @@ class ParquetSink(Sink):
         self._buffer = _Buffer()
         self._model: str | None = None
         self._next_part: int | None = None  # found once, by the first part written
+        self._written_fields: dict[str, str] = {}  # the input columns the parts already hold, by kind
+        self._fields: dict[str, str] = {}
+        self._ready = False  # the columns are known: buffered rows may become a part
         self._settings: dict[str, Any] = {}  # the run's vector settings, kept in each part's schema metadata
 
     def _parts(self) -> list[Path]:
@@ -300,10 +315,13 @@ class ParquetSink(Sink):
             return super().existing()
         for leftover in self.path.glob(".part-*.tmp"):  # a part file a kill interrupted
             leftover.unlink()
-        self._flush_leftover_journal()
         parts = self._parts()
-        meta = (pq.read_schema(parts[0]).metadata or {}) if parts else {}
-        return Existing(self._rows(parts), int(meta.get(b"cn_embeddings.dimension", b"0")) or None)
+        meta = (pq.read_schema(parts[-1]).metadata or {}) if parts else {}
+        self._written_fields = json.loads(meta.get(b"cn_embeddings.fields", b"{}"))
+        journal = self._take_leftover_journal(parts)
+        dimension = int(meta.get(b"cn_embeddings.dimension", b"0")) or (len(journal[0].vector) if journal else 0)
+        pending = ((row.id, row.hash, self._model or "") for row in journal)
+        return Existing(itertools.chain(self._rows(parts), pending), dimension or None)
 
     def _rows(self, parts: list[Path]) -> Iterator[tuple[str, str, str]]:
         """(id, hash, model) of every row, reading the id and hash columns only."""
@@ -320,21 +338,26 @@ class ParquetSink(Sink):
             for rid, digest in zip(table.column("id").to_pylist(), table.column("hash").to_pylist(), strict=True):
                 yield rid, digest, model
 
-    def _flush_leftover_journal(self) -> None:
-        """A journal left by a killed run becomes a part file (rows already in a part are dropped)."""
+    def _take_leftover_journal(self, parts: list[Path]) -> list[Row]:
+        """The rows of a journal a killed run left (those already in a part dropped): they wait in
+        the buffer for the next part, written with this run's columns, and the journal goes on."""
         journal = self.path / self.JOURNAL
         if not journal.exists():
-            return
+            return []
         _cut_partial_line(journal)
-        done = {rid for rid, _, _ in self._rows(self._parts())}
-        model: str | None = None
+        done = {rid for rid, _, _ in self._rows(parts)}
+        taken = []
         for row, written_by in _rows_of_journal(journal):
-            model = written_by
+            self._model = written_by
             if row.id not in done:
+                done.add(row.id)
                 self._buffer.add(row)
-        if len(self._buffer) and model is not None:
-            self._write_part(model)
-        journal.unlink()
+                taken.append(row)
+        return taken
+
+    def set_fields(self, kinds: dict[str, str]) -> None:
+        self._fields = merge(self._written_fields, kinds, str(self.path))
+        self._ready = True
 
     def record_settings(self, settings: dict[str, Any]) -> None:
         self._settings = dict(settings)
@@ -342,7 +365,7 @@ class ParquetSink(Sink):
 
     def write(self, rows: list[Row], model: str) -> None:
         self.path.mkdir(exist_ok=True)
-        self._model = model
+        self._model, self._ready = model, True
         self._journal.write(rows, model)
         for row in rows:
             self._buffer.add(row)
@@ -363,6 +386,7 @@ class ParquetSink(Sink):
         values = pa.Array.from_buffers(pa.float32(), len(buf.values), [None, pa.py_buffer(buf.values)])
         columns: dict[str, Any] = {
             "id": pa.array(buf.ids, pa.string()),
+            "text": pa.array(buf.texts, pa.string()),
             "vector": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values),
             "model": pa.array([model] * len(buf), pa.string()),
             "hash": pa.array(buf.hashes, pa.string()),
@@ -371,7 +395,10 @@ class ParquetSink(Sink):
             columns["sparse"] = pa.array(
                 [list((s or {}).items()) for s in buf.sparse], pa.map_(pa.int32(), pa.float32())
             )
+        for name, kind in self._fields.items():  # the input's other columns, typed, in every part
+            columns[name] = arrow_array(kind, [(f or {}).get(name) for f in buf.fields])
         metadata = {"cn_embeddings.model": model, "cn_embeddings.dimension": str(buf.lengths[0])}
+        metadata["cn_embeddings.fields"] = json.dumps(self._fields)
         if self._settings:  # what a reader needs to embed queries into the same space
             metadata["cn_embeddings.vendor"] = str(self._settings.get("vendor", ""))
             metadata["cn_embeddings.settings"] = json.dumps(self._settings, sort_keys=True)
@@ -386,7 +413,7 @@ class ParquetSink(Sink):
         os.replace(temporary, final)
 
     def close(self) -> None:
-        if len(self._buffer) and self._model is not None:
+        if self._ready and len(self._buffer) and self._model is not None:
             self._write_part(self._model)
             self._journal.close()
             (self.path / self.JOURNAL).unlink()

@@ -103,7 +103,8 @@ def test_parquet_output_with_sparse_vectors_resumes_from_ids_only(emu, tmp_path)
     second = embed_corpus(client, Source(texts=texts), open_sink(out, rows_per_part=8))
     assert (first.written, second.skipped, second.written) == (30, 30, 20)
     table = pq.read_table(out)
-    assert table.column_names == ["id", "vector", "model", "hash", "sparse"]
+    assert table.column_names == ["id", "text", "vector", "model", "hash", "sparse"]
+    assert sorted(table.column("text").to_pylist()) == sorted(texts)  # the text sent, beside its vector
     assert (
         pa_types.is_list(table.schema.field("vector").type)
         and str(table.schema.field("vector").type.value_type) == "float"

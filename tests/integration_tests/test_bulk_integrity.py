@@ -440,3 +440,69 @@ def test_a_llamaindex_retriever_reads_the_qdrant_output_without_embedding_the_co
         assert emulator.requests == sent + 1  # the query alone
     finally:
         qdrant.close()
+
+
+def _corpus_with_fields(path, n=10, page=lambda i: i):
+    rows = [
+        {"id": f"d{i}", "text": f"passage {i}", "source": "guide.pdf", "page": page(i), "score": [1, 0.5][i % 2],
+         "tags": ["a", str(i)], "note": None if i % 3 else f"note {i}"}
+        for i in range(n)
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".lance"])
+def test_typed_outputs_carry_the_inputs_other_columns_and_refuse_a_changed_one(tmp_path, emulator, suffix):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    corpus = tmp_path / "c.jsonl"
+    _corpus_with_fields(corpus)
+    out = tmp_path / f"out{suffix}"
+    client = emulator.client("qianfan")
+    embed_corpus(client, Source(files=[corpus]), open_sink(out, rows_per_part=4))
+    if suffix == ".parquet":
+        table = pq.read_table(out)
+    else:
+        import lancedb
+
+        table = lancedb.connect(str(tmp_path)).open_table("out").to_arrow()
+    schema = {f.name: f.type for f in table.schema}
+    assert schema["source"] == pa.string() and schema["page"] == pa.int64() and schema["score"] == pa.float64()
+    assert schema["tags"] == pa.string() and schema["note"] == pa.string()  # a list as JSON text; all-null
+    rows = {r["id"]: r for r in table.to_pylist()}
+    assert rows["d3"]["page"] == 3 and rows["d3"]["score"] == 0.5 and json.loads(rows["d3"]["tags"]) == ["a", "3"]
+    assert rows["d3"]["note"] == "note 3" and rows["d4"]["note"] is None and rows["d4"]["text"] == "passage 4"
+    sent = emulator.requests
+    _corpus_with_fields(corpus, n=12, page=lambda i: f"p{i}")  # grown, and page is now text
+    with pytest.raises(ConfigurationError, match=r"other input columns \(changed: page \(int64 there, string now\)"):
+        embed_corpus(client, Source(files=[corpus]), open_sink(out))
+    assert emulator.requests == sent
+
+
+def test_a_leftover_journal_becomes_a_part_with_the_runs_columns(tmp_path, emulator):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    corpus = tmp_path / "c.jsonl"
+    _corpus_with_fields(corpus, n=6)
+    out = tmp_path / "out.parquet"
+    killed = textwrap.dedent(f"""
+        import os
+        from cn_embeddings.bulk import Source, open_sink
+        from cn_embeddings.bulk.job import _Entry, embed_corpus
+        from cn_embeddings.bulk.sinks import ParquetSink
+        from cn_embeddings.testing import Emulator
+
+        ParquetSink.close = lambda self: os._exit(0)  # killed before the run's last part is written
+        with Emulator() as emu:
+            embed_corpus(emu.client("qianfan"), Source(files=[{str(corpus)!r}]), open_sink({str(out)!r}))
+    """)
+    subprocess.run([sys.executable, "-c", killed], check=True, timeout=60)
+    assert len(_lines(out / "_journal.jsonl")) == 6 and not list(out.glob("part-*.parquet"))
+    _corpus_with_fields(corpus, n=8)  # two more rows since
+    again = embed_corpus(emulator.client("qianfan"), Source(files=[corpus]), open_sink(out))
+    assert (again.skipped, again.written) == (6, 2)
+    table = pq.read_table(out)
+    assert table.num_rows == 8 and table.schema.field("page").type == pa.int64()
+    assert sorted(table.column("page").to_pylist()) == list(range(8)) and not (out / "_journal.jsonl").exists()
