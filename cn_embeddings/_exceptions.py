@@ -93,11 +93,14 @@ def attach_record(error: _E, record: CallRecord) -> _E:
 class CNEmbeddingsError(Exception):
     """Base class of every error raised by cn_embeddings."""
 
-    record: CallRecord = CallRecord()
+    # An instance attribute, never a class default: a wrapper that delegates missing attributes to
+    # the error it wraps (Ray's RayTaskError(AuthenticationError) on a driver) then reads this one.
+    record: CallRecord
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.record = CallRecord()
 
     @property
     def embedded(self) -> list[int]:

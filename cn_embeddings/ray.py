@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ._client import EmbeddingClient
+from ._exceptions import CNEmbeddingsError
 from .clients import CLIENTS
 
 __all__ = ["Embedder", "embed_dataset"]
@@ -20,7 +21,14 @@ __all__ = ["Embedder", "embed_dataset"]
 
 class Embedder:
     """The callable class ``map_batches`` runs: one client per actor, one ``embed`` per batch, so
-    the client keeps ``max_concurrency`` requests in flight within a batch."""
+    the client keeps ``max_concurrency`` requests in flight within a batch.
+
+    Batches are Arrow tables. The vector goes into ``output_column`` (float32, fixed size); when
+    the client asks for them, Ark's sparse vectors into ``<output_column>_sparse`` (a map from token
+    id to weight) and its token-level vectors into ``<output_column>_multi`` (a list of float32
+    rows). ``on_error="raise"`` fails the dataset with the typed error (its record on it);
+    ``"keep"`` keeps every vector a failed call got, leaves the others null and says why in
+    ``<output_column>_error``, so the run completes and the failed rows can be run again."""
 
     def __init__(
         self,
@@ -28,17 +36,53 @@ class Embedder:
         column: str = "text",
         output_column: str = "embedding",
         default: Literal["text", "image"] = "text",
+        on_error: Literal["raise", "keep"] = "raise",
     ) -> None:
+        if on_error not in ("raise", "keep"):
+            raise ValueError(f"on_error must be 'raise' or 'keep', got {on_error!r}")
         self.client, self.column, self.output_column, self.default = client, column, output_column, default
+        self.on_error = on_error
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        import numpy as np
+    def __call__(self, batch: Any) -> Any:
+        import pyarrow as pa
 
-        values = batch[self.column]
-        inputs = values.tolist() if hasattr(values, "tolist") else list(values)
-        vectors = self.client.embed(inputs, default=self.default).vectors
-        batch[self.output_column] = np.asarray(vectors, dtype=np.float32)
+        from .bulk.columns import multi_vector_array
+
+        inputs = batch.column(self.column).to_pylist()
+        errors: list[str | None] = [None] * len(inputs)
+        try:
+            result = self.client.embed(inputs, default=self.default)
+            vectors: list[Any] = list(result.vectors)
+            sparse: list[Any] = list(result.sparse or [])
+            multi: list[Any] = list(result.multi_vectors or [])
+        except CNEmbeddingsError as error:
+            if self.on_error == "raise":
+                raise
+            got = error.partial_vectors
+            vectors = [got.get(i) for i in range(len(inputs))]
+            sparse, multi = [], []  # a failed call hands back dense vectors only
+            errors = [None if i in got else _one_line(error) for i in range(len(inputs))]
+        dimension = next((len(v) for v in vectors if v is not None), 0)
+        flat = pa.array([x for v in vectors for x in (v if v is not None else [0.0] * dimension)], pa.float32())
+        mask = pa.array([v is None for v in vectors])
+        dense = pa.FixedSizeListArray.from_arrays(flat, dimension, mask=mask)
+        batch = batch.append_column(self.output_column, dense)
+        if self.client.protocol.sparse:
+            items = [list(s.items()) if s is not None else None for s in (sparse or [None] * len(inputs))]
+            batch = batch.append_column(
+                f"{self.output_column}_sparse", pa.array(items, pa.map_(pa.int32(), pa.float32()))
+            )
+        if getattr(self.client.protocol, "multi_embedding", False):
+            batch = batch.append_column(
+                f"{self.output_column}_multi", multi_vector_array(multi or [None] * len(inputs))
+            )
+        if self.on_error == "keep":
+            batch = batch.append_column(f"{self.output_column}_error", pa.array(errors, pa.string()))
         return batch
+
+
+def _one_line(error: Exception) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
 
 
 def embed_dataset(
@@ -51,14 +95,18 @@ def embed_dataset(
     concurrency: int = 2,
     batch_size: int | None = None,
     default: Literal["text", "image"] = "text",
+    on_error: Literal["raise", "keep"] = "raise",
     client: EmbeddingClient | None = None,
     **client_options: Any,
 ) -> Any:
-    """A Dataset like ``ds`` with ``output_column`` holding each row's vector (float32).
+    """A Dataset like ``ds`` with ``output_column`` holding each row's vector (float32), and the
+    sparse and multi-vector columns when the client asks for them (see :class:`Embedder`).
 
     Give ``provider`` and ``model`` plus any client option (``quota_url``, ``requests_per_second``,
-    credentials...), or a ready ``client``. ``concurrency`` is the number of worker actors;
-    ``batch_size`` the rows per call (default: the vendor batch times ``max_concurrency``)."""
+    ``sparse``, credentials...), or a ready ``client``. ``concurrency`` is the number of worker
+    actors; ``batch_size`` the rows per call (default: the vendor batch times ``max_concurrency``);
+    ``on_error``: ``"raise"`` (the typed error, with its record) or ``"keep"`` (see
+    :class:`Embedder`)."""
     if client is None:
         if provider not in CLIENTS:
             raise ValueError(f"provider must be one of {sorted(CLIENTS)}, got {provider!r}")
@@ -67,10 +115,14 @@ def embed_dataset(
         raise ValueError("give either client=... or provider, model and client options, not both")
     from ray.data import ActorPoolStrategy
 
-    return ds.map_batches(
+    kwargs = {"client": client, "column": column, "output_column": output_column, "default": default}
+    embedded = ds.map_batches(
         Embedder,
-        fn_constructor_kwargs={"client": client, "column": column, "output_column": output_column, "default": default},
+        fn_constructor_kwargs={**kwargs, "on_error": on_error},
         compute=ActorPoolStrategy(size=concurrency),
         batch_size=batch_size or client.batch_size * client.max_concurrency,
-        batch_format="numpy",
+        batch_format="pyarrow",
     )
+    # the driver gets the typed error (AuthenticationError, with its record), not Ray's UserCodeException
+    embedded.context.raise_original_map_exception = True
+    return embedded

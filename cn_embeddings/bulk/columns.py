@@ -14,12 +14,13 @@ in any kind; a column with only None is a string column.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._exceptions import ConfigurationError
 
-__all__ = ["RESERVED", "FieldKinds", "arrow_array", "arrow_kind", "kind_of_arrow", "merge"]
+__all__ = ["RESERVED", "FieldKinds", "arrow_array", "arrow_kind", "kind_of_arrow", "merge", "multi_vector_array"]
 
 # the columns the job writes itself: an input column of one of these names would be overwritten
 RESERVED = frozenset({"id", "text", "hash", "model", "vector", "sparse", "multi_vectors"})
@@ -103,3 +104,28 @@ def arrow_array(kind: str, values: Iterable[Any]) -> Any:
     if kind == "float64":
         return pa.array([None if v is None else float(v) for v in values], pa.float64())
     return pa.array(list(values), arrow_kind(kind))
+
+
+def multi_vector_array(rows: Sequence[Sequence[Sequence[float]] | None], width: int | None = None) -> Any:
+    """Each input's token-level vectors as one list of float32 rows (None where not asked for);
+    ``width``: rows of that fixed size (LanceDB's multivector columns), else of any length. Built
+    from the float32 values directly, never a Python float each."""
+    import pyarrow as pa
+
+    values = array("f")
+    inner = array("i", [0])  # row offsets
+    outer = array("i", [0])  # input offsets, in rows
+    valid = []
+    for vectors in rows:
+        valid.append(vectors is not None)
+        for row in vectors or ():
+            values.extend(row)
+            inner.append(len(values))
+        outer.append(len(inner) - 1)
+    flat = pa.Array.from_buffers(pa.float32(), len(values), [None, pa.py_buffer(values)])
+    if width is not None:
+        row_array = pa.FixedSizeListArray.from_arrays(flat, width)
+    else:
+        row_array = pa.ListArray.from_arrays(pa.array(inner, pa.int32()), flat)
+    mask = pa.array([not v for v in valid])
+    return pa.ListArray.from_arrays(pa.array(outer, pa.int32()), row_array, mask=mask)

@@ -305,7 +305,15 @@ class _Window:
     def _one(self, batch: list[_Entry], cancel: Cancel) -> BatchResult:
         result = self.client.run_batch([e.item for e in batch], cancel)
         rows = [
-            Row(e.id, e.hash, vector, result.sparse[i] if result.sparse else None, e.item.text, e.fields)
+            Row(
+                e.id,
+                e.hash,
+                vector,
+                result.sparse[i] if result.sparse else None,
+                e.item.text,
+                e.fields,
+                result.multi[i] if result.multi else None,
+            )
             for i, (e, vector) in enumerate(zip(batch, result.vectors, strict=True))
         ]
         with self.lock:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ConfigurationError
-from .columns import arrow_array, kind_of_arrow, merge
+from .columns import arrow_array, kind_of_arrow, merge, multi_vector_array
 from .sinks import Existing, Row, Sink
 
 _OURS = ("id", "text", "hash", "model", "vector", "sparse", "multi_vectors")
@@ -95,6 +95,10 @@ class LanceSink(Sink):
             columns["sparse"] = pa.array(
                 [list((row.sparse or {}).items()) for row in rows], pa.map_(pa.int32(), pa.float32())
             )
+        multi = [row.multi for row in rows]
+        if any(m is not None for m in multi):  # LanceDB's multivector column: rows of one width, for MaxSim
+            width = next(len(m[0]) for m in multi if m)
+            columns["multi_vectors"] = multi_vector_array(multi, width)
         for name, kind in self._fields.items():  # the input's other columns, typed
             values = [(row.fields or {}).get(name) for row in rows]
             columns[name] = arrow_array("json" if name in self._json else kind, values)

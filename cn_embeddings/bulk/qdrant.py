@@ -24,7 +24,7 @@ from .sinks import Existing, Row, Sink
 
 __all__ = ["QdrantSink", "point_id"]
 
-DENSE, SPARSE = "dense", "sparse"
+DENSE, SPARSE, MULTI = "dense", "sparse", "multi"
 _NAMESPACE = uuid.UUID("6f1c1f55-3b0e-5d5e-9d2a-c9f0c5e3a1b7")  # fixed: point ids stay the same across runs
 
 
@@ -77,9 +77,17 @@ class QdrantSink(Sink):
 
         if not self._created and not self._client.collection_exists(self.collection):
             sparse = any(row.sparse is not None for row in rows)
+            vectors = {DENSE: models.VectorParams(size=len(rows[0].vector), distance=models.Distance.COSINE)}
+            multi = next((row.multi for row in rows if row.multi), None)
+            if multi:  # token-level vectors, compared by MaxSim (late interaction)
+                vectors[MULTI] = models.VectorParams(
+                    size=len(multi[0]),
+                    distance=models.Distance.COSINE,
+                    multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+                )
             self._client.create_collection(
                 self.collection,
-                vectors_config={DENSE: models.VectorParams(size=len(rows[0].vector), distance=models.Distance.COSINE)},
+                vectors_config=vectors,
                 sparse_vectors_config={SPARSE: models.SparseVectorParams()} if sparse else None,
             )
         self._created = True
@@ -89,6 +97,8 @@ class QdrantSink(Sink):
             if row.sparse is not None:
                 indices = sorted(row.sparse)
                 vector[SPARSE] = models.SparseVector(indices=indices, values=[row.sparse[i] for i in indices])
+            if row.multi:
+                vector[MULTI] = [list(r) for r in row.multi]
             payload = {
                 "id": row.id,
                 "text": row.text,

@@ -24,14 +24,14 @@ import json
 import os
 import sys
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from .._exceptions import ConfigurationError
 from .._types import SparseVector
-from .columns import arrow_array, merge
+from .columns import arrow_array, merge, multi_vector_array
 
 __all__ = ["Existing", "JsonlSink", "OutputLock", "ParquetSink", "Row", "Sink", "StdoutSink"]
 
@@ -44,8 +44,9 @@ class Row:
     hash: str
     vector: list[float]
     sparse: SparseVector | None = None
-    text: str | None = None  # the text sent (stores that keep it: LanceDB, Qdrant)
+    text: str | None = None  # the text sent
     fields: Mapping[str, Any] | None = None  # the input row's other columns, passed through
+    multi: Sequence[Sequence[float]] | None = None  # Ark's token-level vectors, when asked for
 
 
 @dataclass
@@ -152,6 +153,8 @@ def _line(row: Row, model: str) -> str:
     text = head[:-1] + _VECTOR_KEY + _dumps(row.vector)
     if row.sparse is not None:
         text += ', "sparse": ' + _dumps({str(k): v for k, v in row.sparse.items()})
+    if row.multi is not None:
+        text += ', "multi_vectors": ' + _dumps([list(r) for r in row.multi])
     if row.text is not None:  # after the vector: resume parses only what precedes it
         text += ', "text": ' + json.dumps(row.text, ensure_ascii=False)
     if row.fields:
@@ -249,6 +252,7 @@ class _Buffer:
         self.sparse: list[SparseVector | None] = []
         self.texts: list[str | None] = []
         self.fields: list[Mapping[str, Any] | None] = []
+        self.multi: list[Sequence[Sequence[float]] | None] = []
 
     def add(self, row: Row) -> None:
         self.ids.append(row.id)
@@ -258,6 +262,7 @@ class _Buffer:
         self.sparse.append(row.sparse)
         self.texts.append(row.text)
         self.fields.append(row.fields)
+        self.multi.append(row.multi)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -277,7 +282,16 @@ def _rows_of_journal(journal: Path) -> Iterator[tuple[Row, str]]:
                     "or the whole journal, and run the same command again"
                 ) from None
             sparse = {int(k): v for k, v in obj["sparse"].items()} if "sparse" in obj else None
-            yield Row(obj["id"], obj["hash"], obj["vector"], sparse, obj.get("text"), obj.get("fields")), obj["model"]
+            row = Row(
+                obj["id"],
+                obj["hash"],
+                obj["vector"],
+                sparse,
+                obj.get("text"),
+                obj.get("fields"),
+                obj.get("multi_vectors"),
+            )
+            yield row, obj["model"]
 
 
 class ParquetSink(Sink):
@@ -395,6 +409,8 @@ class ParquetSink(Sink):
             columns["sparse"] = pa.array(
                 [list((s or {}).items()) for s in buf.sparse], pa.map_(pa.int32(), pa.float32())
             )
+        if any(m is not None for m in buf.multi):
+            columns["multi_vectors"] = multi_vector_array(buf.multi)
         for name, kind in self._fields.items():  # the input's other columns, typed, in every part
             columns[name] = arrow_array(kind, [(f or {}).get(name) for f in buf.fields])
         metadata = {"cn_embeddings.model": model, "cn_embeddings.dimension": str(buf.lengths[0])}

@@ -506,3 +506,45 @@ def test_a_leftover_journal_becomes_a_part_with_the_runs_columns(tmp_path, emula
     table = pq.read_table(out)
     assert table.num_rows == 8 and table.schema.field("page").type == pa.int64()
     assert sorted(table.column("page").to_pylist()) == list(range(8)) and not (out / "_journal.jsonl").exists()
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".lance", ".qdrant"])
+def test_multi_vectors_asked_for_are_written_in_every_output(tmp_path, emulator, suffix):
+    client = emulator.client("ark", multi_embedding=True, multi_embedding_compression=None)
+    texts = ["熊猫吃竹子", "the stock market fell"]
+    expected = client.embed(texts).multi_vectors
+    out = tmp_path / "store" / f"out{suffix}" if suffix in (".lance", ".qdrant") else tmp_path / f"out{suffix}"
+    embed_corpus(client, Source(files=[_jsonl(tmp_path, texts)]), open_sink(out))
+    if suffix == ".jsonl":
+        got = {r["id"]: r["multi_vectors"] for r in _lines(out)}
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        got = {r["id"]: r["multi_vectors"] for r in pq.read_table(out).to_pylist()}
+    elif suffix == ".lance":
+        import lancedb
+
+        table = lancedb.connect(str(tmp_path / "store")).open_table("out")
+        assert str(table.schema.field("multi_vectors").type) == "list<item: fixed_size_list<item: float>[2048]>"
+        got = {r["id"]: r["multi_vectors"] for r in table.to_arrow().to_pylist()}
+    else:
+        from qdrant_client import QdrantClient
+
+        from cn_embeddings.bulk.qdrant import point_id
+
+        qdrant = QdrantClient(path=str(tmp_path / "store"))
+        try:
+            points = qdrant.retrieve("out", [point_id(f"t{i}") for i in range(2)], with_vectors=["multi"])
+            got = {p.payload["id"]: p.vector["multi"] for p in points}
+        finally:
+            qdrant.close()
+    for i, rows in enumerate(expected):
+        assert len(got[f"t{i}"]) == len(rows)
+        for ours, theirs in zip(got[f"t{i}"], rows, strict=True):
+            assert ours == pytest.approx(list(theirs), abs=1e-6)
+
+
+def _jsonl(tmp_path, texts):
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(texts)), "utf-8")
+    return path

@@ -103,7 +103,7 @@ def test_embed_dataset_adds_each_rows_own_vector(cluster, emu):
     expected = emu.client("qianfan").embed_texts(texts)
     assert len(out) == 200
     for row in out:
-        assert row["embedding"].tolist() == pytest.approx(expected[row["id"]], rel=1e-6)
+        assert list(row["embedding"]) == pytest.approx(expected[row["id"]], rel=1e-6)
 
 
 def test_workers_share_one_quota_through_redis(cluster, emu, redis_url):
@@ -117,8 +117,54 @@ def test_workers_share_one_quota_through_redis(cluster, emu, redis_url):
 
 
 def test_the_callable_class_works_on_its_own(emu):
-    import numpy as np
+    import pyarrow as pa
 
     embedder = Embedder(emu.client("ark", dimensions=1024), column="body", output_column="vec")
-    batch = embedder({"body": np.array(["a", "b"])})
-    assert batch["vec"].shape == (2, 1024) and batch["vec"].dtype == np.float32
+    batch = embedder(pa.table({"body": ["a", "b"]}))
+    assert batch.schema.field("vec").type == pa.list_(pa.float32(), 1024) and batch.num_rows == 2
+
+
+def test_sparse_and_multi_vectors_get_their_own_columns(emu):
+    import pyarrow as pa
+
+    client = emu.client("ark", sparse=True, multi_embedding=True, multi_embedding_compression=None)
+    texts = ["熊猫吃竹子", "the stock market fell"]
+    expected = client.embed(texts)
+    batch = Embedder(client)(pa.table({"text": texts}))
+    assert batch.schema.field("embedding_sparse").type == pa.map_(pa.int32(), pa.float32())
+    for i, row in enumerate(batch.to_pylist()):
+        assert row["embedding"] == pytest.approx(expected.vectors[i], abs=1e-6)
+        assert dict(row["embedding_sparse"]) == pytest.approx(expected.sparse[i], abs=1e-6)
+        assert [r for r in row["embedding_multi"]] == [
+            pytest.approx(list(r), abs=1e-6) for r in expected.multi_vectors[i]
+        ]
+
+
+def test_keep_on_error_keeps_what_was_answered_and_says_why_for_the_rest(emu):
+    import pyarrow as pa
+
+    from cn_embeddings import AuthenticationError
+
+    client = emu.client("qianfan", batch_size=2, max_retries=0)
+    emu.faults.script("auth", after=1)  # the second request is refused
+    texts = [f"row {i}" for i in range(4)]
+    with pytest.raises(AuthenticationError):
+        Embedder(client)(pa.table({"text": texts}))
+    emu.faults.script("auth", after=1)
+    rows = Embedder(client, on_error="keep")(pa.table({"text": texts})).to_pylist()
+    kept = [r for r in rows if r["embedding"] is not None]
+    failed = [r for r in rows if r["embedding"] is None]
+    assert len(kept) == 2 and len(failed) == 2 and all(r["embedding_error"] is None for r in kept)
+    assert all(r["embedding_error"].startswith("AuthenticationError: ") for r in failed)
+    expected = emu.client("qianfan").embed_texts([r["text"] for r in kept])
+    assert [r["embedding"] for r in kept] == [pytest.approx(v, abs=1e-6) for v in expected]
+
+
+def test_a_failure_reaches_the_driver_as_the_typed_error(cluster, emu):
+    from cn_embeddings import AuthenticationError
+
+    ds = ray.data.from_items([{"text": f"row {i}"} for i in range(8)])
+    settings = {**emu.settings("qianfan"), "api_key": "wrong-key"}
+    with pytest.raises(AuthenticationError) as caught:
+        embed_dataset(ds, "qianfan", "embedding-v1", **settings, concurrency=1).take_all()
+    assert caught.value.code == "invalid_iam_token" and list(caught.value.record.not_embedded) == list(range(8))
