@@ -27,13 +27,19 @@ SCENARIOS = [
     ("cpu.py", "ark_base64_vs_float_cpu", "base64 >= 3x less CPU than float JSON", lambda r, v: r >= 3),
     ("cpu.py", "per_request_overhead_vs_bare_httpx", "<= 1.3x a bare httpx post + json.loads", lambda r, v: r <= 1.3),
     ("memory.py", "memory_20000_peak_vs_vectors", "peak RSS growth <= 1.5x the vectors' size", lambda r, v: r <= 1.5),
-    ("bulk_cli.py", "bulk_cli_100000_parquet_vs_quota", ">= 0.95 of the quota bound", lambda r, v: r >= 0.95),
-    (
-        "bulk_cli.py",
-        "bulk_cli_rss_100000_vs_10000",
-        "peak RSS for 100,000 <= 1.2x that for 10,000",
-        lambda r, v: r <= 1.2,
-    ),
+    *[
+        scenario
+        for kind in ("parquet", "lance", "qdrant")
+        for scenario in (
+            ("bulk_cli.py", f"bulk_cli_100000_{kind}_vs_quota", ">= 0.95 of the quota bound", lambda r, v: r >= 0.95),
+            (
+                "bulk_cli.py",
+                f"bulk_cli_rss_{kind}_100000_vs_10000",
+                "peak RSS for 100,000 <= 1.2x that for 10,000",
+                lambda r, v: r <= 1.2,
+            ),
+        )
+    ],
     *[
         (
             "shared_quota.py",

@@ -35,6 +35,7 @@ from .._inputs import Item
 from .._progress import progress_bar
 from .._types import BatchResult, Usage
 from .columns import FieldKinds
+from .keysets import InputIds, OutputIds, prefix
 from .sinks import Existing, Row, Sink
 from .sources import Record
 
@@ -61,7 +62,9 @@ def content_hash(item: Item) -> str:
 
 
 def _key(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+    """A signed 64-bit digest (what ``array('q')`` holds) of an id or a content hash."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 @dataclass
@@ -124,18 +127,31 @@ def _checked(client: EmbeddingClient, records: Iterable[Record]) -> Iterator[tup
         yield record, _Entry(record.id if record.id is not None else digest, digest, item, record.fields)
 
 
-def _check_output(existing: Existing, model: str) -> dict[int, int]:
+def _check_output(existing: Existing, model: str) -> OutputIds:
     """The ids already written (as digests, with their content digest), in one pass over the
     output; refuses another model's vectors."""
-    done: dict[int, int] = {}
-    for rid, digest, written_by in existing.rows:
-        if written_by != model:
-            raise ConfigurationError(
-                f"the output holds vectors of {written_by}, not {model}; "
-                "write another model's vectors to another --output"
-            )
-        done[_key(rid)] = _key(digest)
-    return done
+
+    def pairs() -> Iterator[tuple[int, int]]:
+        for rid, digest, written_by in existing.rows:
+            if written_by != model:
+                raise ConfigurationError(
+                    f"the output holds vectors of {written_by}, not {model}; "
+                    "write another model's vectors to another --output"
+                )
+            yield _key(rid), _key(digest)
+
+    return OutputIds(pairs())
+
+
+@dataclass
+class _Plan:
+    """What the first pass decided, kept in a few bytes a row (see :mod:`.keysets`): the ids the
+    output holds, the ids the input repeats (as :func:`.keysets.prefix`), and how many records it
+    read."""
+
+    done: OutputIds
+    repeated: set[int]
+    checked: int
 
 
 def embed_corpus(
@@ -157,7 +173,7 @@ def embed_corpus(
     model = client.protocol.model
     settings = vector_settings(client)
     try:
-        existing, skip, todo, kinds = _first_pass(client, source, sink, model, settings, summary)
+        existing, plan, todo, kinds = _first_pass(client, source, sink, model, settings, summary)
         sink.set_fields(kinds)  # a typed output checks the input's columns against what it holds
     except BaseException:
         sink.close()  # nothing was sent: the output is free for the next job
@@ -167,7 +183,7 @@ def embed_corpus(
     before = client.usage
     try:
         with progress_bar(todo, enabled=show_progress, desc="embedding") as progress:
-            entries = _todo(client, source, skip, summary.inputs)
+            entries = _todo(client, source, plan)
             _Window(client, sink, model, existing.dimension, summary, progress).run(entries)
     finally:
         summary.usage = _since(before, client.usage)
@@ -208,51 +224,70 @@ def _first_pass(
     model: str,
     settings: dict[str, Any],
     summary: Summary,
-) -> tuple[Existing, set[int], int, dict[str, str]]:
-    """Check every record and the output before any request: (what the output holds, the counts,
-    the positions the second pass leaves out, how many it sends, the kinds of the input's other
-    columns)."""
+) -> tuple[Existing, _Plan, int, dict[str, str]]:
+    """Check every record and the output before any request: (what the output holds, the plan the
+    second pass follows, how many it sends, the kinds of the input's other columns). It keeps 12
+    bytes per output row and 8 per record while it reads, then only the output's ids and the
+    repeated ones (:mod:`.keysets`)."""
     _check_settings(sink, settings)
     existing = sink.existing()
     done = _check_output(existing, model)
-    todo = 0
     kinds = FieldKinds()
-    seen: set[int] = set()
-    skip: set[int] = set()  # positions of the records the second pass leaves out
-    for position, (record, entry) in enumerate(_checked(client, source)):
+    ids = InputIds()
+    for record, entry in _checked(client, source):
         summary.inputs += 1
         if record.fields:
             kinds.add(record.fields, record.origin)
-        key, digest = _key(entry.id), _key(entry.hash)
-        if key in seen:
-            if record.id is None:
-                summary.duplicates += 1
-                skip.add(position)
-                continue
+        key = _key(entry.id)
+        if done.holds_other_content(key, _key(entry.hash)):
             raise InvalidInputError(
-                f"{record.origin}: duplicate id {record.id!r} (ids must be unique; nothing was sent)", rule="unique-id"
+                f"{record.origin}: id {entry.id!r} is already in the output with other "
+                "content; give it a new id or use another --output (nothing was sent)",
+                rule="changed-content",
             )
-        seen.add(key)
-        if key in done:
-            if done[key] != digest:
-                raise InvalidInputError(
-                    f"{record.origin}: id {entry.id!r} is already in the output with other "
-                    "content; give it a new id or use another --output (nothing was sent)",
-                    rule="changed-content",
-                )
+        ids.add(key, record.id is not None, key in done)
+    todo = 0
+    twice: set[int] = set()
+    for key_prefix, count, given, written in ids.groups():
+        if count > 1:
+            if given:
+                raise _duplicate_id(client, source, key_prefix)
+            summary.duplicates += count - 1
+            twice.add(key_prefix)
+        if written:
             summary.skipped += 1
-            skip.add(position)
         else:
             todo += 1
-    return existing, skip, todo, kinds.kinds()
+    return existing, _Plan(done, twice, summary.inputs), todo, kinds.kinds()
 
 
-def _todo(client: EmbeddingClient, source: Iterable[Record], skip: set[int], checked: int) -> Iterator[_Entry]:
-    """The second pass: the checked entries the first pass did not find in the output or repeated,
-    and only the ``checked`` records the first pass saw (an input that grew meanwhile is read to
+def _duplicate_id(client: EmbeddingClient, source: Iterable[Record], key_prefix: int) -> InvalidInputError:
+    """The error for the second record with an id an earlier one has (the input is read again to
+    name it: only digests of the ids were kept)."""
+    first = True
+    for record, entry in _checked(client, source):
+        if prefix(_key(entry.id)) == key_prefix:
+            if not first:
+                return InvalidInputError(
+                    f"{record.origin}: duplicate id {record.id!r} (ids must be unique; nothing was sent)",
+                    rule="unique-id",
+                )
+            first = False
+    raise AssertionError("a repeated id was not found again")  # pragma: no cover - the input changed
+
+
+def _todo(client: EmbeddingClient, source: Iterable[Record], plan: _Plan) -> Iterator[_Entry]:
+    """The second pass: the checked entries that are neither in the output nor a repeat of an
+    earlier one, among the records the first pass read (an input that grew meanwhile is read to
     that point; a resume takes the rest)."""
-    for position, (_, entry) in enumerate(itertools.islice(_checked(client, source), checked)):
-        if position not in skip:
+    emitted: set[int] = set()
+    for _, entry in itertools.islice(_checked(client, source), plan.checked):
+        key = _key(entry.id)
+        if prefix(key) in plan.repeated:
+            if prefix(key) in emitted:
+                continue
+            emitted.add(prefix(key))
+        if key not in plan.done:
             yield entry
 
 
