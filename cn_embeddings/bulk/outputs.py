@@ -41,7 +41,7 @@ def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
     if not os.access(parent, os.W_OK):
         raise ConfigurationError(f"output folder {parent} is not writable")
     if path.suffix.lower() == ".lance":
-        sink: Sink = LanceSink(parent, path.stem)
+        sink: Sink = LanceSink(parent, path.stem, rows_per_block=rows_per_part)
     elif path.suffix.lower() == ".qdrant":
         sink = QdrantSink(str(parent), path.stem)
     elif path.suffix.lower() == ".parquet":

@@ -33,7 +33,7 @@ from .._exceptions import ConfigurationError
 from .._types import SparseVector
 from .columns import arrow_array, merge, multi_vector_array
 
-__all__ = ["Existing", "JsonlSink", "OutputLock", "ParquetSink", "Row", "Sink", "StdoutSink"]
+__all__ = ["Existing", "JournaledSink", "JsonlSink", "OutputLock", "ParquetSink", "Row", "Sink", "StdoutSink"]
 
 _VECTOR_KEY = ', "vector": '
 
@@ -267,6 +267,46 @@ class _Buffer:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def table(self, model: str, fields: Mapping[str, str], settings: Mapping[str, Any], fixed: bool) -> Any:
+        """The buffered rows as one Arrow table (a row written twice: its last version)."""
+        import pyarrow as pa
+
+        keep = list(range(len(self.ids)))
+        if len(set(self.ids)) < len(self.ids):
+            last = {rid: i for i, rid in enumerate(self.ids)}
+            keep = sorted(last.values())
+        offsets = array("i", [0])
+        for length in self.lengths:
+            offsets.append(offsets[-1] + length)
+        values = pa.Array.from_buffers(pa.float32(), len(self.values), [None, pa.py_buffer(self.values)])
+        if fixed:
+            vectors = pa.FixedSizeListArray.from_arrays(values, self.lengths[0])
+        else:
+            vectors = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+        columns: dict[str, Any] = {
+            "id": pa.array(self.ids, pa.string()),
+            "text": pa.array(self.texts, pa.string()),
+            "vector": vectors,
+            "model": pa.array([model] * len(self), pa.string()),
+            "hash": pa.array(self.hashes, pa.string()),
+        }
+        if any(s is not None for s in self.sparse):
+            columns["sparse"] = pa.array(
+                [list((s or {}).items()) for s in self.sparse], pa.map_(pa.int32(), pa.float32())
+            )
+        if any(m is not None for m in self.multi):  # fixed: LanceDB's multivector column, rows of one width
+            width = next(len(m[0]) for m in self.multi if m) if fixed else None
+            columns["multi_vectors"] = multi_vector_array(self.multi, width)
+        for name, kind in fields.items():  # the input's other columns, typed, in every block
+            columns[name] = arrow_array(kind, [(f or {}).get(name) for f in self.fields])
+        metadata = {"cn_embeddings.model": model, "cn_embeddings.dimension": str(self.lengths[0])}
+        metadata["cn_embeddings.fields"] = json.dumps(dict(fields))
+        if settings:  # what a reader needs to embed queries into the same space
+            metadata["cn_embeddings.vendor"] = str(settings.get("vendor", ""))
+            metadata["cn_embeddings.settings"] = json.dumps(dict(settings), sort_keys=True)
+        table = pa.table(columns).replace_schema_metadata(metadata)
+        return table if len(keep) == len(self.ids) else table.take(pa.array(keep, pa.int64()))
+
 
 def _rows_of_journal(journal: Path) -> Iterator[tuple[Row, str]]:
     """Every row of a journal, whole, with its model (a journal holds at most one part's rows)."""
@@ -294,7 +334,81 @@ def _rows_of_journal(journal: Path) -> Iterator[tuple[Row, str]]:
             yield row, obj["model"]
 
 
-class ParquetSink(Sink):
+class JournaledSink(Sink):
+    """A sink that writes in large blocks (Parquet part files, LanceDB fragments), fed through a
+    JSON Lines journal: each answered batch goes to the journal at once (so a kill loses nothing
+    answered) and into a float32 buffer; every ``rows_per_block`` rows the buffer becomes one block
+    and the journal starts again. A journal a killed run left is taken up by the next run: its rows
+    not yet in a block wait in the buffer, and are written with that run's columns.
+
+    Subclasses say where blocks go (``_write_block``) and which ids the blocks hold (``_block_ids``)."""
+
+    def __init__(self, journal: Path, rows_per_block: int) -> None:
+        self.rows_per_block = rows_per_block
+        self._journal_path = journal
+        self._journal = JsonlSink(journal)
+        self._buffer = _Buffer()
+        self._model: str | None = None
+        self._written_fields: dict[str, str] = {}  # the input columns the blocks already hold, by kind
+        self._fields: dict[str, str] = {}
+        self._ready = False  # the columns are known: buffered rows may become a block
+        self._settings: dict[str, Any] = {}  # the run's vector settings, kept in each block's schema metadata
+
+    def _write_block(self, table: Any) -> None:
+        raise NotImplementedError
+
+    def _take_leftover_journal(self, written: Iterator[str]) -> list[Row]:
+        """The rows of a journal a killed run left, those already in a block (``written``) dropped."""
+        self._buffer = _Buffer()
+        if not self._journal_path.exists():
+            return []
+        _cut_partial_line(self._journal_path)
+        done = set(written)
+        taken = []
+        for row, written_by in _rows_of_journal(self._journal_path):
+            self._model = written_by
+            if row.id not in done:
+                done.add(row.id)
+                self._buffer.add(row)
+                taken.append(row)
+        return taken
+
+    def set_fields(self, kinds: dict[str, str]) -> None:
+        self._fields = merge(self._written_fields, kinds, str(self._journal_path.parent))
+        self._ready = True
+
+    def record_settings(self, settings: dict[str, Any]) -> None:
+        self._settings = dict(settings)
+        super().record_settings(settings)
+
+    def write(self, rows: list[Row], model: str) -> None:
+        self._journal_path.parent.mkdir(exist_ok=True)
+        self._model, self._ready = model, True
+        self._journal.write(rows, model)
+        for row in rows:
+            self._buffer.add(row)
+        if len(self._buffer) >= self.rows_per_block:
+            self._flush()
+
+    def _flush(self) -> None:
+        """The buffered rows as one block, then a new journal."""
+        if self._model is None:
+            return
+        buf, self._buffer = self._buffer, _Buffer()
+        self._write_block(buf.table(self._model, self._fields, self._settings, fixed=self.FIXED))
+        self._journal.close()
+        self._journal_path.unlink(missing_ok=True)
+
+    FIXED = False  # vectors as fixed-size lists (LanceDB) or lists (Parquet)
+
+    def close(self) -> None:
+        if self._ready and len(self._buffer):
+            self._flush()
+        self._journal.close()
+        super().close()
+
+
+class ParquetSink(JournaledSink):
     """A folder of Parquet part files, fed through a JSON Lines journal (see the module docstring)."""
 
     JOURNAL = "_journal.jsonl"
@@ -302,16 +416,9 @@ class ParquetSink(Sink):
     def __init__(self, path: Path, *, rows_per_part: int = 4096) -> None:
         import pyarrow  # noqa: F401 - fail here, before any request, when the extra is missing
 
+        super().__init__(path / self.JOURNAL, rows_per_part)
         self.path: Path = path
-        self.rows_per_part = rows_per_part
-        self._journal = JsonlSink(path / self.JOURNAL)
-        self._buffer = _Buffer()
-        self._model: str | None = None
         self._next_part: int | None = None  # found once, by the first part written
-        self._written_fields: dict[str, str] = {}  # the input columns the parts already hold, by kind
-        self._fields: dict[str, str] = {}
-        self._ready = False  # the columns are known: buffered rows may become a part
-        self._settings: dict[str, Any] = {}  # the run's vector settings, kept in each part's schema metadata
 
     def _parts(self) -> list[Path]:
         """The part files in number order (part-100000 comes after part-99999, not before)."""
@@ -332,7 +439,7 @@ class ParquetSink(Sink):
         parts = self._parts()
         meta = (pq.read_schema(parts[-1]).metadata or {}) if parts else {}
         self._written_fields = json.loads(meta.get(b"cn_embeddings.fields", b"{}"))
-        journal = self._take_leftover_journal(parts)
+        journal = self._take_leftover_journal(rid for rid, _, _ in self._rows(parts))
         dimension = int(meta.get(b"cn_embeddings.dimension", b"0")) or (len(journal[0].vector) if journal else 0)
         pending = ((row.id, row.hash, self._model or "") for row in journal)
         return Existing(itertools.chain(self._rows(parts), pending), dimension or None)
@@ -352,73 +459,10 @@ class ParquetSink(Sink):
             for rid, digest in zip(table.column("id").to_pylist(), table.column("hash").to_pylist(), strict=True):
                 yield rid, digest, model
 
-    def _take_leftover_journal(self, parts: list[Path]) -> list[Row]:
-        """The rows of a journal a killed run left (those already in a part dropped): they wait in
-        the buffer for the next part, written with this run's columns, and the journal goes on."""
-        journal = self.path / self.JOURNAL
-        if not journal.exists():
-            return []
-        _cut_partial_line(journal)
-        done = {rid for rid, _, _ in self._rows(parts)}
-        taken = []
-        for row, written_by in _rows_of_journal(journal):
-            self._model = written_by
-            if row.id not in done:
-                done.add(row.id)
-                self._buffer.add(row)
-                taken.append(row)
-        return taken
-
-    def set_fields(self, kinds: dict[str, str]) -> None:
-        self._fields = merge(self._written_fields, kinds, str(self.path))
-        self._ready = True
-
-    def record_settings(self, settings: dict[str, Any]) -> None:
-        self._settings = dict(settings)
-        super().record_settings(settings)
-
-    def write(self, rows: list[Row], model: str) -> None:
-        self.path.mkdir(exist_ok=True)
-        self._model, self._ready = model, True
-        self._journal.write(rows, model)
-        for row in rows:
-            self._buffer.add(row)
-        if len(self._buffer) >= self.rows_per_part:
-            self._write_part(model)
-            self._journal.close()
-            (self.path / self.JOURNAL).unlink()
-
-    def _write_part(self, model: str) -> None:
-        """Write the buffered rows as the next part file (atomically: a temporary file renamed)."""
-        import pyarrow as pa
+    def _write_block(self, table: Any) -> None:
+        """The next part file, written atomically (a temporary file renamed)."""
         import pyarrow.parquet as pq
 
-        buf, self._buffer = self._buffer, _Buffer()
-        offsets = array("i", [0])
-        for length in buf.lengths:
-            offsets.append(offsets[-1] + length)
-        values = pa.Array.from_buffers(pa.float32(), len(buf.values), [None, pa.py_buffer(buf.values)])
-        columns: dict[str, Any] = {
-            "id": pa.array(buf.ids, pa.string()),
-            "text": pa.array(buf.texts, pa.string()),
-            "vector": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values),
-            "model": pa.array([model] * len(buf), pa.string()),
-            "hash": pa.array(buf.hashes, pa.string()),
-        }
-        if any(s is not None for s in buf.sparse):
-            columns["sparse"] = pa.array(
-                [list((s or {}).items()) for s in buf.sparse], pa.map_(pa.int32(), pa.float32())
-            )
-        if any(m is not None for m in buf.multi):
-            columns["multi_vectors"] = multi_vector_array(buf.multi)
-        for name, kind in self._fields.items():  # the input's other columns, typed, in every part
-            columns[name] = arrow_array(kind, [(f or {}).get(name) for f in buf.fields])
-        metadata = {"cn_embeddings.model": model, "cn_embeddings.dimension": str(buf.lengths[0])}
-        metadata["cn_embeddings.fields"] = json.dumps(self._fields)
-        if self._settings:  # what a reader needs to embed queries into the same space
-            metadata["cn_embeddings.vendor"] = str(self._settings.get("vendor", ""))
-            metadata["cn_embeddings.settings"] = json.dumps(self._settings, sort_keys=True)
-        table = pa.table(columns).replace_schema_metadata(metadata)
         if self._next_part is None:  # the folder is scanned once a job, not once a part
             parts = self._parts()
             self._next_part = int(parts[-1].stem.split("-", 1)[1]) + 1 if parts else 0
@@ -427,11 +471,3 @@ class ParquetSink(Sink):
         temporary = self.path / f".{final.name}.tmp"  # hidden: readers of the folder skip it
         pq.write_table(table, temporary, compression="zstd")
         os.replace(temporary, final)
-
-    def close(self) -> None:
-        if self._ready and len(self._buffer) and self._model is not None:
-            self._write_part(self._model)
-            self._journal.close()
-            (self.path / self.JOURNAL).unlink()
-        self._journal.close()
-        super().close()

@@ -365,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--rows-per-part",
         type=_positive_int,
         default=4096,
-        help="rows per Parquet part file (default: 4096); rows not yet in a part are kept in a journal beside them",
+        help="rows per Parquet part file or LanceDB write (default: 4096); rows not yet written are kept in a "
+        "journal beside the output",
     )
     add_option_flags(embed)
     embed.set_defaults(func=cmd_embed)
