@@ -4,24 +4,27 @@ input repeats.
 A resume must know, for every input, whether its id is already in the output and with which
 content, and whether an earlier input had the same id. A dict of Python ints costs over 100 bytes
 a row (about 300 MiB at a million rows). Here the output's ids are signed 64-bit digests, each with
-a 32-bit digest of its content, in sorted arrays found by bisection (12 bytes a row, for the whole
-run); the input's ids are 8 bytes a record while the first pass reads, in sorted runs that are then
-merged to find repeats (only those are kept). Runs are sorted ``RUN`` values at a time and merged
-with ``heapq.merge``, so at most one run of Python ints is held at once. A 32-bit content digest
-misses a changed content one time in four billion; repeats are found on 62 bits of the id digest.
+a 32-bit digest of its content, in sorted arrays found by bisection: 12 bytes a row, for the whole
+run. The input's ids are merged to find repeats, and only those are kept. Both are built by an
+external merge sort: runs of ``RUN`` values are sorted in memory, kept in a temporary file and
+merged back with ``heapq.merge``, so memory holds the finished arrays, one run, and a chunk of each
+run. A 32-bit content digest misses a changed content one time in four billion; repeats are found
+on 62 bits of the id digest.
 """
 
 from __future__ import annotations
 
 import heapq
+import tempfile
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
 __all__ = ["InputIds", "OutputIds", "prefix"]
 
-RUN = 1 << 16  # values sorted at a time
+RUN = 1 << 15  # values sorted at a time
+CHUNK = 1 << 8  # values read back from each run at a time while merging (CHUNK / RUN of the rows: 1/128)
 _MASK32 = (1 << 32) - 1
 _T = TypeVar("_T")
 
@@ -37,18 +40,58 @@ def _sorted_runs(values: Iterable[_T]) -> Iterator[list[_T]]:
         yield sorted(run)  # type: ignore[type-var]
 
 
+class _Spill:
+    """Sorted runs of typed columns kept in a temporary file, not in memory, and merged back in
+    order (an external merge sort): memory holds one run while it is sorted and a chunk of each
+    run while they are merged, however many rows there are."""
+
+    def __init__(self, typecodes: str) -> None:
+        self._typecodes = typecodes
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed when merged
+        self._runs: list[tuple[int, int]] = []  # (offset, rows)
+
+    def add(self, run: Sequence[tuple[int, ...]]) -> None:
+        self._runs.append((self._file.tell(), len(run)))
+        for column, code in enumerate(self._typecodes):
+            array(code, (row[column] for row in run)).tofile(self._file)
+
+    def _read(self, offset: int, rows: int) -> Iterator[tuple[int, ...]]:
+        widths = [array(code).itemsize for code in self._typecodes]
+        for start in range(0, rows, CHUNK):
+            n = min(CHUNK, rows - start)
+            columns = []
+            at = offset
+            for code, width in zip(self._typecodes, widths, strict=True):
+                self._file.seek(at + start * width)
+                column = array(code)
+                column.fromfile(self._file, n)
+                columns.append(column)
+                at += rows * width
+            yield from zip(*columns, strict=True)
+
+    def __len__(self) -> int:
+        return sum(rows for _, rows in self._runs)
+
+    def merged(self) -> Iterator[tuple[int, ...]]:
+        try:
+            yield from heapq.merge(*(self._read(offset, rows) for offset, rows in self._runs))
+        finally:
+            self._file.close()
+
+
 class OutputIds:
     """The ids an output holds (signed 64-bit digests), each with a 32-bit digest of its content."""
 
     def __init__(self, pairs: Iterable[tuple[int, int]]) -> None:
         """``pairs``: (id digest, content digest) per row written, in any order."""
-        runs = []
+        spill = _Spill("qI")
         for run in _sorted_runs((key, digest & _MASK32) for key, digest in pairs):
-            runs.append((array("q", (k for k, _ in run)), array("I", (d for _, d in run))))
-        self._keys, self._digests = array("q"), array("I")
-        for key, digest in heapq.merge(*(zip(keys, digests, strict=True) for keys, digests in runs)):
-            self._keys.append(key)
-            self._digests.append(digest)
+            spill.add(run)
+        n = len(spill)  # the arrays are made at their size once: growing them would copy them
+        self._keys, self._digests = array("q", [0]) * n, array("I", [0]) * n
+        for at, (key, digest) in enumerate(spill.merged()):
+            self._keys[at] = key
+            self._digests[at] = digest
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -73,24 +116,23 @@ class InputIds:
     the content) and whether the output already holds it."""
 
     def __init__(self) -> None:
-        self._runs: list[array[int]] = []
+        self._spill = _Spill("q")
         self._run: list[int] = []
 
     def add(self, key: int, given: bool, written: bool) -> None:
         self._run.append((key >> 2 << 2) | (given << 0) | (written << 1))
         if len(self._run) == RUN:
-            self._runs.append(array("q", sorted(self._run)))
+            self._spill.add([(value,) for value in sorted(self._run)])
             self._run = []
 
     def groups(self) -> Iterator[tuple[int, int, bool, bool]]:
         """(id prefix, occurrences, whether any was given, whether written) per distinct id, by
         merging the sorted runs."""
         if self._run:
-            self._runs.append(array("q", sorted(self._run)))
+            self._spill.add([(value,) for value in sorted(self._run)])
             self._run = []
-        runs, self._runs = self._runs, []
         current, count, given, written = None, 0, False, False
-        for value in heapq.merge(*runs):
+        for (value,) in self._spill.merged():
             prefix = value >> 2
             if prefix != current:
                 if current is not None:
