@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import tempfile
+import weakref
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
@@ -47,7 +48,8 @@ class _Spill:
 
     def __init__(self, typecodes: str) -> None:
         self._typecodes = typecodes
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed when merged
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed when merged, or with this object
+        weakref.finalize(self, self._file.close)  # a first pass that raised never merges
         self._runs: list[tuple[int, int]] = []  # (offset, rows)
 
     def add(self, run: Sequence[tuple[int, ...]]) -> None:
