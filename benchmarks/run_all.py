@@ -40,6 +40,12 @@ SCENARIOS = [
             ),
         )
     ],
+    (
+        "resume_memory.py",
+        "resume_memory_bytes_per_row_vs_16",
+        "resume memory <= 16 bytes a row (value: bytes)",
+        lambda r, v: r <= 1,
+    ),
     *[
         (
             "shared_quota.py",

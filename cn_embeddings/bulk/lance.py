@@ -48,6 +48,7 @@ class LanceSink(JournaledSink):
         self.folder, self.name = folder, name
         self._db = lancedb.connect(str(folder))
         self._table: Any = None
+        self._json: set[str] = set()  # input columns of mixed types, kept as JSON text
 
     def _open(self) -> Any:
         if self._table is None:
@@ -92,8 +93,6 @@ class LanceSink(JournaledSink):
         merged = merge(self._written_fields, wanted, f"table {self.name!r} in {self.folder}")
         self._fields = {name: "json" if name in self._json else kind for name, kind in merged.items()}
         self._ready = True
-
-    _json: set[str] = set()
 
     def _write_block(self, table: Any) -> None:
         if self._open() is None:

@@ -341,7 +341,9 @@ class JournaledSink(Sink):
     and the journal starts again. A journal a killed run left is taken up by the next run: its rows
     not yet in a block wait in the buffer, and are written with that run's columns.
 
-    Subclasses say where blocks go (``_write_block``) and which ids the blocks hold (``_block_ids``)."""
+    Subclasses say where a block goes (``_write_block``) and read back what the blocks hold."""
+
+    FIXED = False  # vectors as fixed-size lists (LanceDB) or lists (Parquet)
 
     def __init__(self, journal: Path, rows_per_block: int) -> None:
         self.rows_per_block = rows_per_block
@@ -398,8 +400,6 @@ class JournaledSink(Sink):
         self._write_block(buf.table(self._model, self._fields, self._settings, fixed=self.FIXED))
         self._journal.close()
         self._journal_path.unlink(missing_ok=True)
-
-    FIXED = False  # vectors as fixed-size lists (LanceDB) or lists (Parquet)
 
     def close(self) -> None:
         if self._ready and len(self._buffer):
