@@ -208,7 +208,8 @@ def _check_settings(sink: Sink, settings: dict[str, Any]) -> None:
     recorded = sink.recorded_settings()
     if recorded is None:
         return
-    changed = sorted(name for name in settings.keys() | recorded.keys() if settings.get(name) != recorded.get(name))
+    # a setting this version records and an older one did not (the vendor) cannot tell two runs apart
+    changed = sorted(name for name in recorded if settings.get(name) != recorded.get(name))
     if changed:
         said = "; ".join(f"{name}={recorded.get(name)!r} there, {settings.get(name)!r} now" for name in changed)
         raise ConfigurationError(
@@ -226,9 +227,9 @@ def _first_pass(
     summary: Summary,
 ) -> tuple[Existing, _Plan, int, dict[str, str]]:
     """Check every record and the output before any request: (what the output holds, the plan the
-    second pass follows, how many it sends, the kinds of the input's other columns). It keeps 12
-    bytes per output row and 8 per record while it reads, then only the output's ids and the
-    repeated ones (:mod:`.keysets`)."""
+    second pass follows, how many it sends, the kinds of the input's other columns). Memory holds
+    12 bytes per output row and the repeated ids; the input's ids are sorted through a temporary
+    file (:mod:`.keysets`)."""
     _check_settings(sink, settings)
     existing = sink.existing()
     done = _check_output(existing, model)

@@ -548,3 +548,19 @@ def _jsonl(tmp_path, texts):
     path = tmp_path / "in.jsonl"
     path.write_text("".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(texts)), "utf-8")
     return path
+
+
+def test_settings_an_older_version_did_not_record_do_not_block_a_resume(tmp_path, emulator):
+    out = tmp_path / "out.jsonl"
+    client = emulator.client("qianfan")
+    embed_corpus(client, Source(texts=["a", "b"]), open_sink(out))
+    sidecar = tmp_path / ".out.jsonl.settings.json"
+    recorded = json.loads(sidecar.read_text(encoding="utf-8"))
+    del recorded["vendor"]  # as written before the vendor was recorded
+    sidecar.write_text(json.dumps(recorded), encoding="utf-8")
+    again = embed_corpus(client, Source(texts=["a", "b", "c"]), open_sink(out))
+    assert (again.skipped, again.written) == (2, 1)
+    recorded["long_inputs"] = "truncate"  # a setting it did record still counts
+    sidecar.write_text(json.dumps(recorded), encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="long_inputs='truncate' there, 'error' now"):
+        embed_corpus(client, Source(texts=["a", "b", "c", "d"]), open_sink(out))
