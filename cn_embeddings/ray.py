@@ -10,6 +10,7 @@ actor (credentials included, so that the workers can call the vendor); with
 
 from __future__ import annotations
 
+from array import array
 from typing import Any, Literal
 
 from ._client import EmbeddingClient
@@ -63,7 +64,10 @@ class Embedder:
             sparse, multi = [], []  # a failed call hands back dense vectors only
             errors = [None if i in got else _one_line(error) for i in range(len(inputs))]
         dimension = next((len(v) for v in vectors if v is not None), 0)
-        flat = pa.array([x for v in vectors for x in (v if v is not None else [0.0] * dimension)], pa.float32())
+        values = array("f")  # float32 as it arrives, not a Python float each
+        for vector in vectors:
+            values.extend(vector if vector is not None else array("f", bytes(4 * dimension)))
+        flat = pa.Array.from_buffers(pa.float32(), len(values), [None, pa.py_buffer(values)])
         mask = pa.array([v is None for v in vectors])
         dense = pa.FixedSizeListArray.from_arrays(flat, dimension, mask=mask)
         batch = batch.append_column(self.output_column, dense)
@@ -72,7 +76,7 @@ class Embedder:
             batch = batch.append_column(
                 f"{self.output_column}_sparse", pa.array(items, pa.map_(pa.int32(), pa.float32()))
             )
-        if getattr(self.client.protocol, "multi_embedding", False):
+        if self.client.protocol.vector_settings().get("multi_embedding"):
             batch = batch.append_column(
                 f"{self.output_column}_multi", multi_vector_array(multi or [None] * len(inputs))
             )
