@@ -15,7 +15,7 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
-.venv/bin/ruff format --check cn_embeddings langchain_cn_embeddings llama_index_cn_embeddings tests benchmarks
-.venv/bin/ruff check cn_embeddings langchain_cn_embeddings llama_index_cn_embeddings tests benchmarks
+.venv/bin/ruff format --check cn_embeddings langchain_cn_embeddings llama_index_cn_embeddings tests benchmarks scripts
+.venv/bin/ruff check cn_embeddings langchain_cn_embeddings llama_index_cn_embeddings tests benchmarks scripts
 .venv/bin/mypy  # strict, on the three packages (pyproject.toml)
 exec .venv/bin/python -m pytest -q "$@"
