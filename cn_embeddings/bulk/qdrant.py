@@ -3,8 +3,9 @@ server, ``DIR/NAME.qdrant`` for Qdrant's local mode (the collection NAME in the 
 
 Each input is one point: its vectors are named (``dense``; ``sparse`` and ``multi``, a MaxSim
 multivector, when asked for), its payload holds ``id`` (the job's id), ``text`` (None for an image
-or video), ``hash``, ``model`` and ``metadata`` (the input's other columns and ``id``), so langchain-qdrant's ``QdrantVectorStore(vector_name="dense",
-content_payload_key="text")`` reads the collection as it is.
+or video), ``hash``, ``model`` and ``metadata`` (the input's other columns and ``id``), so
+langchain-qdrant's ``QdrantVectorStore(vector_name="dense", content_payload_key="text")`` reads the
+collection as it is.
 Qdrant wants an integer or UUID point id, so the point id is the UUID5 of the job's id: the same
 input lands on the same point, and every batch is an idempotent upsert. The collection is created
 with the dimension of the first answer when it is missing (cosine distance).
