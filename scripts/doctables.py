@@ -34,8 +34,7 @@ PROTOCOLS: dict[str, Any] = {
     "ark": (ark.ArkProtocol, ark.DOCUMENTED_MODELS),
     "tokenhub": (tokenhub.TokenHubProtocol, tuple(tokenhub.MODELS)),
 }
-CREDENTIALS = {"tencent": tencent.CREDENTIALS, "qianfan": qianfan.CREDENTIALS, "ark": ark.CREDENTIALS}
-CREDENTIALS["tokenhub"] = tokenhub.CREDENTIALS
+MODULES = {"tencent": tencent, "qianfan": qianfan, "ark": ark, "tokenhub": tokenhub}
 MARKER = re.compile(r"^<!-- table: ([a-z]+)(?: ([a-z]+))? -->$", re.M)
 
 
@@ -80,9 +79,7 @@ def models(vendor: str) -> str:
     rows = []
     for name in names:
         protocol = cls(model=name)
-        rule = getattr(protocol, "text_rule", None) or getattr(protocol, "TEXT_RULE", None)
-        if rule is None and vendor in ("ark", "tokenhub"):
-            rule = (ark if vendor == "ark" else tokenhub).TEXT_RULE
+        rule = getattr(protocol, "text_rule", None) or getattr(MODULES[vendor], "TEXT_RULE", None)
         per_request = f"{protocol.limits.max_items}" + (
             "" if protocol.limits.documented else " (ours; none documented)"
         )
@@ -133,8 +130,8 @@ def _help(spec: Any) -> str:
 
 def credentials() -> str:
     rows = []
-    for vendor, creds in CREDENTIALS.items():
-        for cred in creds:
+    for vendor, module in MODULES.items():
+        for cred in module.CREDENTIALS:
             aliases = ", ".join(f"`{a}`" for a in cred.aliases) or "—"
             rows.append((vendor, f"`{cred.name}`", f"`{cred.env}`", aliases, "yes" if cred.required else "no"))
     return _table(("vendor", "keyword", "environment variable", "aliases", "required"), rows)
@@ -171,9 +168,8 @@ def what_to_do(error: APIError) -> str:
 
 
 def errors(vendor: str) -> str:
-    module = {"tencent": tencent, "qianfan": qianfan, "ark": ark}[vendor]
     rows = []
-    for status, code in module.DOCUMENTED_ERRORS:
+    for status, code in MODULES[vendor].DOCUMENTED_ERRORS:
         error = _error_of(vendor, status, code)
         kind = type(error).__name__
         if isinstance(error, RateLimitError) and error.retryable:

@@ -284,10 +284,10 @@ def _todo(client: EmbeddingClient, source: Iterable[Record], plan: _Plan) -> Ite
     emitted: set[int] = set()
     for _, entry in itertools.islice(_checked(client, source), plan.checked):
         key = _key(entry.id)
-        if prefix(key) in plan.repeated:
-            if prefix(key) in emitted:
+        if (short := prefix(key)) in plan.repeated:
+            if short in emitted:
                 continue
-            emitted.add(prefix(key))
+            emitted.add(short)
         if key not in plan.done:
             yield entry
 

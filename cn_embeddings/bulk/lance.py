@@ -16,6 +16,8 @@ and the journal holds the rows.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,15 @@ from .columns import kind_of_arrow, merge
 from .sinks import Existing, JournaledSink
 
 _OURS = ("id", "text", "hash", "model", "vector", "sparse", "multi_vectors")
+
+
+def _rows(columns: Any) -> Iterator[tuple[str, str, str]]:
+    """(id, hash, model) per row of an Arrow table, a record batch of Python values at a time."""
+    if columns is None:
+        return
+    for batch in columns.to_batches(max_chunksize=4096):
+        yield from zip(*(batch.column(name).to_pylist() for name in ("id", "hash", "model")), strict=True)
+
 
 __all__ = ["LanceSink"]
 
@@ -60,7 +71,7 @@ class LanceSink(JournaledSink):
 
     def existing(self) -> Existing:
         table = self._open()
-        rows: list[tuple[str, str, str]] = []
+        written: Any = None  # the id, hash and model columns, kept in Arrow until read
         dimension = None
         if table is not None:
             names = table.schema.names
@@ -71,20 +82,12 @@ class LanceSink(JournaledSink):
                 )
             dimension = table.schema.field("vector").type.list_size
             self._written_fields = {f.name: kind_of_arrow(f.type) for f in table.schema if f.name not in _OURS}
-            columns = table.search().select(["id", "hash", "model"]).limit(None).to_arrow()
-            rows = list(
-                zip(
-                    columns.column("id").to_pylist(),
-                    columns.column("hash").to_pylist(),
-                    columns.column("model").to_pylist(),
-                    strict=True,
-                )
-            )
-        journal = self._take_leftover_journal(rid for rid, _, _ in rows)
+            written = table.search().select(["id", "hash", "model"]).limit(None).to_arrow()
+        journal = self._take_leftover_journal(rid for rid, _, _ in _rows(written))
         if dimension is None and journal:
             dimension = len(journal[0].vector)
-        pending = [(row.id, row.hash, self._model or "") for row in journal]
-        return Existing(iter(rows + pending), dimension)
+        pending = ((row.id, row.hash, self._model or "") for row in journal)
+        return Existing(itertools.chain(_rows(written), pending), dimension)
 
     def set_fields(self, kinds: dict[str, str]) -> None:
         # a JSON column reads back as a string column

@@ -145,14 +145,7 @@ def _read_csv(path: Path, columns: Columns) -> Iterator[Record]:
             repeated = sorted({name for name in header if header.count(name) > 1})
             if repeated:
                 raise InvalidInputError(f"{path}: column {repeated[0]!r} is named twice", rule="csv")
-            if columns.id_required and columns.id not in header:
-                raise InvalidInputError(f"{path}: no id column {columns.id!r} (columns: {header})", rule="columns")
-            if columns.text not in header and columns.image not in header:
-                raise InvalidInputError(
-                    f"{path}: no column {columns.text!r} or {columns.image!r} (columns: {header}); "
-                    "name one with --text-column or --image-column",
-                    rule="columns",
-                )
+            _check_columns(path, header, columns)
             for cells in reader:
                 if not cells:
                     continue  # a blank line
@@ -170,6 +163,18 @@ def _read_csv(path: Path, columns: Columns) -> Iterator[Record]:
             raise InvalidInputError(f"{path}:{reader.line_num}: not valid CSV ({error})", rule="csv") from None
 
 
+def _check_columns(path: Path, names: list[str], columns: Columns) -> None:
+    """A file with columns (CSV, Parquet) must hold the named id column and a text or image one."""
+    if columns.id_required and columns.id not in names:
+        raise InvalidInputError(f"{path}: no id column {columns.id!r} (columns: {names})", rule="columns")
+    if columns.text not in names and columns.image not in names:
+        raise InvalidInputError(
+            f"{path}: no column {columns.text!r} or {columns.image!r} (columns: {names}); "
+            "name one with --text-column or --image-column",
+            rule="columns",
+        )
+
+
 def _read_parquet(path: Path, columns: Columns) -> Iterator[Record]:
     try:
         import pyarrow.parquet as pq
@@ -184,14 +189,7 @@ def _read_parquet(path: Path, columns: Columns) -> Iterator[Record]:
     except (pa.ArrowException, OSError) as error:
         raise InvalidInputError(f"{path}: not a readable Parquet file ({error})", rule="parquet") from None
     names = file.schema_arrow.names
-    if columns.id_required and columns.id not in names:
-        raise InvalidInputError(f"{path}: no id column {columns.id!r} (columns: {names})", rule="columns")
-    if columns.text not in names and columns.image not in names:
-        raise InvalidInputError(
-            f"{path}: no column {columns.text!r} or {columns.image!r} (columns: {names}); "
-            "name one with --text-column or --image-column",
-            rule="columns",
-        )
+    _check_columns(path, names, columns)
     row_number = 0
     batches = file.iter_batches(batch_size=1024)
     while True:

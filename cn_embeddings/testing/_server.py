@@ -107,25 +107,23 @@ class Emulator:
         raise ValueError(f"unknown vendor {vendor!r}; one of tencent, qianfan, ark, tokenhub, volcengine")
 
     def environment(self) -> dict[str, str]:
-        """Environment variables that point every class built without arguments here: the
-        credentials and base URL of each vendor (``os.environ.update(emu.environment())``)."""
-        c = self.credentials
-        env = {
-            "TENCENTCLOUD_SECRET_ID": c.secret_id,
-            "TENCENTCLOUD_SECRET_KEY": c.secret_key,
-            "TENCENTCLOUD_ES_BASE_URL": self.tencent_url,
-            "QIANFAN_API_KEY": c.qianfan_api_key,
-            "QIANFAN_BASE_URL": self.qianfan_url,
-            "ARK_API_KEY": c.ark_api_key,
-            "ARK_BASE_URL": self.ark_url,
-            "TOKENHUB_API_KEY": c.tokenhub_api_key,
-            "TOKENHUB_BASE_URL": self.url + "/v1",
-            "VOLC_ACCESSKEY": c.volc_access_key,
-            "VOLC_SECRETKEY": c.volc_secret_key,
-            "VOLCENGINE_RERANK_BASE_URL": self.url,
+        """Environment variables that point every class built without arguments here: each
+        vendor's credentials and base URL, under the names its declarations read
+        (``os.environ.update(emu.environment())``)."""
+        from ..vendors import ark, qianfan, rerank, tencent, tokenhub
+
+        declared = {
+            "tencent": (tencent.CREDENTIALS, tencent.BASE_URL_ENV),
+            "qianfan": (qianfan.CREDENTIALS, qianfan.BASE_URL_ENV),
+            "ark": (ark.CREDENTIALS, ark.BASE_URL_ENV),
+            "tokenhub": (tokenhub.CREDENTIALS, tokenhub.BASE_URL_ENV),
+            "volcengine": (rerank.VOLCENGINE_CREDENTIALS, rerank.VOLCENGINE_BASE_URL_ENV),
         }
-        if c.session_token is not None:
-            env["TENCENTCLOUD_SESSION_TOKEN"] = c.session_token
+        env = {}
+        for vendor, (credentials, base_url_env) in declared.items():
+            settings = self.settings(vendor)
+            env[base_url_env] = settings["base_url"]
+            env.update({c.env: settings[c.name] for c in credentials if settings.get(c.name) is not None})
         return env
 
     def client(self, vendor: str, model: str | None = None, **options: Any) -> VendorClient:
