@@ -53,9 +53,11 @@ def main() -> None:
         while client.controller.in_flight and time.monotonic() < deadline:
             time.sleep(0.05)
         leaked = client.controller.in_flight
-        lock_free = client.controller._lock.acquire(timeout=1)
-        if lock_free:
-            client.controller._lock.release()
+        stats: list = []  # read in a thread: a lock left held would hang it
+        reader = threading.Thread(target=lambda: stats.append(client.controller.stats()), daemon=True)
+        reader.start()
+        reader.join(1)
+        lock_free = bool(stats)
         later = sum(len(client.embed_texts([f"after {k}"])) == 1 for k in range(100))
     print(
         f"  {args.calls} calls: {interrupted} interrupted, {typed} typed errors, {untyped} untyped, "

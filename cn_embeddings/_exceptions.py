@@ -198,16 +198,17 @@ class APIConnectionError(CNEmbeddingsError):
     retryable = True
     retry_after: float | None = None
 
-    def __init__(self, vendor: str, message: str = "connection error") -> None:
+    def __init__(self, vendor: str, message: str = "connection error", *, retryable: bool = True) -> None:
         super().__init__(f"{vendor}: {message}")
         self.vendor = vendor
+        self.retryable = retryable
 
 
 class APITimeoutError(APIConnectionError):
     """The request timed out."""
 
-    def __init__(self, vendor: str, message: str = "request timed out") -> None:
-        super().__init__(vendor, message)
+    def __init__(self, vendor: str, message: str = "request timed out", *, retryable: bool = True) -> None:
+        super().__init__(vendor, message, retryable=retryable)
 
 
 class APIError(CNEmbeddingsError):

@@ -36,7 +36,7 @@ from ._exceptions import (
     RateLimitError,
     Stopped,
 )
-from ._ratecontrol import WAKE_SLICE, RateController, Slot
+from ._ratecontrol import WAKE_SLICE, Outcome, RateController, Slot, told_quota
 from ._retry import QUOTA_PATIENCE, RetryPolicy
 from ._secret import Redactor
 from ._types import Answer
@@ -297,11 +297,14 @@ class Sender:
 
 def _advance(flow: Flow[R], slot: Slot, outcome: httpx.Response | CNEmbeddingsError) -> Send | Sleep:
     """Hand an answer (or a failure) to the flow, and settle the slot with what the flow made of
-    it: accepted, refused for quota (which bound), or failed."""
+    it: accepted, refused for quota (which bound), or failed. A quota the answer's headers tell
+    reaches the controller first. Whatever escapes, the slot is settled."""
     try:
+        if isinstance(outcome, httpx.Response) and (told := told_quota(outcome.headers)) is not None:
+            slot.controller.tell(told, slot.controller.clock())
         step = flow.send(outcome) if isinstance(outcome, httpx.Response) else flow.throw(outcome)
     except StopIteration as done:
-        slot.accepted(done.value.usage.total_tokens)
+        slot.settle(Outcome.ACCEPTED, done.value.usage.total_tokens)
         raise
     except BaseException as error:
         _settle_failure(slot, error)
@@ -312,9 +315,9 @@ def _advance(flow: Flow[R], slot: Slot, outcome: httpx.Response | CNEmbeddingsEr
 
 def _settle_failure(slot: Slot, error: BaseException | None) -> None:
     if isinstance(error, RateLimitError) and error.retryable:
-        slot.refused(error.limit, error.retry_after)
+        slot.settle(Outcome.refusal(error.limit), retry_after=error.retry_after)
     else:
-        slot.failed()
+        slot.settle(Outcome.FAILED)
 
 
 def _end(flow: Flow[R], vendor: str) -> Stopped:
@@ -340,7 +343,12 @@ def run_sync(flow: Flow[R], sender: Sender, controller: RateController, cancel: 
             except CNEmbeddingsError as late:  # no turn within the timeout
                 step = flow.throw(late)
                 continue
-            step = _advance(flow, slot, sender.send(step, cancel))
+            try:
+                outcome = sender.send(step, cancel)
+            except BaseException:  # the request could not be built, or an interrupt: the slot is settled
+                slot.settle(Outcome.FAILED)
+                raise
+            step = _advance(flow, slot, outcome)
     except StopIteration as done:
         answer: R = done.value
         return answer
@@ -366,8 +374,8 @@ async def run_async(flow: Flow[R], sender: Sender, controller: RateController, c
                 continue
             try:
                 outcome = await sender.asend(step)
-            except BaseException:  # cancelled: the answer is lost, the slot is not
-                slot.failed()
+            except BaseException:  # cancelled, or the request could not be built: the slot is settled
+                slot.settle(Outcome.FAILED)
                 raise
             step = _advance(flow, slot, outcome)
     except StopIteration as done:

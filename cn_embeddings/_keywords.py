@@ -47,6 +47,7 @@ class ClientKeywords(TypedDict, total=False):
     extra_body: dict[str, Any]
     quota_url: str | None
     tokens_per_minute: int | None
+    remember_quota: bool
     zero_waits: bool
 
 

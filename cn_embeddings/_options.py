@@ -130,6 +130,12 @@ class ClientOptions:
         "The quota in tokens per minute; None uses the model's documented "
         "quota or finds one from token-quota refusals.",
     )
+    remember_quota: bool = option(
+        True,
+        "Keep a quota learned from refusals for the next run (in the quota_url store, else a small file in "
+        "the user's cache folder; a rate, never a credential; for a day); env CN_EMBEDDINGS_REMEMBER_QUOTA=0 "
+        "turns it off.",
+    )
     zero_waits: bool = option(False, "Make every retry wait zero seconds (tests only).", cli=False)
 
     def __post_init__(self) -> None:

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ._closing import close_with_loop
 from ._exceptions import ConfigurationError
+from ._ratecontrol._memory import REMEMBER_FOR
 
 __all__ = ["PASSWORD_ENV", "QUOTA_URL_ENV", "RedisStore", "check_quota_url", "shared_store"]
 
@@ -88,7 +89,7 @@ class RedisStore:
         import redis.asyncio
 
         name = "cn-embeddings:" + "/".join(str(part) for part in key)
-        self._keys = [name + ":requests", name + ":tokens"]
+        self._keys = [name + ":requests", name + ":tokens", name + ":remembered"]
         parts = urlsplit(url)
         self._where = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
         self._options: dict[str, Any] = {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT}
@@ -106,11 +107,30 @@ class RedisStore:
     def __repr__(self) -> str:
         return f"RedisStore({self._where})"
 
+    def recall(self) -> float | None:
+        """A rate an earlier run learned for this quota and kept here (see ``_ratecontrol._memory``)."""
+        if not self._up():
+            return None
+        try:
+            value = self._redis.get(self._keys[2])
+            return float(value) if value else None
+        except Exception as error:  # noqa: BLE001 - any store failure: nothing remembered
+            self._went_down(error)
+            return None
+
+    def keep(self, rate: float) -> None:
+        if not self._up():
+            return
+        try:
+            self._redis.set(self._keys[2], repr(round(rate, 4)), ex=int(REMEMBER_FOR))
+        except Exception as error:  # noqa: BLE001
+            self._went_down(error)
+
     def reserve(self, interval: float, token_interval: float) -> float | None:
         if not self._up():
             return None
         try:
-            return float(self._script(keys=self._keys, args=[repr(interval), repr(token_interval)]))
+            return float(self._script(keys=self._keys[:2], args=[repr(interval), repr(token_interval)]))
         except Exception as error:  # noqa: BLE001 - any store failure: fall back, never hang
             self._went_down(error)
             return None
@@ -122,7 +142,7 @@ class RedisStore:
             script = await self._async_script()
             return float(
                 await asyncio.wait_for(
-                    script(keys=self._keys, args=[repr(interval), repr(token_interval)]), REDIS_TIMEOUT * 2
+                    script(keys=self._keys[:2], args=[repr(interval), repr(token_interval)]), REDIS_TIMEOUT * 2
                 )
             )
         except Exception as error:  # noqa: BLE001

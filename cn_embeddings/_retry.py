@@ -20,6 +20,9 @@ __all__ = ["Decision", "RetryPolicy", "backoff_seconds", "is_retryable", "parse_
 INITIAL_DELAY = 0.5
 THROTTLED_INITIAL_DELAY = 0.1
 MAX_DELAY = 8.0
+# A quota refusal while the rate controller paces: the controller holds the retry back as long as
+# the quota needs, so its own backoff only spreads retries, within a quota window
+THROTTLED_MAX_DELAY = 1.0
 MAX_RETRY_AFTER = 60.0
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 QUOTA_PATIENCE = 300.0  # seconds of quota refusals a batch without timeout outlasts
@@ -45,12 +48,16 @@ def is_retryable(error: CNEmbeddingsError) -> bool:
 
 
 def backoff_seconds(
-    attempt: int, retry_after: float | None, rng: random.Random | None = None, initial: float = INITIAL_DELAY
+    attempt: int,
+    retry_after: float | None,
+    rng: random.Random | None = None,
+    initial: float = INITIAL_DELAY,
+    cap: float = MAX_DELAY,
 ) -> float:
     """The wait before retry number ``attempt + 1`` (attempt counts from 0)."""
     if retry_after is not None and 0 <= retry_after <= MAX_RETRY_AFTER:
         return retry_after
-    delay = min(initial * 2.0**attempt, MAX_DELAY)
+    delay = min(initial * 2.0**attempt, cap)
     return delay * (1 - 0.25 * (rng or random).random())
 
 
@@ -100,4 +107,5 @@ class RetryPolicy:
         # A throttled request is paced by the rate controller already; its own backoff only spreads
         # the retries, so it starts short.
         initial = THROTTLED_INITIAL_DELAY if isinstance(error, RateLimitError) else INITIAL_DELAY
-        return Decision(backoff_seconds(attempt, asked, initial=initial))
+        cap = THROTTLED_MAX_DELAY if throttled_for is not None else MAX_DELAY
+        return Decision(backoff_seconds(attempt, asked, initial=initial, cap=cap))

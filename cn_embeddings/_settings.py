@@ -82,6 +82,10 @@ class ClientSettings(_Settings):
     tokens_per_minute: int | None = None
     """The quota in tokens per minute; None uses the model's documented quota or finds one from token-quota
     refusals."""
+    remember_quota: bool = True
+    """Keep a quota learned from refusals for the next run (in the quota_url store, else a small file in the
+    user's cache folder; a rate, never a credential; for a day); env CN_EMBEDDINGS_REMEMBER_QUOTA=0 turns it
+    off."""
     zero_waits: bool = False
     """Make every retry wait zero seconds (tests only)."""
 

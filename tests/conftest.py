@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -14,6 +16,11 @@ from cn_embeddings.testing import Emulator
 from tests._servers import shared_emulator
 
 DATA = Path(__file__).resolve().parent / "data"
+
+# Learned quotas are not remembered between tests (a test that needs it turns it on), and nothing is
+# written into the user's own cache folder.
+os.environ["CN_EMBEDDINGS_REMEMBER_QUOTA"] = "0"
+os.environ["CN_EMBEDDINGS_CACHE_DIR"] = tempfile.mkdtemp(prefix="cn-embeddings-cache-")
 
 
 def png_bytes(width: int = 16, height: int = 16, color: tuple[int, int, int] = (200, 30, 30), pad: int = 0) -> bytes:

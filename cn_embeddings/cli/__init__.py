@@ -286,6 +286,10 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         qps=args.qps,
         quota_kind=args.quota_kind,
         quota_window=args.quota_window,
+        quota_admit=args.quota_admit,
+        refuse_ms=None if args.refuse_ms < 0 else args.refuse_ms,
+        latency_jitter=args.latency_jitter,
+        ratelimit_headers=args.ratelimit_headers,
         rate_limit_code=args.rate_limit_code,
         server_error_rate=args.fail_rate,
         rate_limit_rate=args.rate_limit_rate,
@@ -426,6 +430,24 @@ def build_parser() -> argparse.ArgumentParser:
         "refused requests too (counting), tokens, or requests in flight (inflight)",
     )
     emu.add_argument("--quota-window", type=float, default=1.0, help="seconds the quota's limit is counted over")
+    emu.add_argument(
+        "--quota-admit",
+        default="arrival",
+        choices=("arrival", "departure"),
+        help="when the quota decides: as a request arrives, or as its answer leaves",
+    )
+    emu.add_argument(
+        "--refuse-ms",
+        type=float,
+        default=0.0,
+        help="milliseconds before a refusal decided on arrival is answered (default 0; -1: the whole latency)",
+    )
+    emu.add_argument("--latency-jitter", type=float, default=0.0, help="share by which each latency is spread")
+    emu.add_argument(
+        "--ratelimit-headers",
+        action="store_true",
+        help="tell the quota in every answer's X-Ratelimit-Limit-Requests header (per minute)",
+    )
     emu.add_argument("--fail-rate", type=float, default=0.0, help="share of 5xx answers")
     emu.add_argument("--rate-limit-rate", type=float, default=0.0, help="share of random rate-limit answers")
     emu.add_argument(

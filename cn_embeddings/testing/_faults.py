@@ -21,6 +21,14 @@ class Faults:
     :mod:`cn_embeddings.testing._quotas`): ``bucket`` (the default), ``moving``, ``fixed``,
     ``counting``, ``tokens`` or ``inflight``.
 
+    Nobody documents when a vendor decides a quota or how fast it refuses, so both are settings:
+    ``quota_admit`` "arrival" (the default) decides as the request arrives, "departure" as its
+    answer leaves; a refusal decided at arrival comes back after ``refuse_ms`` (0: at once, as
+    gateways do; None: after the whole latency, the pessimistic case). ``latency_jitter`` spreads
+    every latency uniformly by that share around ``latency_ms``. ``ratelimit_headers`` adds the
+    quota to every answer as ``X-Ratelimit-Limit-Requests`` (or ``-Tokens``), per minute, as
+    Qianfan documents.
+
     ``scripted`` faults come first, in order, one per request: for example
     ``emulator.faults.script("auth", after=3)`` makes the fourth request an
     authentication failure.
@@ -37,6 +45,10 @@ class Faults:
     qps: float | None = None
     quota_kind: str = "bucket"
     quota_window: float = 1.0
+    quota_admit: str = "arrival"
+    refuse_ms: float | None = 0.0
+    latency_jitter: float = 0.0
+    ratelimit_headers: bool = False
     seed: int = 0
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
@@ -45,6 +57,25 @@ class Faults:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        if self.quota_admit not in ("arrival", "departure"):
+            raise ValueError(f"quota_admit is 'arrival' or 'departure', not {self.quota_admit!r}")
+
+    def latency(self) -> float:
+        """The seconds one answer waits: ``latency_ms`` spread by ``latency_jitter``."""
+        if not self.latency_ms:
+            return 0.0
+        with self._lock:
+            spread = self.latency_jitter * (self._rng.random() - 0.5) if self.latency_jitter else 0.0
+        return self.latency_ms / 1000 * (1 + spread)
+
+    def quota_headers(self) -> dict[str, str]:
+        """The quota told in every answer's headers (per minute), when ``ratelimit_headers``."""
+        rule = self.quota
+        if not self.ratelimit_headers or rule is None or rule.kind == "inflight":
+            return {}
+        per_minute = f"{rule.limit * 60 / rule.window:g}"
+        name = "X-Ratelimit-Limit-Tokens" if rule.kind == "tokens" else "X-Ratelimit-Limit-Requests"
+        return {name: per_minute}
 
     @property
     def quota(self) -> QuotaRule | None:

@@ -310,9 +310,13 @@ def _fault_answer(vendor: str, kind: str, retry_after: float | None) -> Answer:
 
 
 class _QuietServer(ThreadingHTTPServer):
-    """A client that hangs up is normal for a server; it gets no traceback on stderr."""
+    """A client that hangs up is normal for a server; it gets no traceback on stderr.
+
+    socketserver's listen backlog is 5: a client opening more connections at once than that
+    (any pool of 16 threads) had the rest reset by the kernel, with no fault configured."""
 
     daemon_threads = True
+    request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
@@ -376,14 +380,22 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                     answer = handler(emulator.credentials, headers, body)
                 except (RecursionError, TypeError, ValueError, AttributeError, KeyError) as error:
                     answer = _vendor_error(vendor, 400, f"malformed request ({type(error).__name__})")
-                if answer.status == 200 and _ok(answer):
-                    admitted = emulator._admit(vendor, answer)
-                    if admitted is False:
-                        fault = "quota_" + faults.quota_kind
-                        answer = _fault_answer(vendor, _REFUSALS[faults.quota_kind], faults.retry_after)
+            wait = faults.latency()
+            departure = faults.quota_admit == "departure"
+            if fault is None and answer.status == 200 and _ok(answer):
+                if departure:  # decided as the answer leaves, after the latency
+                    time.sleep(wait)
+                    wait = 0.0
+                admitted = emulator._admit(vendor, answer)
+                if admitted is False:
+                    fault = "quota_" + faults.quota_kind
+                    answer = _fault_answer(vendor, _REFUSALS[faults.quota_kind], faults.retry_after)
+                    if not departure and faults.refuse_ms is not None:
+                        wait = faults.refuse_ms / 1000  # a gateway refuses before the model runs
+            answer.headers.update(faults.quota_headers())
             try:
-                if faults.latency_ms:
-                    time.sleep(faults.latency_ms / 1000)
+                if wait:
+                    time.sleep(wait)
                 emulator._record(vendor, path, body, answer, fault)
                 self._send(answer)
             finally:

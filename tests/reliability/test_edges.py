@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from cn_embeddings import APIError, ArkClient, CNEmbeddingsError, ConfigurationError, InvalidInputError, QianfanClient
+from cn_embeddings._ratecontrol import Outcome
 from cn_embeddings.vendors import qianfan
 
 
@@ -51,7 +52,7 @@ def test_requests_per_second_zero_turns_limiting_fully_off():
     client = QianfanClient(api_key="k" * 8, requests_per_second=0)
     controller = client.controller
     for _ in range(100):
-        controller.acquire(deadline=1).refused("requests")
+        controller.acquire(deadline=1).settle(Outcome.REFUSED_REQUESTS)
     slots = [controller.acquire(deadline=1) for _ in range(50)]  # no pacing: every slot at once
     assert controller.rate is None and all(slot.sent_at <= slots[0].sent_at + 0.5 for slot in slots)
     assert controller is not QianfanClient(api_key="k" * 8, requests_per_second=0).controller

@@ -188,8 +188,8 @@ def test_rate_control_starts_from_the_documented_quota():
     client = TencentCloudClient("WeCLIPv2-Base", secret_id="i", secret_key="k")
     assert client.controller.rate == 10
     assert TencentCloudClient("bge-m3", secret_id="i", secret_key="k").controller.rate == 20
-    ark = ArkClient(api_key="k").controller  # a published bound, not this account's: found below it
-    assert ark.rate == 10 and ark._requests.ceiling == 250 and ark.token_rate == 20_000
+    ark = ArkClient(api_key="k").controller.stats()  # a published bound, not this account's: found below it
+    assert ark.starting and ark.rate == 60 and ark.token_rate == 20_000
     assert TencentCloudClient(secret_id="i", secret_key="k", requests_per_second=0).controller.rate is None
     assert QianfanClient(api_key="k" * 8, requests_per_second=7).controller.rate == 7
 

@@ -1,14 +1,35 @@
-"""The rate controller's decisions on a fake clock, and the retry flow driven by hand (no transport)."""
+"""The rate controller's named parts and their composition on a fake clock, and the retry flow
+driven by hand (no transport). Everything here goes through public methods."""
 
 from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import threading
+import time
 
 import httpx
 import pytest
 
 from cn_embeddings import RateLimitError
 from cn_embeddings._exceptions import BatchFailed
-from cn_embeddings._flow import Send, Sleep, batch_flow
-from cn_embeddings._ratecontrol import BETA, INITIAL_RATE, JITTER_MARGIN, SCALE, Quota, RateController
+from cn_embeddings._flow import Cancel, Send, Sender, Sleep, batch_flow, run_async, run_sync
+from cn_embeddings._ratecontrol import Outcome, Quota, RateController, Source, told_quota
+from cn_embeddings._ratecontrol._inflight import INITIAL_WINDOW, InFlightLimit
+from cn_embeddings._ratecontrol._learner import (
+    BETA,
+    HOLD,
+    INITIAL_BURST,
+    JITTER_MARGIN,
+    SCALE,
+    START_RATE,
+    STARTUP_GAIN,
+    RateLearner,
+)
+from cn_embeddings._ratecontrol._memory import FileMemory
+from cn_embeddings._ratecontrol._pacer import Gcra
+from cn_embeddings._ratecontrol._rtt import RttEstimator
 from cn_embeddings._retry import Decision, RetryPolicy
 from cn_embeddings._types import BatchResult
 from cn_embeddings.testing._quotas import QuotaRule
@@ -16,131 +37,278 @@ from cn_embeddings.vendors._common import http_error
 
 from .ratesim import bound, simulate
 
+KNOWN = Quota(10.0, origin=Source.CONFIGURED)
+
 
 def _controller(quota: Quota | None = None, **kwargs):
     now = [0.0]
     return RateController(quota, clock=lambda: now[0], **kwargs), now
 
 
-def _send(controller, now, seconds_later: float = 0.0):
-    with controller._lock:
-        slot = controller._take(0.0, 60.0)
+def _take(controller, now, cost: float = 0.0):
+    slot = controller.try_take(cost, now[0])
     assert slot is not None
-    controller._reserve(slot, None)
-    now[0] += seconds_later
     return slot
 
 
-def test_gcra_spaces_requests_evenly_just_under_the_rate():
-    controller, now = _controller(Quota(10))
-    slots = [_send(controller, now) for _ in range(5)]
-    spacing = 0.1 / (1 - JITTER_MARGIN)
-    assert [s.sent_at for s in slots] == pytest.approx([i * spacing for i in range(5)])
+# -- the parts ------------------------------------------------------------------------------------
+
+
+def test_gcra_spaces_claims_by_their_interval_after_its_free_burst():
+    pacer = Gcra(free=2)
+    assert [pacer.claim(0.0, 0.1) for _ in range(4)] == pytest.approx([0.0, 0.0, 0.1, 0.2])
+    assert pacer.claim(5.0, 0.1) == 5.0  # idle time is not saved up: no burst later
+    pacer.restart(7.0)
+    assert pacer.claim(6.0, 0.1) == 7.0
+
+
+def test_rtt_estimator_follows_rfc_6298():
+    rtt = RttEstimator()
+    assert rtt.latency == 1.0  # before any answer
+    rtt.observe(0.2)
+    assert (rtt.srtt, rtt.rttvar) == pytest.approx((0.2, 0.1))
+    rtt.observe(0.4)
+    assert rtt.srtt == pytest.approx(0.2 + (0.4 - 0.2) / 8)
+    assert rtt.rttvar == pytest.approx(0.1 + (0.2 - 0.1) / 4)
+    assert rtt.latency == pytest.approx(rtt.srtt + 4 * rtt.rttvar)
+
+
+def test_in_flight_limit_slow_start_then_littles_law_then_aimd():
+    limit = InFlightLimit(ceiling=64, slow_start=True)
+    assert limit.limit(None, 1.0) == INITIAL_WINDOW
+    limit.accepted(busy=True)
+    limit.accepted(busy=False)  # an idle caller's answer says nothing: no growth
+    assert limit.limit(None, 1.0) == INITIAL_WINDOW + 1
+    limit.end_slow_start()
+    assert limit.limit(20.0, 0.5) == 11  # 20/s x 0.5 s + 1
+    limit.refused_in_flight(in_flight=30)
+    assert limit.aimd == pytest.approx(27.0)
+    assert limit.limit(100.0, 1.0) == 27
+
+
+def test_the_start_paces_by_bbr_startup_from_the_delivery_rate():
+    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
+    assert learner.rate == START_RATE
+    learner.ramp(delivered=100.0)
+    assert learner.rate == pytest.approx(STARTUP_GAIN * 100.0)
+    learner.ramp(delivered=1.0)
+    assert learner.rate == START_RATE  # never below the start rate
+    bounded = RateLearner(None, ceiling=250.0, source=Source.LEARNED, start=True)
+    bounded.ramp(delivered=1000.0)
+    assert bounded.rate == 250.0  # a published upper bound caps the start
+
+
+def test_the_first_refusal_holds_the_admitted_rate_then_cubic_probes_above_it():
+    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
+    assert learner.refused(now=1.0, sent_at=0.9, sent_rate=500.0, admitted=12.0)
+    assert (learner.rate, learner.starting) == (12.0, False)
+    k = (12.0 * (1 - BETA) / SCALE) ** (1 / 3)
+    learner.accepted(1.0 + HOLD + k, busy=True)
+    assert learner.rate == pytest.approx(12.0)  # flat at W_max until HOLD + K
+    learner.accepted(1.0 + HOLD + k + 2.0, busy=True)
+    assert learner.rate == pytest.approx(12.0 + SCALE * 2.0**3)
+    learner.accepted(1.0 + HOLD + k + 3.0, busy=False)
+    assert learner.rate == pytest.approx(12.0 + SCALE * 2.0**3)  # an idle caller: no growth
+
+
+def test_refusals_within_a_window_of_the_cut_only_refine_it():
+    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
+    learner.refused(now=1.0, sent_at=0.9, sent_rate=500.0, admitted=62.0)
+    assert not learner.refused(now=1.1, sent_at=1.0, sent_rate=62.0, admitted=60.0)
+    assert learner.rate == 60.0  # the same decrease, measured better
+    assert not learner.refused(now=1.2, sent_at=1.05, sent_rate=60.0, admitted=1.0)
+    assert learner.rate == pytest.approx(62.0 * BETA)  # never below the first measure's floor
+    assert learner.refused(now=3.0, sent_at=2.5, sent_rate=60.0, admitted=50.0)  # a window later: a new cut
+
+
+def test_a_probe_refused_returns_to_the_plateau_that_held():
+    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
+    learner.refused(now=0.0, sent_at=0.0, sent_rate=500.0, admitted=10.0)
+    learner.accepted(HOLD + 10.0, busy=True)
+    assert learner.rate > 10.0
+    assert learner.refused(now=HOLD + 10.0, sent_at=HOLD + 9.9, sent_rate=learner.rate, admitted=0.5)
+    assert learner.rate == 10.0
+
+
+def test_a_told_quota_is_paced_at_once_and_never_raises_a_configured_one():
+    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
+    assert learner.tell(8.0, Source.TOLD, limit=None)
+    assert (learner.rate, learner.ceiling, learner.starting, learner.source) == (8.0, 8.0, False, Source.TOLD)
+    assert not learner.tell(8.0, Source.TOLD, limit=None)  # the same header on every answer: nothing new
+    configured = RateLearner(5.0, ceiling=5.0, source=Source.CONFIGURED, start=False)
+    configured.tell(8.0, Source.TOLD, limit=5.0)
+    assert configured.rate == 5.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "rps", "tpm"),
+    [
+        ({"X-Ratelimit-Limit-Requests": "600", "X-Ratelimit-Limit-Tokens": "300000"}, 10.0, 300000.0),
+        ({"x-ratelimit-limit-requests": "120"}, 2.0, None),  # OpenAI's spelling, per minute too
+        ({"RateLimit-Policy": "10;w=1, 1000;w=3600"}, 1000 / 3600, None),  # the draft's early form
+        ({"RateLimit-Policy": '"burst";q=100;w=60, "bytes";q=9;w=1;qu="content-bytes"'}, 100 / 60, None),
+        ({"X-Ratelimit-Limit-Requests": "nonsense"}, None, None),
+        ({}, None, None),
+    ],
+)
+def test_told_quota_reads_the_rate_limit_headers(headers, rps, tpm):
+    told = told_quota(httpx.Headers(headers))
+    if rps is None and tpm is None:
+        assert told is None
+    else:
+        assert told is not None and told.origin is Source.TOLD
+        assert told.requests_per_second == pytest.approx(rps) if rps else told.requests_per_second is None
+        assert told.tokens_per_minute == tpm
+
+
+def test_a_remembered_rate_is_kept_atomically_expires_and_holds_no_secret(tmp_path, monkeypatch):
+    memory = FileMemory(("qianfan", "host", "account-hash", "embedding-v1"), tmp_path)
+    assert memory.recall() is None
+    memory.keep(12.5)
+    assert memory.recall() == 12.5
+    stored = json.loads((tmp_path / "quotas.json").read_text())
+    assert list(stored) == ["qianfan/host/account-hash/embedding-v1"]
+    assert set(stored["qianfan/host/account-hash/embedding-v1"]) == {"rate", "at"}
+    later = time.time() + 2 * 86_400
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert memory.recall() is None  # expired
+
+
+def _keep_many(folder: str, index: int) -> None:
+    for n in range(20):
+        FileMemory(("ark", "h", "a", f"model-{index}"), __import__("pathlib").Path(folder)).keep(float(n + 1))
+
+
+def test_concurrent_processes_keep_every_entry(tmp_path):
+    processes = [
+        multiprocessing.get_context("spawn").Process(target=_keep_many, args=(str(tmp_path), i)) for i in range(4)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+    stored = json.loads((tmp_path / "quotas.json").read_text())
+    assert sorted(stored) == [f"ark/h/a/model-{i}" for i in range(4)]
+    assert all(entry["rate"] == 20.0 for entry in stored.values())
+
+
+# -- the composition ------------------------------------------------------------------------------
+
+
+def test_a_cold_start_sends_its_burst_at_once_then_paces_at_the_start_rate():
+    controller, now = _controller()
+    slots = [_take(controller, now) for _ in range(INITIAL_BURST + 2)]
+    assert [controller.due(s, 0.0) for s in slots[:INITIAL_BURST]] == [0.0] * INITIAL_BURST
+    interval = 1 / (START_RATE * (1 - JITTER_MARGIN))
+    assert controller.due(slots[INITIAL_BURST], 0.0) == pytest.approx(interval)
+    assert controller.due(slots[INITIAL_BURST + 1], 0.0) == pytest.approx(2 * interval)
+    assert controller.stats().starting and controller.source is Source.LEARNED
+
+
+def test_a_known_quota_is_paced_from_the_first_request():
+    controller, now = _controller(KNOWN)
+    slots = [_take(controller, now) for _ in range(3)]
+    interval = 1 / (10.0 * (1 - JITTER_MARGIN))
+    assert [controller.due(s, 0.0) for s in slots] == pytest.approx([0.0, interval, 2 * interval])
+    assert controller.source is Source.CONFIGURED
 
 
 def test_send_times_claimed_before_a_decrease_are_claimed_again_at_the_new_rate():
-    controller, now = _controller(Quota(100))
-    early = [_send(controller, now) for _ in range(20)]  # claimed up to 0.2 s ahead at 100/s
-    now[0] += 0.05
-    early[0].refused("requests")
-    assert controller.rate == pytest.approx(100 * BETA)
-    waits = [controller._resume_at(slot) for slot in early[6:]]
-    spacing = 1 / (100 * BETA * (1 - JITTER_MARGIN))
-    assert waits == pytest.approx([i * spacing for i in range(len(waits))])
-
-
-def test_an_unknown_quota_starts_slow_and_doubles_per_round_trip():
-    controller, now = _controller()
-    assert controller.rate == INITIAL_RATE
-    for _ in range(40):  # answers 0.25 s after sending, the caller always busy
-        slot = _send(controller, now, 0.025)
-        slot.accepted()
-    assert controller.rate > 2 * INITIAL_RATE
-
-
-def test_a_refusal_cuts_to_beta_of_w_max_then_cubic_regrows_to_it_after_k():
-    controller, now = _controller(Quota(100))
-    slot = _send(controller, now, 0.05)
-    slot.refused("requests")
-    assert controller.rate == pytest.approx(100 * BETA)
-    k = (100 * (1 - BETA) / SCALE) ** (1 / 3)
-    while now[0] < k + 0.05:
-        _send(controller, now, 0.01).accepted()
-    assert controller.rate == pytest.approx(100, rel=0.02)
-
-
-def test_refusals_within_a_round_of_the_cut_belong_to_it():
-    controller, now = _controller(Quota(100))
-    slots = [_send(controller, now) for _ in range(10)]
-    now[0] += 0.05
-    for slot in slots:  # ten refusals of requests sent before the cut: one decrease
-        slot.refused("requests")
-    assert controller.rate == pytest.approx(100 * BETA)
-    now[0] += 1.1
-    _send(controller, now, 0.05).refused("requests")  # sent a round after the cut: a new decrease
-    assert controller.rate < 100 * BETA
+    """A waiter that sleeps its whole wait and looks again only once due still goes out at the new
+    rate (the previous controller re-claimed only while the old send time was still ahead)."""
+    controller, now = _controller(Quota(100.0, origin=Source.CONFIGURED))
+    early = [_take(controller, now) for _ in range(5)]
+    waiting = [_take(controller, now) for _ in range(20)]
+    old_due = controller.due(waiting[-1], 0.0)
+    now[0] = 0.01
+    controller.settle(early[0], Outcome.REFUSED_REQUESTS, now[0])
+    assert controller.rate < 100.0
+    for slot in waiting[:-1]:  # woken by the decrease, they claim again at once
+        controller.due(slot, now[0])
+    now[0] = old_due + 0.001  # the last waiter looks only when its old send time has passed
+    assert controller.due(waiting[-1], now[0]) > 0.02  # claimed again, behind the others, at the lower rate
 
 
 def test_overload_and_retry_after_pause_without_lowering_the_rate():
-    controller, now = _controller(Quota(20))
-    _send(controller, now, 0.05).refused("overload", retry_after=2.0)
-    assert controller.rate == 20
-    slot = _send(controller, now)
-    assert controller._resume_at(slot) == pytest.approx(2.0)  # held to the pause
-
-
-def test_a_retry_after_above_the_cap_pauses_nothing():
-    controller, now = _controller(Quota(20))
-    _send(controller, now, 0.05).refused("requests", retry_after=600.0)  # that call fails instead
-    assert controller._resume_at(_send(controller, now)) < 1.0
-
-
-def test_in_flight_refusals_lower_the_ceiling_like_aimd():
-    controller, now = _controller(Quota(1000), max_in_flight=50)
-    slots = [_send(controller, now) for _ in range(20)]
-    now[0] += 0.1
-    slots[0].refused("in_flight")
-    assert controller._aimd_limit == pytest.approx(20 * 0.9)
-
-
-def test_littles_law_keeps_enough_requests_in_flight_for_a_slow_vendor():
-    controller, now = _controller(Quota(120), max_in_flight=128)
-    for _ in range(50):
-        _send(controller, now, 0.3).accepted()
-    assert 36 <= controller.in_flight_limit <= 50  # 120/s x 0.3 s, plus the latency's spread
+    controller, now = _controller(KNOWN)
+    controller.settle(_take(controller, now), Outcome.OVERLOADED, 0.0, retry_after=2.0)
+    assert controller.rate == 10.0
+    paused = _take(controller, now)
+    assert controller.due(paused, 0.0) == pytest.approx(2.0)
+    controller.settle(paused, Outcome.FAILED, 0.0)
+    now[0] = 2.0
+    controller.settle(_take(controller, now), Outcome.OVERLOADED, 2.0, retry_after=600.0)
+    assert controller.due(_take(controller, now), 2.0) < 1.0  # above the cap: that call fails instead
 
 
 def test_a_slot_never_settled_is_reclaimed_after_its_lease():
-    controller, now = _controller(Quota(100), max_in_flight=1)
-    _send(controller, now)  # its task's loop was stopped: never settled
-    with controller._lock:
-        assert controller._take(0.0, 60.0) is None
-    now[0] += 200
-    with controller._lock:
-        assert controller._take(0.0, 60.0) is not None
+    controller, now = _controller(Quota(origin=Source.NONE), max_in_flight=1, adaptive=False)
+    assert controller.try_take(0.0, 0.0, lease=1.0) is not None
+    assert controller.try_take(0.0, 0.0) is None
+    assert controller.try_take(0.0, 3.5) is not None  # the first lease (2 x 1 s + 1) ran out
 
 
 def test_the_answer_corrects_the_token_estimate():
-    controller, now = _controller(Quota(100, tokens_per_minute=60_000))
-    for _ in range(100):
-        with controller._lock:
-            slot = controller._take(100.0, 60.0)
-        controller._reserve(slot, None)
-        now[0] += 0.05
-        slot.accepted(tokens=50)  # the vendor counted half of what was estimated
-    assert controller._token_ratio == pytest.approx(0.5, abs=0.05)
+    controller, now = _controller(Quota(None, 60_000, origin=Source.CONFIGURED))
+    for _ in range(40):
+        controller.settle(_take(controller, now, cost=100.0), Outcome.ACCEPTED, now[0], tokens=50)
+    assert _take(controller, now, cost=100.0).cost == pytest.approx(50.0, rel=0.1)
+
+
+def test_a_told_quota_reaches_the_pacing_and_the_stats():
+    controller, now = _controller()
+    assert controller.tell(Quota(5.0, 6000, origin=Source.TOLD), 0.0)
+    stats = controller.stats()
+    assert (stats.rate, stats.token_rate, stats.source, stats.starting) == (5.0, 100.0, Source.TOLD, False)
+    configured, _ = _controller(Quota(2.0, origin=Source.CONFIGURED))
+    configured.tell(Quota(5.0, origin=Source.TOLD), 0.0)
+    assert configured.rate == 2.0
+
+
+def test_a_learned_rate_is_handed_to_memory_and_a_remembered_one_starts_paced():
+    kept: list[float] = []
+    controller, now = _controller()
+    controller.remember = kept.append
+    slots = [_take(controller, now) for _ in range(12)]
+    controller.settle(slots[-1], Outcome.REFUSED_REQUESTS, 0.01)
+    assert kept == [controller.rate] and controller.rate == pytest.approx(11.0)
+    remembered, now = _controller(Quota(kept[0], origin=Source.REMEMBERED))
+    assert remembered.source is Source.REMEMBERED and not remembered.stats().starting
+    assert remembered.due(_take(remembered, now), 0.0) == 0.0
+    assert remembered.due(_take(remembered, now), 0.0) > 0.05
+
+
+def test_stats_say_where_the_rate_came_from():
+    assert _controller()[0].stats().source is Source.LEARNED
+    assert _controller(Quota(20.0))[0].stats().source is Source.DOCUMENTED
+    assert _controller(adaptive=False)[0].stats().rate is None
+
+
+# -- the simulated vendor -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kind", ["moving", "fixed", "bucket", "counting"])
 @pytest.mark.parametrize("known", [False, True])
 def test_every_kind_of_quota_is_held_near_its_bound(kind, known):
-    """60 requests/s, 50 ms latency, 1,200 requests on the fake clock. Known: the documented
-    rate is the quota. Unknown: found by slow start and CUBIC (figures in BENCHMARKS.md)."""
+    """60 requests/s, 50 ms latency with jitter, 1,200 requests on the fake clock, refusals within
+    5 ms. Known: the configured rate is the quota. Unknown: found from the start (BENCHMARKS.md
+    has the whole matrix)."""
     rule = QuotaRule(kind, 60)
-    run, _ = simulate(rule, quota=Quota(60) if known else None, jobs=1200, latency=0.05)
+    run, _ = simulate(rule, quota=Quota(60, origin=Source.CONFIGURED) if known else None, jobs=1200, latency=0.05)
     ratio = bound(rule, 1200) / run.seconds
-    assert ratio >= (0.9 if known else 0.8), ratio
-    assert run.refused_share <= (0.02 if known else 0.07), run.refused_share
+    assert ratio >= (0.9 if known else 0.88), ratio
+    assert run.refused_share <= (0.02 if known else 0.10), run.refused_share
+
+
+@pytest.mark.parametrize(("admit", "most_refused"), [("arrival", 0.05), ("departure", 0.10)])
+def test_a_told_quota_holds_the_bound(admit, most_refused):
+    """Told by the first answer's headers. A vendor that admits as answers leave, with 20% jitter
+    on 300 ms, spreads even sends unevenly over its window: some refusals remain (BENCHMARKS.md)."""
+    rule = QuotaRule("moving", 10)
+    told = Quota(10.0, origin=Source.TOLD)
+    run, controller = simulate(rule, jobs=200, latency=0.3, admit=admit, refuse_after=None, told=told)
+    assert bound(rule, 200) / run.seconds >= 0.9 and run.refused_share <= most_refused
+    assert controller.source is Source.TOLD
 
 
 def test_a_token_quota_is_found_from_its_refusals():
@@ -148,6 +316,15 @@ def test_a_token_quota_is_found_from_its_refusals():
     run, controller = simulate(rule, jobs=400, tokens=200)
     assert controller.token_rate is not None and bound(rule, 400, 200) / run.seconds >= 0.8
     assert run.refused_share <= 0.05
+
+
+def test_without_a_quota_the_start_is_not_paced_by_a_guess():
+    """13 requests at 50 ms: the burst and the start rate send all of them within one latency, and
+    a long call grows past the plain client's 16 in flight."""
+    run, _ = simulate(None, jobs=13, latency=0.05, jitter=0.0)
+    assert run.seconds <= 0.102
+    run, _ = simulate(None, jobs=1250, latency=0.05, jitter=0.0)
+    assert run.seconds < 1250 / 16 * 0.05 and run.max_in_flight > 16
 
 
 # -- the flow, by hand --------------------------------------------------------------------------
@@ -213,3 +390,56 @@ def test_the_retry_policy_decides_and_leaves_the_error_as_it_is():
         0, RateLimitError(vendor="ark", code="x", message="m", retryable=True)
     ) == Decision(0.0)
     assert RetryPolicy(max_retries=3).decide(3, error) == Decision(None)
+
+
+# -- every slot is settled, whatever escapes ------------------------------------------------------
+
+
+def _unbuildable_flow():
+    def build() -> httpx.Request:
+        raise TypeError("Object of type date is not JSON serializable")
+
+    return batch_flow(build, lambda response: BatchResult([[1.0]]), RetryPolicy())
+
+
+def test_a_request_that_cannot_be_built_releases_its_place_sync():
+    """The place in flight came back before: a sync call whose request raised while being built
+    held it until its lease ran out, and the next call on the quota waited for it."""
+    controller = RateController(Quota(origin=Source.NONE), 1, adaptive=False)
+    sender = Sender(httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))), httpx.Auth(), "x")
+    with pytest.raises(TypeError):
+        run_sync(_unbuildable_flow(), sender, controller, Cancel())
+    assert controller.stats().in_flight == 0
+    assert controller.try_take(0.0, controller.clock()) is not None
+
+
+def test_a_request_that_cannot_be_built_releases_its_place_async():
+    controller = RateController(Quota(origin=Source.NONE), 1, adaptive=False)
+
+    async def main() -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+        with pytest.raises(TypeError):
+            await run_async(_unbuildable_flow(), Sender(client, httpx.Auth(), "x"), controller, Cancel())
+        await client.aclose()
+
+    asyncio.run(main())
+    assert controller.stats().in_flight == 0
+
+
+def test_a_waiter_is_woken_by_a_decrease_and_claims_again():
+    """A thread waiting for its send time is woken by a decrease and goes out at the new rate."""
+    controller = RateController(Quota(50.0, origin=Source.CONFIGURED), 64)
+    slots = [controller.acquire() for _ in range(3)]
+    started = time.monotonic()
+    threads = [threading.Thread(target=lambda: controller.acquire().settle(Outcome.ACCEPTED)) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.02)
+    slots[0].settle(Outcome.REFUSED_REQUESTS)  # the rate drops: every waiter claims again
+    for thread in threads:
+        thread.join(10)
+    assert controller.rate is not None and controller.rate < 50.0
+    assert time.monotonic() - started >= 10 / 50.0  # not sooner than the old schedule allowed
+    for slot in slots[1:]:
+        slot.settle(Outcome.ACCEPTED)
+    assert controller.stats().in_flight == 0

@@ -1,0 +1,50 @@
+"""A quota the vendor tells in its answer's headers.
+
+- ``X-Ratelimit-Limit-Requests`` and ``X-Ratelimit-Limit-Tokens``: Qianfan's documented headers,
+  per minute (wire reference §8.5; its official SDK sets its limiter from them on every answer).
+  OpenAI-compatible services (TokenHub) send the same names in lower case, also per minute.
+- ``RateLimit-Policy`` (draft-ietf-httpapi-ratelimit-headers): both the early form
+  ``10;w=1, 1000;w=3600`` and the structured one ``"burst";q=100;w=60``; the strictest policy
+  counting requests wins. No vendor documents it, so it is read only as a fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ._controller import Quota
+from ._learner import Source
+
+__all__ = ["told_quota"]
+
+
+def told_quota(headers: Mapping[str, str]) -> Quota | None:
+    """The quota the headers tell (requests per second, tokens per minute), or None."""
+    rpm = _number(headers.get("x-ratelimit-limit-requests"))
+    tpm = _number(headers.get("x-ratelimit-limit-tokens"))
+    rps = rpm / 60 if rpm else _policy(headers.get("ratelimit-policy"))
+    if not rps and not tpm:
+        return None
+    return Quota(rps or None, tpm or None, origin=Source.TOLD)
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        number = float((value or "").strip())
+    except ValueError:
+        return None
+    return number if 0 < number < float("inf") else None
+
+
+def _policy(value: str | None) -> float | None:
+    """The strictest request rate of a RateLimit-Policy header, in requests per second."""
+    rates = []
+    for item in (value or "").split(","):
+        head, *params = (part.strip() for part in item.split(";"))
+        fields = dict(p.split("=", 1) for p in params if "=" in p)
+        quota = _number(fields.get("q")) if "q" in fields else _number(head)
+        unit = fields.get("qu", '"requests"').strip('"')
+        window = _number(fields.get("w", "1"))
+        if quota and window and unit == "requests":
+            rates.append(quota / window)
+    return min(rates) if rates else None
