@@ -6,7 +6,7 @@ schedules in Redis (requests, and tokens when a token rate is known): one
 short Lua script claims the next send time atomically against Redis's own
 clock and returns the wait, so processes and machines share one spacing
 without trusting each other's clocks. Each process keeps its own rate
-controller (slow start, CUBIC, Little's law, the pauses); the rate it passes
+controller (its start, CUBIC, Little's law, the pauses); the rate it passes
 with each claim is its view of the whole quota's rate, and every process
 sees the same refusals.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import threading
 import time
 from collections import deque
@@ -33,6 +34,8 @@ from ._pacer import Gcra
 from ._rtt import RttEstimator
 
 __all__ = ["Outcome", "Quota", "RateController", "RateStore", "Slot", "Stats"]
+
+log = logging.getLogger("cn_embeddings")
 
 LEASE_WITHOUT_DEADLINE = 600.0  # seconds a slot of an attempt without timeout may stay unsettled
 
@@ -149,7 +152,8 @@ class RateController:
         self._sent: deque[Slot] = deque()  # recent slots by claim, for the admitted rate
         self._answered: deque[tuple[float, float]] = deque()  # accepted answers (time, tokens), likewise
         self._cut_by: Slot | None = None
-        self._first_send: float | None = None  # the refused slot the last decrease was measured at
+        self._first_send: float | None = None
+        self._most_delivered = 0.0  # the refused slot the last decrease was measured at
         self._epoch = 0  # decreases so far: a send time claimed before the last one is claimed again
         self._cut_at = -1.0
         self._paused_until = 0.0
@@ -207,8 +211,9 @@ class RateController:
                 return None
             if len(self._slots) >= self.in_flight_limit:
                 return None
-            if self.requests.starting:
-                self.requests.ramp(self._delivered(now))
+            if self.requests.starting:  # BBR keeps the most it has delivered: idle time does not undo it
+                self._most_delivered = max(self._most_delivered, self._delivered(now))
+                self.requests.ramp(self._most_delivered)
             cost *= self._token_ratio
             slot = Slot(self, cost, now + (lease or LEASE_WITHOUT_DEADLINE) * 2 + 1, self._claim(now, cost))
             self._slots.add(slot)
@@ -250,13 +255,17 @@ class RateController:
                 return
             slot.settled = True
             self._slots.discard(slot)
+            epoch = self._epoch
             if outcome is Outcome.UNUSED:
                 slot.refused = True  # not sent: no part of the admitted rate
             elif self.adaptive:
                 learned = self._learn(slot, outcome, now, tokens, retry_after)
-            wakers = list(self.line.wakers.values()) if learned is not None else [self.line.head_waker(now)]
+            cut = self._epoch != epoch  # every waiter claims its send time again
+            wakers = list(self.line.wakers.values()) if cut else [self.line.head_waker(now)]
         for waker in wakers:
             wake(waker)
+        if cut:
+            log.debug("%s: quota refusal; pacing at %s requests/s (%s)", self.vendor, self.rate, self.source.value)
         if learned and self.remember is not None:
             self.remember(learned)
 
@@ -277,6 +286,8 @@ class RateController:
             wakers = list(self.line.wakers.values()) if changed else []
         for waker in wakers:
             wake(waker)
+        if changed:
+            log.debug("%s: quota %s by the answer: %s requests/s", self.vendor, quota.origin.value, self.rate)
         return changed
 
     # -- under the lock ---------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 the admitted rate held, then CUBIC's probe above it.
 
 - **Start** (a quota nobody told us): ``INITIAL_BURST`` requests go at once, then the rate is
-  BBR's startup pacing, ``STARTUP_GAIN`` (2/ln 2) times the delivery rate (accepted answers per
-  second), never below ``START_RATE``. The delivery rate doubles every round trip while the
+  BBR's startup pacing, ``STARTUP_GAIN`` (2/ln 2) times the most the vendor has delivered
+  (accepted answers per second over a window; BBR's max filter, so an idle spell does not undo
+  it), never below ``START_RATE``. The delivery rate doubles every round trip while the
   in-flight window (``_inflight``) doubles, so a short call from a cold process is never paced by
   a guess, and a vendor that reports refusals only after the whole latency is overshot by about
   one round's growth.

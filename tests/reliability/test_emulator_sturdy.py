@@ -85,3 +85,50 @@ def test_the_log_keeps_large_bodies_by_hash_only(monkeypatch):
     assert emu.seen[0].body is None and emu.seen[0].body_sha256 and emu.seen[0].model == "embedding-v1"
     assert emu.seen[0].inputs == 2 and emu.seen[-1].body is None
     assert emu.seen.maxlen == _server.SEEN_MAX
+
+
+def test_many_connections_at_once_are_all_served_without_a_fault():
+    """64 clients opening their connections at the same moment: the listen backlog was
+    socketserver's 5, and the kernel reset the rest (retries in every large call on the CLI
+    emulator, and failures with max_retries=0)."""
+    import threading
+
+    with Emulator() as emu:
+        gate = threading.Barrier(64)
+        statuses: list[int] = []
+
+        def post() -> None:
+            with httpx.Client(timeout=30) as client:  # a fresh connection each
+                gate.wait()
+                response = client.post(
+                    emu.qianfan_url + "/embeddings",
+                    headers={"Authorization": f"Bearer {emu.credentials.qianfan_api_key}"},
+                    json={"model": "embedding-v1", "input": ["x"]},
+                )
+                statuses.append(response.status_code)
+
+        threads = [threading.Thread(target=post) for _ in range(64)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert statuses == [200] * 64
+
+
+def test_a_refusal_comes_at_once_or_after_the_latency_and_tells_the_quota():
+    import time
+
+    from cn_embeddings.testing import Faults
+
+    for refuse_ms, least in ((0.0, 0.0), (None, 1.0)):
+        faults = Faults(latency_ms=1000, qps=1, quota_kind="fixed", quota_window=60, refuse_ms=refuse_ms)
+        faults.ratelimit_headers = True
+        with Emulator(faults=faults) as emu, httpx.Client(timeout=30) as client:
+            headers = {"Authorization": f"Bearer {emu.credentials.qianfan_api_key}"}
+            body = {"model": "embedding-v1", "input": ["x"]}
+            assert client.post(emu.qianfan_url + "/embeddings", headers=headers, json=body).status_code == 200
+            started = time.monotonic()
+            refused = client.post(emu.qianfan_url + "/embeddings", headers=headers, json=body)
+            took = time.monotonic() - started
+        assert refused.status_code == 429 and refused.headers["X-Ratelimit-Limit-Requests"] == "1"
+        assert took >= least and (refuse_ms is None or took < 0.5)
