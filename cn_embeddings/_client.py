@@ -87,6 +87,8 @@ class EmbeddingClient(SparseReuse, Closeable):
         self._sparse = sparse or SparseCache()
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
         self._controller = self._make_controller()
+        if options.extra_body:
+            check_extra_body(options.extra_body, protocol.build_request(to_items(["x"])))
 
     def _make_controller(self) -> RateController:
         return make_controller(self.quota_key, self.protocol.quota, self.options)
@@ -423,15 +425,21 @@ def with_defaults(
     return request
 
 
+def check_extra_body(extra: dict[str, Any], probe: httpx.Request) -> None:
+    """Refuse, at construction, an ``extra_body`` field that the client sets itself in ``probe`` (a
+    request the protocol built), in any letter case: a vendor may read ``Model`` as ``model``."""
+    fields = {name.lower(): name for name in json.loads(probe.content)}
+    clash = sorted(name for name in extra if name.lower() in fields)
+    if clash:
+        named = ", ".join(f"{name!r} (the client's {fields[name.lower()]!r})" for name in clash)
+        raise ConfigurationError(
+            f"extra_body sets {named}, which the client sets itself; use the option for it instead"
+        )
+
+
 def _merged(request: httpx.Request, extra: dict[str, Any]) -> httpx.Request:
     body = json.loads(request.content)
-    clash = sorted(set(extra) & set(body))
-    if clash:
-        raise ConfigurationError(
-            f"extra_body sets {', '.join(map(repr, clash))}, which the client sets itself; "
-            "use the option for it instead"
-        )
-    content = json.dumps({**body, **extra}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    content = json.dumps({**body, **extra}, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
     headers = [(name, value) for name, value in request.headers.raw if name.lower() != b"content-length"]
     return httpx.Request(request.method, request.url, content=content, headers=headers, extensions=request.extensions)
 

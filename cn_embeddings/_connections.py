@@ -11,7 +11,6 @@ owned is still open.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
@@ -128,9 +127,13 @@ class Connections:
     def __del__(self) -> None:
         # As openai-python's client does: connections this runtime opened are closed when the last
         # client using it is dropped without close(), so no socket is left to the garbage collector.
-        if self.owns_sync and self.http_client is not None:
-            with contextlib.suppress(Exception):
+        # At interpreter exit module globals may already be None and a half-built object may lack
+        # its attributes: closing then must be silent, so nothing here names a module.
+        try:
+            if self.owns_sync and self.http_client is not None:
                 self.http_client.close()
+        except BaseException:  # noqa: BLE001, S110 - a finalizer never raises
+            pass
 
 
 _closing: set[asyncio.Task[None]] = set()  # strong references to closes scheduled by a sync close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -171,3 +172,11 @@ class ClientOptions:
         if not isinstance(self.extra_body, Mapping) or not all(isinstance(k, str) for k in self.extra_body):
             raise ConfigurationError("extra_body must be a mapping of field names to JSON values")
         object.__setattr__(self, "extra_body", dict(self.extra_body))
+        for name, value in self.extra_body.items():
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as error:
+                raise ConfigurationError(
+                    f"extra_body[{name!r}] is not a JSON value ({error}); NaN, infinities, dates and "
+                    "other objects cannot be sent"
+                ) from None

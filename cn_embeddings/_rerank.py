@@ -16,6 +16,7 @@ import httpx
 
 from ._batching import Outcome, arun_batches, run_batches
 from ._client import (
+    check_extra_body,
     default_headers,
     make_controller,
     options_from,
@@ -69,6 +70,8 @@ class RerankClient(Closeable):
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
         key = quota_key(protocol.vendor, protocol.url, auth, protocol.model)
         self._controller = make_controller(key, protocol.quota, options)
+        if options.extra_body:
+            check_extra_body(options.extra_body, protocol.build_request("q", ["d"]))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vendor={self.protocol.vendor!r}, model={self.protocol.model!r})"

@@ -35,6 +35,11 @@ class LangChainAdapter(AdapterMixin, Serializable):
         populate_by_name=True, arbitrary_types_allowed=True, extra="forbid", protected_namespaces=()
     )
 
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        """``extra_body`` under langchain-openai's name: reads back what was given."""
+        return dict(self.extra_body)  # type: ignore[attr-defined]
+
     @classmethod
     def is_lc_serializable(cls) -> bool:
         return True

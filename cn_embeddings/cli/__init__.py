@@ -258,7 +258,8 @@ def cmd_rerank(args: argparse.Namespace) -> int:
             "text": texts[ranked.index],
         }
         print(json.dumps(row, ensure_ascii=False))
-    print(f"{len(texts)} documents ranked in {result.usage.requests} requests", file=sys.stderr)
+    requests = result.usage.requests
+    print(f"{len(texts)} documents ranked in {requests} request{'' if requests == 1 else 's'}", file=sys.stderr)
     return 0
 
 
@@ -298,13 +299,11 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     emulator = Emulator(port=args.port, faults=faults)
-    c = emulator.credentials
+    exports = " ".join(f"{name}={value}" for name, value in emulator.environment().items())
     print(
         f"cn-embeddings emulator (offline, fake vectors) listening on {emulator.url}\n"
-        f"  TENCENTCLOUD_ES_BASE_URL={emulator.tencent_url} TENCENTCLOUD_SECRET_ID={c.secret_id} "
-        f"TENCENTCLOUD_SECRET_KEY={c.secret_key}\n"
-        f"  QIANFAN_BASE_URL={emulator.qianfan_url} QIANFAN_API_KEY={c.qianfan_api_key}\n"
-        f"  ARK_BASE_URL={emulator.ark_url} ARK_API_KEY={c.ark_api_key}\n"
+        f"  every vendor it serves (Tencent ES, Qianfan, Ark, TokenHub, Volcengine rerank):\n"
+        f"  export {exports}\n"
         "(these are the emulator's public test credentials, not secrets) Ctrl-C stops it.",
         flush=True,
     )
@@ -317,7 +316,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cn-embeddings", description="Embeddings from Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark."
+        prog="cn-embeddings",
+        description="Embeddings and rerank from Tencent Cloud ES and TokenHub, Baidu Qianfan v2 and Volcengine Ark.",
     )
     parser.add_argument("--verbose", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -57,6 +57,28 @@ def has_credentials(vendor: str) -> bool:
     return all(os.environ.get(env) for env in _required_env(vendor))
 
 
+def where(vendor: str) -> str:
+    """Where a vendor's requests go with the environment as it is: the project's emulator (a
+    loopback base URL and the emulator's public credentials), another local endpoint, or the real
+    cloud (no base URL set, or one elsewhere)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    from ..testing import Credentials
+    from ..vendors import ark, qianfan, tencent
+
+    env = {"tencent": tencent.BASE_URL_ENV, "qianfan": qianfan.BASE_URL_ENV, "ark": ark.BASE_URL_ENV}[vendor]
+    host = urlsplit(os.environ.get(env, "")).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return "real cloud"
+    public = set(vars(Credentials()).values())
+    return "emulator" if all(os.environ.get(e) in public for e in _required_env(vendor)) else "local endpoint"
+
+
 def _cosine_best(query: list[float], candidates: list[list[float]]) -> int:
     def cos(a: list[float], b: list[float]) -> float:
         return sum(x * y for x, y in zip(a, b, strict=True)) / (
@@ -120,7 +142,7 @@ def run_demo(live: bool = False, say: Callable[[str], object] = print) -> list[R
             live_vendor = vendor not in missing
             params = {} if live_vendor else emulator.settings(vendor)  # type: ignore[union-attr]
             for framework, run in (("langchain", _langchain), ("llama-index", _llama_index)):
-                row = Row(vendor, framework, model, "real cloud" if live_vendor else "emulator")
+                row = Row(vendor, framework, model, where(vendor) if live_vendor else "emulator")
                 started = time.perf_counter()
                 try:
                     run(vendor, params, corpus, images, row)

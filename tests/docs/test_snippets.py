@@ -61,8 +61,6 @@ def _workspace(folder: Path) -> None:
     video = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
     (folder / "sea.mp4").write_bytes(video)
     (folder / "clip.mp4").write_bytes(video)
-    rows = ["id,text,source", "d1,熊猫吃竹子,zoo.txt", "d2,熊猫生活在四川,zoo.txt", "d3,企鹅吃鱼,sea.txt"]
-    (folder / "corpus.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     docs = ['{"text": "熊猫吃竹子"}', '{"text": "企鹅吃鱼"}', '{"text": "北京是中国的首都"}']
     (folder / "docs.jsonl").write_text("\n".join(docs) + "\n", encoding="utf-8")
 

@@ -336,3 +336,31 @@ def test_rerank_prints_the_ranking_best_first(emulator_process, tmp_path):
         ["rerank", "--provider", "qianfan", "--query", "q", "--input", str(docs), "--top-n", "0"], emulator_process
     )
     assert bad.returncode == 2 and "top_n must be a positive integer" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_emulator_prints_every_vendor_it_serves(tmp_path):
+    """Exporting exactly what the banner prints is enough for TokenHub and the Volcengine reranker
+    too (it printed only Tencent, Qianfan and Ark, and those two exited 2 'missing ... key')."""
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "emulator", "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        exported = next(line for line in lines if line.strip().startswith("export "))
+        env = clean_env(**dict(pair.split("=", 1) for pair in exported.split()[1:]))
+        assert run(["check", "--provider", "tokenhub"], env).returncode == 0
+        docs = tmp_path / "docs.txt"
+        docs.write_text("pandas eat bamboo\nsushi comes from Japan\n", encoding="utf-8")
+        ranked = run(["rerank", "--provider", "volcengine", "--query", "pandas", "--input", str(docs)], env)
+        assert ranked.returncode == 0, ranked.stderr
+        assert "2 documents ranked in 1 request\n" in ranked.stderr  # not "1 requests"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+
+
+def test_the_demo_labels_rows_by_where_requests_go(emulator_process):
+    """With the emulator's variables exported, every row says "emulator" (each said "real cloud")."""
+    result = run(["demo"], emulator_process)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("tencent", "qianfan", "ark"))]
+    assert len(rows) == 6 and all("emulator" in row and "real cloud" not in row for row in rows), rows

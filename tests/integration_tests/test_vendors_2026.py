@@ -78,12 +78,37 @@ def test_extra_body_fields_reach_the_vendor_and_cannot_override_ours(emu):
     body = emu.seen[-1].body
     assert body["new_field"] == {"a": [1, 2]} and body["user"] == "u-1" and body["input"] == ["你好"]
     emu.reset()
-    with pytest.raises(ConfigurationError, match="extra_body sets 'input', 'model', which the client sets"):
-        emu.client("qianfan", extra_body={"model": "x", "input": ["y"]}).embed_texts(["你好"])
+    with pytest.raises(ConfigurationError, match="extra_body sets 'input' .*'model' .*which the client sets"):
+        emu.client("qianfan", extra_body={"model": "x", "input": ["y"]})  # refused when built, not at the call
     assert emu.requests == 0
     tencent = emu.client("tencent", extra_body={"Future": 1})
     tencent.embed_texts(["a"])  # TC3 signs the merged body
     assert emu.seen[-1].body["Future"] == 1 and emu.seen[-1].ok
+
+
+@pytest.mark.parametrize(
+    ("vendor", "extra", "named"),
+    [
+        ("qianfan", {"Model": "x"}, "'Model' (the client's 'model')"),  # a case variant
+        ("tencent", {"modelname": "x"}, "'modelname' (the client's 'ModelName')"),
+        ("qianfan", {"weight": float("nan")}, "extra_body['weight'] is not a JSON value"),
+        ("ark", {"when": __import__("datetime").date(2026, 1, 1)}, "extra_body['when'] is not a JSON value"),
+    ],
+)
+def test_extra_body_is_checked_when_the_client_is_built(emu, vendor, extra, named):
+    """Each was refused only at the first call (a clash, reported as a request failure), sent as
+    the invalid token NaN, or raised an untyped TypeError that also stalled the quota."""
+    with pytest.raises(ConfigurationError) as refused:
+        emu.client(vendor, extra_body=extra)
+    assert named in str(refused.value)
+    with pytest.raises(ConfigurationError):
+        emu.reranker("qianfan", extra_body={"Query": "x"})
+    assert emu.requests == 0
+
+
+def test_model_kwargs_read_back_what_was_given(emu):
+    given = {"user": "u-1", "nested": {"a": [1, 2]}}
+    assert ArkEmbeddings(**credentials("ark"), model_kwargs=given).model_kwargs == given
 
 
 def test_extra_body_under_each_frameworks_name(emu):
