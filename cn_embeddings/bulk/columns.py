@@ -7,8 +7,10 @@ column's kind from every value it sees (:class:`FieldKinds`), and a sink checks 
 what an earlier run wrote, before any request (:func:`merge`).
 
 The kinds: ``string``, ``int64``, ``float64`` (integers and floats mixed), ``bool``, and ``json``
-(anything else, or a column whose values mix other types: the value as JSON text). None is a null
-in any kind; a column with only None is a string column.
+(anything else, a column whose values mix other types, or integers beyond what int64 holds: the
+value as JSON text, so nothing is lost). None is a null in any kind; a column with only None is a
+string column. A value that no output can write (text with a lone surrogate, which is not valid
+Unicode) is refused in the first pass, naming the row and the column, before any request.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError, InvalidInputError
 
 __all__ = ["RESERVED", "FieldKinds", "arrow_array", "arrow_kind", "kind_of_arrow", "merge", "multi_vector_array"]
 
@@ -31,6 +33,7 @@ class FieldKinds:
 
     def __init__(self) -> None:
         self._types: dict[str, set[type]] = {}
+        self._wide: set[str] = set()  # integer columns with a value beyond int64
 
     def add(self, fields: Mapping[str, Any], origin: str) -> None:
         for name, value in fields.items():
@@ -39,10 +42,32 @@ class FieldKinds:
                     f"{origin}: the input column {name!r} has the name of a column the job writes itself "
                     f"({', '.join(sorted(RESERVED))}); rename it (nothing was sent)"
                 )
-            self._types.setdefault(name, set()).add(type(value))
+            kind = type(value)
+            self._types.setdefault(name, set()).add(kind)
+            if kind is int and not INT64_MIN <= value <= INT64_MAX:
+                self._wide.add(name)
+            elif kind is not str and kind not in (int, float, bool, type(None)):
+                _check_text(json.dumps(value, ensure_ascii=False, default=str), name, origin)
+            elif kind is str:
+                _check_text(value, name, origin)
 
     def kinds(self) -> dict[str, str]:
-        return {name: _kind(types) for name, types in self._types.items()}
+        kinds = {name: _kind(types) for name, types in self._types.items()}
+        return {name: "json" if name in self._wide and kind != "json" else kind for name, kind in kinds.items()}
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _check_text(text: str, name: str, origin: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidInputError(
+            f"{origin}: column {name!r} holds text that is not valid Unicode (a lone surrogate at character "
+            f"{error.start}); no output can write it, so fix or drop it (nothing was sent)",
+            rule="text",
+        ) from None
 
 
 def _kind(types: set[type]) -> str:

@@ -199,6 +199,7 @@ def vector_settings(client: EmbeddingClient) -> dict[str, Any]:
         **client.protocol.vector_settings(),
         "long_inputs": client.options.long_inputs,
         "fit_images": client.options.fit_images,
+        "extra_body": client.options.extra_body,  # fields sent as they are (Ark instructions among them)
     }
 
 

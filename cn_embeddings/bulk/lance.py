@@ -90,6 +90,12 @@ class LanceSink(JournaledSink):
         return Existing(itertools.chain(_rows(written), pending), dimension)
 
     def set_fields(self, kinds: dict[str, str]) -> None:
+        dotted = [name for name in kinds if "." in name]
+        if dotted:  # LanceDB reads a dot as a path into a nested field
+            raise ConfigurationError(
+                f"LanceDB cannot name a column {dotted[0]!r} (a dot means a nested field); rename it in the "
+                "input, or write to .parquet or .jsonl (nothing was sent)"
+            )
         # a JSON column reads back as a string column
         self._json = {name for name, kind in kinds.items() if kind == "json"}
         wanted = {name: "string" if kind == "json" else kind for name, kind in kinds.items()}

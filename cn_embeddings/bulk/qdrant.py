@@ -3,9 +3,11 @@ server, ``DIR/NAME.qdrant`` for Qdrant's local mode (the collection NAME in the 
 
 Each input is one point: its vectors are named (``dense``; ``sparse`` and ``multi``, a MaxSim
 multivector, when asked for), its payload holds ``id`` (the job's id), ``text`` (None for an image
-or video), ``hash``, ``model`` and ``metadata`` (the input's other columns and ``id``), so
-langchain-qdrant's ``QdrantVectorStore(vector_name="dense", content_payload_key="text")`` reads the
-collection as it is.
+or video), ``hash``, ``model``, the input's other columns, and ``metadata`` (those columns and
+``id`` again), so langchain-qdrant's ``QdrantVectorStore(vector_name="dense",
+content_payload_key="text")`` (which reads ``metadata``) and LlamaIndex's ``QdrantVectorStore``
+(which reads the payload's top level) both see a column such as ``source`` flat, and a metadata
+filter on it works in both.
 Qdrant wants an integer or UUID point id, so the point id is the UUID5 of the job's id: the same
 input lands on the same point, and every batch is an idempotent upsert. The collection is created
 with the dimension of the first answer when it is missing (cosine distance).
@@ -101,11 +103,12 @@ class QdrantSink(Sink):
             if row.multi:
                 vector[MULTI] = [list(r) for r in row.multi]
             payload = {
+                **(row.fields or {}),  # flat, where LlamaIndex's store reads a node's metadata
                 "id": row.id,
                 "text": row.text,
                 "hash": row.hash,
                 "model": model,
-                "metadata": {**(row.fields or {}), "id": row.id},
+                "metadata": {**(row.fields or {}), "id": row.id},  # where LangChain's store reads it
             }
             points.append(models.PointStruct(id=point_id(row.id), vector=vector, payload=payload))
         self._client.upsert(self.collection, points=points, wait=True)

@@ -181,8 +181,8 @@ def _read_lines(path: Path) -> Existing:
     first vector for the dimension). A line that is not ours is refused when it is reached, which
     is still before any request."""
     _cut_partial_line(path)
-    with open(path, encoding="utf-8") as fh:
-        first = fh.readline()
+    with open(path, "rb") as fh:
+        first = _decoded(fh.readline(), path, 1)
     try:
         dimension = len(json.loads(first)["vector"]) if first else None
     except (ValueError, KeyError, TypeError):
@@ -193,9 +193,20 @@ def _read_lines(path: Path) -> Existing:
     return Existing(rows, dimension)
 
 
+def _decoded(raw: bytes, path: Path, n: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(
+            f"{path}:{n} is not UTF-8 text, so not a line cn-embeddings wrote; refusing to append "
+            "(choose another --output)"
+        ) from None
+
+
 def _rows_of_lines(path: Path) -> Iterator[tuple[str, str, str]]:
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            line = _decoded(raw, path, n)
             at = line.find(_VECTOR_KEY)
             try:
                 head = json.loads(line[:at] + "}") if at > 0 else None

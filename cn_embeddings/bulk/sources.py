@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,25 @@ def _read_txt(path: Path, columns: Columns) -> Iterator[Record]:
             yield Record(None, line, f"{path}:{n}")
 
 
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_JSON_WORDS: dict[str, Any] = {"true": True, "false": False, "": None}
+
+
+def _typed_cells(row: dict[str, Any], columns: Columns) -> dict[str, Any]:
+    """A CSV row's other columns typed as JSON Lines would give them: a cell written as a JSON number
+    is a number (``02134`` is not one, so a zip code stays text), ``true``/``false`` a bool, an empty
+    cell null. The id, text and media columns stay as written."""
+    kept = {columns.id, columns.text, columns.image, columns.video}
+    for name, cell in row.items():
+        if name in kept:
+            continue
+        if cell in _JSON_WORDS:
+            row[name] = _JSON_WORDS[cell]
+        elif _JSON_NUMBER.fullmatch(cell):
+            row[name] = json.loads(cell)
+    return row
+
+
 def _read_jsonl(path: Path, columns: Columns) -> Iterator[Record]:
     for n, line in _lines(path):
         if not line.strip():
@@ -154,7 +174,8 @@ def _read_csv(path: Path, columns: Columns) -> Iterator[Record]:
                     raise InvalidInputError(
                         f"{path}:{reader.line_num}: {fields}, the header has {len(header)}", rule="csv"
                     )
-                yield _from_row(dict(zip(header, cells, strict=True)), path, f"{path}:{reader.line_num}", columns)
+                row = dict(zip(header, cells, strict=True))
+                yield _from_row(_typed_cells(row, columns), path, f"{path}:{reader.line_num}", columns)
         except UnicodeDecodeError as error:
             raise InvalidInputError(
                 f"{path}:{reader.line_num + 1} is not UTF-8 ({error.reason})", rule="utf-8"

@@ -210,6 +210,8 @@ def test_a_corpus_goes_into_qdrant_and_a_langchain_retriever_reads_it_without_em
         assert not any(text.startswith("passage about topic ") for text in asked[:-1])  # never the corpus
         (point,) = store.client.retrieve("docs", [point_id("d3")], with_vectors=True)
         assert point.payload == {
+            "source": "guide.pdf",  # flat for LlamaIndex, and under metadata for LangChain
+            "page": 3,
             "id": "d3",
             "text": "passage about topic 3",
             "hash": point.payload["hash"],
