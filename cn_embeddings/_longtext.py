@@ -56,54 +56,66 @@ def longest_prefix(text: str, fits: Callable[[str], bool], hint: int | None = No
     (``fits`` must hold for every shorter prefix when it holds for a longer one); ``""`` when not
     even the first cluster fits. ``hint``: a guess at its length in code points, which bounds the
     search (galloping from it, as a text of a megabyte is not encoded whole at every step)."""
-    if hint is None and fits(text):
-        return text
     ends = boundaries(text)
-    lo, hi = 0, len(ends)  # the answer is ends[lo - 1] for some lo in [lo, hi]
-    if hint is not None:
-        length = max(hint, 1)
-        while True:
-            probe = max(_index_at(ends, length), lo)
-            if probe >= len(ends) - 1:
-                break  # the whole text: decided below
-            if not fits(text[: ends[probe]]):
-                hi = probe
-                break
-            lo = probe + 1
-            length *= 2
-        if hi == len(ends):
-            if fits(text):
-                return text
-            hi = len(ends) - 1
-    else:
-        hi = len(ends) - 1  # the whole text does not fit
-    # invariant: the prefix up to ends[lo - 1] fits (or lo is 0), the one up to ends[hi] does not
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if fits(text[: ends[mid]]):
-            lo = mid + 1
-        else:
-            hi = mid
-    return text[: ends[lo - 1]] if lo else ""
-
-
-def _index_at(ends: list[int], length: int) -> int:
-    """The index of the last boundary at or before ``length`` code points (0 at least)."""
-    return max(bisect.bisect_right(ends, length) - 1, 0)
+    return text[: ends[k - 1]] if (k := _longest(text, ends, 0, 0, fits, hint)) else ""
 
 
 def pieces(text: str, fits: Callable[[str], bool], hint: Callable[[str], int | None] | None = None) -> list[str]:
     """``text`` as consecutive pieces, each the longest that fits, in order; their concatenation
-    is ``text``. Raises ValueError when one cluster alone does not fit."""
+    is ``text``. Raises ValueError when one cluster alone does not fit.
+
+    Linear in the text's length: the cluster boundaries are found once, ``hint`` is asked once
+    (for the first piece), and each later search gallops from the previous piece's length, so
+    ``fits`` only ever sees a few slices about a piece long."""
+    ends = boundaries(text)
     out: list[str] = []
-    rest = text
-    while rest:
-        piece = longest_prefix(rest, fits, hint(rest) if hint else (len(out[-1]) if out else None))
-        if not piece:
+    start = first = 0  # where the next piece starts, and the index of its first boundary
+    guess = hint(text) if hint else None
+    while first < len(ends):
+        after = _longest(text, ends, start, first, fits, guess)
+        if after == first:
             raise ValueError("a single character does not fit the limit")
-        out.append(piece)
-        rest = rest[len(piece) :]
+        end = ends[after - 1]
+        out.append(text[start:end])
+        guess, start, first = end - start, end, after
     return out
+
+
+def _longest(text: str, ends: list[int], start: int, first: int, fits: Callable[[str], bool], guess: int | None) -> int:
+    """The index after the last boundary ``ends[k]`` (``k >= first``) up to which the piece from
+    ``start`` fits; ``first`` when none does. An exponential search from the boundary nearest
+    ``guess`` code points (None: the whole rest), up or down by 1, 2, 4... boundaries, then a
+    bisection: two probes when the guess is right, as it is for most pieces of a long text."""
+    last = len(ends) - 1
+    at = last if guess is None else min(max(bisect.bisect_right(ends, start + max(guess, 1)) - 1, first), last)
+
+    def ok(index: int) -> bool:
+        return fits(text[start : ends[index]])
+
+    step = 1
+    if ok(at):
+        lo, hi = at + 1, len(ends)  # the answer lies in [lo, hi]
+        while lo < hi:
+            probe = min(at + step, hi - 1)
+            if not ok(probe):
+                hi = probe
+                break
+            lo, at, step = probe + 1, probe, step * 2
+    else:
+        lo, hi = first, at
+        while lo < hi:
+            probe = max(at - step, lo)
+            if ok(probe):
+                lo = probe + 1
+                break
+            hi, at, step = probe, probe, step * 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def expand(items: list[_T]) -> tuple[list[_T], list[int] | None]:

@@ -28,7 +28,7 @@ from typing import Protocol
 from .._exceptions import APITimeoutError, Stopped
 from .._retry import MAX_RETRY_AFTER
 from ._inflight import InFlightLimit
-from ._learner import INITIAL_BURST, JITTER_MARGIN, WINDOW, RateLearner, Source
+from ._learner import FLOOR, INITIAL_BURST, JITTER_MARGIN, WINDOW, RateLearner, Source
 from ._line import WAKE_SLICE, Line, Waker, wake
 from ._pacer import Gcra
 from ._rtt import RttEstimator
@@ -379,6 +379,8 @@ class RateController:
         if not cut:
             return None
         self.limit.end_slow_start()
+        if self.requests.starting:  # a quota said no: the start is over for the request rate too
+            self.requests.hold(max(self._sent_within(now, None, tokens=False)[0] / WINDOW, FLOOR), now)
         self._decreased(now, resume)
         learned = outcome is Outcome.REFUSED_REQUESTS and self.requests.source in (Source.LEARNED, Source.REMEMBERED)
         return self.requests.rate if learned else None

@@ -69,7 +69,7 @@ class TextRule:
             if self.tokenizer == "qwen":
                 count = _tokens.qwen_count(text)
                 return count is None or count <= self.max_tokens
-            return _tokens.bert_bounds(text)[1] <= self.max_tokens
+            return _tokens.bert_most(text) <= self.max_tokens
         return True
 
     def length(self, text: str) -> int:

@@ -232,3 +232,37 @@ def test_split_pieces_without_content_are_left_out_of_the_average():
     pieces = [t for request in sent for t in request]
     assert pieces == ["内容" * 500, "尾巴"], "the piece of ideographic spaces is not sent"
     assert vector == pytest.approx(weighted(pieces))
+
+
+def test_a_split_reads_the_text_a_constant_number_of_times(monkeypatch):
+    """Splitting was quadratic: each piece found the grapheme boundaries of, and asked for a hint
+    about, the whole rest of the text (40,000 characters took 6.8 s at 72 a piece)."""
+    from cn_embeddings import _longtext
+
+    scanned: list[int] = []
+    real = _longtext.boundaries
+    monkeypatch.setattr(_longtext, "boundaries", lambda text: scanned.append(len(text)) or real(text))
+    hinted: list[int] = []
+    examined: list[int] = []
+    text = "熊猫吃竹子。The quick brown fox. " * 1000
+
+    def fits(piece: str) -> bool:
+        examined.append(len(piece))
+        return len(piece) <= 72
+
+    parts = _longtext.pieces(text, fits, lambda rest: hinted.append(len(rest)) or 72)
+    assert "".join(parts) == text and all(len(p) <= 72 for p in parts)
+    assert scanned == [len(text)] and hinted == [len(text)]
+    assert sum(examined) <= 8 * len(text)  # a few slices about a piece long, per piece
+
+
+def test_the_fast_wordpiece_bound_is_the_bound():
+    import random
+
+    from cn_embeddings._tokens import bert_bounds, bert_most
+
+    rng = random.Random(7)
+    alphabet = "ab Zé熊猫。,!\t\n\r\x0b\x0c\u00a0\u2003\u3000\u200b\u0301\ufeff\x00\x7f😀"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert bert_most(text) == bert_bounds(text)[1], repr(text)
