@@ -199,7 +199,7 @@ class _Body:
                 message=f"the answer inflates beyond {MAX_RESPONSE_BYTES} bytes; refused",
             )
         if self.expires is not None and time.monotonic() > self.expires:
-            raise APITimeoutError(self.vendor, f"the answer took longer than the {self.send.deadline:g} s timeout")
+            raise APITimeoutError(self.vendor, f"no complete answer within the {self.send.deadline:g} s timeout")
 
     def response(self, streamed: httpx.Response, redactor: Redactor | None) -> httpx.Response:
         """The collected answer as an ordinary, already decoded response, with any credential the
@@ -223,12 +223,11 @@ def _encoding(streamed: httpx.Response) -> str:
     return "" if streamed.is_stream_consumed else streamed.headers.get("content-encoding", "")
 
 
-def _connection_error(
-    exc: httpx.HTTPError, vendor: str, deadline: float | None = None, started: float = 0.0
-) -> APIConnectionError:
-    """The typed error for a transport failure; a timeout at the attempt's deadline says so."""
-    if isinstance(exc, httpx.TimeoutException) and deadline and time.monotonic() - started >= deadline * 0.99:
-        return APITimeoutError(vendor, f"no complete answer within the {deadline:g} s timeout")
+def _connection_error(exc: httpx.HTTPError, vendor: str, deadline: float | None = None) -> APIConnectionError:
+    """The typed error for a transport failure. Whichever of the timers set from the attempt's
+    timeout fires first (httpx's, the deadline's, the body's), a timeout says the same thing."""
+    if isinstance(exc, httpx.TimeoutException) and deadline:
+        return APITimeoutError(vendor, f"no complete answer within the {deadline:g} s timeout ({type(exc).__name__})")
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(vendor, f"request timed out ({type(exc).__name__})")
     return APIConnectionError(vendor, f"connection error ({type(exc).__name__}: {exc})")
@@ -251,7 +250,6 @@ class Sender:
 
     def send(self, step: Send, cancel: Cancel | None = None) -> httpx.Response | CNEmbeddingsError:
         assert isinstance(self.client, httpx.Client)
-        started = time.monotonic()
         try:
             with attempt_deadline(step.deadline, cancel.hard if cancel is not None else None):
                 streamed = self.client.send(step.build(), auth=self.auth, stream=True)
@@ -264,7 +262,7 @@ class Sender:
                     streamed.close()
             return body.response(streamed, self.redactor)
         except httpx.HTTPError as exc:
-            return _connection_error(exc, self.vendor, step.deadline, started)
+            return _connection_error(exc, self.vendor, step.deadline)
         except CNEmbeddingsError as error:
             return error
 
@@ -275,7 +273,7 @@ class Sender:
         except asyncio.TimeoutError:
             return APITimeoutError(self.vendor, f"no complete answer within the {step.deadline:g} s timeout")
         except httpx.HTTPError as exc:
-            return _connection_error(exc, self.vendor)
+            return _connection_error(exc, self.vendor, step.deadline)
         except CNEmbeddingsError as error:
             return error
 

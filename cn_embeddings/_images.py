@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ._exceptions import InvalidInputError
-from ._inputs import Media
-from ._pil import flatten, pillow, to_rgb_or_rgba, upright
+from ._inputs import Media, sniff_format
+from ._pil import flatten, from_pil, pillow, to_rgb_or_rgba, upright
 
 __all__ = ["MAX_DECODE_PIXELS", "ImageLimits", "check_image"]
 
@@ -50,7 +50,12 @@ PILLOW_READS = frozenset({"png", "jpeg", "bmp", "gif", "webp", "tiff", "ico"})
 
 
 def _open(data: bytes, index: int, fmt: str | None) -> Any:
-    """The image's header via Pillow (None without Pillow); a truncated or corrupt file is refused."""
+    """The image via Pillow (None without Pillow, or for a format it does not read); a truncated or
+    corrupt file is refused. Beyond the structure and checksums, the pixels are decoded (a JPEG's
+    are not: its end marker is checked, and it is decoded reduced when fitted), so a PNG with
+    garbage in valid chunks, a GIF of zeroes or a BMP cut in half never reach the wire."""
+    if fmt in ("heic", "heif"):
+        _check_heif(data, index, fmt)
     image_module = pillow()
     if image_module is None:
         return None
@@ -70,11 +75,52 @@ def _open(data: bytes, index: int, fmt: str | None) -> Any:
         probe.verify()  # structure and checksums (PNG chunks, ...), without decoding the pixels
         if probe.format == "JPEG" and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
             raise ValueError("no end-of-image marker: the file is cut short")  # verify() reads no JPEG body
-        return image_module.open(io.BytesIO(data))  # the header only: pixels are decoded if fitting
+        image = image_module.open(io.BytesIO(data))  # for a JPEG the header only: decoded if fitting
+        if image.format != "JPEG" and image.size[0] * image.size[1] <= MAX_DECODE_PIXELS:
+            image.load()
+        return image
     except Exception as error:  # noqa: BLE001 - Pillow raises many kinds for a broken file
         raise InvalidInputError(
             f"image is not a whole, readable image ({type(error).__name__}: {error})", index=index, rule="image-corrupt"
         ) from None
+
+
+def _check_heif(data: bytes, index: int, fmt: str) -> None:
+    """A HEIF file (ISO/IEC 23008-12) holds an image: its top-level boxes run exactly to the end of
+    the file, and its ``meta`` box has the item information and locations (``iinf``, ``iloc``)
+    that every HEIF image needs. A brand label alone is not an image."""
+    boxes = _boxes(data, 0, len(data))
+    meta = next(((start, end) for kind, start, end in boxes or () if kind == b"meta"), None)
+    inner = {kind for kind, _, _ in _boxes(data, meta[0] + 4, meta[1]) or ()} if meta else set()
+    if not boxes or boxes[0][0] != b"ftyp" or not {b"iinf", b"iloc"} <= inner:
+        raise InvalidInputError(
+            f"image is labelled {fmt} but holds no whole HEIF image (its boxes are cut short or lack the image's "
+            "item information)",
+            index=index,
+            rule="image-corrupt",
+        )
+
+
+def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]] | None:
+    """The ISO base media boxes between ``start`` and ``end`` as (type, content start, content end);
+    None when one runs past ``end`` or is too short to be a box."""
+    found = []
+    at = start
+    while at < end:
+        if end - at < 8:
+            return None
+        size, kind, header = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8], 8
+        if size == 1:  # a 64-bit size follows
+            if end - at < 16:
+                return None
+            size, header = int.from_bytes(data[at + 8 : at + 16], "big"), 16
+        elif size == 0:  # to the end
+            size = end - at
+        if size < header or at + size > end:
+            return None
+        found.append((kind, at + header, at + size))
+        at += size
+    return found
 
 
 def _problems(size: int, dims: tuple[int, int] | None, limits: ImageLimits) -> list[str]:
@@ -98,6 +144,10 @@ def _problems(size: int, dims: tuple[int, int] | None, limits: ImageLimits) -> l
 # decompression bomb: 13,000 x 13,000 pixels in a 656 KB PNG) is refused before its pixels are
 # decoded, and a fit's peak memory stays under about 4 bytes per pixel of it.
 MAX_DECODE_PIXELS = 72_000_000
+# Colour models no vendor documents taking (a CMYK JPEG decodes to other colours elsewhere): re-encoded
+# in RGB exactly as a Pillow image of the same file is, so a path, bytes and a Pillow image of one
+# picture make one request
+RECODED_MODES = frozenset({"CMYK", "YCbCr", "LAB", "HSV"})
 # EXIF orientations that turn the picture a quarter turn (the stored width is the shown height)
 QUARTER_TURNS = frozenset({5, 6, 7, 8})
 
@@ -124,7 +174,12 @@ def check_image(media: Media, limits: ImageLimits, index: int, model: str, fit: 
     since a vendor may ignore the tag (without ``fit`` its bytes are sent as they are)."""
     if media.is_url or media.kind != "image" or media.data is None:
         return media
-    image = _open(media.data, index, media.format)
+    data = media.data
+    image = _open(data, index, media.format)
+    if image is not None and image.mode in RECODED_MODES:  # as a Pillow image of it would be sent
+        data = from_pil(image, index)
+        media = replace(media, data=data, format=sniff_format(data) or media.format)
+        image = _open(data, index, media.format)
     orientation = _orientation(image) if image is not None else 1
     dims = image.size if image is not None else None
     if dims is not None and orientation in QUARTER_TURNS:
@@ -136,7 +191,7 @@ def check_image(media: Media, limits: ImageLimits, index: int, model: str, fit: 
             index=index,
             rule="image-aspect",
         )
-    problems = _problems(len(media.data), dims, limits)
+    problems = _problems(len(data), dims, limits)
     if not problems and not (fit and orientation != 1):
         return media
     if not fit or image is None:
@@ -154,7 +209,7 @@ def check_image(media: Media, limits: ImageLimits, index: int, model: str, fit: 
         dims[0],
         dims[1],
         media.format,
-        len(media.data),
+        len(data),
         *size,
         fitted.format,
         len(fitted.data or b""),

@@ -14,7 +14,18 @@ from langchain_cn_embeddings import ArkEmbeddings
 from llama_index_cn_embeddings import QianfanEmbedding
 from tests._servers import credentials
 
-HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+
+def _box(kind: bytes, content: bytes) -> bytes:
+    return (8 + len(content)).to_bytes(4, "big") + kind + content
+
+
+# The boxes every HEIF image has (ISO/IEC 23008-12): a brand, then meta with the item information
+# and locations, then the coded data (not a decodable picture: no vendor decodes in the emulator)
+HEIC = (
+    _box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic")
+    + _box(b"meta", b"\x00" * 4 + _box(b"hdlr", b"\x00" * 24) + _box(b"iinf", b"\x00" * 6) + _box(b"iloc", b"\x00" * 8))
+    + _box(b"mdat", b"\x00" * 64)
+)
 
 
 def test_ark_defaults_to_the_model_new_accounts_get(emu):
@@ -43,6 +54,20 @@ def test_heic_goes_to_ark_as_a_heic_data_uri_and_is_refused_by_name_elsewhere(em
     assert part["image_url"]["url"].startswith("data:image/heic;base64,")
     with pytest.raises(InvalidInputError, match="format heic is not one of"):
         emu.client("qianfan", "gme-qwen2-vl-2b-instruct").embed_images([HEIC])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00",  # the label and nothing else: 12 bytes of it
+        HEIC[:-30],  # cut short
+        _box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic") + _box(b"mdat", b"\x00" * 64),  # no item information
+    ],
+)
+def test_a_heic_label_without_an_image_is_refused_before_the_wire(emu, data):
+    with pytest.raises(InvalidInputError, match="labelled heic but holds no whole HEIF image") as refused:
+        emu.client("ark").embed_images([data])
+    assert refused.value.rule == "image-corrupt" and emu.requests == 0
 
 
 def test_client_side_dimensions_refuse_a_shorter_answer_without_retrying():

@@ -443,3 +443,19 @@ def test_a_waiter_is_woken_by_a_decrease_and_claims_again():
     for slot in slots[1:]:
         slot.settle(Outcome.ACCEPTED)
     assert controller.stats().in_flight == 0
+
+
+def test_every_timer_of_an_attempt_says_the_same_timeout():
+    """Which of the attempt's timers fires first (httpx's read timeout, the deadline, the body's
+    check) depends on a loaded machine's scheduling; the message did too, and a test on its
+    wording failed once in five runs."""
+    from cn_embeddings import APITimeoutError
+
+    def early_read_timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    client = httpx.Client(transport=httpx.MockTransport(early_read_timeout))
+    sender = Sender(client, httpx.Auth(), "qianfan")
+    request = httpx.Request("POST", "https://example.test/v2/embeddings")
+    failure = sender.send(Send(lambda: request, deadline=1.0))
+    assert isinstance(failure, APITimeoutError) and "no complete answer within the 1 s timeout" in str(failure)
