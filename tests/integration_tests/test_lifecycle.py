@@ -257,8 +257,8 @@ def test_configuration_changes_take_effect_on_the_next_call(emu):
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_a_failed_call_hands_back_every_paid_vector_and_counts_usage(emu, mode):
-    client = emu.client("qianfan", max_concurrency=1, max_retries=0, zero_waits=True)
-    clean = client.embed_texts(TEXTS)
+    with emu.client("qianfan", max_concurrency=1, max_retries=0, zero_waits=True) as first:
+        clean = first.embed_texts(TEXTS)
     client = emu.client("qianfan", max_concurrency=1, max_retries=0, zero_waits=True)
     emu.faults.script("auth", after=1)  # the second of three requests (16, 16, 8 texts) fails
     with pytest.raises(cn_embeddings.AuthenticationError) as caught:
