@@ -48,7 +48,15 @@ class QdrantSink(Sink):
             parts = urlsplit(location)
             self._client = QdrantClient(host=parts.hostname, port=parts.port or 6333)
         else:
-            self._client = QdrantClient(path=location)
+            try:
+                self._client = QdrantClient(path=location)
+            except RuntimeError as error:  # local mode holds a lock on its folder
+                if "already accessed" not in str(error):
+                    raise
+                raise ConfigurationError(
+                    f"{location} is in use by another job (Qdrant's local mode lets one process at a time open "
+                    "it); wait for it to finish, or write to another --output"
+                ) from None
         self.location, self.collection = location, collection
         self._created = False  # known to exist: no round trip to ask again for every batch
 
