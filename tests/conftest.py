@@ -106,3 +106,17 @@ def redis_url():
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_what_a_module_left_open():
+    """Clients a test module never closed are collected as the module ends, with their sockets'
+    ResourceWarnings ignored, so that no later test is blamed when the collector happens to run
+    inside it (the tests that check for leaks run their own collection around what they check)."""
+    yield
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()

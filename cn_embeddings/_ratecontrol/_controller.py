@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -409,32 +409,26 @@ class RateController:
         """Wait in this thread (at most ``deadline`` seconds) for a place in flight and for the send
         time the pacing gives. ``lease``: the attempt's own timeout; a slot not settled within
         twice that (LEASE_WITHOUT_DEADLINE without one) is reclaimed."""
-        end = None if deadline is None else self.clock() + deadline
         woken = threading.Event()
         ticket = self._join(woken)
-        slot: Slot | None = None
+        steps = self._acquiring(cost, stop, deadline, lease, ticket)
         try:
-            while slot is None:
-                woken.clear()
-                slot = self.try_take(cost, self.clock(), ticket, lease or deadline)
-                if slot is None:
-                    woken.wait(self._slice(end, stop, WAKE_SLICE))
-            self._wake_head()
-            if self.store is not None and any(self.intervals(slot.cost)):
-                wait = self.store.reserve(*self.intervals(slot.cost))
-                if wait is not None:
-                    self.placed_remotely(slot, wait, self.clock())
+            step = next(steps)
             while True:
-                woken.clear()
-                wait = self.due(slot, self.clock())
-                if wait <= 0:
-                    self._slice(end, stop, 0.0)  # a call stopped meanwhile sends nothing more
-                    return slot
-                woken.wait(self._slice(end, stop, wait))
-        except BaseException:
-            if slot is not None:
-                self.settle(slot, Outcome.UNUSED, self.clock())
-            raise
+                try:
+                    if isinstance(step, tuple):
+                        answer = self.store.reserve(*step) if self.store is not None else None
+                    else:
+                        woken.wait(step)
+                        woken.clear()
+                        answer = None
+                except BaseException as error:  # an interrupt while waiting: the slot is settled
+                    steps.throw(error)
+                    raise
+                step = steps.send(answer)
+        except StopIteration as done:
+            slot: Slot = done.value
+            return slot
         finally:
             self._leave(ticket)
 
@@ -446,51 +440,64 @@ class RateController:
         lease: float | None = None,
     ) -> Slot:
         """``acquire`` for a task: waits without blocking its event loop."""
-        end = None if deadline is None else self.clock() + deadline
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] = loop.create_future()
         ticket = self._join((loop, woken))
+        steps = self._acquiring(cost, stop, deadline, lease, ticket)
+        try:
+            step = next(steps)
+            while True:
+                try:
+                    if isinstance(step, tuple):
+                        answer = await self.store.areserve(*step) if self.store is not None else None
+                    else:
+                        timer = loop.call_later(step, _resolve, woken)
+                        try:
+                            await woken
+                        finally:
+                            timer.cancel()
+                        with self._lock:  # a fresh future for the next wait, where wakers find it
+                            woken = loop.create_future()
+                            if ticket in self.line.wakers:
+                                self.line.wakers[ticket] = (loop, woken)
+                        answer = None
+                except BaseException as error:  # cancelled while waiting: the slot is settled
+                    steps.throw(error)
+                    raise
+                step = steps.send(answer)
+        except StopIteration as done:
+            slot: Slot = done.value
+            return slot
+        finally:
+            self._leave(ticket)
+
+    def _acquiring(
+        self, cost: float, stop: threading.Event | None, deadline: float | None, lease: float | None, ticket: int
+    ) -> Generator[float | tuple[float, float], float | None, Slot]:
+        """The one waiting loop both drivers run: yields seconds to wait (until woken) or, with a
+        shared store, the intervals to reserve there (sent back: the store's wait); returns the slot.
+        Whatever is thrown in or raised, a slot taken is settled as unused."""
+        end = None if deadline is None else self.clock() + deadline
         slot: Slot | None = None
-
-        async def wait_for(seconds: float) -> None:
-            timer = loop.call_later(seconds, _resolve, woken)
-            try:
-                await woken
-            finally:
-                timer.cancel()
-
-        def fresh() -> None:
-            nonlocal woken
-            with self._lock:
-                if woken.done():
-                    woken = loop.create_future()
-                    if ticket in self.line.wakers:
-                        self.line.wakers[ticket] = (loop, woken)
-
         try:
             while slot is None:
-                fresh()
                 slot = self.try_take(cost, self.clock(), ticket, lease or deadline)
                 if slot is None:
-                    await wait_for(self._slice(end, stop, WAKE_SLICE))
+                    yield self._slice(end, stop, WAKE_SLICE)
             self._wake_head()
-            if self.store is not None and any(self.intervals(slot.cost)):
-                wait = await self.store.areserve(*self.intervals(slot.cost))
+            intervals = self.intervals(slot.cost)
+            if self.store is not None and any(intervals):
+                wait = yield intervals
                 if wait is not None:
                     self.placed_remotely(slot, wait, self.clock())
-            while True:
-                fresh()
-                wait = self.due(slot, self.clock())
-                if wait <= 0:
-                    self._slice(end, stop, 0.0)  # a call stopped meanwhile sends nothing more
-                    return slot
-                await wait_for(self._slice(end, stop, wait))
+            while (wait := self.due(slot, self.clock())) > 0:
+                yield self._slice(end, stop, wait)
+            self._slice(end, stop, 0.0)  # a call stopped meanwhile sends nothing more
+            return slot
         except BaseException:
             if slot is not None:
                 self.settle(slot, Outcome.UNUSED, self.clock())
             raise
-        finally:
-            self._leave(ticket)
 
     def _join(self, waker: Waker) -> int:
         with self._lock:

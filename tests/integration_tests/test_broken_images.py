@@ -43,8 +43,10 @@ def bmp_cut_in_half() -> bytes:
 def test_broken_pixels_are_refused_typed_before_the_wire(emu, vendor, make):
     """They were sent to Ark and Qianfan unchanged, and raised an untyped OSError where Tencent fits."""
     model = {"tencent": "WeCLIPv2-Base", "qianfan": "gme-qwen2-vl-2b-instruct", "ark": None}[vendor]
-    client = emu.client(vendor, model, fit_images=vendor == "tencent")
-    with pytest.raises(InvalidInputError, match="not a whole, readable image|format gif is not one of") as refused:
+    with (
+        emu.client(vendor, model, fit_images=vendor == "tencent") as client,
+        pytest.raises(InvalidInputError, match="not a whole, readable image|format gif is not one of") as refused,
+    ):
         client.embed_images([make()])  # (Qianfan takes no GIF at all)
     assert refused.value.index == 0 and refused.value.rule in ("image-corrupt", "format") and emu.requests == 0
 
@@ -60,13 +62,13 @@ def test_a_cmyk_jpeg_is_sent_as_a_pillow_image_of_it_would_be(emu, tmp_path):
     the same picture as a Pillow image went as RGB: two requests, two vectors."""
     path = tmp_path / "cmyk.jpg"
     Image.new("CMYK", (40, 30), (0, 200, 200, 0)).save(path, "JPEG")
-    client = emu.client("ark")
-    client.embed_images([path])
-    from_path = _sent(emu)
-    client.embed_images([path.read_bytes()])
-    from_bytes = _sent(emu)
-    with Image.open(path) as image:
-        client.embed_images([image])
-    from_pillow = _sent(emu)
+    with emu.client("ark") as client:
+        client.embed_images([path])
+        from_path = _sent(emu)
+        client.embed_images([path.read_bytes()])
+        from_bytes = _sent(emu)
+        with Image.open(path) as image:
+            client.embed_images([image])
+        from_pillow = _sent(emu)
     assert from_path == from_bytes == from_pillow
     assert Image.open(io.BytesIO(from_path)).mode == "RGB"
