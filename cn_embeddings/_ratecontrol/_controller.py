@@ -54,7 +54,10 @@ class Outcome(enum.Enum):
     @classmethod
     def refusal(cls, limit: str) -> Outcome:
         """The outcome of a RateLimitError's ``limit`` (requests, tokens, in_flight, overload)."""
-        return {o.value: o for o in cls}.get(limit, cls.REFUSED_REQUESTS)
+        try:
+            return cls(limit)
+        except ValueError:
+            return cls.REFUSED_REQUESTS
 
 
 @dataclass(frozen=True)
@@ -151,9 +154,9 @@ class RateController:
         self._slots: set[Slot] = set()
         self._sent: deque[Slot] = deque()  # recent slots by claim, for the admitted rate
         self._answered: deque[tuple[float, float]] = deque()  # accepted answers (time, tokens), likewise
-        self._cut_by: Slot | None = None
+        self._cut_by: Slot | None = None  # the refused slot the last decrease was measured at
         self._first_send: float | None = None
-        self._most_delivered = 0.0  # the refused slot the last decrease was measured at
+        self._most_delivered = 0.0  # accepted answers per second, the most seen during the start
         self._epoch = 0  # decreases so far: a send time claimed before the last one is claimed again
         self._cut_at = -1.0
         self._paused_until = 0.0
@@ -218,6 +221,8 @@ class RateController:
             slot = Slot(self, cost, now + (lease or LEASE_WITHOUT_DEADLINE) * 2 + 1, self._claim(now, cost))
             self._slots.add(slot)
             self._sent.append(slot)
+            while self._sent[0].sent_at < now - 2 * WINDOW:  # kept for two windows: memory stays flat
+                self._sent.popleft()
             if self._first_send is None:
                 self._first_send = slot.sent_at
             if ticket is not None:
@@ -266,8 +271,8 @@ class RateController:
             wake(waker)
         if cut:
             log.debug("%s: quota refusal; pacing at %s requests/s (%s)", self.vendor, self.rate, self.source.value)
-        if learned and self.remember is not None:
-            self.remember(learned)
+        if learned and self.remember is not None:  # file or Redis I/O: never on the caller's event loop
+            threading.Thread(target=self.remember, args=(learned,), name="cn-embeddings-remember", daemon=True).start()
 
     def tell(self, quota: Quota, now: float) -> bool:
         """A quota the vendor's answer told (rate-limit headers); returns whether it changed the pacing."""
@@ -320,9 +325,7 @@ class RateController:
         when it decides as answers leave, in whatever order). Also returns when the pacing at the
         new rate may resume: as if the requests admitted in the window had been paced at it."""
         by_send, first = self._sent_within(refused.sent_at, refused, tokens)
-        while self._answered and self._answered[0][0] < now - WINDOW:
-            self._answered.popleft()
-        by_answer = sum(cost if tokens else 1.0 for _, cost in self._answered)
+        by_answer = sum(cost if tokens else 1.0 for _, cost in self._recent_answers(now))
         rate = max(by_send, by_answer) / WINDOW
         return rate, first + by_send / rate if rate else now
 
@@ -340,13 +343,18 @@ class RateController:
                 first = min(first, slot.sent_at)
         return total, first
 
-    def _delivered(self, now: float) -> float:
-        """Accepted answers per second over the last WINDOW (or since the first send, if sooner)."""
+    def _recent_answers(self, now: float) -> deque[tuple[float, float]]:
+        """The accepted answers (time, tokens) of the last WINDOW."""
         while self._answered and self._answered[0][0] < now - WINDOW:
             self._answered.popleft()
-        if not self._answered or self._first_send is None:
+        return self._answered
+
+    def _delivered(self, now: float) -> float:
+        """Accepted answers per second over the last WINDOW (or since the first send, if sooner)."""
+        answered = len(self._recent_answers(now))
+        if not answered or self._first_send is None:
             return 0.0
-        return len(self._answered) / max(min(WINDOW, now - self._first_send), 1e-3)
+        return answered / max(min(WINDOW, now - self._first_send), 1e-3)
 
     def _learn(self, slot: Slot, outcome: Outcome, now: float, tokens: int, retry_after: float | None) -> float | None:
         """What one answer says about the quota; returns a newly learned request rate, if any."""
@@ -387,6 +395,7 @@ class RateController:
 
     def _accepted(self, slot: Slot, now: float, tokens: int) -> None:
         self._answered.append((now, float(tokens) or slot.cost))
+        self._recent_answers(now)
         if tokens and slot.cost:
             estimated = slot.cost / self._token_ratio
             self._token_ratio += (tokens / estimated - self._token_ratio) / 8
@@ -410,8 +419,7 @@ class RateController:
         time the pacing gives. ``lease``: the attempt's own timeout; a slot not settled within
         twice that (LEASE_WITHOUT_DEADLINE without one) is reclaimed."""
         woken = threading.Event()
-        ticket = self._join(woken)
-        steps = self._acquiring(cost, stop, deadline, lease, ticket)
+        steps = self._acquiring(woken, cost, stop, deadline, lease)
         try:
             step = next(steps)
             while True:
@@ -429,8 +437,6 @@ class RateController:
         except StopIteration as done:
             slot: Slot = done.value
             return slot
-        finally:
-            self._leave(ticket)
 
     async def aacquire(
         self,
@@ -441,9 +447,8 @@ class RateController:
     ) -> Slot:
         """``acquire`` for a task: waits without blocking its event loop."""
         loop = asyncio.get_running_loop()
-        woken: asyncio.Future[None] = loop.create_future()
-        ticket = self._join((loop, woken))
-        steps = self._acquiring(cost, stop, deadline, lease, ticket)
+        woken = asyncio.Event()  # set from any thread through the loop (see _line.wake)
+        steps = self._acquiring((loop, woken), cost, stop, deadline, lease)
         try:
             step = next(steps)
             while True:
@@ -451,15 +456,12 @@ class RateController:
                     if isinstance(step, tuple):
                         answer = await self.store.areserve(*step) if self.store is not None else None
                     else:
-                        timer = loop.call_later(step, _resolve, woken)
+                        timer = loop.call_later(step, woken.set)
                         try:
-                            await woken
+                            await woken.wait()
                         finally:
                             timer.cancel()
-                        with self._lock:  # a fresh future for the next wait, where wakers find it
-                            woken = loop.create_future()
-                            if ticket in self.line.wakers:
-                                self.line.wakers[ticket] = (loop, woken)
+                            woken.clear()
                         answer = None
                 except BaseException as error:  # cancelled while waiting: the slot is settled
                     steps.throw(error)
@@ -468,16 +470,21 @@ class RateController:
         except StopIteration as done:
             slot: Slot = done.value
             return slot
-        finally:
-            self._leave(ticket)
 
     def _acquiring(
-        self, cost: float, stop: threading.Event | None, deadline: float | None, lease: float | None, ticket: int
+        self,
+        waker: Waker,
+        cost: float,
+        stop: threading.Event | None,
+        deadline: float | None,
+        lease: float | None,
     ) -> Generator[float | tuple[float, float], float | None, Slot]:
-        """The one waiting loop both drivers run: yields seconds to wait (until woken) or, with a
-        shared store, the intervals to reserve there (sent back: the store's wait); returns the slot.
-        Whatever is thrown in or raised, a slot taken is settled as unused."""
+        """The one waiting loop both drivers run, in line with ``waker``: yields seconds to wait
+        (until woken) or, with a shared store, the intervals to reserve there (sent back: the store's
+        wait); returns the slot. Whatever is thrown in or raised, a slot taken is settled as unused,
+        and the caller leaves the line."""
         end = None if deadline is None else self.clock() + deadline
+        ticket = self._join(waker)
         slot: Slot | None = None
         try:
             while slot is None:
@@ -498,6 +505,8 @@ class RateController:
             if slot is not None:
                 self.settle(slot, Outcome.UNUSED, self.clock())
             raise
+        finally:
+            self._leave(ticket)
 
     def _join(self, waker: Waker) -> int:
         with self._lock:
@@ -529,8 +538,3 @@ class RateController:
                 )
             longest = min(longest, left)
         return max(longest, 0.0)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

@@ -19,8 +19,8 @@ __all__ = ["WAKE_SLICE", "Line", "Waker", "wake"]
 WAKE_SLICE = 0.1  # seconds between looks at a stop event while waiting
 STALE_WAITER = 1.0  # seconds without a look after which a caller in line is passed over
 
-# A thread's event, or a task's loop and future
-Waker = Union[threading.Event, "tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]"]
+# A thread's event, or a task's loop and event (set only from that loop)
+Waker = Union[threading.Event, "tuple[asyncio.AbstractEventLoop, asyncio.Event]"]
 
 
 class Line:
@@ -71,11 +71,6 @@ def wake(waker: Waker | None) -> None:
         waker.set()
     elif waker is not None:
         try:
-            waker[0].call_soon_threadsafe(_resolve, waker[1])
+            waker[0].call_soon_threadsafe(waker[1].set)
         except RuntimeError:  # its loop has closed: its lease will end
             pass
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

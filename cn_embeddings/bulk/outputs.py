@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from .._exceptions import ConfigurationError
 from .lance import LanceSink
 from .qdrant import QdrantSink
-from .sinks import JsonlSink, ParquetSink, Sink, StdoutSink
+from .sinks import JsonlSink, OutputLock, ParquetSink, Sink, StdoutSink
 
 __all__ = ["open_sink"]
 
@@ -40,30 +40,39 @@ def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
         raise ConfigurationError(f"output folder {parent} does not exist (create it first)")
     if not os.access(parent, os.W_OK):
         raise ConfigurationError(f"output folder {parent} is not writable")
-    if path.suffix.lower() == ".lance":
-        sink: Sink = LanceSink(parent, path.stem, rows_per_block=rows_per_part)
-    elif path.suffix.lower() == ".qdrant":
-        sink = QdrantSink(str(parent), path.stem)
-    elif path.suffix.lower() == ".parquet":
-        if path.exists() and not path.is_dir():
-            raise ConfigurationError(
-                f"{path} is a file; a Parquet output is a folder of part files (choose another --output)"
-            )
-        try:
-            sink = ParquetSink(path, rows_per_part=rows_per_part)
-        except ImportError:
-            raise ConfigurationError("Parquet output needs pyarrow: pip install 'cn-embeddings[bulk]'") from None
-    elif path.suffix.lower() != ".jsonl":
+    suffix = path.suffix.lower()
+    if suffix not in (".lance", ".qdrant", ".parquet", ".jsonl"):
         raise ConfigurationError(
             f"{path}: an output is X.jsonl, X.parquet (a folder), DIR/NAME.lance, DIR/NAME.qdrant, "
             "qdrant://HOST:PORT/NAME or - (stdout)"
         )
-    elif path.is_dir():
+    if suffix == ".parquet" and path.exists() and not path.is_dir():
+        raise ConfigurationError(
+            f"{path} is a file; a Parquet output is a folder of part files (choose another --output)"
+        )
+    if suffix == ".jsonl" and path.is_dir():
         raise ConfigurationError(f"{path} is a folder; give a .jsonl file or a .parquet folder")
-    elif path.exists() and not path.is_file():
+    if suffix == ".jsonl" and path.exists() and not path.is_file():
         raise ConfigurationError(f"{path} is not a regular file (a device or a pipe); give a .jsonl file")
-    else:
-        sink = JsonlSink(path)
-    sink.lock(path)
+    held = OutputLock(path)  # before any sink opens the output: a second job learns who holds it
+    try:
+        sink = _local_sink(path, parent, suffix, rows_per_part)
+    except BaseException:
+        held.release()
+        raise
+    sink.hold(held)
     sink.settings_path = path.parent / f".{path.name}.settings.json"  # beside the output, like its lock
     return sink
+
+
+def _local_sink(path: Path, parent: Path, suffix: str, rows_per_part: int) -> Sink:
+    if suffix == ".lance":
+        return LanceSink(parent, path.stem, rows_per_block=rows_per_part)
+    if suffix == ".qdrant":
+        return QdrantSink(str(parent), path.stem)
+    if suffix == ".parquet":
+        try:
+            return ParquetSink(path, rows_per_part=rows_per_part)
+        except ImportError:
+            raise ConfigurationError("Parquet output needs pyarrow: pip install 'cn-embeddings[bulk]'") from None
+    return JsonlSink(path)

@@ -50,12 +50,12 @@ class QdrantSink(Sink):
         else:
             try:
                 self._client = QdrantClient(path=location)
-            except RuntimeError as error:  # local mode holds a lock on its folder
+            except RuntimeError as error:  # local mode locks its whole folder, whatever the collection
                 if "already accessed" not in str(error):
                     raise
                 raise ConfigurationError(
-                    f"{location} is in use by another job (Qdrant's local mode lets one process at a time open "
-                    "it); wait for it to finish, or write to another --output"
+                    f"the Qdrant folder {location} is open in another process (local mode lets one process at a "
+                    "time open a folder, whichever collection it writes); wait for it, or write to another folder"
                 ) from None
         self.location, self.collection = location, collection
         self._created = False  # known to exist: no round trip to ask again for every batch

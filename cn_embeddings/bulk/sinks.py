@@ -127,9 +127,9 @@ class Sink:
         if self.settings_path is not None:
             self.settings_path.write_text(json.dumps(settings, sort_keys=True) + "\n", encoding="utf-8")
 
-    def lock(self, output: Path) -> None:
-        """Hold ``output`` for this job (see :class:`OutputLock`); ``release`` or ``close`` lets go."""
-        self._lock = OutputLock(output)
+    def hold(self, lock: OutputLock) -> None:
+        """Hold the output for this job (see :class:`OutputLock`); ``release`` or ``close`` lets go."""
+        self._lock = lock
 
     def release(self) -> None:
         """Let another job open the output."""

@@ -26,8 +26,10 @@ def _lines(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".lance", ".qdrant"])
 def test_a_second_job_on_one_output_is_refused_at_once_naming_the_holder(tmp_path, suffix):
+    """Qdrant's local mode ended in qdrant-client's RuntimeError traceback: the lock is now taken
+    before any output is opened."""
     out = tmp_path / f"out{suffix}"
     first = open_sink(out)
     try:

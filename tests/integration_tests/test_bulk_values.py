@@ -152,25 +152,3 @@ def test_both_frameworks_filter_the_qdrant_output_on_a_flat_column(tmp_path, emu
         assert len(docs) == 5 and {doc.metadata["source"] for doc in docs} == {"b.pdf"}
     finally:
         qdrant.close()
-
-
-def test_a_second_job_on_a_local_qdrant_output_is_a_one_line_error(tmp_path):
-    """It ended in qdrant-client's RuntimeError traceback; the other outputs say "in use"."""
-    import subprocess
-    import sys
-    import textwrap
-
-    out = tmp_path / "q" / "docs.qdrant"
-    first = open_sink(out)
-    try:
-        other = textwrap.dedent(f"""
-            from cn_embeddings.bulk import open_sink
-            try:
-                open_sink({str(out)!r})
-            except Exception as error:
-                print(type(error).__name__, error)
-        """)
-        done = subprocess.run([sys.executable, "-c", other], capture_output=True, text=True, check=True, timeout=120)
-        assert done.stdout.startswith("ConfigurationError") and "is in use by another job" in done.stdout
-    finally:
-        first.close()

@@ -271,6 +271,9 @@ def test_a_learned_rate_is_handed_to_memory_and_a_remembered_one_starts_paced():
     controller.remember = kept.append
     slots = [_take(controller, now) for _ in range(12)]
     controller.settle(slots[-1], Outcome.REFUSED_REQUESTS, 0.01)
+    waited = time.monotonic() + 5
+    while not kept and time.monotonic() < waited:  # kept on a thread of its own: no I/O on the caller's loop
+        time.sleep(0.001)
     assert kept == [controller.rate] and controller.rate == pytest.approx(11.0)
     remembered, now = _controller(Quota(kept[0], origin=Source.REMEMBERED))
     assert remembered.source is Source.REMEMBERED and not remembered.stats().starting
