@@ -44,12 +44,13 @@ class FieldKinds:
                 )
             kind = type(value)
             self._types.setdefault(name, set()).add(kind)
-            if kind is int and not INT64_MIN <= value <= INT64_MAX:
-                self._wide.add(name)
-            elif kind is not str and kind not in (int, float, bool, type(None)):
-                _check_text(json.dumps(value, ensure_ascii=False, default=str), name, origin)
-            elif kind is str:
+            if kind is str:
                 _check_text(value, name, origin)
+            elif kind is int:
+                if not INT64_MIN <= value <= INT64_MAX:
+                    self._wide.add(name)
+            elif kind not in (float, bool, type(None)):  # lists and objects: their strings, as written
+                _check_text(json.dumps(value, ensure_ascii=False, default=str), name, origin)
 
     def kinds(self) -> dict[str, str]:
         kinds = {name: _kind(types) for name, types in self._types.items()}
