@@ -1,6 +1,12 @@
 """cn_embeddings: the framework-free core behind the LangChain and LlamaIndex integrations
 for Tencent Cloud ES, Baidu Qianfan v2 and Volcengine Ark embeddings, and the three vendors'
-rerank services."""
+rerank services.
+
+Logs go to the ``cn_embeddings`` logger, silent unless the application configures logging (a
+``NullHandler``, as the Python logging HOWTO advises libraries): INFO for quota pauses and rate
+changes, DEBUG for each retry, WARNING for a call that fails."""
+
+import logging
 
 from ._client import EmbeddingClient
 from ._exceptions import (
@@ -60,3 +66,5 @@ __all__ = [
     "VolcengineRerankClient",
     "__version__",
 ]
+
+logging.getLogger("cn_embeddings").addHandler(logging.NullHandler())

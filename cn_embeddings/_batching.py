@@ -19,6 +19,8 @@ can count what was billed and hand back the vectors that were paid for.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,10 +30,13 @@ from typing import Any, Generic, NoReturn, TypeVar
 from ._exceptions import BatchFailed, CallRecord, CNEmbeddingsError, Stopped, attach_record
 from ._flow import Cancel
 from ._inputs import Item
+from ._telemetry import Labels
 from ._types import Answer, Usage
 from .vendors._base import VendorProtocol
 
 __all__ = ["Failure", "Outcome", "arun_batches", "failure_of", "plan_batches", "run_batches", "worker_count"]
+
+log = logging.getLogger("cn_embeddings")
 
 B = TypeVar("B")
 R = TypeVar("R", bound=Answer)
@@ -73,10 +78,17 @@ class Failure:
         """The requests the failed batch made (each one may have been billed)."""
         return Usage(requests=self.attempts, retries=max(self.attempts - 1, 0))
 
-    def raise_with(self, record: CallRecord) -> NoReturn:
-        """Raise the error with the call's record attached: the one place a record is attached."""
+    def raise_with(self, record: CallRecord, labels: Labels) -> NoReturn:
+        """Raise the error with the call's record attached: the one place a record is attached,
+        and the one warning a failed call logs."""
         if isinstance(self.error, CNEmbeddingsError):
-            raise attach_record(self.error, replace(record, attempts=self.attempts, note=self.note))
+            error = attach_record(self.error, replace(record, attempts=self.attempts, note=self.note))
+            log.warning(
+                "%s %s: the call failed, %d of %d inputs not embedded: %s",
+                labels.vendor, labels.model, len(record.not_embedded),
+                len(record.not_embedded) + len(record.embedded), " ".join(str(error).split()),
+            )  # fmt: skip
+            raise error
         raise self.error
 
 
@@ -178,7 +190,8 @@ def run_batches(
     workers = worker_count(max_concurrency) if known is None else min(worker_count(max_concurrency), known)
     pool = ThreadPoolExecutor(max(workers, 1), thread_name_prefix="cn-embeddings")
     try:
-        futures = [pool.submit(worker) for _ in range(max(workers, 1))]
+        # each worker runs in a copy of the caller's context: the call's span is its attempts' parent
+        futures = [pool.submit(contextvars.copy_context().run, worker) for _ in range(max(workers, 1))]
         for future in futures:
             future.result()
     except BaseException as interrupt:  # noqa: BLE001 - Ctrl-C while the caller waits

@@ -15,19 +15,21 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
 from . import _longtext
+from . import _telemetry as telemetry
 from ._batching import Failure, Outcome, arun_batches, failure_of, plan_batches, run_batches
 from ._connections import Closeable, Connections
 from ._exceptions import CallRecord, ConfigurationError
 from ._flow import ACCEPT_ENCODING, Cancel, Flow, Sender, batch_flow, run_async, run_sync
 from ._inputs import Item, Prepared, to_items
 from ._options import ClientOptions
+from ._progress import ProgressCallback, reporting
 from ._quota import QUOTA_URL_ENV, shared_store
 from ._ratecontrol import Quota, RateController, Source, shared_controller
 from ._ratecontrol._memory import FileMemory, remembering
@@ -86,6 +88,7 @@ class EmbeddingClient(SparseReuse, Closeable):
         self._connections = connections or Connections(options, None, None)
         self._sparse = sparse or SparseCache()
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
+        self.labels = labels_of("embeddings", protocol.vendor, protocol.model, protocol.url)
         self._controller = self._make_controller()
         if options.extra_body:
             check_extra_body(options.extra_body, protocol.build_request(to_items(["x"])))
@@ -179,55 +182,64 @@ class EmbeddingClient(SparseReuse, Closeable):
         inputs: Sequence[Any],
         *,
         default: Literal["text", "image"] = "text",
-        progress: Callable[[int], None] | None = None,
+        on_progress: ProgressCallback | None = None,
+        show_progress: bool = False,
         cancel: Cancel | None = None,
     ) -> EmbeddingResult:
         """One vector per input, in order. Inputs: str, or {"text", "image", "video"} mappings, or
         what :meth:`validate` returned (sent without checking again).
 
-        ``cancel``: a :class:`~cn_embeddings._flow.Cancel` another thread
-        may set to drain the call (requests on the wire run to their answer, then nothing more)
-        or stop it; the call then raises with its record."""
-        items, sent, owners, batches = self._plan(inputs, default)
-        if not batches:
-            return EmbeddingResult([], Usage())
-        sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
-        outcome = run_batches(
-            batches,
-            lambda batch, cancel: run_sync(
-                self._batch_flow([sent[i] for i in batch], headers), sender, self._controller, cancel
-            ),
-            self.max_concurrency,
-            progress=progress,
-            cancel=cancel,
-            known=len(batches),
-        )
-        return self._finish(items, sent, owners, outcome)
+        ``on_progress(done, total)`` is called (from a worker thread) as answers arrive, in
+        inputs (a text split into pieces counts each piece); ``show_progress`` draws a bar on
+        stderr (tqdm when installed). ``cancel``: a :class:`~cn_embeddings._flow.Cancel` another
+        thread may set to drain the call (requests on the wire run to their answer, then nothing
+        more) or stop it; the call then raises with its record."""
+        with telemetry.operation(self.labels, len(inputs)) as call:
+            items, sent, owners, batches = self._plan(inputs, default)
+            if not batches:
+                return EmbeddingResult([], Usage())
+            sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
+            with reporting(len(sent), on_progress, show_progress) as progress:
+                outcome = run_batches(
+                    batches,
+                    lambda batch, cancel: run_sync(
+                        self._batch_flow([sent[i] for i in batch], headers), sender, self._controller, cancel
+                    ),
+                    self.max_concurrency,
+                    progress=progress,
+                    cancel=cancel,
+                    known=len(batches),
+                )
+            return self._finish(items, sent, owners, outcome, call)
 
     async def aembed(
         self,
         inputs: Sequence[Any],
         *,
         default: Literal["text", "image"] = "text",
-        progress: Callable[[int], None] | None = None,
+        on_progress: ProgressCallback | None = None,
+        show_progress: bool = False,
         cancel: Cancel | None = None,
     ) -> EmbeddingResult:
-        items, sent, owners, batches = self._plan(inputs, default)
-        if not batches:
-            return EmbeddingResult([], Usage())
-        connections = self._connections
-        sender, headers = self._sender(await connections.async_client(), connections.user_async_client is not None)
-        outcome = await arun_batches(
-            batches,
-            lambda batch, cancel: run_async(
-                self._batch_flow([sent[i] for i in batch], headers), sender, self._controller, cancel
-            ),
-            self.max_concurrency,
-            progress=progress,
-            cancel=cancel,
-            known=len(batches),
-        )
-        return self._finish(items, sent, owners, outcome)
+        """The same as :meth:`embed`, on the running event loop."""
+        with telemetry.operation(self.labels, len(inputs)) as call:
+            items, sent, owners, batches = self._plan(inputs, default)
+            if not batches:
+                return EmbeddingResult([], Usage())
+            connections = self._connections
+            sender, headers = self._sender(await connections.async_client(), connections.user_async_client is not None)
+            with reporting(len(sent), on_progress, show_progress) as progress:
+                outcome = await arun_batches(
+                    batches,
+                    lambda batch, cancel: run_async(
+                        self._batch_flow([sent[i] for i in batch], headers), sender, self._controller, cancel
+                    ),
+                    self.max_concurrency,
+                    progress=progress,
+                    cancel=cancel,
+                    known=len(batches),
+                )
+            return self._finish(items, sent, owners, outcome, call)
 
     def run_batch(self, items: list[Item], cancel: Cancel) -> BatchResult:
         """One batch of checked items through the retry flow, in this thread (the bulk job's
@@ -237,13 +249,15 @@ class EmbeddingClient(SparseReuse, Closeable):
             whole = self.embed(Prepared(items, self.protocol), cancel=cancel)
             return BatchResult(whole.vectors, whole.usage, whole.sparse, whole.multi_vectors)
         sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
-        try:
-            result = run_sync(self._batch_flow(items, headers), sender, self._controller, cancel)
-        except BaseException as error:
-            self._usage.add(billed(error))
-            raise
-        self._usage.add(result.usage)
-        return result
+        with telemetry.operation(self.labels, len(items)) as call:
+            try:
+                result = run_sync(self._batch_flow(items, headers), sender, self._controller, cancel)
+            except BaseException as error:
+                self._usage.add(billed(error))
+                raise
+            self._usage.add(result.usage)
+            call.finished(_input_tokens(result.usage), len(result.vectors[0]) if result.vectors else None)
+            return result
 
     def embed_texts(self, texts: Sequence[str], **kwargs: Any) -> list[list[float]]:
         return self.embed(texts, **kwargs).vectors
@@ -293,7 +307,7 @@ class EmbeddingClient(SparseReuse, Closeable):
     def _sender(self, client: httpx.Client | httpx.AsyncClient, users: bool) -> tuple[Sender, httpx.Headers | None]:
         """The sender over ``client``, and the client's default headers when it is the user's
         (``users``): they apply below ours, since requests are built here, outside that client."""
-        return Sender(client, self._auth, self.protocol.vendor, self._redactor), client.headers if users else None
+        return Sender(client, self._auth, self.labels, self._redactor), client.headers if users else None
 
     def _batch_flow(self, items: list[Item], user_headers: httpx.Headers | None) -> Flow[BatchResult]:
 
@@ -317,7 +331,12 @@ class EmbeddingClient(SparseReuse, Closeable):
         )
 
     def _finish(
-        self, items: list[Item], sent: list[Item], owners: list[int] | None, outcome: Outcome[list[int], BatchResult]
+        self,
+        items: list[Item],
+        sent: list[Item],
+        owners: list[int] | None,
+        outcome: Outcome[list[int], BatchResult],
+        call: telemetry.Operation,
     ) -> EmbeddingResult:
         """Count everything billed, then return the whole result, or raise the failure with the
         call's record (in inputs: a split input counts as embedded when all its pieces are)."""
@@ -354,7 +373,8 @@ class EmbeddingClient(SparseReuse, Closeable):
                 failed,
                 {i: vectors[i] for i in answered},
             )
-            failure.raise_with(_to_inputs(record, items, owners) if owners is not None else record)
+            failure.raise_with(_to_inputs(record, items, owners) if owners is not None else record, self.labels)
+        call.finished(_input_tokens(usage), len(vectors[0]) if vectors else None)
         whole = EmbeddingResult(vectors, usage, sparse, multi)
         if owners is not None:
             whole.vectors = _longtext.merge(items, owners, whole.vectors)  # type: ignore[assignment]
@@ -366,6 +386,11 @@ def options_from(given: dict[str, Any]) -> ClientOptions:
     if given.get("quota_url") is None and os.environ.get(QUOTA_URL_ENV):
         given = {**given, "quota_url": os.environ[QUOTA_URL_ENV]}
     return ClientOptions(**given)
+
+
+def labels_of(operation: str, vendor: str, model: str, url: str) -> telemetry.Labels:
+    """What a client's logs, spans and metrics name it by."""
+    return telemetry.Labels(operation, vendor, model, urlsplit(url).hostname or "")
 
 
 def default_headers(options: ClientOptions) -> dict[str, str]:
@@ -383,7 +408,7 @@ def make_controller(key: tuple[str, str, str, str], documented: Quota, options: 
     """The process's controller of one quota: the configured rates over the documented ones, and a
     rate remembered from an earlier run where neither is known."""
     if options.requests_per_second == 0:
-        return RateController(None, options.max_concurrency, adaptive=False, vendor=key[0])
+        return RateController(None, options.max_concurrency, adaptive=False, vendor=key[0], model=key[3], server=key[1])
     configured = options.requests_per_second is not None or options.tokens_per_minute is not None
     rps = options.requests_per_second if options.requests_per_second is not None else documented.requests_per_second
     tpm = options.tokens_per_minute
@@ -458,6 +483,10 @@ def _to_inputs(record: CallRecord, items: list[Item], owners: list[int]) -> Call
         sorted({owners[k] for k in record.failed}),
         {i: v for i, v in enumerate(merged) if v is not None and not missing[i]},
     )
+
+
+def _input_tokens(usage: Usage) -> int:
+    return usage.prompt_tokens or usage.total_tokens
 
 
 def billed(error: BaseException) -> Usage:

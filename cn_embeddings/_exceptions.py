@@ -30,6 +30,7 @@ vendor messages and our own words only.
 
 from __future__ import annotations
 
+import copy as _copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -132,16 +133,17 @@ class CNEmbeddingsError(Exception):
         return _rebuild, (type(self), self.args, self.__dict__)
 
     def redact(self, redactor: Any) -> CNEmbeddingsError:
-        """Blank out any credential a vendor echoed back in its message, in any form
-        (``redactor``: a :class:`cn_embeddings._secret.Redactor`)."""
+        """A copy with any credential a vendor echoed back in its message blanked out, in any
+        form (``redactor``: a :class:`cn_embeddings._secret.Redactor`); this error is left as it is."""
         if not redactor:
             return self
-        self.message = redactor.redact(self.message)
-        self.args = (self.message,)
+        copy = _copy.copy(self)
+        copy.message = redactor.redact(self.message)
+        copy.args = (copy.message,)
         vendor_message = getattr(self, "vendor_message", None)
         if isinstance(vendor_message, str):
-            setattr(self, "vendor_message", redactor.redact(vendor_message))  # noqa: B010
-        return self
+            setattr(copy, "vendor_message", redactor.redact(vendor_message))  # noqa: B010
+        return copy
 
     def __str__(self) -> str:
         record = self.record

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 import httpx
 
+from . import _telemetry as telemetry
 from ._deadline import attempt_deadline
 from ._exceptions import (
     APIConnectionError,
@@ -39,6 +40,7 @@ from ._exceptions import (
 from ._ratecontrol import WAKE_SLICE, Outcome, RateController, Slot, told_quota
 from ._retry import QUOTA_PATIENCE, RetryPolicy
 from ._secret import Redactor
+from ._telemetry import Attempt, Labels
 from ._types import Answer
 
 __all__ = ["Cancel", "Send", "Sender", "Sleep", "Stopped", "batch_flow", "run_async", "run_sync"]
@@ -117,13 +119,6 @@ def batch_flow(
         try:
             response = yield Send(build, deadline, cost)
             assert response is not None
-            log.debug(
-                "%s %s -> %s (attempt %d)",
-                response.request.method,
-                response.request.url,
-                response.status_code,
-                attempt + 1,
-            )
             result = parse(response)
         except (APIError, APIConnectionError) as error:
             quota = controlled and isinstance(error, RateLimitError) and error.limit != "overload"
@@ -132,7 +127,6 @@ def batch_flow(
             decision = policy.decide(attempt, error, throttled_for=throttled_for, deadline=deadline)
             if decision.delay is None:
                 raise BatchFailed(error.redact(redactor), attempt + 1, decision.note) from None
-            log.info("retrying after %s (attempt %d, waiting %.2fs)", _describe(error), attempt + 1, decision.delay)
             attempt += 1
             yield Sleep(decision.delay, error)
             continue
@@ -141,7 +135,7 @@ def batch_flow(
         return result
 
 
-def _describe(error: Exception) -> str:
+def _describe(error: BaseException) -> str:
     code = getattr(error, "code", None)
     return f"{type(error).__name__} {code}" if code else type(error).__name__
 
@@ -241,12 +235,18 @@ class Sender:
     escapes but those. A sync attempt runs under :func:`attempt_deadline`, so on the
     connections the client opens itself the whole attempt (headers included) keeps the
     deadline and a hard stop ends its reads within a slice; with a user's ``http_client`` the
-    deadline is checked as the body arrives. An async attempt is held to the deadline as a whole."""
+    deadline is checked as the body arrives. An async attempt is held to the deadline as a whole.
+    ``labels`` name the caller in logs, spans and metrics."""
 
     def __init__(
-        self, client: httpx.Client | httpx.AsyncClient, auth: httpx.Auth, vendor: str, redactor: Redactor | None = None
+        self,
+        client: httpx.Client | httpx.AsyncClient,
+        auth: httpx.Auth,
+        labels: Labels,
+        redactor: Redactor | None = None,
     ) -> None:
-        self.client, self.auth, self.vendor, self.redactor = client, auth, vendor, redactor
+        self.client, self.auth, self.labels, self.redactor = client, auth, labels, redactor
+        self.vendor = labels.vendor
 
     def send(self, step: Send, cancel: Cancel | None = None) -> httpx.Response | CNEmbeddingsError:
         assert isinstance(self.client, httpx.Client)
@@ -293,25 +293,44 @@ class Sender:
 # -- the two drivers -----------------------------------------------------------------------------
 
 
-def _advance(flow: Flow[R], slot: Slot, outcome: httpx.Response | CNEmbeddingsError) -> Send | Sleep:
+def _advance(
+    flow: Flow[R], slot: Slot, outcome: httpx.Response | CNEmbeddingsError, attempt: Attempt, labels: Labels
+) -> Send | Sleep:
     """Hand an answer (or a failure) to the flow, and settle the slot with what the flow made of
     it: accepted, refused for quota (which bound), or failed. A quota the answer's headers tell
-    reaches the controller first. Whatever escapes, the slot is settled."""
+    reaches the controller first. Whatever escapes, the slot is settled and the attempt recorded."""
+    status = outcome.status_code if isinstance(outcome, httpx.Response) else None
+    said = outcome.headers.get("x-request-id") if isinstance(outcome, httpx.Response) else None
     try:
         if isinstance(outcome, httpx.Response) and (told := told_quota(outcome.headers)) is not None:
             slot.controller.tell(told, slot.controller.clock())
         step = flow.send(outcome) if isinstance(outcome, httpx.Response) else flow.throw(outcome)
     except StopIteration as done:
         slot.settle(Outcome.ACCEPTED, done.value.usage.total_tokens)
+        attempt.answered(status, said or getattr(done.value, "request_id", None), None)
         raise
     except BaseException as error:
-        _settle_failure(slot, error)
+        _settle_failure(slot, error, labels)
+        failure = error.error if isinstance(error, BatchFailed) else error
+        attempt.answered(status, said or getattr(failure, "request_id", None), failure)
         raise
-    _settle_failure(slot, step.after if isinstance(step, Sleep) else None)
+    retried = step.after if isinstance(step, Sleep) else None
+    _settle_failure(slot, retried, labels)
+    attempt.answered(status, said or getattr(retried, "request_id", None), retried)
+    if isinstance(step, Sleep) and retried is not None:
+        telemetry.record(labels, retried=type(retried).__name__)
+        log.debug(
+            "%s %s: retrying after %s in %.2f s (attempt %d failed; request id %s)",
+            labels.vendor, labels.model, _describe(retried), step.seconds, attempt.number,
+            said or getattr(retried, "request_id", None) or "none",
+        )  # fmt: skip
     return step
 
 
-def _settle_failure(slot: Slot, error: BaseException | None) -> None:
+def _settle_failure(slot: Slot, error: BaseException | None, labels: Labels) -> None:
+    refused = error.error if isinstance(error, BatchFailed) else error
+    if isinstance(refused, RateLimitError) and refused.retryable:
+        telemetry.record(labels, refused=refused.limit or "requests")
     if isinstance(error, RateLimitError) and error.retryable:
         slot.settle(Outcome.refusal(error.limit), retry_after=error.retry_after)
     else:
@@ -326,6 +345,7 @@ def _end(flow: Flow[R], vendor: str) -> Stopped:
 def run_sync(flow: Flow[R], sender: Sender, controller: RateController, cancel: Cancel) -> R:
     """Drive a flow with blocking I/O, in a worker thread (never the caller's: see ``_batching``)."""
     step = next(flow)
+    tries = 0  # attempts sent
     try:
         while True:
             if cancel.is_set():
@@ -334,6 +354,7 @@ def run_sync(flow: Flow[R], sender: Sender, controller: RateController, cancel: 
                 cancel.wait(step.seconds)
                 step = flow.send(None)
                 continue
+            asked = time.monotonic()
             try:
                 slot = controller.acquire(step.cost, cancel, SLOT_PATIENCE, lease=step.deadline)
             except Stopped:
@@ -341,12 +362,15 @@ def run_sync(flow: Flow[R], sender: Sender, controller: RateController, cancel: 
             except CNEmbeddingsError as late:  # no turn within the timeout
                 step = flow.throw(late)
                 continue
+            tries += 1
+            attempt = telemetry.attempt(sender.labels, tries, time.monotonic() - asked)
             try:
                 outcome = sender.send(step, cancel)
-            except BaseException:  # the request could not be built, or an interrupt: the slot is settled
+            except BaseException as error:  # the request could not be built, or an interrupt: the slot is settled
                 slot.settle(Outcome.FAILED)
+                attempt.answered(None, None, error)
                 raise
-            step = _advance(flow, slot, outcome)
+            step = _advance(flow, slot, outcome, attempt, sender.labels)
     except StopIteration as done:
         answer: R = done.value
         return answer
@@ -355,6 +379,7 @@ def run_sync(flow: Flow[R], sender: Sender, controller: RateController, cancel: 
 async def run_async(flow: Flow[R], sender: Sender, controller: RateController, cancel: Cancel) -> R:
     """Drive the same flow with asyncio; a task cancelled mid-attempt settles its slot as failed."""
     step = next(flow)
+    tries = 0
     try:
         while True:
             if cancel.is_set():
@@ -363,6 +388,7 @@ async def run_async(flow: Flow[R], sender: Sender, controller: RateController, c
                 await _asleep(step.seconds, cancel)
                 step = flow.send(None)
                 continue
+            asked = time.monotonic()
             try:
                 slot = await controller.aacquire(step.cost, cancel, SLOT_PATIENCE, lease=step.deadline)
             except Stopped:
@@ -370,12 +396,15 @@ async def run_async(flow: Flow[R], sender: Sender, controller: RateController, c
             except CNEmbeddingsError as late:
                 step = flow.throw(late)
                 continue
+            tries += 1
+            attempt = telemetry.attempt(sender.labels, tries, time.monotonic() - asked)
             try:
                 outcome = await sender.asend(step)
-            except BaseException:  # cancelled, or the request could not be built: the slot is settled
+            except BaseException as error:  # cancelled, or the request could not be built: the slot is settled
                 slot.settle(Outcome.FAILED)
+                attempt.answered(None, None, error)
                 raise
-            step = _advance(flow, slot, outcome)
+            step = _advance(flow, slot, outcome, attempt, sender.labels)
     except StopIteration as done:
         answer: R = done.value
         return answer

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -61,5 +62,34 @@ def progress_bar(total: int, enabled: bool, desc: str = "embedding") -> Iterator
 
         def update(done: int) -> None:
             bar.update(done)
+
+        yield update
+
+
+ProgressCallback = Callable[[int, int], None]  # (inputs done, inputs in all)
+
+
+@contextlib.contextmanager
+def reporting(
+    total: int, on_progress: ProgressCallback | None, show: bool, desc: str = "embedding"
+) -> Iterator[Callable[[int], None] | None]:
+    """The core client's progress: a bar when ``show``, and ``on_progress(done, total)`` after each
+    answered batch. Yields the callback the runners call with the inputs of each answered batch
+    (from several worker threads at once: the count is kept under a lock)."""
+    with progress_bar(total, show, desc) as bar:
+        if on_progress is None:
+            yield bar
+            return
+        lock = threading.Lock()
+        done = 0
+
+        def update(n: int) -> None:
+            nonlocal done
+            with lock:
+                done += n
+                now = done
+            if bar is not None:
+                bar(n)
+            on_progress(now, total)
 
         yield update

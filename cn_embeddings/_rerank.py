@@ -14,10 +14,12 @@ from typing import Any, ClassVar
 
 import httpx
 
+from . import _telemetry as telemetry
 from ._batching import Outcome, arun_batches, run_batches
 from ._client import (
     check_extra_body,
     default_headers,
+    labels_of,
     make_controller,
     options_from,
     quota_key,
@@ -68,6 +70,7 @@ class RerankClient(Closeable):
         self._usage = UsageCounter()
         self._connections = Connections(options, http_client, http_async_client)
         self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
+        self.labels = labels_of("rerank", protocol.vendor, protocol.model, protocol.url)
         key = quota_key(protocol.vendor, protocol.url, auth, protocol.model)
         self._controller = make_controller(key, protocol.quota, options)
         if options.extra_body:
@@ -103,40 +106,43 @@ class RerankClient(Closeable):
 
         Bad input is refused before any request (InvalidInputError naming the item and the rule);
         no documents give an empty ranking without a request."""
-        batches = self._plan(query, documents, top_n)
-        if not batches:
-            return RerankResult([], Usage())
-        sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
-        outcome = run_batches(
-            batches,
-            lambda batch, cancel: run_sync(
-                self._flow(query, documents, batch, headers), sender, self._controller, cancel
-            ),
-            self.max_concurrency,
-            cancel=cancel,
-            known=len(batches),
-        )
-        return self._finish(len(documents), outcome, top_n)
+        with telemetry.operation(self.labels, len(documents)) as call:
+            batches = self._plan(query, documents, top_n)
+            if not batches:
+                return RerankResult([], Usage())
+            sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
+            outcome = run_batches(
+                batches,
+                lambda batch, cancel: run_sync(
+                    self._flow(query, documents, batch, headers), sender, self._controller, cancel
+                ),
+                self.max_concurrency,
+                cancel=cancel,
+                known=len(batches),
+            )
+            return self._finish(len(documents), outcome, top_n, call)
 
     async def arerank(
         self, query: str, documents: Sequence[str], top_n: int | None = None, *, cancel: Cancel | None = None
     ) -> RerankResult:
-        batches = self._plan(query, documents, top_n)
-        if not batches:
-            return RerankResult([], Usage())
-        sender, headers = self._sender(
-            await self._connections.async_client(), self._connections.user_async_client is not None
-        )
-        outcome = await arun_batches(
-            batches,
-            lambda batch, cancel: run_async(
-                self._flow(query, documents, batch, headers), sender, self._controller, cancel
-            ),
-            self.max_concurrency,
-            cancel=cancel,
-            known=len(batches),
-        )
-        return self._finish(len(documents), outcome, top_n)
+        """The same as :meth:`rerank`, on the running event loop."""
+        with telemetry.operation(self.labels, len(documents)) as call:
+            batches = self._plan(query, documents, top_n)
+            if not batches:
+                return RerankResult([], Usage())
+            sender, headers = self._sender(
+                await self._connections.async_client(), self._connections.user_async_client is not None
+            )
+            outcome = await arun_batches(
+                batches,
+                lambda batch, cancel: run_async(
+                    self._flow(query, documents, batch, headers), sender, self._controller, cancel
+                ),
+                self.max_concurrency,
+                cancel=cancel,
+                known=len(batches),
+            )
+            return self._finish(len(documents), outcome, top_n, call)
 
     def close(self) -> None:
         self._connections.close()
@@ -155,7 +161,7 @@ class RerankClient(Closeable):
         return [list(range(start, min(start + size, len(documents)))) for start in range(0, len(documents), size)]
 
     def _sender(self, client: httpx.Client | httpx.AsyncClient, users: bool) -> tuple[Sender, httpx.Headers | None]:
-        return Sender(client, self._auth, self.protocol.vendor, self._redactor), client.headers if users else None
+        return Sender(client, self._auth, self.labels, self._redactor), client.headers if users else None
 
     def _flow(
         self, query: str, documents: Sequence[str], batch: list[int], user_headers: httpx.Headers | None
@@ -178,7 +184,9 @@ class RerankClient(Closeable):
             controlled=self._controller.adaptive,
         )
 
-    def _finish(self, count: int, outcome: Outcome[list[int], RerankBatch], top_n: int | None) -> RerankResult:
+    def _finish(
+        self, count: int, outcome: Outcome[list[int], RerankBatch], top_n: int | None, call: telemetry.Operation
+    ) -> RerankResult:
         """One ranking from every batch's scores; or raise with the record of what was scored."""
         usage = Usage()
         scores: list[float | None] = [None] * count
@@ -195,8 +203,10 @@ class RerankClient(Closeable):
                     [i for i, s in enumerate(scores) if s is not None],
                     [i for i, s in enumerate(scores) if s is None],
                     outcome.batches[failure.index] if failure.index is not None else [],
-                )
+                ),
+                self.labels,
             )
         self._usage.add(usage)
+        call.finished(usage.prompt_tokens or usage.total_tokens)
         ranking = sorted(range(count), key=lambda i: (-scores[i], i))  # type: ignore[operator]
         return RerankResult([Ranked(i, scores[i]) for i in ranking[:top_n]], usage)  # type: ignore[arg-type]

@@ -99,6 +99,7 @@ class BatchResult:
     usage: Usage = field(default_factory=Usage)
     sparse: list[SparseVector] | None = None
     multi: list[list[array[float]]] | None = None
+    request_id: str | None = None  # the vendor's id of the answer, where only its body says it (traces)
 
 
 @dataclass

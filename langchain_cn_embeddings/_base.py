@@ -17,7 +17,6 @@ from pydantic import ConfigDict, Field, model_validator
 
 from cn_embeddings import EmbeddingClient
 from cn_embeddings._adapters import AdapterMixin, EmbeddingClients, registry
-from cn_embeddings._progress import progress_bar
 
 MultimodalInput = str | Mapping[str, Any]
 
@@ -64,12 +63,10 @@ class CNEmbeddingsBase(EmbeddingClients, LangChainAdapter, Embeddings):
     show_progress_bar: bool = False
 
     def _embed(self, client: EmbeddingClient, inputs: Sequence[Any], default: str = "text") -> list[list[float]]:
-        with progress_bar(len(inputs), self.show_progress_bar) as progress:
-            return client.embed(inputs, default=default, progress=progress).vectors  # type: ignore[arg-type]
+        return client.embed(inputs, default=default, show_progress=self.show_progress_bar).vectors  # type: ignore[arg-type]
 
     async def _aembed(self, client: EmbeddingClient, inputs: Sequence[Any], default: str = "text") -> list[list[float]]:
-        with progress_bar(len(inputs), self.show_progress_bar) as progress:
-            return (await client.aembed(inputs, default=default, progress=progress)).vectors  # type: ignore[arg-type]
+        return (await client.aembed(inputs, default=default, show_progress=self.show_progress_bar)).vectors  # type: ignore[arg-type]
 
     # -- Embeddings ------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ error mapping by hand:
   limit and quota, read off the vendor protocol built for that model;
 - ``options`` and ``credentials``: every declared option (``ClientOptions`` and the vendor
   protocols) with its default, the vendors that take it and its help text;
+- ``attributes`` and ``metrics``: what the OpenTelemetry spans and metrics record;
 - ``errors VENDOR``: each error answer the vendor documents, sent through the vendor's own
   ``parse_error``, with the exception a caller gets, whether it is retried and what to do.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from cn_embeddings import _telemetry as telemetry
 from cn_embeddings._exceptions import APIError, AuthenticationError, BadRequestError, RateLimitError, ServerError
 from cn_embeddings._options import ClientOptions, declared
 from cn_embeddings._ratecontrol import Quota
@@ -178,11 +180,28 @@ def errors(vendor: str) -> str:
     return _table(("code", "HTTP status", "raised as", "retried", "what to do"), rows)
 
 
+def attributes() -> str:
+    """Every span and metric attribute the client records, where, and what it holds."""
+    return _table(
+        ["attribute", "on", "holds"], ((f"`{n}`", *w.split(": ", 1)) for n, w in telemetry.ATTRIBUTES.items())
+    )
+
+
+def metrics() -> str:
+    """Every metric the client records."""
+    return _table(
+        ["metric", "instrument", "unit", "what"],
+        ((f"`{n}`", kind, f"`{unit}`", what) for n, (kind, unit, what) in telemetry.METRICS.items()),
+    )
+
+
 TABLES: dict[str, Callable[..., str]] = {
     "models": models,
     "options": options,
     "credentials": credentials,
     "errors": errors,
+    "attributes": attributes,
+    "metrics": metrics,
 }
 
 

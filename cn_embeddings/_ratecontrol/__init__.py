@@ -45,6 +45,7 @@ __all__ = [
     "Source",
     "Stats",
     "shared_controller",
+    "live_controllers",
     "told_quota",
 ]
 
@@ -67,10 +68,16 @@ def shared_controller(
             recalled = memory.recall() if memory is not None and not _known(quota) else None
             if recalled:
                 quota = Quota(recalled, quota.tokens_per_minute, origin=Source.REMEMBERED)
-            controller = RateController(quota, max_in_flight, vendor=str(key[0]))
+            controller = RateController(quota, max_in_flight, vendor=str(key[0]), model=str(key[3]), server=str(key[1]))
             controller.remember = memory.keep if memory is not None else None
             _SHARED[full] = controller
         return controller
+
+
+def live_controllers() -> list[RateController]:
+    """Every controller a client in this process still holds (the rate gauge reads them)."""
+    with _SHARED_LOCK:
+        return list(_SHARED.values())
 
 
 def _known(quota: Quota) -> bool:

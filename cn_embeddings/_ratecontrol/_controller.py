@@ -113,6 +113,10 @@ class Slot:
         self.controller.settle(self, outcome, self.controller.clock(), tokens=tokens, retry_after=retry_after)
 
 
+def _shown(rate: float | None) -> str:
+    return "no" if rate is None else f"{rate:.3g}"
+
+
 class RateController:
     """The rate, token and in-flight bounds of one quota (see the package docstring).
 
@@ -127,10 +131,13 @@ class RateController:
         *,
         adaptive: bool = True,
         vendor: str = "",
+        model: str = "",
+        server: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         quota = quota or Quota(origin=Source.NONE)
         self.vendor, self.adaptive, self.max_in_flight, self.clock = vendor, adaptive, max_in_flight, clock
+        self.model, self.server = model, server  # for logs and metrics
         rps = quota.requests_per_second if adaptive else None
         start = adaptive and (rps is None or not quota.exact)
         source = quota.origin if rps is not None and quota.exact else Source.LEARNED if adaptive else Source.NONE
@@ -260,7 +267,7 @@ class RateController:
                 return
             slot.settled = True
             self._slots.discard(slot)
-            epoch = self._epoch
+            epoch, paused = self._epoch, self._paused_until
             if outcome is Outcome.UNUSED:
                 slot.refused = True  # not sent: no part of the admitted rate
             elif self.adaptive:
@@ -270,7 +277,12 @@ class RateController:
         for waker in wakers:
             wake(waker)
         if cut:
-            log.debug("%s: quota refusal; pacing at %s requests/s (%s)", self.vendor, self.rate, self.source.value)
+            log.info(
+                "%s %s: quota refusal; pacing at %s requests/s (source: %s)",
+                self.vendor, self.model, _shown(self.rate), self.source.value,
+            )  # fmt: skip
+        if self._paused_until > paused:  # read without the lock: only for the log line
+            log.info("%s %s: pausing %.2f s, as the vendor asked (Retry-After)", self.vendor, self.model, retry_after)
         if learned and self.remember is not None:  # file or Redis I/O: never on the caller's event loop
             threading.Thread(target=self.remember, args=(learned,), name="cn-embeddings-remember", daemon=True).start()
 
@@ -292,7 +304,10 @@ class RateController:
         for waker in wakers:
             wake(waker)
         if changed:
-            log.debug("%s: quota %s by the answer: %s requests/s", self.vendor, quota.origin.value, self.rate)
+            log.info(
+                "%s %s: pacing at %s requests/s (source: %s, from the answer's rate-limit headers)",
+                self.vendor, self.model, _shown(self.rate), self.source.value,
+            )  # fmt: skip
         return changed
 
     # -- under the lock ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .. import _telemetry as telemetry
 from .._batching import run_batches
 from .._client import EmbeddingClient
 from .._exceptions import BulkError, ConfigurationError, InvalidInputError
@@ -181,13 +182,17 @@ def embed_corpus(
     if todo:
         sink.record_settings(settings)
     before = client.usage
-    try:
-        with progress_bar(todo, enabled=show_progress, desc="embedding") as progress:
-            entries = _todo(client, source, plan)
-            _Window(client, sink, model, existing.dimension, summary, progress).run(entries)
-    finally:
-        summary.usage = _since(before, client.usage)
-        summary.seconds = time.perf_counter() - started
+    with telemetry.job(client.labels, summary.inputs) as job:  # each batch's span is a child
+        try:
+            with progress_bar(todo, enabled=show_progress, desc="embedding") as progress:
+                entries = _todo(client, source, plan)
+                _Window(client, sink, model, existing.dimension, summary, progress).run(entries)
+        finally:
+            summary.usage = _since(before, client.usage)
+            summary.seconds = time.perf_counter() - started
+            job.set("cn_embeddings.job.written", summary.written)
+            job.set("cn_embeddings.job.skipped", summary.skipped)
+            job.finished(summary.usage.prompt_tokens or summary.usage.total_tokens)
     return summary
 
 

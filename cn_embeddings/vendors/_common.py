@@ -199,14 +199,16 @@ def openai_payload(
     return payload
 
 
-def malformed(vendor: str, what: str, response: httpx.Response | None = None) -> APIError:
+def malformed(vendor: str, what: str, response: httpx.Response | None = None, *, retryable: bool = True) -> APIError:
+    """An answer that is not what the vendor documents: retried (a garbled answer may come out
+    whole next time) unless ``retryable`` is False (asking again gets the same answer)."""
     return ServerError(
         vendor=vendor,
         code="malformed_response",
         message=what,
         status_code=response.status_code if response is not None else None,
         request_id=response.headers.get("x-request-id") if response is not None else None,
-        retryable=True,
+        retryable=retryable,
     )
 
 

@@ -160,11 +160,11 @@ def reduce_dimensions(vector: list[float], dimensions: int, where: str = "embedd
     """Client-side reduction for models before -250615: truncate, then L2-normalise. An
     answer shorter than the dimensions asked for is an error, never a shorter vector."""
     if len(vector) < dimensions:
-        error = malformed(
-            VENDOR, f"{where}: asked for {dimensions} dimensions (reduced here), but the answer has only {len(vector)}"
+        raise malformed(  # the model answers this length: asking again cannot help
+            VENDOR,
+            f"{where}: asked for {dimensions} dimensions (reduced here), but the answer has only {len(vector)}",
+            retryable=False,
         )
-        error.retryable = False  # the model answers this length: asking again cannot help
-        raise error
     head = vector[:dimensions]
     norm = math.sqrt(sum(x * x for x in head)) or 1.0
     return [x / norm for x in head]
@@ -408,9 +408,8 @@ def _check_multi(model: str, endpoint: str, version: int | None, compression: st
         raise ConfigurationError("multi_embedding is a feature of the multimodal endpoint")
     if version is not None and version < MULTI_FROM:
         raise ConfigurationError(
-            f"{model} does not return multi-vectors; use doubao-embedding-vision-{MULTI_FROM} "
-            "or later [INF from the Go SDK's tests]"
-        )
+            f"{model} does not return multi-vectors; use doubao-embedding-vision-{MULTI_FROM} or later"
+        )  # the first version with them [INF from the Go SDK's tests]
     if compression not in (None, "zstd"):
         raise ConfigurationError(
             f"multi_embedding_compression must be 'zstd' or None, got {compression!r} "
@@ -439,8 +438,8 @@ def decode_multi(raw: object) -> list[array[float]]:
                 f"multi_embedding rows are not {MULTI_DIMENSION}-wide token vectors: the "
                 "answer may be per-modality vectors (as one SDK describes them), which this "
                 "client does not interpret",
+                retryable=False,
             )
-            error.retryable = False
             raise error
         if len(raw) > MULTI_MAX_ROWS:
             raise _too_many_rows(len(raw))
@@ -460,13 +459,12 @@ def decode_multi(raw: object) -> list[array[float]]:
 
 def _too_many_rows(rows: int | None) -> APIError:
     """An answer over the cap; not retried: the same answer would come again, and be decoded again."""
-    error = malformed(
+    return malformed(
         VENDOR,
         f"multi_embedding has {rows if rows is not None else 'more'} rows; at most "
         f"{MULTI_MAX_ROWS} are decoded (inflation stops there)",
+        retryable=False,
     )
-    error.retryable = False
-    return error
 
 
 ROW_BYTES = 2 * MULTI_DIMENSION  # one float16 row

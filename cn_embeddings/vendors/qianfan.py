@@ -157,7 +157,8 @@ class QianfanProtocol(VendorProtocol):
             total_tokens=int_field(usage_raw, "total_tokens"),
             images=sum(1 for i in items if i.image is not None),
         )
-        return BatchResult(vectors, usage)
+        found = payload.get("id")
+        return BatchResult(vectors, usage, request_id=found if isinstance(found, str) else None)
 
 
 def parse_error(response: httpx.Response) -> APIError:

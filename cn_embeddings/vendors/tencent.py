@@ -239,7 +239,7 @@ class TencentProtocol(VendorProtocol):
         )
         if self.endpoint == "text":
             vectors = ordered_vectors(data, len(items), VENDOR, index_key="Index", vector_key="Embedding")
-            return BatchResult(vectors, usage)
+            return BatchResult(vectors, usage, request_id=_request_id(inner))
         if not isinstance(data, dict):
             raise malformed(VENDOR, "Response.Data is not an object", response)
         n_texts = sum(1 for i in items if i.text is not None)
@@ -254,7 +254,13 @@ class TencentProtocol(VendorProtocol):
         vectors = [next(text_iter) if i.text is not None else next(image_iter) for i in items]
         if texts and images and len(texts[0]) != len(images[0]):
             raise malformed(VENDOR, "text and image embeddings have different lengths", response)
-        return BatchResult(vectors, usage)
+        return BatchResult(vectors, usage, request_id=_request_id(inner))
+
+
+def _request_id(inner: dict[str, Any]) -> str | None:
+    """Tencent's answers carry their id in the body only (``Response.RequestId``)."""
+    found = inner.get("RequestId")
+    return found if isinstance(found, str) else None
 
 
 def response_object(response: httpx.Response) -> dict[str, Any]:

@@ -316,7 +316,7 @@ def test_a_progress_callback_that_raises_stops_the_call_with_its_own_error(mode)
 
     seen = []
 
-    def progress(n):
+    def progress(done, total):
         raise LookupError("callback broke")
 
     client = QianfanClient(
@@ -328,9 +328,9 @@ def test_a_progress_callback_that_raises_stops_the_call_with_its_own_error(mode)
     )
     with pytest.raises(LookupError, match="callback broke"):
         if mode == "sync":
-            client.embed(["a", "b", "c", "d"], progress=progress)
+            client.embed(["a", "b", "c", "d"], on_progress=progress)
         else:
-            asyncio.run(client.aembed(["a", "b", "c", "d"], progress=progress))
+            asyncio.run(client.aembed(["a", "b", "c", "d"], on_progress=progress))
     assert len(seen) <= 3  # it stopped sending
 
 

@@ -31,6 +31,7 @@ from cn_embeddings._ratecontrol._memory import FileMemory
 from cn_embeddings._ratecontrol._pacer import Gcra
 from cn_embeddings._ratecontrol._rtt import RttEstimator
 from cn_embeddings._retry import Decision, RetryPolicy
+from cn_embeddings._telemetry import Labels
 from cn_embeddings._types import BatchResult
 from cn_embeddings.testing._quotas import QuotaRule
 from cn_embeddings.vendors._common import http_error
@@ -409,7 +410,11 @@ def test_a_request_that_cannot_be_built_releases_its_place_sync():
     """The place in flight came back before: a sync call whose request raised while being built
     held it until its lease ran out, and the next call on the quota waited for it."""
     controller = RateController(Quota(origin=Source.NONE), 1, adaptive=False)
-    sender = Sender(httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))), httpx.Auth(), "x")
+    sender = Sender(
+        httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))),
+        httpx.Auth(),
+        Labels("embeddings", "x", "m", "h"),
+    )
     with pytest.raises(TypeError):
         run_sync(_unbuildable_flow(), sender, controller, Cancel())
     assert controller.stats().in_flight == 0
@@ -422,7 +427,12 @@ def test_a_request_that_cannot_be_built_releases_its_place_async():
     async def main() -> None:
         client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
         with pytest.raises(TypeError):
-            await run_async(_unbuildable_flow(), Sender(client, httpx.Auth(), "x"), controller, Cancel())
+            await run_async(
+                _unbuildable_flow(),
+                Sender(client, httpx.Auth(), Labels("embeddings", "x", "m", "h")),
+                controller,
+                Cancel(),
+            )
         await client.aclose()
 
     asyncio.run(main())
@@ -458,7 +468,7 @@ def test_every_timer_of_an_attempt_says_the_same_timeout():
         raise httpx.ReadTimeout("timed out", request=request)
 
     client = httpx.Client(transport=httpx.MockTransport(early_read_timeout))
-    sender = Sender(client, httpx.Auth(), "qianfan")
+    sender = Sender(client, httpx.Auth(), Labels("embeddings", "qianfan", "m", "h"))
     request = httpx.Request("POST", "https://example.test/v2/embeddings")
     failure = sender.send(Send(lambda: request, deadline=1.0))
     assert isinstance(failure, APITimeoutError) and "no complete answer within the 1 s timeout" in str(failure)

@@ -12,7 +12,7 @@ import cn_embeddings
 
 ROOT = pathlib.Path(cn_embeddings.__file__).parent.parent
 PACKAGES = ("cn_embeddings", "langchain_cn_embeddings", "llama_index_cn_embeddings")
-TAG = re.compile(r"\[(?:SEED|INF|DOC|SDK|3P)\]")
+TAG = re.compile(r"\[(?:SEED|INF|DOC|SDK|3P)\b[^\]]*\]")  # "[INF]", also "[INF: why]" and "[INF from ...]"
 CITED = re.compile(r"docs/wire-reference\.md((?:,? §[\d.]*\d)*)")
 
 

@@ -1,0 +1,84 @@
+"""The cost of OpenTelemetry tracing and metrics: a call with the SDK recording every span and
+metric, against the same call with nothing configured.
+
+Qianfan embedding-v1, 2,000 texts (125 requests) on the emulator at 1 ms latency, no quota.
+The global providers can be set only once in a process, so each contender is a process of its
+own that makes a warm-up call and then REPS timed calls; rounds alternate the two. ``on``
+exports every span to an in-memory exporter through the SDK's simple span processor (the
+costliest processor: it exports in the caller's thread) and collects the metrics in memory. The
+figure is the median call with tracing over the median without (target: below 1.05).
+
+    python benchmarks/tracing.py [--reps 5] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+from _common import CREDS, emulator, median, summary
+
+TEXTS = 2000
+
+
+def one(which: str, url: str, reps: int) -> list[float]:
+    if which == "on":
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        provider = TracerProvider()
+        exporter = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    from cn_embeddings import QianfanClient
+
+    client = QianfanClient("embedding-v1", api_key=CREDS["qianfan"], base_url=url + "/v2", requests_per_second=0)
+    texts = [f"text {i}" for i in range(TEXTS)]
+    client.embed(texts)  # warm: connections open, modules imported
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        assert len(client.embed(texts).vectors) == TEXTS
+        times.append(time.perf_counter() - started)
+    if which == "on":
+        spans = exporter.get_finished_spans()
+        assert len(spans) == (reps + 1) * 126, "a call span and 125 attempt spans a call"
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--one", nargs=3)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one[0], args.one[1], int(args.one[2]))))
+        return
+    with emulator(latency_ms=1) as server:
+        times: dict[str, list[float]] = {"off": [], "on": []}
+        for _ in range(args.rounds):
+            for which in times:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", which, server.url, str(args.reps)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                times[which].append(statistics.median(json.loads(out.stdout.strip().splitlines()[-1])))
+    off, on = median(times["off"]), median(times["on"])
+    print(f"# {TEXTS} texts at 1 ms: off {off * 1000:.1f} ms, on {on * 1000:.1f} ms", flush=True)
+    summary("tracing_on_vs_off", on / off, on)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""OpenTelemetry traces and metrics of calls, attempts and bulk jobs; nothing at all without the API.
+
+What is recorded follows the OpenTelemetry GenAI semantic conventions (their
+status is still "Development"): a span per call named ``embeddings {model}``
+(``rerank {model}`` for the rerankers: rerank is not in the conventions yet),
+a child span per HTTP attempt, the ``gen_ai.client.*`` histograms, and the
+project's own quota metrics under ``cn_embeddings.*``. The tables in the docs
+are generated from :data:`ATTRIBUTES` and :data:`METRICS`.
+
+``opentelemetry-api`` is an optional dependency (the ``otel`` extra). It is
+looked for once, at the first call: when it is missing every function here
+returns at once; when it is there but no SDK is configured, its no-op tracer
+and meter record nothing. A provider configured later is picked up (the API's
+proxies forward to it).
+
+Nothing secret is recorded: attributes are names, counts and ids, and an
+exception is recorded on a span only when it is one of ours, whose message
+has already been through the redactor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ._version import __version__
+
+__all__ = ["ATTRIBUTES", "METRICS", "Attempt", "Labels", "Operation", "attempt", "job", "operation", "record"]
+
+SCOPE = "cn_embeddings"
+
+# Every attribute recorded, with where and what: the docs table is generated from this.
+ATTRIBUTES: dict[str, str] = {
+    "gen_ai.operation.name": "call, attempt, job: `embeddings` or `rerank`",
+    "gen_ai.provider.name": "call, attempt, job, metrics: the vendor (`tencent`, `qianfan`, `ark`, `tokenhub`)",
+    "gen_ai.request.model": "call, attempt, job, metrics: the model asked for",
+    "server.address": "call, attempt, job, metrics: the vendor's host",
+    "gen_ai.usage.input_tokens": "call: the input tokens the vendor reported (absent when it reports none)",
+    "gen_ai.embeddings.dimension.count": "call: the length of the vectors returned",
+    "cn_embeddings.inputs": "call, job: how many inputs (documents for rerank) the call was given",
+    "error.type": "call, attempt, job, duration metric: the error's class (an HTTP status on an attempt)",
+    "http.request.method": "attempt: `POST`",
+    "http.response.status_code": "attempt: the answer's HTTP status",
+    "cn_embeddings.request_id": "attempt: the vendor's request id, when the answer carries one",
+    "cn_embeddings.attempt": "attempt: 1 for the first try of a request, 2 for its first retry...",
+    "cn_embeddings.quota.wait": "attempt: seconds the request waited for the quota before it was sent",
+    "cn_embeddings.limit": "refused metric: `requests`, `tokens` or `overload` (the vendor's own load)",
+    "cn_embeddings.quota.source": "rate metric: `configured`, `told`, `remembered`, `documented` or `learned`",
+    "cn_embeddings.job.written": "job: rows written to the output",
+    "cn_embeddings.job.skipped": "job: rows already in the output",
+}
+
+# name: (kind, unit, description)
+METRICS: dict[str, tuple[str, str, str]] = {
+    "gen_ai.client.operation.duration": ("histogram", "s", "Seconds a call took, from its check to its last answer"),
+    "gen_ai.client.token.usage": ("histogram", "{token}", "Input tokens per call (gen_ai.token.type = input)"),
+    "cn_embeddings.requests.refused": ("counter", "{request}", "Quota refusals (cn_embeddings.limit says which)"),
+    "cn_embeddings.requests.retried": ("counter", "{request}", "Attempts sent again after a failure"),
+    "cn_embeddings.quota.wait": ("histogram", "s", "Seconds a request waited for the quota before it was sent"),
+    "cn_embeddings.requests.in_flight": ("updowncounter", "{request}", "Requests on the wire now"),
+    "cn_embeddings.quota.rate": ("gauge", "{request}/s", "The request rate the rate controller paces at now"),
+}
+
+# The buckets of the duration histograms: the conventions' advice for gen_ai.client.operation.duration
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Who is calling: the attributes every span and data point of one client carries."""
+
+    operation: str  # "embeddings" or "rerank"
+    vendor: str
+    model: str
+    server: str
+
+    def attributes(self) -> dict[str, str]:
+        return {
+            "gen_ai.operation.name": self.operation,
+            "gen_ai.provider.name": self.vendor,
+            "gen_ai.request.model": self.model,
+            "server.address": self.server,
+        }
+
+
+class _Otel:
+    """The API's tracer, meter and instruments, made once (None: the API is not installed)."""
+
+    def __init__(self) -> None:
+        from opentelemetry import metrics, trace
+
+        self.trace = trace
+        self.tracer = trace.get_tracer(SCOPE, __version__)
+        meter = metrics.get_meter(SCOPE, __version__)
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description=METRICS["gen_ai.client.operation.duration"][2],
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        self.tokens = meter.create_histogram(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description=METRICS["gen_ai.client.token.usage"][2],
+            explicit_bucket_boundaries_advisory=list(TOKEN_BUCKETS),
+        )
+        self.refused = meter.create_counter(
+            "cn_embeddings.requests.refused", "{request}", METRICS["cn_embeddings.requests.refused"][2]
+        )
+        self.retried = meter.create_counter(
+            "cn_embeddings.requests.retried", "{request}", METRICS["cn_embeddings.requests.retried"][2]
+        )
+        self.wait = meter.create_histogram("cn_embeddings.quota.wait", "s", METRICS["cn_embeddings.quota.wait"][2])
+        self.in_flight = meter.create_up_down_counter(
+            "cn_embeddings.requests.in_flight", "{request}", METRICS["cn_embeddings.requests.in_flight"][2]
+        )
+        meter.create_observable_gauge(
+            "cn_embeddings.quota.rate", [_observe_rates], "{request}/s", METRICS["cn_embeddings.quota.rate"][2]
+        )
+
+
+_state: list[_Otel | None] = []  # empty until first looked for
+_state_lock = threading.Lock()
+
+
+def _otel() -> _Otel | None:
+    if _state:
+        return _state[0]
+    with _state_lock:
+        if not _state:
+            try:
+                _state.append(_Otel())
+            except ImportError:
+                _state.append(None)
+    return _state[0]
+
+
+def _observe_rates(options: Any) -> Iterator[Any]:
+    """The rate gauge: the pacing rate of every controller alive in the process."""
+    from opentelemetry.metrics import Observation
+
+    from ._ratecontrol import live_controllers
+
+    for controller in live_controllers():
+        stats = controller.stats()
+        if stats.rate is not None:
+            yield Observation(
+                stats.rate,
+                {
+                    "gen_ai.provider.name": controller.vendor,
+                    "gen_ai.request.model": controller.model,
+                    "server.address": controller.server,
+                    "cn_embeddings.quota.source": stats.source.value,
+                },
+            )
+
+
+def _failed(span: Any, error: BaseException) -> str:
+    """Mark a span failed; returns the ``error.type``. Only our own errors are recorded as events:
+    their messages went through the redactor, a foreign exception's message might not have."""
+    from ._exceptions import CNEmbeddingsError
+
+    kind = type(error).__name__
+    span.set_attribute("error.type", kind)
+    if isinstance(error, CNEmbeddingsError):
+        span.record_exception(error)
+    span.set_status(_otel().trace.Status(_otel().trace.StatusCode.ERROR, kind))  # type: ignore[union-attr]
+    return kind
+
+
+class Operation:
+    """One call's span, and its duration and token metrics when it ends."""
+
+    def __init__(self, otel: _Otel | None, labels: Labels, span: Any) -> None:
+        self.otel, self.labels, self.span = otel, labels, span
+        self.input_tokens: int | None = None
+
+    def finished(self, input_tokens: int | None = None, dimension: int | None = None) -> None:
+        """What the call returned: the input tokens the vendor reported, the vectors' length."""
+        if self.span is None:
+            return
+        if input_tokens:
+            self.input_tokens = input_tokens
+            self.span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
+        if dimension:
+            self.span.set_attribute("gen_ai.embeddings.dimension.count", dimension)
+
+    def set(self, name: str, value: int | str) -> None:
+        if self.span is not None:
+            self.span.set_attribute(name, value)
+
+
+_OFF = Operation(None, Labels("", "", "", ""), None)
+
+
+@contextlib.contextmanager
+def operation(labels: Labels, inputs: int, *, name: str | None = None) -> Iterator[Operation]:
+    """The span of one call (the current span inside it, so that attempts in worker threads and
+    tasks are its children), and the call's duration and token metrics when it ends."""
+    otel = _otel()
+    if otel is None:
+        yield _OFF
+        return
+    attributes: dict[str, str | int] = {**labels.attributes(), "cn_embeddings.inputs": inputs}
+    started = time.perf_counter()
+    with otel.tracer.start_as_current_span(
+        name or f"{labels.operation} {labels.model}",
+        kind=otel.trace.SpanKind.CLIENT,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        call = Operation(otel, labels, span)
+        error_type = None
+        try:
+            yield call
+        except BaseException as error:
+            error_type = _failed(span, error)
+            raise
+        finally:
+            measured = labels.attributes()
+            if error_type is not None:
+                measured["error.type"] = error_type
+            otel.duration.record(time.perf_counter() - started, measured)
+            if call.input_tokens:
+                otel.tokens.record(call.input_tokens, {**labels.attributes(), "gen_ai.token.type": "input"})
+
+
+def job(labels: Labels, inputs: int) -> contextlib.AbstractContextManager[Operation]:
+    """The span of a bulk job; each batch's call span is its child."""
+    return operation(labels, inputs, name=f"{labels.operation} job {labels.model}")
+
+
+class Attempt:
+    """One HTTP attempt's span and in-flight count, from the moment it may be sent to its answer."""
+
+    __slots__ = ("otel", "labels", "span", "number")
+
+    def __init__(self, otel: _Otel | None, labels: Labels, span: Any, number: int) -> None:
+        self.otel, self.labels, self.span, self.number = otel, labels, span, number
+
+    def answered(self, status: int | None, request_id: str | None, error: BaseException | None) -> None:
+        """The attempt's end: the HTTP status (None: no answer), the vendor's request id, and the
+        failure the flow made of it (None: accepted)."""
+        if self.otel is None:
+            return
+        self.otel.in_flight.add(-1, self.labels.attributes())
+        span = self.span
+        if status is not None:
+            span.set_attribute("http.response.status_code", status)
+        if request_id:
+            span.set_attribute("cn_embeddings.request_id", request_id)
+        if error is not None:
+            _failed(span, error)
+        span.end()
+
+
+def attempt(labels: Labels, number: int, waited: float) -> Attempt:
+    """An attempt about to be sent: ``number`` counts from 1, ``waited`` is the seconds its turn
+    to send took (also recorded in the ``cn_embeddings.quota.wait`` histogram)."""
+    otel = _otel()
+    if otel is None:
+        return Attempt(None, labels, None, number)
+    attributes = labels.attributes()
+    otel.wait.record(waited, attributes)
+    otel.in_flight.add(1, attributes)
+    span = otel.tracer.start_span(
+        "POST",
+        kind=otel.trace.SpanKind.CLIENT,
+        attributes={
+            **attributes,
+            "http.request.method": "POST",
+            "cn_embeddings.attempt": number,
+            "cn_embeddings.quota.wait": waited,
+        },
+    )
+    return Attempt(otel, labels, span, number)
+
+
+def record(labels: Labels, *, refused: str | None = None, retried: str | None = None) -> None:
+    """Count a quota refusal (``refused``: which limit) or a retry (``retried``: the error type)."""
+    otel = _otel()
+    if otel is None:
+        return
+    if refused is not None:
+        otel.refused.add(1, {**labels.attributes(), "cn_embeddings.limit": refused})
+    if retried is not None:
+        otel.retried.add(1, {**labels.attributes(), "error.type": retried})
