@@ -1,7 +1,8 @@
 """Plan a call into requests, then run them with bounded concurrency, nothing lost.
 
-``plan_batches`` packs items greedily, in order, into requests the vendor
-accepts, lazily over any iterable (the bulk job streams a corpus through it).
+``pack`` packs items greedily, in order, into requests the vendor accepts,
+lazily over any iterable (the bulk job streams a corpus through it);
+``plan_batches`` is that over one call's items.
 The runners use a fixed pool of workers (threads for sync, tasks for async)
 pulling batches from one shared iterator; no unbounded ``gather`` is ever
 built, and the rate controller decides how many of them are on the wire.
@@ -34,11 +35,12 @@ from ._telemetry import Labels
 from ._types import Answer, Usage
 from .vendors._base import VendorProtocol
 
-__all__ = ["Failure", "Outcome", "arun_batches", "failure_of", "plan_batches", "run_batches", "worker_count"]
+__all__ = ["Failure", "Outcome", "arun_batches", "failure_of", "pack", "plan_batches", "run_batches", "worker_count"]
 
 log = logging.getLogger("cn_embeddings")
 
 B = TypeVar("B")
+T = TypeVar("T")
 R = TypeVar("R", bound=Answer)
 Progress = Callable[[int], None]
 WORKERS_PER_PLACE = 2  # workers per request allowed in flight: one waits out a retry beside each one sent
@@ -48,15 +50,24 @@ def worker_count(max_concurrency: int) -> int:
     return WORKERS_PER_PLACE * max_concurrency
 
 
-def plan_batches(protocol: VendorProtocol, items: Iterable[Item], max_items: int) -> Iterator[list[int]]:
-    """Greedy, order-keeping packing of item positions into requests, as the items arrive."""
-    current: list[int] = []
+def plan_batches(protocol: VendorProtocol, items: Sequence[Item], max_items: int) -> Iterator[list[int]]:
+    """Greedy, order-keeping packing of item positions into requests."""
+    return pack(protocol, range(len(items)), max_items, items.__getitem__)
+
+
+def pack(
+    protocol: VendorProtocol, things: Iterable[T], max_items: int, item_of: Callable[[T], Item]
+) -> Iterator[list[T]]:
+    """Greedy, order-keeping packing of any objects (``item_of`` says what each sends) into
+    requests the vendor accepts, as they arrive: the bulk job streams a corpus through it."""
+    current: list[T] = []
     current_items: list[Item] = []
-    for index, item in enumerate(items):
+    for thing in things:
+        item = item_of(thing)
         if current and not protocol.fits(current_items, item, max_items):
             yield current
             current, current_items = [], []
-        current.append(index)
+        current.append(thing)
         current_items.append(item)
     if current:
         yield current

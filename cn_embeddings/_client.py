@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -23,9 +22,9 @@ import httpx
 
 from . import _longtext
 from . import _telemetry as telemetry
-from ._batching import Failure, Outcome, arun_batches, failure_of, plan_batches, run_batches
+from ._batching import Outcome, arun_batches, failure_of, plan_batches, run_batches
 from ._connections import Closeable, Connections
-from ._exceptions import CallRecord, ConfigurationError
+from ._exceptions import ConfigurationError
 from ._flow import ACCEPT_ENCODING, Cancel, Flow, Sender, batch_flow, run_async, run_sync
 from ._inputs import Item, Prepared, to_items
 from ._options import ClientOptions
@@ -33,13 +32,13 @@ from ._progress import ProgressCallback, reporting
 from ._quota import QUOTA_URL_ENV, shared_store
 from ._ratecontrol import Quota, RateController, Source, shared_controller
 from ._ratecontrol._memory import FileMemory, remembering
+from ._results import Answers
 from ._retry import RetryPolicy
 from ._secret import Redactor, fingerprint
 from ._sparse import SparseCache, SparseReuse
 from ._types import BatchResult, EmbeddingResult, Usage, UsageCounter
 from ._version import __version__
 from .vendors._base import VendorProtocol
-from .vendors._common import malformed
 
 __all__ = ["EmbeddingClient"]
 
@@ -242,12 +241,9 @@ class EmbeddingClient(SparseReuse, Closeable):
             return self._finish(items, sent, owners, outcome, call)
 
     def run_batch(self, items: list[Item], cancel: Cancel) -> BatchResult:
-        """One batch of checked items through the retry flow, in this thread (the bulk job's
-        workers: it runs them through :func:`~cn_embeddings._batching.run_batches`). Inputs split
-        into pieces take requests of their own, through :meth:`embed`."""
-        if any(item.pieces for item in items):
-            whole = self.embed(Prepared(items, self.protocol), cancel=cancel)
-            return BatchResult(whole.vectors, whole.usage, whole.sparse, whole.multi_vectors)
+        """One request's checked items through the retry flow, in this thread (the bulk job's
+        workers: it runs them through :func:`~cn_embeddings._batching.run_batches`, and sends a
+        text split into pieces as its pieces, each an item of its own)."""
         sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
         with telemetry.operation(self.labels, len(items)) as call:
             try:
@@ -340,45 +336,19 @@ class EmbeddingClient(SparseReuse, Closeable):
     ) -> EmbeddingResult:
         """Count everything billed, then return the whole result, or raise the failure with the
         call's record (in inputs: a split input counts as embedded when all its pieces are)."""
-        batches = outcome.batches
-        results = [outcome.results.get(i) for i in range(len(batches))]
-        vectors = _spread(len(sent), batches, results, "vectors") or [None] * len(sent)
-        sparse = _spread(len(sent), batches, results, "sparse")
-        multi = _spread(len(sent), batches, results, "multi")
-        usage = Usage(images_fitted=sum(1 for i in sent if i.image is not None and i.image.fitted))
-        for result in results:
-            if result is not None:
-                usage.add(result.usage)
-        failure = outcome.failure
-        if failure is not None:
-            usage.add(failure.billed)
+        answers = Answers.of(len(sent), outcome, self.protocol.vendor)
+        usage = answers.usage
+        usage.images_fitted = sum(1 for i in sent if i.image is not None and i.image.fitted)
         self._usage.add(usage)
-        if sparse is not None:
-            self._sparse.keep(self._sparse_keys(sent), sparse)
-        answered = {i for b, r in zip(batches, results, strict=True) if r is not None for i in b}
-        failed = list(batches[failure.index]) if failure is not None and failure.index is not None else []
-        if failure is None and (odd := _odd_lengths(vectors)):
-            failure = Failure(
-                None,
-                malformed(
-                    self.protocol.vendor,
-                    f"vector lengths differ within one call: {dict(sorted(Counter(map(len, vectors)).items()))}",
-                ),
-            )
-            answered, failed = answered - set(odd), odd
-        if failure is not None:
-            record = CallRecord(
-                sorted(answered),
-                [i for i in range(len(sent)) if i not in answered],
-                failed,
-                {i: vectors[i] for i in answered},
-            )
-            failure.raise_with(_to_inputs(record, items, owners) if owners is not None else record, self.labels)
+        if answers.sparse is not None:
+            self._sparse.keep(self._sparse_keys(sent), answers.sparse)
+        if answers.failure is not None:
+            answers.failure.raise_with(answers.record(items, owners), self.labels)
+        vectors = answers.vectors
         call.finished(_input_tokens(usage), len(vectors[0]) if vectors else None)
-        whole = EmbeddingResult(vectors, usage, sparse, multi)
         if owners is not None:
-            whole.vectors = _longtext.merge(items, owners, whole.vectors)  # type: ignore[assignment]
-        return whole
+            vectors = _longtext.merge(items, owners, vectors)
+        return EmbeddingResult(vectors, usage, answers.sparse, answers.multi)
 
 
 def options_from(given: dict[str, Any]) -> ClientOptions:
@@ -469,22 +439,6 @@ def _merged(request: httpx.Request, extra: dict[str, Any]) -> httpx.Request:
     return httpx.Request(request.method, request.url, content=content, headers=headers, extensions=request.extensions)
 
 
-def _to_inputs(record: CallRecord, items: list[Item], owners: list[int]) -> CallRecord:
-    """A record of sent items restated in inputs: an input is embedded when every piece of it is,
-    and its partial vector is then the merged one."""
-    missing = Counter(owners[k] for k in record.not_embedded)
-    flat: list[list[float] | None] = [None] * len(owners)
-    for k, vector in record.partial_vectors.items():
-        flat[k] = vector
-    merged = _longtext.merge(items, owners, flat)
-    return CallRecord(
-        [i for i in range(len(items)) if not missing[i]],
-        sorted(missing),
-        sorted({owners[k] for k in record.failed}),
-        {i: v for i, v in enumerate(merged) if v is not None and not missing[i]},
-    )
-
-
 def _input_tokens(usage: Usage) -> int:
     return usage.prompt_tokens or usage.total_tokens
 
@@ -492,27 +446,3 @@ def _input_tokens(usage: Usage) -> int:
 def billed(error: BaseException) -> Usage:
     """The requests a batch that failed for good made (each one may have been billed)."""
     return failure_of(None, error).billed
-
-
-def _odd_lengths(vectors: list[Any]) -> list[int]:
-    """Every vector of one call has one length (a vendor that switched models or dimensions
-    mid-call is an error, not a silently mixed result): the inputs whose vectors have another
-    length than most. The vectors of the common length are handed back."""
-    lengths = Counter(len(v) for v in vectors)
-    if len(lengths) <= 1:
-        return []
-    common = lengths.most_common(1)[0][0]
-    return [i for i, v in enumerate(vectors) if len(v) != common]
-
-
-def _spread(n: int, batches: list[list[int]], results: list[Any], name: str) -> list[Any] | None:
-    """One field of the batch results laid out by input index (None when no batch has it)."""
-    if not any(r is not None and getattr(r, name) is not None for r in results):
-        return None
-    out: list[Any] = [None] * n
-    for batch, result in zip(batches, results, strict=True):
-        values = getattr(result, name) if result is not None else None
-        if values is not None:
-            for position, index in enumerate(batch):
-                out[index] = values[position]
-    return out

@@ -20,13 +20,15 @@ import functools
 import math
 import unicodedata
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ._inputs import Item
 
 __all__ = ["LongInputs", "boundaries", "expand", "has_content", "longest_prefix", "merge", "pieces"]
 
 # What to do with a text over a model's limit (the ``long_inputs`` option)
 LongInputs = Literal["error", "truncate", "split"]
-_T = TypeVar("_T")
 
 # Characters that carry no content: controls, format characters (zero-width space, BOM, RLM...),
 # combining marks on nothing, separators.
@@ -118,23 +120,26 @@ def _longest(text: str, ends: list[int], start: int, first: int, fits: Callable[
     return lo
 
 
-def expand(items: list[_T]) -> tuple[list[_T], list[int] | None]:
+def expand(items: list[Item]) -> tuple[list[Item], list[int] | None]:
     """The items to send, each split input's pieces in its place, and the input each belongs to
     (None when nothing was split)."""
-    if not any(getattr(item, "pieces", ()) for item in items):
+    if not any(item.pieces for item in items):
         return items, None
-    sent: list[_T] = []
+    sent: list[Item] = []
     owners: list[int] = []
     for index, item in enumerate(items):
-        parts = getattr(item, "pieces", ())
-        for text, _ in parts or ((None, 0),):
-            sent.append(dataclasses.replace(item, text=text, pieces=()) if parts else item)  # type: ignore[type-var]
+        if not item.pieces:
+            sent.append(item)
+            owners.append(index)
+            continue
+        for text, _ in item.pieces:
+            sent.append(dataclasses.replace(item, text=text, pieces=()))
             owners.append(index)
     return sent, owners
 
 
 def merge(
-    items: Sequence[Any], owners: Sequence[int], vectors: Sequence[list[float] | None]
+    items: Sequence[Item], owners: Sequence[int], vectors: Sequence[list[float] | None]
 ) -> list[list[float] | None]:
     """One vector per input: a split input's is the average of its pieces' vectors weighted by the
     pieces' lengths, L2-normalised; None when a piece has none (not embedded)."""

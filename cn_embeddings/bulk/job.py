@@ -1,34 +1,39 @@
 """The bulk job: check everything, then stream requests through the client's scheduler, writing as answers come.
 
-Two passes over the source. The first checks every input with the client's
-own rules (so line 900 is refused, by id and line, before line 1 is sent),
-checks ids for duplicates and checks the output for a model, dimension or
-content that does not match. The second packs batches as it reads and hands
-them to the same runner ``embed`` uses (``run_batches`` over a generator),
-so the rate controller keeps the quota: there is no barrier between chunks,
-and each answered batch is written at once, in whatever order answers arrive.
-When a batch fails for good the job stops taking new ones, lets those in
-flight finish, writes them, and raises :class:`BulkError` with the counts;
-re-running the same command resumes.
+Two passes. The first reads the source once and checks every input with the
+client's own rules (so line 900 is refused, by id and line, before line 1 is
+sent), checks ids for duplicates and checks the output for a model, dimension
+or content that does not match; each checked input (files read, images
+fitted) goes into a temporary file. The second reads that file back, so no
+record is read or checked twice, packs requests with the same packer as
+``embed`` (:func:`~cn_embeddings._batching.pack`; a text split into pieces is
+expanded first, and its vector written once its last piece is answered) and
+hands them to the same runner (``run_batches`` over a generator), so the rate
+controller keeps the quota: there is no barrier between chunks, and each
+answered batch is written at once, in whatever order answers arrive. When a
+batch fails for good the job stops taking new ones, lets those in flight
+finish, writes them, and raises :class:`BulkError` with the counts; re-running
+the same command resumes.
 
-Memory is flat in corpus size: records are read lazily, at most one batch
-per worker is held, and the ids are kept, during the first pass only, as
-8-byte digests (the second pass keeps just the positions of the inputs it
-leaves out).
+Memory is flat in corpus size: records are read lazily, at most one batch per
+worker is held, and the ids are kept, during the first pass only, as 8-byte
+digests (the second pass keeps just the positions of the inputs it leaves out).
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
+import pickle
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .. import _longtext
 from .. import _telemetry as telemetry
-from .._batching import run_batches
+from .._batching import pack, run_batches
 from .._client import EmbeddingClient
 from .._exceptions import BulkError, ConfigurationError, InvalidInputError
 from .._flow import Cancel
@@ -104,6 +109,31 @@ class _Entry:
     hash: str
     item: Item
     fields: Mapping[str, Any]
+    origin: str = ""  # where the record is (file and line), for errors
+    given: bool = True  # whether the id was given, or derived from the content
+
+
+class _Spill:
+    """The first pass's checked entries, in order, in a temporary file that the second pass reads
+    back (one pickle per entry, so memory holds one at a time)."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile(prefix="cn-embeddings-checked-")  # noqa: SIM115 - closed by close()
+
+    def add(self, entry: _Entry) -> None:
+        pickle.dump(entry, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def entries(self) -> Iterator[_Entry]:
+        self.file.flush()
+        self.file.seek(0)
+        while True:
+            try:
+                yield pickle.load(self.file)  # noqa: S301 - this job's own file, written just before
+            except EOFError:
+                return
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _checked(client: EmbeddingClient, records: Iterable[Record]) -> Iterator[tuple[Record, _Entry]]:
@@ -125,7 +155,8 @@ def _checked(client: EmbeddingClient, records: Iterable[Record]) -> Iterator[tup
                     "nothing was sent",
                     rule="id",
                 ) from None
-        yield record, _Entry(record.id if record.id is not None else digest, digest, item, record.fields)
+        entry_id = record.id if record.id is not None else digest
+        yield record, _Entry(entry_id, digest, item, record.fields, record.origin, record.id is not None)
 
 
 def _check_output(existing: Existing, model: str) -> OutputIds:
@@ -147,12 +178,11 @@ def _check_output(existing: Existing, model: str) -> OutputIds:
 @dataclass
 class _Plan:
     """What the first pass decided, kept in a few bytes a row (see :mod:`.keysets`): the ids the
-    output holds, the ids the input repeats (as :func:`.keysets.prefix`), and how many records it
-    read."""
+    output holds, the ids the input repeats (as :func:`.keysets.prefix`), and the checked entries."""
 
     done: OutputIds
     repeated: set[int]
-    checked: int
+    checked: _Spill
 
 
 def embed_corpus(
@@ -173,26 +203,29 @@ def embed_corpus(
     started = time.perf_counter()
     model = client.protocol.model
     settings = vector_settings(client)
+    checked = _Spill()
     try:
-        existing, plan, todo, kinds = _first_pass(client, source, sink, model, settings, summary)
-        sink.set_fields(kinds)  # a typed output checks the input's columns against what it holds
-    except BaseException:
-        sink.close()  # nothing was sent: the output is free for the next job
-        raise
-    if todo:
-        sink.record_settings(settings)
-    before = client.usage
-    with telemetry.job(client.labels, summary.inputs) as job:  # each batch's span is a child
         try:
-            with progress_bar(todo, enabled=show_progress, desc="embedding") as progress:
-                entries = _todo(client, source, plan)
-                _Window(client, sink, model, existing.dimension, summary, progress).run(entries)
-        finally:
-            summary.usage = _since(before, client.usage)
-            summary.seconds = time.perf_counter() - started
-            job.set("cn_embeddings.job.written", summary.written)
-            job.set("cn_embeddings.job.skipped", summary.skipped)
-            job.finished(summary.usage.prompt_tokens or summary.usage.total_tokens)
+            existing, plan, todo, kinds = _first_pass(client, source, sink, model, settings, summary, checked)
+            sink.set_fields(kinds)  # a typed output checks the input's columns against what it holds
+        except BaseException:
+            sink.close()  # nothing was sent: the output is free for the next job
+            raise
+        if todo:
+            sink.record_settings(settings)
+        before = client.usage
+        with telemetry.job(client.labels, summary.inputs) as job:  # each batch's span is a child
+            try:
+                with progress_bar(todo, enabled=show_progress, desc="embedding") as progress:
+                    _Window(client, sink, model, existing.dimension, summary, progress).run(_todo(plan))
+            finally:
+                summary.usage = _since(before, client.usage)
+                summary.seconds = time.perf_counter() - started
+                job.set("cn_embeddings.job.written", summary.written)
+                job.set("cn_embeddings.job.skipped", summary.skipped)
+                job.finished(summary.usage.prompt_tokens or summary.usage.total_tokens)
+    finally:
+        checked.close()
     return summary
 
 
@@ -231,6 +264,7 @@ def _first_pass(
     model: str,
     settings: dict[str, Any],
     summary: Summary,
+    checked: _Spill,
 ) -> tuple[Existing, _Plan, int, dict[str, str]]:
     """Check every record and the output before any request: (what the output holds, the plan the
     second pass follows, how many it sends, the kinds of the input's other columns). Memory holds
@@ -242,6 +276,7 @@ def _first_pass(
     kinds = FieldKinds()
     ids = InputIds()
     for record, entry in _checked(client, source):
+        checked.add(entry)
         summary.inputs += 1
         if record.fields:
             kinds.add(record.fields, record.origin)
@@ -258,37 +293,37 @@ def _first_pass(
     for key_prefix, count, given, written in ids.groups():
         if count > 1:
             if given:
-                raise _duplicate_id(client, source, key_prefix)
+                raise _duplicate_id(checked, key_prefix)
             summary.duplicates += count - 1
             twice.add(key_prefix)
         if written:
             summary.skipped += 1
         else:
             todo += 1
-    return existing, _Plan(done, twice, summary.inputs), todo, kinds.kinds()
+    return existing, _Plan(done, twice, checked), todo, kinds.kinds()
 
 
-def _duplicate_id(client: EmbeddingClient, source: Iterable[Record], key_prefix: int) -> InvalidInputError:
-    """The error for the second record with an id an earlier one has (the input is read again to
-    name it: only digests of the ids were kept)."""
+def _duplicate_id(checked: _Spill, key_prefix: int) -> InvalidInputError:
+    """The error for the second record with an id an earlier one has (the checked entries are
+    read back to name it: only digests of the ids were kept)."""
     first = True
-    for record, entry in _checked(client, source):
-        if prefix(_key(entry.id)) == key_prefix:
+    for entry in checked.entries():
+        if entry.given and prefix(_key(entry.id)) == key_prefix:
             if not first:
                 return InvalidInputError(
-                    f"{record.origin}: duplicate id {record.id!r} (ids must be unique; nothing was sent)",
+                    f"{entry.origin}: duplicate id {entry.id!r} (ids must be unique; nothing was sent)",
                     rule="unique-id",
                 )
             first = False
-    raise AssertionError("a repeated id was not found again")  # pragma: no cover - the input changed
+    raise AssertionError("a repeated id was not found again")  # pragma: no cover - the file changed
 
 
-def _todo(client: EmbeddingClient, source: Iterable[Record], plan: _Plan) -> Iterator[_Entry]:
+def _todo(plan: _Plan) -> Iterator[_Entry]:
     """The second pass: the checked entries that are neither in the output nor a repeat of an
-    earlier one, among the records the first pass read (an input that grew meanwhile is read to
-    that point; a resume takes the rest)."""
+    earlier one (an input that grew meanwhile was read to where the first pass stopped; a
+    resume takes the rest)."""
     emitted: set[int] = set()
-    for _, entry in itertools.islice(_checked(client, source), plan.checked):
+    for entry in plan.checked.entries():
         key = _key(entry.id)
         if (short := prefix(key)) in plan.repeated:
             if short in emitted:
@@ -302,8 +337,28 @@ def _since(before: Usage, after: Usage) -> Usage:
     return Usage(**{f.name: getattr(after, f.name) - getattr(before, f.name) for f in fields(Usage)})
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """One input of a request: an entry, or one piece of an entry split into pieces."""
+
+    entry: _Entry
+    item: Item
+    piece: int = 0
+
+
+def _units(entries: Iterable[_Entry]) -> Iterator[_Unit]:
+    """The entries as they are sent: a split text's pieces in its place."""
+    for entry in entries:
+        if not entry.item.pieces:
+            yield _Unit(entry, entry.item)
+            continue
+        sent, _ = _longtext.expand([entry.item])
+        yield from (_Unit(entry, item, k) for k, item in enumerate(sent))
+
+
 class _Window:
-    """Streams the entries through the client's one scheduler and writes each batch as it is answered."""
+    """Streams the entries through the client's one scheduler and writes each batch as it is
+    answered; a split entry is written once all its pieces are."""
 
     def __init__(
         self,
@@ -317,24 +372,14 @@ class _Window:
         self.client, self.sink, self.model, self.dimension = client, sink, model, dimension
         self.summary, self.progress = summary, progress
         self.lock = threading.Lock()
-
-    def _batches(self, entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
-        """The entries packed into requests as they are read (the same packing as ``embed``)."""
-        batch: list[_Entry] = []
-        for entry in entries:
-            if batch and not self.client.protocol.fits([e.item for e in batch], entry.item, self.client.batch_size):
-                yield batch
-                batch = []
-            batch.append(entry)
-        if batch:
-            yield batch
+        self.pieces: dict[int, list[list[float] | None]] = {}  # id(entry) -> its pieces' vectors so far
 
     def run(self, entries: Iterator[_Entry]) -> None:
         """Ctrl-C drains the job: answers on the wire are written, nothing new is sent."""
+        client = self.client
+        batches = pack(client.protocol, _units(entries), client.batch_size, lambda unit: unit.item)
         try:
-            outcome = run_batches(
-                self._batches(entries), self._one, self.client.max_concurrency, keep=False, gentle=True
-            )
+            outcome = run_batches(batches, self._one, client.max_concurrency, keep=False, gentle=True)
         finally:
             self.sink.close()
         if outcome.failure is None:
@@ -344,27 +389,35 @@ class _Window:
             raise failure
         raise BulkError(failure, self.summary, self.summary.not_embedded) from failure
 
-    def _one(self, batch: list[_Entry], cancel: Cancel) -> BatchResult:
-        result = self.client.run_batch([e.item for e in batch], cancel)
-        rows = [
-            Row(
-                e.id,
-                e.hash,
-                vector,
-                result.sparse[i] if result.sparse else None,
-                e.item.text,
-                e.fields,
-                result.multi[i] if result.multi else None,
-            )
-            for i, (e, vector) in enumerate(zip(batch, result.vectors, strict=True))
-        ]
+    def _one(self, batch: list[_Unit], cancel: Cancel) -> BatchResult:
+        result = self.client.run_batch([unit.item for unit in batch], cancel)
         with self.lock:
+            rows = []
+            for i, (unit, vector) in enumerate(zip(batch, result.vectors, strict=True)):
+                e = unit.entry
+                if e.item.pieces:
+                    whole = self._piece(unit, vector)
+                    if whole is not None:
+                        rows.append(Row(e.id, e.hash, whole, None, e.item.text, e.fields, None))
+                    continue
+                sparse = result.sparse[i] if result.sparse else None
+                multi = result.multi[i] if result.multi else None
+                rows.append(Row(e.id, e.hash, vector, sparse, e.item.text, e.fields, multi))
             self._check_dimension(rows)
             self.sink.write(rows, self.model)
             self.summary.written += len(rows)
         if self.progress:
             self.progress(len(rows))
         return result
+
+    def _piece(self, unit: _Unit, vector: list[float]) -> list[float] | None:
+        """Keep one piece's vector; the entry's merged vector once every piece is in."""
+        got = self.pieces.setdefault(id(unit.entry), [None] * len(unit.entry.item.pieces))
+        got[unit.piece] = vector
+        if any(v is None for v in got):
+            return None
+        del self.pieces[id(unit.entry)]
+        return _longtext.merge([unit.entry.item], [0] * len(got), got)[0]
 
     def _check_dimension(self, rows: list[Row]) -> None:
         for row in rows:

@@ -64,6 +64,31 @@ def test_a_failure_mid_run_keeps_every_answered_vector_and_the_rerun_completes(e
     assert {rid: row["vector"] for rid, row in lines_of(out).items()} == reference
 
 
+def test_each_record_is_read_and_checked_once(emu, tmp_path, monkeypatch):
+    """The first pass checks each image (and fits the oversized ones) once; the second sends what
+    it checked, and a duplicate id is named from the checked entries, not from a third read."""
+    from cn_embeddings.vendors import ark
+
+    checked = []
+    real = ark.check_image
+    monkeypatch.setattr(ark, "check_image", lambda media, *a, **k: checked.append(media) or real(media, *a, **k))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"p{i:02}.png").write_bytes(png_bytes(8, 8, (i * 20, 40, 40)))  # under 15 px: fitted
+    client = emu.client("ark", fit_images=True)
+    summary = embed_corpus(client, Source(images=[folder]), open_sink(tmp_path / "out.jsonl"))
+    assert summary.written == 12 and len(checked) == 12
+    checked.clear()
+    corpus = tmp_path / "dup.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"id": f"n{i % 3}", "image": str(folder / f"p{i:02}.png")}) + "\n" for i in range(4))
+    )
+    with pytest.raises(InvalidInputError, match=r"dup.jsonl:4.*duplicate id 'n0'"):
+        embed_corpus(client, Source(files=[corpus], columns=Columns(image="image")), open_sink(tmp_path / "d.jsonl"))
+    assert len(checked) == 4
+
+
 def test_ids_default_to_content_hashes_so_different_texts_do_not_collide(emu, tmp_path):
     out = tmp_path / "o.jsonl"
     embed_corpus(emu.client("qianfan"), Source(texts=["苹果"]), open_sink(out))

@@ -42,6 +42,28 @@ def test_core_and_bulk_job_split_alike(emu, tmp_path):
     assert rows["long"]["vector"] == pytest.approx(want)
 
 
+def test_bulk_pieces_share_requests_and_span_them(emu, tmp_path):
+    """A split entry's pieces are packed with the other inputs (no request of their own), may be
+    answered in different requests, and the entry is written once, when its last piece is."""
+    client = emu.client("qianfan", "embedding-v1", long_inputs="split", batch_size=2)
+    want = expected(client)
+    emu.reset()
+    rows = [
+        {"id": "a", "text": "短"},
+        {"id": "long1", "text": LONG},
+        {"id": "long2", "text": LONG},
+        {"id": "b", "text": "乙"},
+    ]
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = embed_corpus(client, Source(files=[corpus]), open_sink(tmp_path / "out.jsonl"))
+    assert summary.written == 4 and summary.usage.requests == 4  # 8 inputs sent, 2 a request
+    assert [s.inputs for s in emu.seen] == [2, 2, 2, 2]
+    written = {row["id"]: row for row in read_jsonl(tmp_path / "out.jsonl")}
+    assert written["long1"]["vector"] == pytest.approx(want) and written["long2"]["vector"] == pytest.approx(want)
+    assert written["a"]["text"] == "短" and written["long1"]["text"] == LONG
+
+
 def test_command_line_splits(emulator_process, emu, tmp_path):  # noqa: F811
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"id": "long", "text": LONG}) + "\n")
