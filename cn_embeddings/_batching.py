@@ -98,6 +98,7 @@ class Failure:
                 "%s %s: the call failed, %d of %d inputs not embedded: %s",
                 labels.vendor, labels.model, len(record.not_embedded),
                 len(record.not_embedded) + len(record.embedded), " ".join(str(error).split()),
+                extra={"call_failed": True},  # the CLI says it in its own error line
             )  # fmt: skip
             raise error
         raise self.error

@@ -181,16 +181,9 @@ def check_image(media: Media, limits: ImageLimits, index: int, model: str, fit: 
         media = replace(media, data=data, format=sniff_format(data) or media.format)
         image = _open(data, index, media.format)
     orientation = _orientation(image) if image is not None else 1
-    dims = image.size if image is not None else None
-    if dims is not None and orientation in QUARTER_TURNS:
-        dims = (dims[1], dims[0])
-    if dims is not None and limits.max_aspect is not None and max(dims) / max(min(dims), 1) > limits.max_aspect:
-        raise InvalidInputError(
-            f"image is {dims[0]}x{dims[1]}; {model} accepts an aspect ratio of at most "
-            f"{limits.max_aspect:g}:1 (no resizing can fix that)",
-            index=index,
-            rule="image-aspect",
-        )
+    dims = _upright_size(image, orientation) if image is not None else None
+    if dims is not None:
+        _check_aspect(dims, limits, index, model)
     problems = _problems(len(data), dims, limits)
     if not problems and not (fit and orientation != 1):
         return media
@@ -215,6 +208,22 @@ def check_image(media: Media, limits: ImageLimits, index: int, model: str, fit: 
         len(fitted.data or b""),
     )
     return fitted
+
+
+def _upright_size(image: Any, orientation: int) -> tuple[int, int]:
+    """(width, height) as the image is seen once its EXIF orientation is applied."""
+    width, height = image.size
+    return (height, width) if orientation in QUARTER_TURNS else (width, height)
+
+
+def _check_aspect(dims: tuple[int, int], limits: ImageLimits, index: int, model: str) -> None:
+    if limits.max_aspect is not None and max(dims) / max(min(dims), 1) > limits.max_aspect:
+        raise InvalidInputError(
+            f"image is {dims[0]}x{dims[1]}; {model} accepts an aspect ratio of at most "
+            f"{limits.max_aspect:g}:1 (no resizing can fix that)",
+            index=index,
+            rule="image-aspect",
+        )
 
 
 def _scale_range(w: int, h: int, limits: ImageLimits) -> tuple[float, float]:

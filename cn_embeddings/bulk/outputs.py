@@ -31,7 +31,23 @@ def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
         return QdrantSink(f"qdrant://{parts.netloc}", name)
     path = Path(output)
     parent = path.parent if str(path.parent) else Path(".")
-    if path.suffix.lower() in (".lance", ".qdrant") and not parent.exists():
+    suffix = path.suffix.lower()
+    _check_folder(parent, suffix)
+    _check_path(path, suffix)
+    held = OutputLock(path)  # before any sink opens the output: a second job learns who holds it
+    try:
+        sink = _local_sink(path, parent, suffix, rows_per_part)
+    except BaseException:
+        held.release()
+        raise
+    sink.hold(held)
+    sink.settings_path = path.parent / f".{path.name}.settings.json"  # beside the output, like its lock
+    return sink
+
+
+def _check_folder(parent: Path, suffix: str) -> None:
+    """The output's folder exists (a LanceDB or Qdrant one is created) and is writable."""
+    if suffix in (".lance", ".qdrant") and not parent.exists():
         try:
             parent.mkdir(parents=True)  # a LanceDB or Qdrant folder is the job's to create
         except OSError as error:
@@ -40,7 +56,10 @@ def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
         raise ConfigurationError(f"output folder {parent} does not exist (create it first)")
     if not os.access(parent, os.W_OK):
         raise ConfigurationError(f"output folder {parent} is not writable")
-    suffix = path.suffix.lower()
+
+
+def _check_path(path: Path, suffix: str) -> None:
+    """The output is of a kind the job writes, and what is there already is of that kind."""
     if suffix not in (".lance", ".qdrant", ".parquet", ".jsonl"):
         raise ConfigurationError(
             f"{path}: an output is X.jsonl, X.parquet (a folder), DIR/NAME.lance, DIR/NAME.qdrant, "
@@ -54,15 +73,6 @@ def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
         raise ConfigurationError(f"{path} is a folder; give a .jsonl file or a .parquet folder")
     if suffix == ".jsonl" and path.exists() and not path.is_file():
         raise ConfigurationError(f"{path} is not a regular file (a device or a pipe); give a .jsonl file")
-    held = OutputLock(path)  # before any sink opens the output: a second job learns who holds it
-    try:
-        sink = _local_sink(path, parent, suffix, rows_per_part)
-    except BaseException:
-        held.release()
-        raise
-    sink.hold(held)
-    sink.settings_path = path.parent / f".{path.name}.settings.json"  # beside the output, like its lock
-    return sink
 
 
 def _local_sink(path: Path, parent: Path, suffix: str, rows_per_part: int) -> Sink:

@@ -326,24 +326,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs"
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    fmt = argparse.RawDescriptionHelpFormatter
+    for build in (_demo_parser, _embed_parser, _rerank_parser, _check_parser, _emulator_parser):
+        build(sub, common)
+    return parser
 
+
+def _demo_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``demo``: the main job end to end."""
     demo = sub.add_parser(
         "demo",
         parents=[common],
         help="the main job end to end, offline unless credentials are set",
         epilog=EXAMPLES["demo"],
-        formatter_class=fmt,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--live", action="store_true", help="use the real clouds for every vendor")
     demo.set_defaults(func=cmd_demo)
 
+
+def _embed_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``embed``: a corpus into an output, resumable."""
     embed = sub.add_parser(
         "embed",
         parents=[common],
         help="embed a corpus into JSON Lines, Parquet, LanceDB or Qdrant, resumable",
         epilog=EXAMPLES["embed"],
-        formatter_class=fmt,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     embed.add_argument("--provider", choices=PROVIDERS, required=True, help="the vendor")
     embed.add_argument("--model", help="the model (default: the vendor's default model)")
@@ -375,12 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_flags(embed)
     embed.set_defaults(func=cmd_embed)
 
+
+def _rerank_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``rerank``: documents ranked for a query."""
     rerank = sub.add_parser(
         "rerank",
         parents=[common],
         help="rank documents for a query (JSON Lines, best first)",
         epilog=EXAMPLES["rerank"],
-        formatter_class=fmt,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rerank.add_argument("--provider", choices=tuple(RERANKERS), required=True, help="the vendor")
     rerank.add_argument("--model", help="the rerank model (default: the vendor's default)")
@@ -394,24 +405,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_flags(rerank, "rerank")
     rerank.set_defaults(func=cmd_rerank)
 
+
+def _check_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``check``: one minimal call."""
     check = sub.add_parser(
         "check",
         parents=[common],
         help="one minimal call: ok with dimension and latency, or what is wrong",
         epilog=EXAMPLES["check"],
-        formatter_class=fmt,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("--provider", choices=PROVIDERS, required=True, help="the vendor")
     check.add_argument("--model", help="the model (default: the vendor's default model)")
     add_option_flags(check)
     check.set_defaults(func=cmd_check)
 
+
+def _emulator_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``emulator``: the offline emulator."""
     emu = sub.add_parser(
         "emulator",
         parents=[common],
         help="run the offline emulator for your own tests",
         epilog=EXAMPLES["emulator"],
-        formatter_class=fmt,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     emu.add_argument("--port", type=int, default=8808, help="the port on 127.0.0.1 (default: 8808; 0 picks a free one)")
     emu.add_argument("--latency-ms", type=float, default=0.0, help="milliseconds added before every answer")
@@ -460,7 +477,6 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--stall-rate", type=float, default=0.0, help="share of requests that never answer")
     emu.add_argument("--seed", type=int, default=0, help="seed of the random faults, so a run can be repeated")
     emu.set_defaults(func=cmd_emulator)
-    return parser
 
 
 def _hint(error: Exception) -> str:
@@ -487,13 +503,26 @@ def _hint(error: Exception) -> str:
     if isinstance(error, APIError) and error.code and "Signature" in error.code and "clock" not in str(error):
         return "hint: check the SecretKey (and that it has no stray spaces)"
     if isinstance(error, APIError) and error.status_code in (401, 403):
-        return "hint: the API key was rejected; check QIANFAN_API_KEY / ARK_API_KEY"
+        return f"hint: the credentials were rejected; check {_credential_variables(error.vendor)}"
     return ""
+
+
+def _credential_variables(vendor: str) -> str:
+    """The environment variables a vendor's credentials are read from, as its declarations name them."""
+    from ..clients import VENDORS
+    from ..vendors.rerank import VOLCENGINE_CREDENTIALS
+
+    module = VENDORS.get(vendor)
+    declared = module.CREDENTIALS if module is not None else VOLCENGINE_CREDENTIALS if vendor == "volcengine" else ()
+    names = [c.env for c in declared] or [c.env for m in VENDORS.values() for c in m.CREDENTIALS]
+    return " / ".join(names)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # a failed call is the error line below, not a second line
+        handler.addFilter(lambda record: not getattr(record, "call_failed", False))
     try:
         return int(args.func(args))
     except (CNEmbeddingsError, OSError) as error:

@@ -251,60 +251,58 @@ class ArkProtocol(VendorProtocol):
     def prepare(self, items: Sequence[Item], long_inputs: LongInputs, fit_images: bool = False) -> list[Item]:
         if self.endpoint == "text":
             check_modalities(items, {"text"}, self.model)
-        old = self.version is not None and self.version < SERVER_DIMENSIONS_FROM
-        prepared = []
-        for index, item in enumerate(items):
-            if self.sparse and item.modalities != ("text",):
-                raise InvalidInputError(
-                    "sparse embeddings are only allowed for text-only inputs",  # [SEED]
-                    index=index,
-                    rule="sparse-text-only",
-                )
-            if old and item.video is not None:
-                raise InvalidInputError(
-                    f"{self.model} cannot embed video (needs -250615 or later)", index=index, rule="modality"
-                )
-            for media, formats in ((item.image, IMAGE_FORMATS), (item.video, VIDEO_FORMATS)):
-                if media is not None and not media.is_url and media.format not in formats:
-                    raise InvalidInputError(
-                        f"{media.kind} format {media.format} is not one of {sorted(formats)}",
-                        index=index,
-                        rule="format",
-                    )
-            if item.video is not None and len(item.video.data or b"") > MAX_VIDEO_BYTES:
-                raise InvalidInputError(
-                    f"video is {len(item.video.data or b'')} bytes; at most {MAX_VIDEO_BYTES}",
-                    index=index,
-                    rule="video-size",
-                )
-            tuning = {**self.video_defaults, **check_video_options(dict(item.video_options), index)}
-            text, pieces = prepare_text(TEXT_RULE, item, index, long_inputs, self.model)
-            if pieces and (self.sparse or self.multi_embedding):
-                raise InvalidInputError(
-                    "a text split into pieces gets one dense vector, not one sparse or "
-                    "multi-vector (long_inputs='truncate' cuts it)",
-                    index=index,
-                    rule="text-length",
-                )
-            image = check_image(item.image, IMAGE_LIMITS, index, self.model, fit_images) if item.image else None
-            encoded = sum(len(m.data or b"") * 4 // 3 for m in (image, item.video) if m is not None)
-            if encoded > MAX_BODY_BYTES:
-                raise InvalidInputError(
-                    f"the request would carry {encoded} bytes of base64 media; Ark accepts at "
-                    f"most {MAX_BODY_BYTES} per request",
-                    index=index,
-                    rule="body-size",
-                )
-            prepared.append(
-                Item(
-                    text=text,
-                    image=image,
-                    video=item.video,
-                    pieces=pieces,
-                    video_options=tuple(tuning.items()) if item.video is not None else (),
-                )
+        return [self._prepare_one(item, index, long_inputs, fit_images) for index, item in enumerate(items)]
+
+    def _prepare_one(self, item: Item, index: int, long_inputs: LongInputs, fit_images: bool) -> Item:
+        """One input checked against every rule, its text cut or split and its image fitted."""
+        self._check_kinds(item, index)
+        tuning = {**self.video_defaults, **check_video_options(dict(item.video_options), index)}
+        text, pieces = prepare_text(TEXT_RULE, item, index, long_inputs, self.model)
+        if pieces and (self.sparse or self.multi_embedding):
+            raise InvalidInputError(
+                "a text split into pieces gets one dense vector, not one sparse or "
+                "multi-vector (long_inputs='truncate' cuts it)",
+                index=index,
+                rule="text-length",
             )
-        return prepared
+        image = check_image(item.image, IMAGE_LIMITS, index, self.model, fit_images) if item.image else None
+        encoded = sum(len(m.data or b"") * 4 // 3 for m in (image, item.video) if m is not None)
+        if encoded > MAX_BODY_BYTES:
+            raise InvalidInputError(
+                f"the request would carry {encoded} bytes of base64 media; Ark accepts at "
+                f"most {MAX_BODY_BYTES} per request",
+                index=index,
+                rule="body-size",
+            )
+        video_options = tuple(tuning.items()) if item.video is not None else ()
+        return Item(text=text, image=image, video=item.video, pieces=pieces, video_options=video_options)
+
+    def _check_kinds(self, item: Item, index: int) -> None:
+        """What this model takes: text only for sparse vectors, video from -250615, the formats
+        and the video size Ark accepts."""
+        if self.sparse and item.modalities != ("text",):
+            raise InvalidInputError(
+                "sparse embeddings are only allowed for text-only inputs",  # [SEED]
+                index=index,
+                rule="sparse-text-only",
+            )
+        if item.video is not None and self.version is not None and self.version < SERVER_DIMENSIONS_FROM:
+            raise InvalidInputError(
+                f"{self.model} cannot embed video (needs -250615 or later)", index=index, rule="modality"
+            )
+        for media, formats in ((item.image, IMAGE_FORMATS), (item.video, VIDEO_FORMATS)):
+            if media is not None and not media.is_url and media.format not in formats:
+                raise InvalidInputError(
+                    f"{media.kind} format {media.format} is not one of {sorted(formats)}",
+                    index=index,
+                    rule="format",
+                )
+        if item.video is not None and len(item.video.data or b"") > MAX_VIDEO_BYTES:
+            raise InvalidInputError(
+                f"video is {len(item.video.data or b'')} bytes; at most {MAX_VIDEO_BYTES}",
+                index=index,
+                rule="video-size",
+            )
 
     def body(self, items: Sequence[Item]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model}

@@ -317,6 +317,17 @@ def test_cli_errors_are_one_line_with_a_hint(emulator_process, tmp_path):
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
 
 
+@pytest.mark.parametrize(
+    "vendor,named,other", [("ark", "ARK_API_KEY", "QIANFAN"), ("qianfan", "QIANFAN_API_KEY", "ARK")]
+)
+def test_a_rejected_key_is_one_line_naming_that_vendors_variables(emulator_process, vendor, named, other):
+    env = {**emulator_process, named: "wrong-key"}
+    result = run(["check", "--provider", vendor], env)
+    assert result.returncode != 0 and "hint: the credentials were rejected; check" in result.stderr
+    assert named in result.stderr and other not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 2, "the error line and its hint, no log line repeating it"
+
+
 def test_rerank_prints_the_ranking_best_first(emulator_process, tmp_path):
     from cn_embeddings.testing import relevance
 
