@@ -24,7 +24,7 @@ import contextvars
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -43,6 +43,7 @@ B = TypeVar("B")
 T = TypeVar("T")
 R = TypeVar("R", bound=Answer)
 Progress = Callable[[int], None]
+GROW_EVERY = 0.05  # seconds between looks at how many workers are wanted
 WORKERS_PER_PLACE = 2  # workers per request allowed in flight: one waits out a retry beside each one sent
 
 
@@ -175,12 +176,15 @@ def run_batches(
     keep: bool = True,
     gentle: bool = False,
     known: int | None = None,
+    wanted: Callable[[], int] | None = None,
 ) -> Outcome[B, R]:
     """Run the batches on worker threads while the caller's thread only waits.
 
     ``cancel`` may be set from outside (a drain). Ctrl-C stops the call, or drains it when
     ``gentle`` (the bulk job: answers on the wire are written). ``keep`` False keeps no results
-    (the caller's ``call`` consumed them); ``known``: how many batches there are, if known."""
+    (the caller's ``call`` consumed them); ``known``: how many batches there are, if known.
+    ``wanted``: how many workers are of use now (the bulk job's credits), when fewer than the
+    most: the pool grows to it as it rises, so a job that needs a few holds a few threads."""
     outcome: Outcome[B, R] = Outcome()
     cancel = cancel or Cancel()
     plan = _Plan(batches, outcome, keep)
@@ -198,12 +202,22 @@ def run_batches(
                 cancel.set()  # nothing new; what is on the wire is read and kept
                 return
             _finished(outcome, cancel, progress, index, batch, result, keep)  # type: ignore[arg-type]
+            del result, batch  # not held while the next batch waits its turn (a bulk job keeps none)
 
-    workers = worker_count(max_concurrency) if known is None else min(worker_count(max_concurrency), known)
-    pool = ThreadPoolExecutor(max(workers, 1), thread_name_prefix="cn-embeddings")
-    try:
+    most = max(worker_count(max_concurrency) if known is None else min(worker_count(max_concurrency), known), 1)
+    pool = ThreadPoolExecutor(most, thread_name_prefix="cn-embeddings")
+    futures: list[Future[None]] = []
+
+    def grow() -> None:
         # each worker runs in a copy of the caller's context: the call's span is its attempts' parent
-        futures = [pool.submit(contextvars.copy_context().run, worker) for _ in range(max(workers, 1))]
+        while len(futures) < (most if wanted is None else min(max(wanted(), 1), most)) and not cancel.is_set():
+            futures.append(pool.submit(contextvars.copy_context().run, worker))
+
+    try:
+        grow()
+        while not all(future.done() for future in futures):
+            wait(futures, GROW_EVERY if wanted is not None else None, FIRST_EXCEPTION)
+            grow()
         for future in futures:
             future.result()
     except BaseException as interrupt:  # noqa: BLE001 - Ctrl-C while the caller waits
@@ -265,6 +279,7 @@ async def arun_batches(
                 cancel.set()
                 return
             _finished(outcome, cancel, progress, index, batch, result, keep)  # type: ignore[arg-type]
+            del result, batch  # not held while the next batch waits its turn (a bulk job keeps none)
 
     workers = worker_count(max_concurrency) if known is None else min(worker_count(max_concurrency), known)
     tasks = [asyncio.ensure_future(worker()) for _ in range(max(workers, 1))]

@@ -193,8 +193,9 @@ class EmbeddingClient(SparseReuse, Closeable):
         stderr (tqdm when installed). ``cancel``: a :class:`~cn_embeddings._flow.Cancel` another
         thread may set to drain the call (requests on the wire run to their answer, then nothing
         more) or stop it; the call then raises with its record."""
-        with telemetry.operation(self.labels, len(inputs)) as call:
+        with telemetry.operation(self.labels) as call:
             items, sent, owners, batches = self._plan(inputs, default)
+            call.set("cn_embeddings.inputs", len(items))
             if not batches:
                 return EmbeddingResult([], Usage())
             sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
@@ -221,8 +222,9 @@ class EmbeddingClient(SparseReuse, Closeable):
         cancel: Cancel | None = None,
     ) -> EmbeddingResult:
         """The same as :meth:`embed`, on the running event loop."""
-        with telemetry.operation(self.labels, len(inputs)) as call:
+        with telemetry.operation(self.labels) as call:
             items, sent, owners, batches = self._plan(inputs, default)
+            call.set("cn_embeddings.inputs", len(items))
             if not batches:
                 return EmbeddingResult([], Usage())
             connections = self._connections

@@ -137,7 +137,7 @@ class CNEmbeddingsError(Exception):
         form (``redactor``: a :class:`cn_embeddings._secret.Redactor`); this error is left as it is."""
         if not redactor:
             return self
-        copy = _copy.copy(self)
+        copy = _copy.copy(self).with_traceback(self.__traceback__)  # where it was raised, for debugging
         copy.message = redactor.redact(self.message)
         copy.args = (copy.message,)
         vendor_message = getattr(self, "vendor_message", None)

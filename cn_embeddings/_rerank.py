@@ -106,8 +106,9 @@ class RerankClient(Closeable):
 
         Bad input is refused before any request (InvalidInputError naming the item and the rule);
         no documents give an empty ranking without a request."""
-        with telemetry.operation(self.labels, len(documents)) as call:
+        with telemetry.operation(self.labels) as call:
             batches = self._plan(query, documents, top_n)
+            call.set("cn_embeddings.inputs", len(documents))
             if not batches:
                 return RerankResult([], Usage())
             sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
@@ -126,8 +127,9 @@ class RerankClient(Closeable):
         self, query: str, documents: Sequence[str], top_n: int | None = None, *, cancel: Cancel | None = None
     ) -> RerankResult:
         """The same as :meth:`rerank`, on the running event loop."""
-        with telemetry.operation(self.labels, len(documents)) as call:
+        with telemetry.operation(self.labels) as call:
             batches = self._plan(query, documents, top_n)
+            call.set("cn_embeddings.inputs", len(documents))
             if not batches:
                 return RerankResult([], Usage())
             sender, headers = self._sender(

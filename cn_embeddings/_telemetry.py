@@ -199,14 +199,17 @@ _OFF = Operation(None, Labels("", "", "", ""), None)
 
 
 @contextlib.contextmanager
-def operation(labels: Labels, inputs: int, *, name: str | None = None) -> Iterator[Operation]:
+def operation(labels: Labels, inputs: int | None = None, *, name: str | None = None) -> Iterator[Operation]:
     """The span of one call (the current span inside it, so that attempts in worker threads and
-    tasks are its children), and the call's duration and token metrics when it ends."""
+    tasks are its children), and the call's duration and token metrics when it ends. ``inputs``:
+    how many, when known before the inputs are checked."""
     otel = _otel()
     if otel is None:
         yield _OFF
         return
-    attributes: dict[str, str | int] = {**labels.attributes(), "cn_embeddings.inputs": inputs}
+    attributes: dict[str, str | int] = {**labels.attributes()}
+    if inputs is not None:
+        attributes["cn_embeddings.inputs"] = inputs
     started = time.perf_counter()
     with otel.tracer.start_as_current_span(
         name or f"{labels.operation} {labels.model}",

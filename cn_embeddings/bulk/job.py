@@ -33,7 +33,7 @@ from typing import Any
 
 from .. import _longtext
 from .. import _telemetry as telemetry
-from .._batching import pack, run_batches
+from .._batching import pack, run_batches, worker_count
 from .._client import EmbeddingClient
 from .._exceptions import BulkError, ConfigurationError, InvalidInputError
 from .._flow import Cancel
@@ -41,6 +41,7 @@ from .._inputs import Item
 from .._progress import progress_bar
 from .._types import BatchResult, Usage
 from .columns import FieldKinds
+from .credits import Credits
 from .keysets import InputIds, OutputIds, prefix
 from .sinks import Existing, Row, Sink
 from .sources import Record
@@ -113,7 +114,7 @@ class _Entry:
     given: bool = True  # whether the id was given, or derived from the content
 
 
-class _Spill:
+class _Checked:
     """The first pass's checked entries, in order, in a temporary file that the second pass reads
     back (one pickle per entry, so memory holds one at a time)."""
 
@@ -182,7 +183,7 @@ class _Plan:
 
     done: OutputIds
     repeated: set[int]
-    checked: _Spill
+    checked: _Checked
 
 
 def embed_corpus(
@@ -203,7 +204,7 @@ def embed_corpus(
     started = time.perf_counter()
     model = client.protocol.model
     settings = vector_settings(client)
-    checked = _Spill()
+    checked = _Checked()
     try:
         try:
             existing, plan, todo, kinds = _first_pass(client, source, sink, model, settings, summary, checked)
@@ -264,7 +265,7 @@ def _first_pass(
     model: str,
     settings: dict[str, Any],
     summary: Summary,
-    checked: _Spill,
+    checked: _Checked,
 ) -> tuple[Existing, _Plan, int, dict[str, str]]:
     """Check every record and the output before any request: (what the output holds, the plan the
     second pass follows, how many it sends, the kinds of the input's other columns). Memory holds
@@ -303,7 +304,7 @@ def _first_pass(
     return existing, _Plan(done, twice, checked), todo, kinds.kinds()
 
 
-def _duplicate_id(checked: _Spill, key_prefix: int) -> InvalidInputError:
+def _duplicate_id(checked: _Checked, key_prefix: int) -> InvalidInputError:
     """The error for the second record with an id an earlier one has (the checked entries are
     read back to name it: only digests of the ids were kept)."""
     first = True
@@ -372,6 +373,7 @@ class _Window:
         self.client, self.sink, self.model, self.dimension = client, sink, model, dimension
         self.summary, self.progress = summary, progress
         self.lock = threading.Lock()
+        self.credits = Credits(worker_count(client.max_concurrency))
         self.pieces: dict[int, list[list[float] | None]] = {}  # id(entry) -> its pieces' vectors so far
 
     def run(self, entries: Iterator[_Entry]) -> None:
@@ -379,7 +381,9 @@ class _Window:
         client = self.client
         batches = pack(client.protocol, _units(entries), client.batch_size, lambda unit: unit.item)
         try:
-            outcome = run_batches(batches, self._one, client.max_concurrency, keep=False, gentle=True)
+            outcome = run_batches(
+                batches, self._one, client.max_concurrency, keep=False, gentle=True, wanted=self.credits.workers
+            )
         finally:
             self.sink.close()
         if outcome.failure is None:
@@ -390,7 +394,20 @@ class _Window:
         raise BulkError(failure, self.summary, self.summary.not_embedded) from failure
 
     def _one(self, batch: list[_Unit], cancel: Cancel) -> BatchResult:
-        result = self.client.run_batch([unit.item for unit in batch], cancel)
+        taken = self.credits.take(cancel)  # sending waits for writing (see .credits)
+        answered = None
+        try:
+            result = self.client.run_batch([unit.item for unit in batch], cancel)
+            answered = self.credits.clock()
+            written = self._write(batch, result)
+        finally:
+            self.credits.give(taken, answered)
+        if self.progress:
+            self.progress(written)
+        return result
+
+    def _write(self, batch: list[_Unit], result: BatchResult) -> int:
+        """Write a batch's rows (a split entry's once all its pieces are in); how many were written."""
         with self.lock:
             rows = []
             for i, (unit, vector) in enumerate(zip(batch, result.vectors, strict=True)):
@@ -406,9 +423,7 @@ class _Window:
             self._check_dimension(rows)
             self.sink.write(rows, self.model)
             self.summary.written += len(rows)
-        if self.progress:
-            self.progress(len(rows))
-        return result
+        return len(rows)
 
     def _piece(self, unit: _Unit, vector: list[float]) -> list[float] | None:
         """Keep one piece's vector; the entry's merged vector once every piece is in."""

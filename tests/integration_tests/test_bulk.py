@@ -89,6 +89,41 @@ def test_each_record_is_read_and_checked_once(emu, tmp_path, monkeypatch):
     assert len(checked) == 4
 
 
+def test_a_slow_output_holds_the_senders_back(emu, tmp_path):
+    """Answers faster than the output takes them: requests wait for writing (credits), so the
+    answers held at once, and the threads holding them, stay few however long the corpus."""
+    import threading
+    import time
+
+    from cn_embeddings.bulk.credits import INITIAL_CREDITS, SPARE
+
+    sink = open_sink(tmp_path / "out.jsonl")
+    real_write, unwritten, most, workers = sink.write, [0], [0], [0]
+    lock = threading.Lock()
+    client = emu.client("qianfan", "embedding-v1", requests_per_second=0)
+    real_run = client.run_batch
+
+    def run_batch(items, cancel):
+        result = real_run(items, cancel)
+        with lock:
+            unwritten[0] += 1
+            most[0] = max(most[0], unwritten[0])
+            workers[0] = max(workers[0], sum(t.name.startswith("cn-embeddings_") for t in threading.enumerate()))
+        return result
+
+    def slow_write(rows, model):
+        time.sleep(0.01)
+        real_write(rows, model)
+        with lock:
+            unwritten[0] -= 1
+
+    client.run_batch, sink.write = run_batch, slow_write
+    summary = embed_corpus(client, Source(texts=[f"text {i}" for i in range(3200)]), sink)
+    assert summary.written == 3200 and len(emu.seen) == 200
+    assert most[0] <= INITIAL_CREDITS, f"{most[0]} answers waited for the writer at once"
+    assert workers[0] <= INITIAL_CREDITS + SPARE, f"{workers[0]} worker threads (the most: 256)"
+
+
 def test_ids_default_to_content_hashes_so_different_texts_do_not_collide(emu, tmp_path):
     out = tmp_path / "o.jsonl"
     embed_corpus(emu.client("qianfan"), Source(texts=["苹果"]), open_sink(out))

@@ -31,19 +31,31 @@ from cn_embeddings.testing import Emulator, Faults
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class _Switched(SimpleSpanProcessor):
+    """Exports while on: the providers stay installed after this module, recording for nobody."""
+
+    on = True
+
+    def on_end(self, span):
+        if self.on:
+            super().on_end(span)
+
+
 @pytest.fixture(scope="module")
 def otel():
     """(span exporter, metric reader), installed as the process's providers."""
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    processor = _Switched(exporter)
+    tracer_provider.add_span_processor(processor)
     trace.set_tracer_provider(tracer_provider)
     reader = InMemoryMetricReader()
     metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
     if trace.get_tracer_provider() is not tracer_provider:  # pragma: no cover - set by another module
         pytest.fail("another tracer provider was installed first")
     yield exporter, reader
-    tracer_provider.shutdown()  # later tests' spans are not kept
+    processor.on = False  # later tests' spans are not kept
+    exporter.clear()
 
 
 @pytest.fixture
