@@ -7,8 +7,8 @@ back here through the declarations (:func:`cn_embeddings.clients.options_of`,
 ``credentials_of``), which a test holds equal to the fields.
 
 The core clients behind an adapter object are built from its fields and
-rebuilt whenever a field changes (by assignment or ``model_copy(update=...)``),
-so what the object says is what it sends. They live in an :class:`_Runtime`
+rebuilt after a field changes (by assignment, or ``model_copy(update=...)``,
+whose copy builds its own), so what the object says is what it sends. They live in an :class:`_Runtime`
 that copies, deep copies and pickles leave behind: a copy in another process
 builds its own connections and rejoins that process's shared quota.
 """
@@ -46,27 +46,24 @@ def registry(
 
 
 class _Runtime:
-    """The core clients of one adapter object, keyed by the configuration they were built from.
+    """The core clients of one adapter object, built from its fields when first needed and again
+    after a field changed (``stale``).
 
     Never copied or pickled: a copy gets a fresh one and builds its own clients."""
 
-    def __init__(self, owner: int) -> None:
-        self.owner = owner
+    def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.key: Any = None
+        self.stale = True
+        self.http: tuple[int, int] = (0, 0)  # the ids of the httpx clients the core clients were built on
         self.client: EmbeddingClient | None = None
         self.query: EmbeddingClient | None = None
         self.retired = Usage()  # what clients replaced after a configuration change consumed
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _Runtime, (0,)
+        return _Runtime, ()
 
     def __deepcopy__(self, memo: dict[str, Any]) -> _Runtime:
-        return _Runtime(0)
-
-
-_ADAPTER_CLASSES: dict[tuple[str, str, str], type[AdapterMixin]] = {}  # (package, kind, vendor) -> class
-_NEW_RUNTIME = threading.Lock()  # two threads' first calls on one object build one runtime
+        return _Runtime()
 
 
 class AdapterMixin(Closeable, BaseModel):
@@ -76,13 +73,18 @@ class AdapterMixin(Closeable, BaseModel):
     kind: ClassVar[str] = "embeddings"  # or "rerank"
     model_field: ClassVar[str] = "model"
     http_fields: ClassVar[tuple[str, str]] = ("http_client", "http_async_client")
-    _runtime: _Runtime | None = PrivateAttr(default=None)
+    _runtime: _Runtime = PrivateAttr(default_factory=_Runtime)
 
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        if "vendor" in cls.__dict__:
-            _ADAPTER_CLASSES[(cls.__module__.split(".")[0], cls.kind, cls.vendor)] = cls
+    def __copy__(self) -> Any:
+        """A shallow copy (``model_copy``) with a runtime of its own: it builds its own clients."""
+        copy = super().__copy__()
+        copy._runtime = _Runtime()
+        return copy
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if not name.startswith("_"):
+            self._runtime.stale = True  # the next call builds clients from the fields as they are now
 
     @model_validator(mode="before")
     @classmethod
@@ -117,32 +119,24 @@ class AdapterMixin(Closeable, BaseModel):
         """The core clients for the current fields (documents, queries), rebuilt when a field changed:
         :class:`EmbeddingClient` or, for ``kind = "rerank"``, :class:`RerankClient`."""
         runtime = self._runtime
-        if runtime is None or runtime.owner != id(self):  # first use, or a copy carrying the original's runtime
-            with _NEW_RUNTIME:
-                runtime = self._runtime
-                if runtime is None or runtime.owner != id(self):
-                    runtime = _Runtime(id(self))
-                    self._runtime = runtime  # pydantic keeps it in this object's own private dict
-        options = self.client_options()
-        sync_http, async_http = (getattr(self, name) for name in self.http_fields)
-        key = (options, id(sync_http), id(async_http))
         with runtime.lock:
-            if runtime.client is None or runtime.key != key:
+            if runtime.stale:
+                sync_http, async_http = (getattr(self, name) for name in self.http_fields)
                 client = registry(self.kind)[2][self.vendor](
-                    http_client=sync_http, http_async_client=async_http, **options
+                    http_client=sync_http, http_async_client=async_http, **self.client_options()
                 )
-                old, runtime.client, runtime.query, runtime.key = runtime.client, client, client.for_queries(), key
+                old, runtime.client, runtime.query = runtime.client, client, client.for_queries()
+                runtime.stale = False
                 if old is not None:
                     runtime.retired.add(old.usage)
                     old.close()
-            assert runtime.query is not None
+            assert runtime.client is not None and runtime.query is not None
             return runtime.client, runtime.query
 
     @property
     def usage(self) -> Usage:
         """Tokens, images, requests and retries as the vendor reported them, failed calls included."""
         client = self._clients()[0]
-        assert self._runtime is not None
         total = Usage()
         total.add(self._runtime.retired)
         total.add(client.usage)
@@ -150,11 +144,11 @@ class AdapterMixin(Closeable, BaseModel):
 
     def close(self) -> None:
         """Close the connections this object owns (in every event loop it used)."""
-        if self._runtime is not None and self._runtime.client is not None:
+        if self._runtime.client is not None:
             self._runtime.client.close()
 
     async def aclose(self) -> None:
-        if self._runtime is not None and self._runtime.client is not None:
+        if self._runtime.client is not None:
             await self._runtime.client.aclose()
 
     # -- copies: a user-supplied httpx client is shared by deep copies and left out of pickles --
@@ -202,12 +196,9 @@ class RerankClients:
         return client
 
 
-def dense_for_sparse(package: str, dense: Any, fields: dict[str, Any]) -> Any:
-    """The dense object a sparse one answers from: the one given, or ``package``'s Ark embeddings
-    class built from ``fields`` with ``sparse=True`` (both frameworks' sparse classes). The class is
-    found among the adapter classes defined so far, so a sparse module needs not import the
-    embeddings module that imports it."""
-    cls = _ADAPTER_CLASSES[(package, "embeddings", "ark")]
+def dense_for_sparse(cls: type[AdapterMixin], dense: Any, fields: dict[str, Any]) -> Any:
+    """The dense object a sparse one answers from (both frameworks' sparse classes): the one given,
+    or a ``cls`` (the package's Ark embeddings class) built from ``fields`` with ``sparse=True``."""
     if dense is None:
         dense = cls(**{"sparse": True, **fields})
     elif fields:

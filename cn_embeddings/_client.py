@@ -129,6 +129,16 @@ class EmbeddingClient(SparseReuse, Closeable):
         return self._connections.is_closed
 
     @property
+    def auth(self) -> httpx.Auth:
+        """What signs or authorises each request (its repr shows no credential)."""
+        return self._auth
+
+    @property
+    def sparse_cache(self) -> SparseCache:
+        """Sparse vectors received with dense ones, kept for the sparse side of a hybrid store."""
+        return self._sparse
+
+    @property
     def controller(self) -> RateController:
         """The rate controller this client's quota is paced by (shared in the process)."""
         return self._controller

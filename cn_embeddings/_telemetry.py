@@ -140,6 +140,11 @@ def _otel() -> _Otel | None:
     return _state[0]
 
 
+def recording_possible() -> bool:
+    """Whether the OpenTelemetry API is installed (what it records depends on the SDK configured)."""
+    return _otel() is not None
+
+
 def _observe_rates(options: Any) -> Iterator[Any]:
     """The rate gauge: the pacing rate of every controller alive in the process."""
     from opentelemetry.metrics import Observation

@@ -84,7 +84,11 @@ class _DayKey:
 
 
 class TC3Auth(httpx.Auth):
-    """Signs each request when it is sent; sets X-TC-Timestamp and (with STS) X-TC-Token."""
+    """Signs each request when it is sent; sets X-TC-Timestamp and (with STS) X-TC-Token.
+
+    ``clock`` (seconds since the epoch) may be replaced, as tests do to sign at a given time. The
+    day's derived key is cached (``cached_key_date`` says for which day); ``clear_key_cache()``
+    drops it, as a rotated secret key needs."""
 
     requires_request_body = True
 
@@ -101,8 +105,17 @@ class TC3Auth(httpx.Auth):
         self._secret_key = secret_key
         self._token = token
         self._service = service
-        self._clock = clock
+        self.clock = clock
         self._key_cache: _DayKey | None = None
+
+    @property
+    def cached_key_date(self) -> str | None:
+        """The UTC date (YYYY-MM-DD) whose signing key is cached, if any."""
+        cached = self._key_cache
+        return cached.date if cached is not None else None
+
+    def clear_key_cache(self) -> None:
+        self._key_cache = None
 
     def _key_for(self, date: str) -> bytes:
         cached = self._key_cache
@@ -111,7 +124,7 @@ class TC3Auth(httpx.Auth):
         return cached.key
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        timestamp = int(self._clock())
+        timestamp = int(self.clock())
         request.headers["X-TC-Timestamp"] = str(timestamp)
         if self._token is not None:
             request.headers["X-TC-Token"] = self._token.get()

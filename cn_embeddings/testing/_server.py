@@ -74,6 +74,11 @@ class Emulator:
         self._thread: threading.Thread | None = None
 
     @property
+    def port(self) -> int:
+        """The port it listens on (127.0.0.1)."""
+        return int(self._server.server_address[1])
+
+    @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"

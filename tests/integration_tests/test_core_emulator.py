@@ -89,7 +89,7 @@ def test_wrong_keys_are_rejected_by_each_vendor(emu):
 
 def test_clock_skew_is_explained(emu):
     client = emu.client("tencent")
-    client._auth._clock = lambda: 1_000_000_000
+    client.auth.clock = lambda: 1_000_000_000
     with pytest.raises(AuthenticationError, match="clock is off"):
         client.embed_texts(["a"])
 

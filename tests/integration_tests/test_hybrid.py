@@ -188,9 +188,9 @@ def test_the_sparse_is_bounded_and_falls_back_to_requests(emu, monkeypatch):
     from cn_embeddings import _client
 
     client = emu.client("ark", MODEL, sparse=True, dimensions=1024)
-    monkeypatch.setattr(client._sparse, "max_entries", 2)
+    monkeypatch.setattr(client.sparse_cache, "max_entries", 2)
     client.embed(DOCS)
-    assert len(client._sparse) == 2
+    assert len(client.sparse_cache) == 2
     vectors = client.embed_sparse(DOCS)
     assert emu.requests == len(DOCS) + 3  # the three evicted texts were asked again
     assert vectors == [pytest.approx(expected_sparse(t)) for t in DOCS]

@@ -13,7 +13,7 @@ from cn_embeddings.testing import Emulator, _server
 
 
 def raw_request(emu: Emulator, head: bytes, body: bytes = b"") -> bytes:
-    with socket.create_connection(("127.0.0.1", emu._server.server_address[1]), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
         sock.sendall(head + body)
         sock.shutdown(socket.SHUT_WR)
         data = b""
@@ -55,7 +55,7 @@ def test_hostile_bodies_get_the_vendors_envelope_and_no_traceback(capfd):
                     headers=plain,
                     content=json.dumps({"ModelName": "WeCLIPv2-Base", "ImageData": 5}).encode(),
                 ),
-                auth=tencent._auth,
+                auth=tencent.auth,
             )
         tencent.close()
     assert nested.status_code == 400 and nested.json()["error"]["code"] == "InvalidParameter"
@@ -66,7 +66,7 @@ def test_hostile_bodies_get_the_vendors_envelope_and_no_traceback(capfd):
 def test_hang_ups_print_nothing_and_silent_connections_are_dropped(capfd, monkeypatch):
     monkeypatch.setattr(_server, "HANDLER_TIMEOUT", 0.5)
     with Emulator(port=0) as emu:
-        port = emu._server.server_address[1]
+        port = emu.port
         silent = socket.create_connection(("127.0.0.1", port))
         for _ in range(20):  # clients that send a request and hang up before the answer
             with socket.create_connection(("127.0.0.1", port)) as sock:

@@ -61,7 +61,7 @@ def test_reprs_strs_and_dumps(objects):
     for obj in objects:
         texts = [repr(obj), str(obj)]
         client = getattr(obj, "client", obj)
-        texts += [repr(client._auth), repr(client.protocol), repr(vars(client.protocol))]
+        texts += [repr(client.auth), repr(client.protocol), repr(vars(client.protocol))]
         if hasattr(obj, "model_dump"):
             texts += [str(obj.model_dump()), obj.model_dump_json()]
         if hasattr(obj, "lc_secrets"):

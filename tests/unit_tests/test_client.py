@@ -204,7 +204,7 @@ def test_missing_credentials_name_the_variable(monkeypatch):
     with pytest.raises(ConfigurationError, match="TENCENTCLOUD_SECRET_ID"):
         TencentCloudClient()
     monkeypatch.setenv("ARK_API_KEY", "from-env")
-    assert ArkClient()._auth._api_key.get() == "from-env"
+    assert ArkClient().auth.secret_values() == ("from-env",)  # type: ignore[attr-defined]
 
 
 def test_user_http_client_is_still_authenticated_and_default_headers_apply():

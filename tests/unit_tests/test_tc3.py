@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cn_embeddings import Secret, TencentCloudClient
-from cn_embeddings.auth.tc3 import TC3Auth, sign_tc3, utc_date
+from cn_embeddings.auth.tc3 import TC3Auth, sign_tc3, signing_key, utc_date
 
 
 def test_matches_every_official_vector(tc3_vectors):
@@ -116,7 +116,7 @@ def test_auth_signs_the_bytes_on_the_wire_and_resigns_every_attempt():
         zero_waits=True,
         http_client=httpx.Client(transport=httpx.MockTransport(handler)),
     )
-    client._auth._clock = lambda: next(clock)  # type: ignore[attr-defined]
+    client.auth.clock = lambda: next(clock)  # type: ignore[attr-defined]
     assert client.embed_texts(["红色帽子"]) == [[1.0, 0.0]]
     (ts1, auth1, body1), (ts2, auth2, body2) = seen
     assert (ts1, ts2) == ("1700000000", "1700000007") and auth1 != auth2 and body1 == body2
@@ -140,6 +140,9 @@ def test_session_token_header_and_key_cache_per_day():
     )
     signed = next(auth.auth_flow(request))
     assert signed.headers["X-TC-Token"] == "sts-token"
-    assert auth._key_cache is not None and auth._key_cache.date == "2023-11-14"
-    assert "2023-11-14" in repr(vars(auth)) and auth._key_cache.key.hex() not in repr(vars(auth))
+    assert auth.cached_key_date == "2023-11-14"
+    day_key = signing_key("s3cr3t-key", "2023-11-14", "es").hex()
+    assert "2023-11-14" in repr(vars(auth)) and day_key not in repr(vars(auth))
+    auth.clear_key_cache()
+    assert auth.cached_key_date is None
     assert "s3cr3t-key" not in repr(auth) and "sts-token" not in repr(auth)
