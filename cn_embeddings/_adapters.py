@@ -196,9 +196,12 @@ class RerankClients:
         return client
 
 
-def dense_for_sparse(cls: type[AdapterMixin], dense: Any, fields: dict[str, Any]) -> Any:
+def dense_for_sparse(package: str, dense: Any, fields: dict[str, Any]) -> Any:
     """The dense object a sparse one answers from (both frameworks' sparse classes): the one given,
-    or a ``cls`` (the package's Ark embeddings class) built from ``fields`` with ``sparse=True``."""
+    or ``package``'s Ark embeddings class built from ``fields`` with ``sparse=True``. The class is
+    found among the adapter classes defined so far (Python's own record of subclasses), so a sparse
+    module needs not import the embeddings module that imports it."""
+    cls = _adapter_class(package, "embeddings", "ark")
     if dense is None:
         dense = cls(**{"sparse": True, **fields})
     elif fields:
@@ -206,3 +209,13 @@ def dense_for_sparse(cls: type[AdapterMixin], dense: Any, fields: dict[str, Any]
     if not dense.sparse:
         raise ConfigurationError(f"the dense {cls.__name__} must be built with sparse=True")
     return dense
+
+
+def _adapter_class(package: str, kind: str, vendor: str) -> type[AdapterMixin]:
+    pending = list(AdapterMixin.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__dict__.get("vendor") == vendor and cls.kind == kind and cls.__module__.split(".")[0] == package:
+            return cls
+    raise LookupError(f"no {vendor} {kind} class in {package}")  # pragma: no cover - the package imports it

@@ -12,14 +12,15 @@ needs langchain-milvus.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_qdrant import SparseEmbeddings, SparseVector
 
 from cn_embeddings._adapters import dense_for_sparse
 from cn_embeddings._types import SparseVector as SparseDict
 
-from .embeddings import ArkEmbeddings
+if TYPE_CHECKING:
+    from .embeddings import ArkEmbeddings
 
 __all__ = ["ArkSparseEmbeddings"]
 
@@ -35,7 +36,7 @@ class ArkSparseEmbeddings(SparseEmbeddings):
     retrieval_mode=RetrievalMode.HYBRID)``. Queries get ``query_instructions`` as the dense ones do."""
 
     def __init__(self, dense: ArkEmbeddings | None = None, **fields: Any) -> None:
-        self.dense = dense_for_sparse(ArkEmbeddings, dense, fields)
+        self.dense = dense_for_sparse(__package__, dense, fields)
 
     def __repr__(self) -> str:
         return f"ArkSparseEmbeddings(model={self.dense.model!r})"

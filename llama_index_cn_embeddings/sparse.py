@@ -10,14 +10,15 @@ api_key=...)``), it sends its own requests.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.embeddings.base_sparse import BaseSparseEmbedding, SparseEmbedding
 from pydantic import PrivateAttr
 
 from cn_embeddings._adapters import dense_for_sparse
 
-from .embeddings import ArkEmbedding
+if TYPE_CHECKING:
+    from .embeddings import ArkEmbedding
 
 __all__ = ["ArkSparseEmbedding"]
 
@@ -41,7 +42,7 @@ class ArkSparseEmbedding(BaseSparseEmbedding):
 
     def __init__(self, dense: ArkEmbedding | None = None, **fields: Any) -> None:
         batch = fields.pop("embed_batch_size", None)
-        dense = dense_for_sparse(ArkEmbedding, dense, fields)
+        dense = dense_for_sparse(__package__, dense, fields)
         super().__init__(model_name=dense.model_name, embed_batch_size=batch or dense.embed_batch_size)
         self._dense = dense
 

@@ -18,4 +18,5 @@ python3 -m venv .venv
 .venv/bin/ruff format --check cn_embeddings langchain_cn_embeddings llama_index_cn_embeddings tests benchmarks scripts
 .venv/bin/ruff check cn_embeddings langchain_cn_embeddings llama_index_cn_embeddings tests benchmarks scripts
 .venv/bin/mypy  # strict, on the three packages (pyproject.toml)
+.venv/bin/python scripts/spellings.py --check  # the typed spellings of the options are what their declarations give
 exec .venv/bin/python -m pytest -q "$@"
