@@ -1,8 +1,8 @@
 """The framework-free rerank client: check, split into requests, send, merge into one ranking.
 
-It runs on the embedding client's options core: the same retry flow, rate
-controller (one per quota), sender, deadlines, redaction, connections and
-typed errors. Documents beyond what one request takes are split into
+It runs on the same :class:`~cn_embeddings._core.CallCore` as the embedding
+client: the same retry flow, rate controller (one per quota), sender,
+deadlines, redaction, connections and typed errors. Documents beyond what one request takes are split into
 consecutive requests sent concurrently; every request asks for all its scores,
 so the scores merge into one global ranking, best first (ties in input order).
 """
@@ -15,29 +15,19 @@ from typing import Any, ClassVar
 import httpx
 
 from . import _telemetry as telemetry
-from ._batching import Outcome, arun_batches, run_batches
-from ._client import (
-    check_extra_body,
-    default_headers,
-    labels_of,
-    make_controller,
-    options_from,
-    quota_key,
-    with_defaults,
-)
-from ._connections import Closeable, Connections
+from ._batching import Outcome
+from ._connections import Connections
+from ._core import CallCore, options_from
 from ._exceptions import CallRecord, InvalidInputError
-from ._flow import Cancel, Flow, Sender, batch_flow, run_async, run_sync
+from ._flow import Cancel, Flow
 from ._options import ClientOptions
-from ._retry import RetryPolicy
-from ._secret import Redactor
 from ._types import Ranked, RerankBatch, RerankResult, Usage, UsageCounter
 from .vendors.rerank import RerankProtocol
 
 __all__ = ["RerankClient"]
 
 
-class RerankClient(Closeable):
+class RerankClient(CallCore):
     """Reranks documents for a query with one vendor model: :meth:`rerank` and :meth:`arerank`."""
 
     vendor: ClassVar[str] = ""
@@ -61,20 +51,10 @@ class RerankClient(Closeable):
         http_client: httpx.Client | None,
         http_async_client: httpx.AsyncClient | None,
     ) -> None:
-        self.protocol = protocol
-        self._auth = auth
-        self.options = options
-        self.policy = RetryPolicy(max_retries=options.max_retries, zero_waits=options.zero_waits)
-        self.default_headers = default_headers(options)
-        self.batch_size = protocol.batch_size(options.batch_size)
-        self._usage = UsageCounter()
-        self._connections = Connections(options, http_client, http_async_client)
-        self._redactor = Redactor(getattr(auth, "secret_values", tuple)())
-        self.labels = labels_of("rerank", protocol.vendor, protocol.model, protocol.url)
-        key = quota_key(protocol.vendor, protocol.url, auth, protocol.model)
-        self._controller = make_controller(key, protocol.quota, options)
-        if options.extra_body:
-            check_extra_body(options.extra_body, protocol.build_request("q", ["d"]))
+        connections = Connections(options, http_client, http_async_client)
+        probe = lambda: protocol.build_request("q", ["d"])  # noqa: E731
+        self._configure_core(protocol, auth, options, UsageCounter(), connections, "rerank", probe)
+        self.protocol: RerankProtocol = protocol
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vendor={self.protocol.vendor!r}, model={self.protocol.model!r})"
@@ -84,15 +64,6 @@ class RerankClient(Closeable):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._configure(state["protocol"], state["auth"], state["options"], None, None)
-
-    @property
-    def usage(self) -> Usage:
-        """Everything this client consumed so far, failed calls included."""
-        return self._usage.snapshot()
-
-    @property
-    def max_concurrency(self) -> int:
-        return self.options.max_concurrency
 
     def for_queries(self) -> RerankClient:
         return self
@@ -111,15 +82,8 @@ class RerankClient(Closeable):
             call.set("cn_embeddings.inputs", len(documents))
             if not batches:
                 return RerankResult([], Usage())
-            sender, headers = self._sender(self._connections.sync_client(), not self._connections.owns_sync)
-            outcome = run_batches(
-                batches,
-                lambda batch, cancel: run_sync(
-                    self._flow(query, documents, batch, headers), sender, self._controller, cancel
-                ),
-                self.max_concurrency,
-                cancel=cancel,
-                known=len(batches),
+            outcome = self._run(
+                batches, lambda batch, headers: self._rerank_flow(query, documents, batch, headers), cancel=cancel
             )
             return self._finish(len(documents), outcome, top_n, call)
 
@@ -132,25 +96,10 @@ class RerankClient(Closeable):
             call.set("cn_embeddings.inputs", len(documents))
             if not batches:
                 return RerankResult([], Usage())
-            sender, headers = self._sender(
-                await self._connections.async_client(), self._connections.user_async_client is not None
-            )
-            outcome = await arun_batches(
-                batches,
-                lambda batch, cancel: run_async(
-                    self._flow(query, documents, batch, headers), sender, self._controller, cancel
-                ),
-                self.max_concurrency,
-                cancel=cancel,
-                known=len(batches),
+            outcome = await self._arun(
+                batches, lambda batch, headers: self._rerank_flow(query, documents, batch, headers), cancel=cancel
             )
             return self._finish(len(documents), outcome, top_n, call)
-
-    def close(self) -> None:
-        self._connections.close()
-
-    async def aclose(self) -> None:
-        await self._connections.aclose()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -162,28 +111,15 @@ class RerankClient(Closeable):
         size = self.batch_size
         return [list(range(start, min(start + size, len(documents)))) for start in range(0, len(documents), size)]
 
-    def _sender(self, client: httpx.Client | httpx.AsyncClient, users: bool) -> tuple[Sender, httpx.Headers | None]:
-        return Sender(client, self._auth, self.labels, self._redactor), client.headers if users else None
-
-    def _flow(
+    def _rerank_flow(
         self, query: str, documents: Sequence[str], batch: list[int], user_headers: httpx.Headers | None
     ) -> Flow[RerankBatch]:
         chunk = [documents[i] for i in batch]
-        timeout = self.options.timeout
-        return batch_flow(
-            lambda: with_defaults(
-                self.protocol.build_request(query, chunk),
-                self.default_headers,
-                user_headers,
-                timeout,
-                self.options.extra_body,
-            ),
+        return self._flow(
+            lambda: self.protocol.build_request(query, chunk),
             lambda response: self.protocol.parse_response(response, len(chunk)),
-            self.policy,
-            self._redactor,
-            timeout,
             self.protocol.token_estimate(query, chunk),
-            controlled=self._controller.adaptive,
+            user_headers,
         )
 
     def _finish(

@@ -114,7 +114,7 @@ def test_default_models_and_version_live_in_one_place():
         assert CLIENTS[vendor](**credentials(vendor)).protocol.model == DEFAULT_MODELS[vendor]
     from importlib.metadata import version
 
-    from cn_embeddings._client import USER_AGENT
+    from cn_embeddings._core import USER_AGENT
 
     assert version("cn-embeddings") == cn_embeddings.__version__ and USER_AGENT.endswith(cn_embeddings.__version__)
 
