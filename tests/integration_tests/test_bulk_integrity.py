@@ -89,14 +89,10 @@ def test_an_input_that_grows_during_the_run_sends_only_what_the_first_pass_check
     corpus.write_text("".join(f"line {i}\n" for i in range(20)), encoding="utf-8")
 
     class Growing(Source):
-        passes = 0
-
         def __iter__(self):
-            Growing.passes += 1
-            if Growing.passes == 2:  # between the check and the sending, the file grows
-                with open(corpus, "a", encoding="utf-8") as fh:
-                    fh.write("".join(f"late {i}\n" for i in range(5)))
-            return super().__iter__()
+            yield from super().__iter__()
+            with open(corpus, "a", encoding="utf-8") as fh:  # once read and checked, before any sending
+                fh.write("".join(f"late {i}\n" for i in range(5)))
 
     out = tmp_path / "out.jsonl"
     summary = embed_corpus(emulator.client("qianfan"), Growing(files=[corpus]), open_sink(out))
