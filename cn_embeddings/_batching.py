@@ -222,23 +222,33 @@ def run_batches(
             future.result()
     except BaseException as interrupt:  # noqa: BLE001 - Ctrl-C while the caller waits
         outcome.fail(None, interrupt)
-        cancel.set() if gentle else cancel.stop()
+        _interrupted(cancel, gentle)
     finally:
         cancel.set()
-        _join(pool, outcome, cancel, gentle)
+        _join(pool, outcome, cancel)
     return _unless_drained(outcome, plan)
 
 
-def _join(pool: ThreadPoolExecutor, outcome: Outcome[Any, Any], cancel: Cancel, gentle: bool) -> None:
+def _interrupted(cancel: Cancel, gentle: bool) -> None:
+    """A Ctrl-C stops the run (reads on the wire end within a slice). A ``gentle`` run (the bulk
+    job) is drained by the first one, its answers on the wire written, and stopped by a second."""
+    if gentle and not cancel.is_set():
+        cancel.set()
+    else:
+        cancel.stop()
+
+
+def _join(pool: ThreadPoolExecutor, outcome: Outcome[Any, Any], cancel: Cancel) -> None:
     """Wait for every worker, even through a Ctrl-C that lands while waiting: it is the run's
-    interruption, as one landing earlier is, and no worker is left running behind the caller."""
+    interruption (a second one, while a drain waits, stops the run), and no worker is left running
+    behind the caller."""
     while True:
         try:
             pool.shutdown(wait=True, cancel_futures=True)
             return
         except BaseException as interrupt:  # noqa: BLE001 - recorded, raised by the caller
             outcome.fail(None, interrupt)
-            cancel.set() if gentle else cancel.stop()
+            cancel.stop()
 
 
 def _unless_drained(outcome: Outcome[B, R], plan: _Plan[B]) -> Outcome[B, R]:

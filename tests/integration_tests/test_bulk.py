@@ -124,6 +124,32 @@ def test_a_slow_output_holds_the_senders_back(emu, tmp_path):
     assert workers[0] <= INITIAL_CREDITS + SPARE, f"{workers[0]} worker threads (the most: 256)"
 
 
+def test_a_second_ctrl_c_stops_a_drain_at_once(tmp_path):
+    """The first Ctrl-C drains (answers on the wire are awaited and written); a second while it
+    drains stops the job within a slice, even with answers 5 s away."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from cn_embeddings.testing import Emulator, Faults
+
+    with Emulator(faults=Faults(latency_ms=5000)) as slow:
+        client = slow.client("qianfan", batch_size=1, max_concurrency=4, requests_per_second=0)
+        signals: list[float] = []
+
+        def interrupt() -> None:
+            signals.append(time.monotonic())
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Timer(1.0, interrupt).start()
+        threading.Timer(1.5, interrupt).start()
+        with pytest.raises(KeyboardInterrupt):
+            embed_corpus(client, Source(texts=[f"t{i}" for i in range(40)]), open_sink(tmp_path / "o.jsonl"))
+        ended = time.monotonic()
+    assert len(signals) == 2 and ended - signals[1] < 1.0, f"{ended - signals[1]:.1f} s after the second Ctrl-C"
+
+
 def test_ids_default_to_content_hashes_so_different_texts_do_not_collide(emu, tmp_path):
     out = tmp_path / "o.jsonl"
     embed_corpus(emu.client("qianfan"), Source(texts=["苹果"]), open_sink(out))
