@@ -215,8 +215,8 @@ def run_batches(
 
     try:
         grow()
-        while not all(future.done() for future in futures):
-            wait(futures, GROW_EVERY if wanted is not None else None, FIRST_EXCEPTION)
+        while wanted is not None and not all(future.done() for future in futures):
+            wait(futures, GROW_EVERY, FIRST_EXCEPTION)
             grow()
         for future in futures:
             future.result()

@@ -294,11 +294,18 @@ class Sender:
 
 
 def _advance(
-    flow: Flow[R], slot: Slot, outcome: httpx.Response | CNEmbeddingsError, attempt: Attempt, labels: Labels
+    flow: Flow[R],
+    slot: Slot,
+    outcome: httpx.Response | CNEmbeddingsError,
+    attempt: Attempt,
+    labels: Labels,
+    cancel: Cancel,
 ) -> Send | Sleep:
     """Hand an answer (or a failure) to the flow, and settle the slot with what the flow made of
     it: accepted, refused for quota (which bound), or failed. A quota the answer's headers tell
-    reaches the controller first. Whatever escapes, the slot is settled and the attempt recorded."""
+    reaches the controller first. Whatever escapes, the slot is settled and the attempt recorded;
+    a batch that failed for good drains the call before its place is given back, so that no other
+    batch of the call takes it."""
     status = outcome.status_code if isinstance(outcome, httpx.Response) else None
     said = outcome.headers.get("x-request-id") if isinstance(outcome, httpx.Response) else None
     try:
@@ -310,6 +317,8 @@ def _advance(
         attempt.answered(status, said or getattr(done.value, "request_id", None), None)
         raise
     except BaseException as error:
+        if isinstance(error, BatchFailed):
+            cancel.set()
         _settle_failure(slot, error, labels)
         failure = error.error if isinstance(error, BatchFailed) else error
         attempt.answered(status, said or getattr(failure, "request_id", None), failure)
@@ -370,7 +379,7 @@ def run_sync(flow: Flow[R], sender: Sender, controller: RateController, cancel: 
                 slot.settle(Outcome.FAILED)
                 attempt.answered(None, None, error)
                 raise
-            step = _advance(flow, slot, outcome, attempt, sender.labels)
+            step = _advance(flow, slot, outcome, attempt, sender.labels, cancel)
     except StopIteration as done:
         answer: R = done.value
         return answer
@@ -404,7 +413,7 @@ async def run_async(flow: Flow[R], sender: Sender, controller: RateController, c
                 slot.settle(Outcome.FAILED)
                 attempt.answered(None, None, error)
                 raise
-            step = _advance(flow, slot, outcome, attempt, sender.labels)
+            step = _advance(flow, slot, outcome, attempt, sender.labels, cancel)
     except StopIteration as done:
         answer: R = done.value
         return answer

@@ -29,7 +29,19 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["ATTRIBUTES", "METRICS", "Attempt", "Labels", "Operation", "attempt", "job", "operation", "record"]
+__all__ = [
+    "ATTRIBUTES",
+    "METRICS",
+    "Attempt",
+    "Labels",
+    "Operation",
+    "attached",
+    "attempt",
+    "carrier",
+    "job",
+    "operation",
+    "record",
+]
 
 SCOPE = "cn_embeddings"
 
@@ -94,7 +106,7 @@ class _Otel:
     def __init__(self) -> None:
         from opentelemetry import metrics, trace
 
-        self.trace = trace
+        self.trace, self.metrics = trace, metrics
         self.tracer = trace.get_tracer(SCOPE, __version__)
         meter = metrics.get_meter(SCOPE, __version__)
         self.duration = meter.create_histogram(
@@ -128,7 +140,8 @@ _state: list[_Otel | None] = []  # empty until first looked for
 _state_lock = threading.Lock()
 
 
-def _otel() -> _Otel | None:
+def _api() -> _Otel | None:
+    """The API's instruments (None: the API is not installed)."""
     if _state:
         return _state[0]
     with _state_lock:
@@ -140,9 +153,50 @@ def _otel() -> _Otel | None:
     return _state[0]
 
 
+def _otel() -> _Otel | None:
+    """The instruments, when an SDK (or any provider) is configured for traces or metrics: with the
+    API's default no-op providers nothing would be recorded, so nothing is built either (the
+    providers are looked at on every call, so one configured later is used from then on)."""
+    otel = _api()
+    if otel is None:
+        return None
+    if isinstance(otel.trace.get_tracer_provider(), otel.trace.ProxyTracerProvider) and (
+        type(otel.metrics.get_meter_provider()).__name__ == "_ProxyMeterProvider"  # the API's own placeholder
+    ):
+        return None
+    return otel
+
+
+def carrier() -> dict[str, str]:
+    """The current trace context as W3C ``traceparent`` headers, to carry to another process (a
+    Ray worker), where :func:`attached` makes it the parent of the spans there. Empty without the API."""
+    if _api() is None:
+        return {}
+    from opentelemetry import propagate
+
+    found: dict[str, str] = {}
+    propagate.inject(found)
+    return found
+
+
+@contextlib.contextmanager
+def attached(found: dict[str, str]) -> Iterator[None]:
+    """Spans started inside are children of the context ``found`` carries (see :func:`carrier`)."""
+    if not found or _api() is None:
+        yield
+        return
+    from opentelemetry import context, propagate
+
+    token = context.attach(propagate.extract(found))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
 def recording_possible() -> bool:
     """Whether the OpenTelemetry API is installed (what it records depends on the SDK configured)."""
-    return _otel() is not None
+    return _api() is not None
 
 
 def _observe_rates(options: Any) -> Iterator[Any]:
@@ -174,7 +228,7 @@ def _failed(span: Any, error: BaseException) -> str:
     span.set_attribute("error.type", kind)
     if isinstance(error, CNEmbeddingsError):
         span.record_exception(error)
-    span.set_status(_otel().trace.Status(_otel().trace.StatusCode.ERROR, kind))  # type: ignore[union-attr]
+    span.set_status(_api().trace.Status(_api().trace.StatusCode.ERROR, kind))  # type: ignore[union-attr]
     return kind
 
 

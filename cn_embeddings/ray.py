@@ -6,6 +6,11 @@ row. The client is built once on the driver and pickled into every worker
 actor (credentials included, so that the workers can call the vendor); with
 ``quota_url`` all workers of all nodes share one quota in Redis. Needs the
 ``[ray]`` extra.
+
+With OpenTelemetry configured in the workers too, each batch's call span is a
+child of the span that was current where ``embed_dataset`` was called (its
+W3C trace context travels with the Embedder), so one job span on the driver
+holds the whole run's batches and attempts.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 from array import array
 from typing import Any, Literal
 
+from . import _telemetry as telemetry
 from ._client import EmbeddingClient
 from ._exceptions import CNEmbeddingsError
 from .clients import CLIENTS
@@ -38,11 +44,13 @@ class Embedder:
         output_column: str = "embedding",
         default: Literal["text", "image"] = "text",
         on_error: Literal["raise", "keep"] = "raise",
+        trace_context: dict[str, str] | None = None,
     ) -> None:
         if on_error not in ("raise", "keep"):
             raise ValueError(f"on_error must be 'raise' or 'keep', got {on_error!r}")
         self.client, self.column, self.output_column, self.default = client, column, output_column, default
         self.on_error = on_error
+        self.trace_context = trace_context or {}  # W3C headers of the driver's span (telemetry.carrier)
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
@@ -52,7 +60,8 @@ class Embedder:
         inputs = batch.column(self.column).to_pylist()
         errors: list[str | None] = [None] * len(inputs)
         try:
-            result = self.client.embed(inputs, default=self.default)
+            with telemetry.attached(self.trace_context):
+                result = self.client.embed(inputs, default=self.default)
             vectors: list[Any] = list(result.vectors)
             sparse: list[Any] = list(result.sparse or [])
             multi: list[Any] = list(result.multi_vectors or [])
@@ -120,6 +129,7 @@ def embed_dataset(
     from ray.data import ActorPoolStrategy
 
     kwargs = {"client": client, "column": column, "output_column": output_column, "default": default}
+    kwargs["trace_context"] = telemetry.carrier()  # the caller's span is the parent of the workers' calls
     embedded = ds.map_batches(
         Embedder,
         fn_constructor_kwargs={**kwargs, "on_error": on_error},

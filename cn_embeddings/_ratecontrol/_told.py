@@ -18,11 +18,18 @@ from ._learner import Source
 __all__ = ["told_quota"]
 
 
+NAMES = frozenset({"x-ratelimit-limit-requests", "x-ratelimit-limit-tokens", "ratelimit-policy"})
+
+
 def told_quota(headers: Mapping[str, str]) -> Quota | None:
-    """The quota the headers tell (requests per second, tokens per minute), or None."""
-    rpm = _number(headers.get("x-ratelimit-limit-requests"))
-    tpm = _number(headers.get("x-ratelimit-limit-tokens"))
-    rps = rpm / 60 if rpm else _policy(headers.get("ratelimit-policy"))
+    """The quota the headers tell (requests per second, tokens per minute), or None. Read on every
+    answer, so one pass over the headers finds whether there is anything to read."""
+    told = {name.lower(): value for name, value in headers.items() if name.lower() in NAMES}
+    if not told:
+        return None
+    rpm = _number(told.get("x-ratelimit-limit-requests"))
+    tpm = _number(told.get("x-ratelimit-limit-tokens"))
+    rps = rpm / 60 if rpm else _policy(told.get("ratelimit-policy"))
     if not rps and not tpm:
         return None
     return Quota(rps or None, tpm or None, origin=Source.TOLD)
