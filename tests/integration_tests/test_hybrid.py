@@ -97,9 +97,9 @@ def test_hostile_multi_vector_answers_are_typed_errors(multi, message):
 
 
 def test_a_zstd_bomb_stops_at_the_cap(monkeypatch):
-    from cn_embeddings.vendors import ark
+    from cn_embeddings.vendors import ark_multi
 
-    monkeypatch.setattr(ark, "MULTI_MAX_ROWS", 8)
+    monkeypatch.setattr(ark_multi, "MULTI_MAX_ROWS", 8)
     bomb = base64.b64encode(zstandard.ZstdCompressor().compress(b"\0" * (2048 * 2 * 64))).decode()
     client = ArkClient(
         MODEL,
