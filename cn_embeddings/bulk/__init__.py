@@ -6,7 +6,8 @@
 
 from .job import BulkError, Summary, content_hash, embed_corpus
 from .outputs import open_sink
-from .sinks import JsonlSink, ParquetSink, Row, Sink, StdoutSink
+from .parquet import ParquetSink
+from .sinks import JsonlSink, Row, Sink, StdoutSink
 from .sources import Columns, Record, Source
 
 __all__ = [

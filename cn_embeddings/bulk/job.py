@@ -43,7 +43,7 @@ from .._types import BatchResult, Usage
 from .columns import FieldKinds
 from .credits import Credits
 from .keysets import InputIds, OutputIds, prefix
-from .sinks import Existing, Row, Sink
+from .sinks import Existing, Held, Row, Sink
 from .sources import Record
 
 __all__ = ["BulkError", "Summary", "content_hash", "embed_corpus"]
@@ -200,6 +200,7 @@ def embed_corpus(
     twice. Raises InvalidInputError or ConfigurationError before any request, BulkError after.
     ``summary``: a :class:`Summary` to fill as the run goes, so that a caller interrupted (Ctrl-C
     raises KeyboardInterrupt once the answers on the wire are written) still knows what was written."""
+    sink = sink if isinstance(sink, Held) else Held(sink)  # a bare sink: no lock, no settings file
     summary = summary if summary is not None else Summary()
     started = time.perf_counter()
     model = client.protocol.model
@@ -213,7 +214,7 @@ def embed_corpus(
             sink.close()  # nothing was sent: the output is free for the next job
             raise
         if todo:
-            sink.record_settings(settings)
+            sink.use_settings(settings)
         before = client.usage
         with telemetry.job(client.labels, summary.inputs) as job:  # each batch's span is a child
             try:
@@ -242,7 +243,7 @@ def vector_settings(client: EmbeddingClient) -> dict[str, Any]:
     }
 
 
-def _check_settings(sink: Sink, settings: dict[str, Any]) -> None:
+def _check_settings(sink: Held, settings: dict[str, Any]) -> None:
     """A resume with settings that change the vectors (other instructions, dimensions, sparse...)
     is refused before any request: the output would mix embedding spaces."""
     recorded = sink.recorded_settings()
@@ -261,7 +262,7 @@ def _check_settings(sink: Sink, settings: dict[str, Any]) -> None:
 def _first_pass(
     client: EmbeddingClient,
     source: Iterable[Record],
-    sink: Sink,
+    sink: Held,
     model: str,
     settings: dict[str, Any],
     summary: Summary,

@@ -9,7 +9,7 @@ the schema's metadata names the vendor's model and the dimension.
 
 Resumable like the files: ``existing()`` reads the ``id``, ``hash`` and
 ``model`` columns only. Rows reach the table through a journal, a block at a
-time (see :class:`~cn_embeddings.bulk.sinks.JournaledSink`); a LanceDB write is
+time (see :class:`~cn_embeddings.bulk.parquet.JournaledSink`); a LanceDB write is
 atomic (a new version), so a kill leaves the table as it was before the block
 and the journal holds the rows.
 """
@@ -23,7 +23,8 @@ from typing import Any
 
 from .._exceptions import ConfigurationError
 from .columns import kind_of_arrow, merge
-from .sinks import Existing, JournaledSink
+from .parquet import JournaledSink
+from .sinks import Existing
 
 _OURS = ("id", "text", "hash", "model", "vector", "sparse", "multi_vectors")
 

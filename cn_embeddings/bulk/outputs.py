@@ -8,13 +8,14 @@ from urllib.parse import urlsplit
 
 from .._exceptions import ConfigurationError
 from .lance import LanceSink
+from .parquet import ParquetSink
 from .qdrant import QdrantSink
-from .sinks import JsonlSink, OutputLock, ParquetSink, Sink, StdoutSink
+from .sinks import Held, JsonlSink, OutputLock, SettingsFile, Sink, StdoutSink
 
 __all__ = ["open_sink"]
 
 
-def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
+def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Held:
     """The sink for ``output``: ``-`` is stdout, ``*.parquet`` a Parquet folder, ``DIR/NAME.lance``
     the LanceDB table NAME in the database folder DIR, ``qdrant://HOST:PORT/NAME`` the collection
     NAME on a Qdrant server and ``DIR/NAME.qdrant`` the one in Qdrant's local-mode folder DIR,
@@ -22,27 +23,25 @@ def open_sink(output: str | Path, *, rows_per_part: int = 4096) -> Sink:
     or Qdrant folder is created) and be writable. A file or folder output is locked for the job; a
     Qdrant server's collection is not (nothing on this machine can lock it)."""
     if str(output) == "-":
-        return StdoutSink()
+        return Held(StdoutSink())
     if str(output).startswith("qdrant://"):
         parts = urlsplit(str(output))
         name = parts.path.strip("/")
         if not parts.hostname or not name or "/" in name:
             raise ConfigurationError(f"a Qdrant output is qdrant://HOST:PORT/COLLECTION, got {output!r}")
-        return QdrantSink(f"qdrant://{parts.netloc}", name)
+        return Held(QdrantSink(f"qdrant://{parts.netloc}", name))
     path = Path(output)
     parent = path.parent if str(path.parent) else Path(".")
     suffix = path.suffix.lower()
     _check_folder(parent, suffix)
     _check_path(path, suffix)
-    held = OutputLock(path)  # before any sink opens the output: a second job learns who holds it
+    lock = OutputLock(path)  # before any sink opens the output: a second job learns who holds it
     try:
         sink = _local_sink(path, parent, suffix, rows_per_part)
     except BaseException:
-        held.release()
+        lock.release()
         raise
-    sink.hold(held)
-    sink.settings_path = path.parent / f".{path.name}.settings.json"  # beside the output, like its lock
-    return sink
+    return Held(sink, lock, SettingsFile(path.parent / f".{path.name}.settings.json"))  # beside it, like the lock
 
 
 def _check_folder(parent: Path, suffix: str) -> None:

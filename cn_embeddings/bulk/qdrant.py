@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._exceptions import ConfigurationError
-from .sinks import Existing, Row, Sink
+from .sinks import NOTHING, Existing, Row
 
 __all__ = ["QdrantSink", "point_id"]
 
@@ -36,8 +36,9 @@ def point_id(job_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, job_id))
 
 
-class QdrantSink(Sink):
-    """``location``: a ``qdrant://host:port`` URL or a local-mode folder; ``collection``: its name."""
+class QdrantSink:
+    """``location``: a ``qdrant://host:port`` URL or a local-mode folder; ``collection``: its name.
+    The input's other columns go into each point's payload as they came."""
 
     def __init__(self, location: str, collection: str) -> None:
         try:
@@ -62,7 +63,7 @@ class QdrantSink(Sink):
 
     def existing(self) -> Existing:
         if not self._client.collection_exists(self.collection):
-            return super().existing()
+            return NOTHING
         vectors = self._client.get_collection(self.collection).config.params.vectors
         if not isinstance(vectors, dict) or DENSE not in vectors:
             raise ConfigurationError(
@@ -121,6 +122,11 @@ class QdrantSink(Sink):
             points.append(models.PointStruct(id=point_id(row.id), vector=vector, payload=payload))
         self._client.upsert(self.collection, points=points, wait=True)
 
+    def set_fields(self, kinds: dict[str, str]) -> None:
+        pass
+
+    def use_settings(self, settings: dict[str, Any]) -> None:
+        pass
+
     def close(self) -> None:
         self._client.close()
-        super().close()

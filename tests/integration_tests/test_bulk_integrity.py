@@ -491,7 +491,7 @@ def test_a_leftover_journal_becomes_a_part_with_the_runs_columns(tmp_path, emula
         import os
         from cn_embeddings.bulk import Source, open_sink
         from cn_embeddings.bulk.job import _Entry, embed_corpus
-        from cn_embeddings.bulk.sinks import ParquetSink
+        from cn_embeddings.bulk.parquet import ParquetSink
         from cn_embeddings.testing import Emulator
 
         ParquetSink.close = lambda self: os._exit(0)  # killed before the run's last part is written

@@ -271,6 +271,7 @@ async def test_llama_index_sparse_embedding_sync_and_async(emu):
     assert alone.get_text_embedding(DOCS[1]) == pytest.approx(expected_sparse(DOCS[1]))
     assert await alone.aget_text_embedding_batch(DOCS[:2]) == [pytest.approx(expected_sparse(t)) for t in DOCS[:2]]
     assert await alone.aget_query_embedding(QUERY) == pytest.approx(expected_sparse(QUERY))
+    await alone.dense.aclose()  # the connections of this test's event loop, closed with it
     with pytest.raises(ConfigurationError, match="sparse=True"):
         ArkSparseEmbedding(ArkEmbedding(model_name=MODEL, **emu.settings("ark")))
 
