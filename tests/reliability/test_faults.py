@@ -100,9 +100,9 @@ def test_non_retryable_error_mid_run_fails_fast_and_reports_progress(emu, vendor
 @pytest.mark.parametrize("vendor", list(CASES))
 def test_retries_exhausted_names_the_batch_and_the_last_vendor_error(emu, vendor):
     model, _ = CASES[vendor]
-    # every request from the third on fails: with one place on the wire, the batch after it takes
-    # turns with it (a batch waiting out a retry gives its place away), and the third batch is the
-    # first to spend its three attempts
+    # every request from the third on fails: with one place on the wire, the third and fourth
+    # batches take turns (a batch waiting out a retry gives its place away), and whichever of them
+    # first spends its three attempts fails the call (which one depends on the threads' timing)
     emu.faults.script("server_error", after=2, count=6)
     client = emu.client(
         vendor,
@@ -117,11 +117,13 @@ def test_retries_exhausted_names_the_batch_and_the_last_vendor_error(emu, vendor
         client.embed(TEXTS[:50])
     err = info.value
     per = 10 if vendor != "ark" else 1
-    assert err.failed == list(range(2 * per, 3 * per)) and err.attempts == 3
+    first = err.failed[0]
+    assert first in (2 * per, 3 * per) and err.failed == list(range(first, first + per)) and err.attempts == 3
+    assert err.embedded == list(range(2 * per)), "the two batches before the faults were answered"
     assert err.status_code in (500, 502) and err.code
     if vendor != "tencent":  # Tencent's gateway 502 has no request id; the API-level ones do
         assert err.request_id
-    assert f"{2 * per}" in str(err) and "after 3 attempts" in str(err)
+    assert f"{first}" in str(err) and "after 3 attempts" in str(err)
 
 
 @pytest.mark.slow  # runs against the wall clock
