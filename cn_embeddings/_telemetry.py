@@ -20,6 +20,7 @@ has already been through the redactor.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
 import time
@@ -73,8 +74,12 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "cn_embeddings.requests.refused": ("counter", "{request}", "Quota refusals (cn_embeddings.limit says which)"),
     "cn_embeddings.requests.retried": ("counter", "{request}", "Attempts sent again after a failure"),
     "cn_embeddings.quota.wait": ("histogram", "s", "Seconds a request waited for the quota before it was sent"),
-    "cn_embeddings.requests.in_flight": ("updowncounter", "{request}", "Requests on the wire now"),
-    "cn_embeddings.quota.rate": ("gauge", "{request}/s", "The request rate the rate controller paces at now"),
+    "cn_embeddings.requests.in_flight": ("observable updowncounter", "{request}", "Requests on the wire now"),
+    "cn_embeddings.quota.rate": (
+        "observable gauge",
+        "{request}/s",
+        "The request rate the rate controller paces at now",
+    ),
 }
 
 # The buckets of the duration histograms: the conventions' advice for gen_ai.client.operation.duration
@@ -92,6 +97,11 @@ class Labels:
     server: str
 
     def attributes(self) -> dict[str, str]:
+        """A new dict of them (a caller may add to it)."""
+        return dict(self._attributes)
+
+    @functools.cached_property
+    def _attributes(self) -> dict[str, str]:
         return {
             "gen_ai.operation.name": self.operation,
             "gen_ai.provider.name": self.vendor,
@@ -128,8 +138,11 @@ class _Otel:
             "cn_embeddings.requests.retried", "{request}", METRICS["cn_embeddings.requests.retried"][2]
         )
         self.wait = meter.create_histogram("cn_embeddings.quota.wait", "s", METRICS["cn_embeddings.quota.wait"][2])
-        self.in_flight = meter.create_up_down_counter(
-            "cn_embeddings.requests.in_flight", "{request}", METRICS["cn_embeddings.requests.in_flight"][2]
+        meter.create_observable_up_down_counter(  # read from the controllers: no cost per attempt
+            "cn_embeddings.requests.in_flight",
+            [_observe_in_flight],
+            "{request}",
+            METRICS["cn_embeddings.requests.in_flight"][2],
         )
         meter.create_observable_gauge(
             "cn_embeddings.quota.rate", [_observe_rates], "{request}/s", METRICS["cn_embeddings.quota.rate"][2]
@@ -201,6 +214,23 @@ def attached(found: dict[str, str]) -> Iterator[None]:
 def recording_possible() -> bool:
     """Whether the OpenTelemetry API is installed (what it records depends on the SDK configured)."""
     return _api() is not None
+
+
+def _observe_in_flight(options: Any) -> Iterator[Any]:
+    """The in-flight counter: the requests on the wire of every controller alive in the process."""
+    from opentelemetry.metrics import Observation
+
+    from ._ratecontrol import live_controllers
+
+    for controller in live_controllers():
+        yield Observation(
+            controller.stats().in_flight,
+            {
+                "gen_ai.provider.name": controller.vendor,
+                "gen_ai.request.model": controller.model,
+                "server.address": controller.server,
+            },
+        )
 
 
 def _observe_rates(options: Any) -> Iterator[Any]:
@@ -303,7 +333,7 @@ def job(labels: Labels, inputs: int) -> contextlib.AbstractContextManager[Operat
 
 
 class Attempt:
-    """One HTTP attempt's span and in-flight count, from the moment it may be sent to its answer."""
+    """One HTTP attempt's span, from the moment it may be sent to its answer."""
 
     __slots__ = ("otel", "labels", "span", "number")
 
@@ -315,7 +345,6 @@ class Attempt:
         failure the flow made of it (None: accepted)."""
         if self.otel is None:
             return
-        self.otel.in_flight.add(-1, self.labels.attributes())
         span = self.span
         if status is not None:
             span.set_attribute("http.response.status_code", status)
@@ -332,9 +361,8 @@ def attempt(labels: Labels, number: int, waited: float) -> Attempt:
     otel = _otel()
     if otel is None:
         return Attempt(None, labels, None, number)
-    attributes = labels.attributes()
+    attributes = labels._attributes
     otel.wait.record(waited, attributes)
-    otel.in_flight.add(1, attributes)
     span = otel.tracer.start_span(
         "POST",
         kind=otel.trace.SpanKind.CLIENT,
