@@ -12,7 +12,7 @@ in flight across every call, thread and event loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -164,17 +164,11 @@ class EmbeddingClient(SparseReuse, CallCore):
         thread may set to drain the call (requests on the wire run to their answer, then nothing
         more) or stop it; the call then raises with its record."""
         with telemetry.operation(self.labels) as call:
-            items, sent, owners, batches = self._plan(inputs, default)
-            call.set("cn_embeddings.inputs", len(items))
+            items, sent, owners, batches = self._plan(inputs, default, call)
             if not batches:
                 return EmbeddingResult([], Usage())
             with reporting(len(sent), on_progress, show_progress) as progress:
-                outcome = self._run(
-                    batches,
-                    lambda batch, headers: self._batch_flow([sent[i] for i in batch], headers),
-                    progress=progress,
-                    cancel=cancel,
-                )
+                outcome = self._run(batches, self._flows_of(sent), progress=progress, cancel=cancel)
             return self._finish(items, sent, owners, outcome, call)
 
     async def aembed(
@@ -188,17 +182,11 @@ class EmbeddingClient(SparseReuse, CallCore):
     ) -> EmbeddingResult:
         """The same as :meth:`embed`, on the running event loop."""
         with telemetry.operation(self.labels) as call:
-            items, sent, owners, batches = self._plan(inputs, default)
-            call.set("cn_embeddings.inputs", len(items))
+            items, sent, owners, batches = self._plan(inputs, default, call)
             if not batches:
                 return EmbeddingResult([], Usage())
             with reporting(len(sent), on_progress, show_progress) as progress:
-                outcome = await self._arun(
-                    batches,
-                    lambda batch, headers: self._batch_flow([sent[i] for i in batch], headers),
-                    progress=progress,
-                    cancel=cancel,
-                )
+                outcome = await self._arun(batches, self._flows_of(sent), progress=progress, cancel=cancel)
             return self._finish(items, sent, owners, outcome, call)
 
     def run_batch(self, items: list[Item], cancel: Cancel) -> BatchResult:
@@ -243,15 +231,20 @@ class EmbeddingClient(SparseReuse, CallCore):
         return Prepared(items, self.protocol)
 
     def _plan(
-        self, inputs: Sequence[Any], default: Literal["text", "image"] = "text"
+        self, inputs: Sequence[Any], default: Literal["text", "image"], call: telemetry.Operation
     ) -> tuple[list[Item], list[Item], list[int] | None, list[list[int]]]:
         """Everything that can fail before a request fails here. Returns the checked inputs, the
         items to send (a split input's pieces in its place), the input each sent item belongs to
-        (None: nothing split) and the batches of sent items."""
+        (None: nothing split) and the batches of sent items; the call's span learns how many."""
         checked = isinstance(inputs, Prepared) and inputs.checked_for == self.protocol
         items = list(inputs) if checked else self.validate(inputs, default=default)
+        call.set("cn_embeddings.inputs", len(items))
         sent, owners = _longtext.expand(items)
         return items, sent, owners, list(plan_batches(self.protocol, sent, self.batch_size))
+
+    def _flows_of(self, sent: list[Item]) -> Callable[[list[int], httpx.Headers | None], Flow[BatchResult]]:
+        """The flow of a batch of positions in ``sent`` (what the runners take)."""
+        return lambda batch, headers: self._batch_flow([sent[i] for i in batch], headers)
 
     def _batch_flow(self, items: list[Item], user_headers: httpx.Headers | None) -> Flow[BatchResult]:
         return self._flow(

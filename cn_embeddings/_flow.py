@@ -307,7 +307,9 @@ def _advance(
     a batch that failed for good drains the call before its place is given back, so that no other
     batch of the call takes it."""
     status = outcome.status_code if isinstance(outcome, httpx.Response) else None
-    said = outcome.headers.get("x-request-id") if isinstance(outcome, httpx.Response) else None
+    # the answer's id, for the attempt's span only (a failure carries its own)
+    traced = attempt.otel is not None and isinstance(outcome, httpx.Response)
+    said = outcome.headers.get("x-request-id") if traced else None  # type: ignore[union-attr]
     try:
         if isinstance(outcome, httpx.Response) and (told := told_quota(outcome.headers)) is not None:
             slot.controller.tell(told, slot.controller.clock())
