@@ -223,14 +223,7 @@ def _observe_in_flight(options: Any) -> Iterator[Any]:
     from ._ratecontrol import live_controllers
 
     for controller in live_controllers():
-        yield Observation(
-            controller.stats().in_flight,
-            {
-                "gen_ai.provider.name": controller.vendor,
-                "gen_ai.request.model": controller.model,
-                "server.address": controller.server,
-            },
-        )
+        yield Observation(controller.stats().in_flight, _controller_attributes(controller))
 
 
 def _observe_rates(options: Any) -> Iterator[Any]:
@@ -242,15 +235,17 @@ def _observe_rates(options: Any) -> Iterator[Any]:
     for controller in live_controllers():
         stats = controller.stats()
         if stats.rate is not None:
-            yield Observation(
-                stats.rate,
-                {
-                    "gen_ai.provider.name": controller.vendor,
-                    "gen_ai.request.model": controller.model,
-                    "server.address": controller.server,
-                    "cn_embeddings.quota.source": stats.source.value,
-                },
-            )
+            attributes = {**_controller_attributes(controller), "cn_embeddings.quota.source": stats.source.value}
+            yield Observation(stats.rate, attributes)
+
+
+def _controller_attributes(controller: Any) -> dict[str, str]:
+    """What the gauges say of a controller: its vendor, model and host."""
+    return {
+        "gen_ai.provider.name": controller.vendor,
+        "gen_ai.request.model": controller.model,
+        "server.address": controller.server,
+    }
 
 
 def _failed(span: Any, error: BaseException) -> str:
