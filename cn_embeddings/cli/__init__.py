@@ -188,9 +188,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    # Arrow's default allocator keeps freed part-file buffers, so a long run's memory would creep up
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     from ..bulk import BulkError, Columns, Source, Summary, embed_corpus, open_sink
+    from ..bulk.heap import keep_memory_flat
+
+    keep_memory_flat()  # a long job's memory would creep up with the corpus
 
     if not (args.text or args.image or args.input):
         raise ConfigurationError("nothing to embed: give --text, --image or --input")

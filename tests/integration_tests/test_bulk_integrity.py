@@ -4,6 +4,7 @@ CSV, an input that grows while the job runs, a damaged journal."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -564,3 +565,28 @@ def test_settings_an_older_version_did_not_record_do_not_block_a_resume(tmp_path
     sidecar.write_text(json.dumps(recorded), encoding="utf-8")
     with pytest.raises(ConfigurationError, match="long_inputs='truncate' there, 'error' now"):
         embed_corpus(client, Source(texts=["a", "b", "c", "d"]), open_sink(out))
+
+
+def test_the_cli_fixes_the_heaps_mmap_threshold_and_a_users_setting_wins():
+    """The setting that keeps a long job's memory flat (benchmarks/bulk_memory.py measures it):
+    glibc's mallopt is found and accepts it, Arrow is pointed at the system allocator, and a
+    user's own MALLOC_MMAP_THRESHOLD_ or ARROW_DEFAULT_MEMORY_POOL is left alone."""
+    script = textwrap.dedent(
+        """
+        import os
+        from unittest import mock
+        from cn_embeddings.bulk import heap
+        assert heap._fix_mmap_threshold() is True  # glibc (the CI's Debian) takes it
+        with mock.patch.object(heap, "_fix_mmap_threshold") as fix:
+            heap.keep_memory_flat()
+            assert fix.call_count == 1 and os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "system"
+            os.environ["MALLOC_MMAP_THRESHOLD_"] = "65536"
+            os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
+            heap.keep_memory_flat()
+            assert fix.call_count == 1 and os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "jemalloc"
+        print("ok")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "ARROW_"))}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.stdout.strip() == "ok", done.stderr
