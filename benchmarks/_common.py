@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from cn_embeddings.testing import Credentials
@@ -45,6 +45,7 @@ def emulator(
     rate_limit_rate: float = 0.0,
     quota_kind: str = "bucket",
     rate_limit_code: str = "quota",
+    extra: Sequence[str] = (),
 ) -> Iterator[Server]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -54,6 +55,7 @@ def emulator(
         args += ["--qps", str(qps), "--quota-kind", quota_kind]
     if rate_limit_rate:
         args += ["--rate-limit-rate", str(rate_limit_rate), "--rate-limit-code", rate_limit_code]
+    args += list(extra)  # any other emulator flags
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert "listening" in (proc.stdout.readline() if proc.stdout else "")

@@ -344,6 +344,18 @@ class RateController:
         rate = max(by_send, by_answer) / WINDOW
         return rate, first + by_send / rate if rate else now
 
+    def _drained(self, refused: Slot) -> float:
+        """When pacing may resume after a learned rate was lowered at ``refused`` (BBR's drain):
+        as if the requests sent since it had been paced at the new rate, at most a WINDOW after
+        it. Until a refusal comes back, requests go out at the rate refused: a whole latency of
+        them when the vendor answers refusals late, and a window that counts refused requests
+        holds every one; sent at once at the new rate they would find it full, and be refused and
+        counted in turn. A known quota is not drained: its refusals come from unevenness (answers'
+        jitter), not from a rate above it."""
+        rate = self.requests.rate
+        since = sum(1 for slot in self._sent if slot.sent_at >= refused.sent_at)
+        return refused.sent_at + min(since / rate, WINDOW) if rate else refused.sent_at
+
     def _sent_within(self, before: float, stop: Slot | None, tokens: bool) -> tuple[float, float]:
         """Requests (or their tokens) claimed before ``stop``, sent in the WINDOW before ``before``
         and not refused, and the first one's send time."""
@@ -396,6 +408,8 @@ class RateController:
             cut = self.requests.refused(now, slot.sent_at, slot.rate, admitted)
             if cut:
                 self._cut_by = slot
+                if local and self.requests.ceiling is None:  # a learned rate: drain its overshoot
+                    resume = max(resume, self._drained(slot))
         else:
             admitted, resume = self._admitted(slot, now, tokens=True) if local else (None, now)
             cut = self.tokens.refused(now, slot.sent_at, self.tokens.rate, admitted)

@@ -230,6 +230,31 @@ def test_send_times_claimed_before_a_decrease_are_claimed_again_at_the_new_rate(
     assert controller.due(waiting[-1], now[0]) > 0.02  # claimed again, behind the others, at the lower rate
 
 
+def test_a_learned_rate_drains_what_was_sent_past_the_refused_request():
+    """A refusal answered a whole latency late: every request sent at the refused rate meanwhile
+    was refused too, and a window that counts refusals still holds them, so pacing resumes only
+    once they would have gone at the new rate (BBR's drain), at most a window after the refused
+    one. A known quota is not drained (its refusals come from jitter, not from its rate)."""
+    for quota, drained in ((None, True), (KNOWN, False)):
+        controller, now = _controller(quota)
+        slots = []
+        for i in range(10):  # as fast as the start allows: well above what the vendor admits
+            now[0] = i * 0.01
+            slot = _take(controller, now)
+            slots.append(slot)
+            now[0] = max(now[0], controller.due(slot, now[0]))
+        refused = slots[5]
+        now[0] += 0.3  # its refusal comes back a whole latency late
+        for slot in slots[:5]:
+            controller.settle(slot, Outcome.ACCEPTED, now[0])
+        for slot in slots[5:]:  # refused too: the same decrease
+            controller.settle(slot, Outcome.REFUSED_REQUESTS, now[0])
+        since = sum(1 for slot in slots if slot.sent_at >= refused.sent_at)
+        drain = refused.sent_at + min(since / controller.rate, 1.0)
+        sent_at = now[0] + controller.due(_take(controller, now), now[0])
+        assert (sent_at >= drain - 1e-9) is drained, (quota, sent_at, drain)
+
+
 def test_overload_and_retry_after_pause_without_lowering_the_rate():
     controller, now = _controller(KNOWN)
     controller.settle(_take(controller, now), Outcome.OVERLOADED, 0.0, retry_after=2.0)
