@@ -7,8 +7,9 @@ attempt and settle it with an :class:`Outcome`. The parts, each with its own con
 - ``_pacer``: **GCRA** spaces requests (and tokens) evenly, with zero burst tolerance once a
   quota is known, so one pacing is safe however the vendor counts;
 - ``_learner``: **the rate**: a known quota at once; an unknown one costs nothing until the
-  vendor refuses (a burst, then a rate doubling every 75 ms), then the admitted rate, then
-  **CUBIC** (RFC 9438) probing above it;
+  vendor refuses (a burst, then **BBR's startup** pacing from what the vendor delivers), then the
+  admitted rate, then **CUBIC** (RFC 9438) probing above it; the controller **drains** what a
+  learned rate sent past a refusal before pacing again (BBR's drain);
 - ``_inflight``: **Little's law** (rate x latency) bounds requests in flight, a **slow-start
   window** before the quota is known, **AIMD** on "too many in flight";
 - ``_rtt``: the **RFC 6298** latency estimate;
