@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import struct
 import tempfile
 import zlib
@@ -21,6 +22,13 @@ DATA = Path(__file__).resolve().parent / "data"
 # written into the user's own cache folder.
 os.environ["CN_EMBEDDINGS_REMEMBER_QUOTA"] = "0"
 os.environ["CN_EMBEDDINGS_CACHE_DIR"] = tempfile.mkdtemp(prefix="cn-embeddings-cache-")
+
+# A shell without job control starts a background job (`bash scripts/test.sh &`, nohup) with SIGINT
+# ignored; Python then never raises KeyboardInterrupt, and the emulators and CLIs the tests start
+# inherit the ignoring, so every test of Ctrl-C would fail and every emulator outlive its SIGINT.
+# The suite restores Python's own handler (which a child's exec resets to the default).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def png_bytes(width: int = 16, height: int = 16, color: tuple[int, int, int] = (200, 30, 30), pad: int = 0) -> bytes:
