@@ -408,7 +408,7 @@ class RateController:
             cut = self.requests.refused(now, slot.sent_at, slot.rate, admitted)
             if cut:
                 self._cut_by = slot
-                if local and self.requests.ceiling is None:  # a learned rate: drain its overshoot
+                if local and self.requests.source in (Source.LEARNED, Source.REMEMBERED):  # drain its overshoot
                     resume = max(resume, self._drained(slot))
         else:
             admitted, resume = self._admitted(slot, now, tokens=True) if local else (None, now)
