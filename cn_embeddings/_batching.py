@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -205,7 +206,8 @@ def run_batches(
             del result, batch  # not held while the next batch waits its turn (a bulk job keeps none)
 
     most = max(worker_count(max_concurrency) if known is None else min(worker_count(max_concurrency), known), 1)
-    pool = ThreadPoolExecutor(most, thread_name_prefix="cn-embeddings")
+    named = f"cn-embeddings_{next(_POOLS)}"  # the pool's threads are named {named}_0, {named}_1...
+    pool = ThreadPoolExecutor(most, thread_name_prefix=named)
     futures: list[Future[None]] = []
 
     def grow() -> None:
@@ -225,7 +227,7 @@ def run_batches(
         _interrupted(cancel, gentle)
     finally:
         cancel.set()
-        _join(pool, outcome, cancel)
+        _join(pool, named, outcome, cancel)
     return _unless_drained(outcome, plan)
 
 
@@ -238,13 +240,21 @@ def _interrupted(cancel: Cancel, gentle: bool) -> None:
         cancel.stop()
 
 
-def _join(pool: ThreadPoolExecutor, outcome: Outcome[Any, Any], cancel: Cancel) -> None:
+_POOLS = itertools.count(1)  # each run's pool names its threads apart: cn-embeddings_<run>_<n>
+
+
+def _join(pool: ThreadPoolExecutor, named: str, outcome: Outcome[Any, Any], cancel: Cancel) -> None:
     """Wait for every worker, even through a Ctrl-C that lands while waiting: it is the run's
     interruption (a second one, while a drain waits, stops the run), and no worker is left running
-    behind the caller."""
+    behind the caller. A Ctrl-C that lands inside ``submit``, after the pool started a thread but
+    before it recorded it, leaves a worker the pool's own shutdown does not wait for: the pool's
+    threads are also found by their names (unique to the run) and waited for."""
     while True:
         try:
             pool.shutdown(wait=True, cancel_futures=True)
+            for thread in threading.enumerate():
+                if thread.name.startswith(f"{named}_") and thread is not threading.current_thread():
+                    thread.join()  # it finds the shutdown's sentinel in the queue and ends
             return
         except BaseException as interrupt:  # noqa: BLE001 - recorded, raised by the caller
             outcome.fail(None, interrupt)
