@@ -209,6 +209,7 @@ def run_batches(
     named = f"cn-embeddings_{next(_POOLS)}"  # the pool's threads are named {named}_0, {named}_1...
     pool = ThreadPoolExecutor(most, thread_name_prefix=named)
     futures: list[Future[None]] = []
+    stray: str | None = None  # after a Ctrl-C: the name the pool's threads carry, to find them all
 
     def grow() -> None:
         # each worker runs in a copy of the caller's context: the call's span is its attempts' parent
@@ -225,9 +226,10 @@ def run_batches(
     except BaseException as interrupt:  # noqa: BLE001 - Ctrl-C while the caller waits
         outcome.fail(None, interrupt)
         _interrupted(cancel, gentle)
+        stray = named
     finally:
         cancel.set()
-        _join(pool, named, outcome, cancel)
+        _join(pool, outcome, cancel, stray)
     return _unless_drained(outcome, plan)
 
 
@@ -243,17 +245,18 @@ def _interrupted(cancel: Cancel, gentle: bool) -> None:
 _POOLS = itertools.count(1)  # each run's pool names its threads apart: cn-embeddings_<run>_<n>
 
 
-def _join(pool: ThreadPoolExecutor, named: str, outcome: Outcome[Any, Any], cancel: Cancel) -> None:
+def _join(pool: ThreadPoolExecutor, outcome: Outcome[Any, Any], cancel: Cancel, stray: str | None) -> None:
     """Wait for every worker, even through a Ctrl-C that lands while waiting: it is the run's
     interruption (a second one, while a drain waits, stops the run), and no worker is left running
     behind the caller. A Ctrl-C that lands inside ``submit``, after the pool started a thread but
-    before it recorded it, leaves a worker the pool's own shutdown does not wait for: the pool's
-    threads are also found by their names (unique to the run) and waited for."""
+    before it recorded it, leaves a worker the pool's own shutdown does not wait for: after a
+    Ctrl-C (``stray``: the name the run's threads carry, unique to it) they are also found by name
+    and waited for. A run that was not interrupted looks for none."""
     while True:
         try:
             pool.shutdown(wait=True, cancel_futures=True)
-            for thread in threading.enumerate():
-                if thread.name.startswith(f"{named}_") and thread is not threading.current_thread():
+            for thread in threading.enumerate() if stray is not None else ():
+                if thread.name.startswith(f"{stray}_") and thread is not threading.current_thread():
                     thread.join()  # it finds the shutdown's sentinel in the queue and ends
             return
         except BaseException as interrupt:  # noqa: BLE001 - recorded, raised by the caller

@@ -295,7 +295,7 @@ def operation(labels: Labels, inputs: int | None = None, *, name: str | None = N
     if otel is None:
         yield _OFF
         return
-    attributes: dict[str, str | int] = {**labels.attributes()}
+    attributes: dict[str, str | int] = {**labels._attributes}
     if inputs is not None:
         attributes["cn_embeddings.inputs"] = inputs
     started = time.perf_counter()
@@ -319,7 +319,7 @@ def operation(labels: Labels, inputs: int | None = None, *, name: str | None = N
                 measured["error.type"] = error_type
             otel.duration.record(time.perf_counter() - started, measured)
             if call.input_tokens:
-                otel.tokens.record(call.input_tokens, {**labels.attributes(), "gen_ai.token.type": "input"})
+                otel.tokens.record(call.input_tokens, {**labels._attributes, "gen_ai.token.type": "input"})
 
 
 def job(labels: Labels, inputs: int) -> contextlib.AbstractContextManager[Operation]:
@@ -377,6 +377,6 @@ def record(labels: Labels, *, refused: str | None = None, retried: str | None = 
     if otel is None:
         return
     if refused is not None:
-        otel.refused.add(1, {**labels.attributes(), "cn_embeddings.limit": refused})
+        otel.refused.add(1, {**labels._attributes, "cn_embeddings.limit": refused})
     if retried is not None:
-        otel.retried.add(1, {**labels.attributes(), "error.type": retried})
+        otel.retried.add(1, {**labels._attributes, "error.type": retried})

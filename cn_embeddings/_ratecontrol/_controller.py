@@ -408,7 +408,7 @@ class RateController:
             cut = self.requests.refused(now, slot.sent_at, slot.rate, admitted)
             if cut:
                 self._cut_by = slot
-                if local and self.requests.source in (Source.LEARNED, Source.REMEMBERED):  # drain its overshoot
+                if local and self.requests.learned:  # drain what the refused rate sent past it
                     resume = max(resume, self._drained(slot))
         else:
             admitted, resume = self._admitted(slot, now, tokens=True) if local else (None, now)
@@ -419,8 +419,7 @@ class RateController:
         if self.requests.starting:  # a quota said no: the start is over for the request rate too
             self.requests.hold(max(self._sent_within(now, None, tokens=False)[0] / WINDOW, FLOOR), now)
         self._decreased(now, resume)
-        learned = outcome is Outcome.REFUSED_REQUESTS and self.requests.source in (Source.LEARNED, Source.REMEMBERED)
-        return self.requests.rate if learned else None
+        return self.requests.rate if outcome is Outcome.REFUSED_REQUESTS and self.requests.learned else None
 
     def _accepted(self, slot: Slot, now: float, tokens: int) -> None:
         self._answered.append((now, float(tokens) or slot.cost))

@@ -75,6 +75,12 @@ class RateLearner:
         if start and ceiling is not None and self.rate is not None:
             self.rate = min(self.rate, ceiling)
 
+    @property
+    def learned(self) -> bool:
+        """Whether the rate comes from refusals (this run's or a remembered run's), not from a quota
+        someone stated: only such a rate is drained after a decrease and remembered for later runs."""
+        return self.source in (Source.LEARNED, Source.REMEMBERED)
+
     def interval(self, cost: float = 1.0) -> float:
         """GCRA's emission interval for ``cost`` (1: a request), JITTER_MARGIN under the rate."""
         return cost / (self.rate * (1 - JITTER_MARGIN)) if self.rate and cost else 0.0
