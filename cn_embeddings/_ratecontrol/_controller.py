@@ -391,6 +391,7 @@ class RateController:
         if retry_after and retry_after <= MAX_RETRY_AFTER:  # a longer wait fails the call instead (_retry)
             self._paused_until = max(self._paused_until, now + retry_after)
         if outcome is Outcome.ACCEPTED:
+            self.rtt.accepted(now - slot.sent_at)
             self._accepted(slot, now, tokens)
             return None
         if outcome is Outcome.REFUSED_IN_FLIGHT:
@@ -405,14 +406,14 @@ class RateController:
             within = self._cut_by is not None and slot.sent_at < self.requests.last_cut + WINDOW
             measured = self._cut_by if within and self._cut_by is not None else slot
             admitted, resume = self._admitted(measured, now, tokens=False) if local else (None, now)
-            cut = self.requests.refused(now, slot.sent_at, slot.rate, admitted)
+            cut = self.requests.refused(now, slot.sent_at, slot.rate, admitted, self.rtt.spread)
             if cut:
                 self._cut_by = slot
                 if local and self.requests.learned:  # drain what the refused rate sent past it
                     resume = max(resume, self._drained(slot))
         else:
             admitted, resume = self._admitted(slot, now, tokens=True) if local else (None, now)
-            cut = self.tokens.refused(now, slot.sent_at, self.tokens.rate, admitted)
+            cut = self.tokens.refused(now, slot.sent_at, self.tokens.rate, admitted, self.rtt.spread)
         if not cut:
             return None
         self.limit.end_slow_start()

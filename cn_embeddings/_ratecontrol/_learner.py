@@ -26,7 +26,12 @@ the admitted rate held, then CUBIC's probe above it.
   of quotas that count refusals: there, every probe costs a window of refusals.
 
 A quota that is known (configured, told by the vendor's headers, remembered, or documented)
-skips the start: it is paced at once, and after a refusal climbs back to its ceiling by CUBIC.
+skips the start: it is paced at once. A quota someone *stated* (configured, told, documented)
+refusing requests paced under it says nothing about its size, only that the vendor counts them
+unevenly: where it decides as answers leave, the answers' latency spread bunches evenly sent
+requests (GCRA's cell delay variation, ITU-T I.371). So a refusal steps the rate down by
+``STATED_STEP``, at most once a window, never below the rate that spread makes safe (the quota
+less one spread per window), and CUBIC climbs back to the quota after the hold.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ BACKOFF = 0.9  # the least a refusal lowers the rate to, as Netflix's AIMDLimit 
 FLOOR = 0.1  # requests per second: never slower than one request in ten seconds
 HOLD = 30.0  # seconds the admitted rate is held before CUBIC's curve resumes (its own K follows)
 JITTER_MARGIN = 0.02  # requests are spaced this much under the rate (GCRA's cell delay variation)
+STATED_STEP = 0.95  # a stated quota refused: the rate steps this far down, once a window
 
 
 class Source(str, enum.Enum):
@@ -101,16 +107,25 @@ class RateLearner:
         if self.ceiling is not None:
             self.rate = min(self.rate, self.ceiling)
 
-    def refused(self, now: float, sent_at: float, sent_rate: float | None, admitted: float | None) -> bool:
+    def refused(
+        self, now: float, sent_at: float, sent_rate: float | None, admitted: float | None, spread: float = 0.0
+    ) -> bool:
         """A quota refusal of a request sent at ``sent_at`` (paced at ``sent_rate``); ``admitted``:
-        the admitted rate over the window before it. Returns whether the rate was lowered: a
-        refusal within a window of the last decrease belongs to it, and only refines it."""
+        the admitted rate over the window before it; ``spread``: the range of the answers' recent
+        latencies. Returns whether the rate was lowered: a refusal within a window of the last
+        decrease belongs to it, and only refines a learned rate."""
         if sent_at < self.last_cut + WINDOW:
-            if admitted and self.rate and max(admitted, self.least) < self.rate:
+            if self.learned and admitted and self.rate and max(admitted, self.least) < self.rate:
                 self.hold(max(admitted, self.least), self.epoch)  # the same decrease, measured better
             return False
         first = self.starting or self.rate is None
-        if self.starting:
+        if not first and not self.learned and self.ceiling and sent_rate:
+            safe = self.ceiling * (1 - max(JITTER_MARGIN, min(spread / WINDOW, 1 - BETA)))
+            if sent_rate > safe:
+                basis = max(sent_rate * STATED_STEP, safe)
+            else:  # refused even at the safe rate: measured as a learned rate would be
+                basis = min(max(admitted or 0.0, sent_rate * BETA), sent_rate)
+        elif self.starting:
             basis = admitted or START_RATE * BETA
         elif self.rate is None:  # a token quota nobody told: its first refusal measures it
             if not admitted:

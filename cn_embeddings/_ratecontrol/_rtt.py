@@ -1,11 +1,16 @@
-"""The latency estimate of RFC 6298: a smoothed round-trip time and its variation."""
+"""The latency estimate of RFC 6298: a smoothed round-trip time and its variation; and the
+spread of accepted answers' latencies, what bunches evenly sent requests where a vendor counts
+them as their answers leave."""
 
 from __future__ import annotations
+
+from collections import deque
 
 __all__ = ["RttEstimator"]
 
 ALPHA, BETA, K = 1 / 8, 1 / 4, 4  # RFC 6298 section 2
 INITIAL = 1.0  # seconds assumed before the first answer (RFC 6298's initial RTO)
+SPREAD_SAMPLES = 64  # accepted answers the spread is taken over
 
 
 class RttEstimator:
@@ -15,6 +20,7 @@ class RttEstimator:
     def __init__(self) -> None:
         self.srtt: float | None = None
         self.rttvar = 0.0
+        self._accepted: deque[float] = deque(maxlen=SPREAD_SAMPLES)
 
     def observe(self, sample: float) -> None:
         sample = max(sample, 0.0)
@@ -23,6 +29,16 @@ class RttEstimator:
         else:
             self.rttvar += BETA * (abs(self.srtt - sample) - self.rttvar)
             self.srtt += ALPHA * (sample - self.srtt)
+
+    def accepted(self, sample: float) -> None:
+        """An accepted answer's latency (refusals may come sooner, from a gateway)."""
+        self._accepted.append(sample)
+
+    @property
+    def spread(self) -> float:
+        """The range of the recent accepted answers' latencies (RFC 6298's RTTVAR smooths too slowly
+        from its first sample to say it after a few answers)."""
+        return max(self._accepted) - min(self._accepted) if self._accepted else 0.0
 
     @property
     def latency(self) -> float:

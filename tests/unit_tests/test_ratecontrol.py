@@ -25,6 +25,7 @@ from cn_embeddings._ratecontrol._learner import (
     SCALE,
     START_RATE,
     STARTUP_GAIN,
+    STATED_STEP,
     RateLearner,
 )
 from cn_embeddings._ratecontrol._memory import FileMemory
@@ -72,6 +73,10 @@ def test_rtt_estimator_follows_rfc_6298():
     assert rtt.srtt == pytest.approx(0.2 + (0.4 - 0.2) / 8)
     assert rtt.rttvar == pytest.approx(0.1 + (0.2 - 0.1) / 4)
     assert rtt.latency == pytest.approx(rtt.srtt + 4 * rtt.rttvar)
+    assert rtt.spread == 0.0  # no accepted answer yet
+    for sample in (0.3, 0.27, 0.33):
+        rtt.accepted(sample)
+    assert rtt.spread == pytest.approx(0.06)
 
 
 def test_in_flight_limit_slow_start_then_littles_law_then_aimd():
@@ -217,7 +222,7 @@ def test_a_known_quota_is_paced_from_the_first_request():
 def test_send_times_claimed_before_a_decrease_are_claimed_again_at_the_new_rate():
     """A waiter that sleeps its whole wait and looks again only once due still goes out at the new
     rate (the previous controller re-claimed only while the old send time was still ahead)."""
-    controller, now = _controller(Quota(100.0, origin=Source.CONFIGURED))
+    controller, now = _controller(Quota(100.0, origin=Source.REMEMBERED))  # a learned rate: cut deep
     early = [_take(controller, now) for _ in range(5)]
     waiting = [_take(controller, now) for _ in range(20)]
     old_due = controller.due(waiting[-1], 0.0)
@@ -228,6 +233,33 @@ def test_send_times_claimed_before_a_decrease_are_claimed_again_at_the_new_rate(
         controller.due(slot, now[0])
     now[0] = old_due + 0.001  # the last waiter looks only when its old send time has passed
     assert controller.due(waiting[-1], now[0]) > 0.02  # claimed again, behind the others, at the lower rate
+
+
+def test_a_stated_quota_refused_steps_down_never_below_what_the_latency_spread_makes_safe():
+    """A configured quota refused (a vendor counting answers as they leave, their latencies 60 ms
+    apart): a step down, not a measure of the admitted rate (which says nothing about a stated
+    quota); refusals within a window of it change nothing; the next window's steps down again,
+    never below the quota less the spread per window."""
+    controller, now = _controller(KNOWN)
+
+    def answer(outcome: Outcome, latency: float) -> None:
+        slot = _take(controller, now)
+        now[0] += controller.due(slot, now[0])
+        sent = now[0]
+        now[0] += latency
+        controller.settle(slot, outcome, now[0])
+        now[0] = sent  # the next request goes out after this one, not after its answer
+
+    for latency in (0.3, 0.27, 0.33, 0.3):
+        answer(Outcome.ACCEPTED, latency)
+    answer(Outcome.REFUSED_REQUESTS, 0.3)
+    assert controller.rate == pytest.approx(10.0 * STATED_STEP)
+    answer(Outcome.REFUSED_REQUESTS, 0.3)  # sent within a window of the decrease: the same one
+    assert controller.rate == pytest.approx(10.0 * STATED_STEP)
+    now[0] += 1.0
+    answer(Outcome.REFUSED_REQUESTS, 0.3)
+    assert controller.rate == pytest.approx(10.0 * (1 - 0.06))  # the safe rate, not another full step
+    assert controller.source is Source.CONFIGURED
 
 
 def test_a_learned_rate_drains_what_was_sent_past_the_refused_request():
@@ -244,7 +276,7 @@ def test_a_learned_rate_drains_what_was_sent_past_the_refused_request():
             slots.append(slot)
             now[0] = max(now[0], controller.due(slot, now[0]))
         refused = slots[5]
-        now[0] += 0.3  # its refusal comes back a whole latency late
+        now[0] += 0.05  # its refusal comes back a whole latency late
         for slot in slots[:5]:
             controller.settle(slot, Outcome.ACCEPTED, now[0])
         for slot in slots[5:]:  # refused too: the same decrease
@@ -466,7 +498,7 @@ def test_a_request_that_cannot_be_built_releases_its_place_async():
 
 def test_a_waiter_is_woken_by_a_decrease_and_claims_again():
     """A thread waiting for its send time is woken by a decrease and goes out at the new rate."""
-    controller = RateController(Quota(50.0, origin=Source.CONFIGURED), 64)
+    controller = RateController(Quota(50.0, origin=Source.REMEMBERED), 64)
     slots = [controller.acquire() for _ in range(3)]
     started = time.monotonic()
     threads = [threading.Thread(target=lambda: controller.acquire().settle(Outcome.ACCEPTED)) for _ in range(10)]
