@@ -164,6 +164,7 @@ class RateController:
         self._cut_by: Slot | None = None  # the refused slot the last decrease was measured at
         self._first_send: float | None = None
         self._most_delivered = 0.0  # accepted answers per second, the most seen during the start
+        self._round_ends = 0.0  # the start's current round trip ends then (the full-pipe check)
         self._epoch = 0  # decreases so far: a send time claimed before the last one is claimed again
         self._cut_at = -1.0
         self._paused_until = 0.0
@@ -425,6 +426,9 @@ class RateController:
     def _accepted(self, slot: Slot, now: float, tokens: int) -> None:
         self._answered.append((now, float(tokens) or slot.cost))
         self._recent_answers(now)
+        if self.requests.starting and now >= self._round_ends:
+            self._round_ends = now + (self.rtt.srtt or 0.0)
+            self.limit.round_trip(max(self._most_delivered, self._delivered(now)))
         if tokens and slot.cost:
             estimated = slot.cost / self._token_ratio
             self._token_ratio += (tokens / estimated - self._token_ratio) / 8

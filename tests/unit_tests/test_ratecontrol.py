@@ -92,6 +92,25 @@ def test_in_flight_limit_slow_start_then_littles_law_then_aimd():
     assert limit.limit(100.0, 1.0) == 27
 
 
+def test_slow_start_stops_growing_once_the_delivery_rate_does():
+    """BBR's full-pipe check: three round trips with the delivery rate up less than 25% and the
+    window stops growing; the bound is then Little's law on the start's pacing rate, never under
+    the initial window (a caller's own CPU, not the vendor, may be what stopped the growth)."""
+    limit = InFlightLimit(ceiling=128, slow_start=True)
+    for delivered in (100.0, 200.0, 240.0, 290.0, 300.0, 310.0):  # a stall (240) is undone by growth (290)
+        limit.round_trip(delivered)
+    assert not limit.full  # two rounds under 1.25 x 290
+    for _ in range(60):
+        limit.accepted(busy=True)
+    assert limit.limit(600.0, 0.05) == INITIAL_WINDOW + 60  # growing: the window, not Little's law
+    limit.round_trip(320.0)
+    assert limit.full  # the third
+    limit.accepted(busy=True)
+    assert limit.limit(600.0, 0.05) == 31  # 600/s x 50 ms + 1, under the window of 76
+    assert limit.limit(60.0, 0.05) == INITIAL_WINDOW
+    assert limit.limit(None, 0.05) == INITIAL_WINDOW + 60  # no rate yet: the window, which stopped
+
+
 def test_the_start_paces_by_bbr_startup_from_the_delivery_rate():
     learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
     assert learner.rate == START_RATE
