@@ -195,6 +195,8 @@ class RateController:
 
     @property
     def in_flight_limit(self) -> int:
+        if self.requests.starting and self.limit.full and self.rtt.least is not None:  # BBR: 2 x BtlBw x RTprop
+            return self.limit.limit(2 * self._most_delivered, self.rtt.least)
         return self.limit.limit(self.requests.rate, self.rtt.latency)
 
     def stats(self) -> Stats:
@@ -392,7 +394,7 @@ class RateController:
         if retry_after and retry_after <= MAX_RETRY_AFTER:  # a longer wait fails the call instead (_retry)
             self._paused_until = max(self._paused_until, now + retry_after)
         if outcome is Outcome.ACCEPTED:
-            self.rtt.accepted(now - slot.sent_at)
+            self.rtt.accepted(now - slot.sent_at, now)
             self._accepted(slot, now, tokens)
             return None
         if outcome is Outcome.REFUSED_IN_FLIGHT:

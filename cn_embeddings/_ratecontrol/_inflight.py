@@ -8,9 +8,11 @@
   is then overshot by one window, not by whatever a timed ramp sent meanwhile. Once the
   delivery rate stops growing (BBR's full-pipe check: less than ``FULL_GROWTH`` over
   ``FULL_ROUNDS`` round trips), more in flight only queues at the vendor, or at the caller's own
-  CPU: the window stops growing and the bound is Little's law on the start's pacing rate (which is
-  BBR's startup gain times the delivery rate), never under ``INITIAL_WINDOW``. Each request in
-  flight is a connection, and httpx's pool looks at every connection for every request.
+  CPU: the window stops growing and the bound is BBR's, twice the delivery rate times the least
+  latency of the last 10 s (the controller passes them), never under ``INITIAL_WINDOW``. Not the
+  smoothed latency: answers waiting for a busy event loop inflate it, which let more requests in
+  flight, which kept the loop busier. Each request in flight is a connection, and httpx's pool
+  looks at every connection for every request.
 - **AIMD** (Netflix concurrency-limits' ``AIMDLimit``): a "too many in flight" refusal multiplies
   the ceiling by ``BACKOFF``; an answer while at least half of it is used adds one.
 """

@@ -11,6 +11,7 @@ __all__ = ["RttEstimator"]
 ALPHA, BETA, K = 1 / 8, 1 / 4, 4  # RFC 6298 section 2
 INITIAL = 1.0  # seconds assumed before the first answer (RFC 6298's initial RTO)
 SPREAD_SAMPLES = 64  # accepted answers the spread is taken over
+LEAST_WINDOW = 10.0  # seconds the least latency is taken over (BBR's RTprop filter)
 
 
 class RttEstimator:
@@ -21,6 +22,7 @@ class RttEstimator:
         self.srtt: float | None = None
         self.rttvar = 0.0
         self._accepted: deque[float] = deque(maxlen=SPREAD_SAMPLES)
+        self._least: deque[tuple[float, float]] = deque()  # (time, latency), latencies increasing
 
     def observe(self, sample: float) -> None:
         sample = max(sample, 0.0)
@@ -30,9 +32,20 @@ class RttEstimator:
             self.rttvar += BETA * (abs(self.srtt - sample) - self.rttvar)
             self.srtt += ALPHA * (sample - self.srtt)
 
-    def accepted(self, sample: float) -> None:
+    def accepted(self, sample: float, now: float) -> None:
         """An accepted answer's latency (refusals may come sooner, from a gateway)."""
         self._accepted.append(sample)
+        while self._least and self._least[-1][1] >= sample:
+            self._least.pop()
+        self._least.append((now, sample))
+        while self._least[0][0] < now - LEAST_WINDOW:
+            self._least.popleft()
+
+    @property
+    def least(self) -> float | None:
+        """The least accepted latency of the last LEAST_WINDOW seconds (BBR's RTprop): the vendor's
+        own, without the time answers waited for a busy caller."""
+        return self._least[0][1] if self._least else None
 
     @property
     def spread(self) -> float:

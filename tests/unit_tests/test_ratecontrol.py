@@ -73,10 +73,13 @@ def test_rtt_estimator_follows_rfc_6298():
     assert rtt.srtt == pytest.approx(0.2 + (0.4 - 0.2) / 8)
     assert rtt.rttvar == pytest.approx(0.1 + (0.2 - 0.1) / 4)
     assert rtt.latency == pytest.approx(rtt.srtt + 4 * rtt.rttvar)
-    assert rtt.spread == 0.0  # no accepted answer yet
-    for sample in (0.3, 0.27, 0.33):
-        rtt.accepted(sample)
+    assert rtt.spread == 0.0 and rtt.least is None  # no accepted answer yet
+    for now, sample in ((0.0, 0.3), (1.0, 0.27), (2.0, 0.33)):
+        rtt.accepted(sample, now)
     assert rtt.spread == pytest.approx(0.06)
+    assert rtt.least == 0.27  # BBR's RTprop: the least of the last 10 s
+    rtt.accepted(0.45, 11.5)  # answers waiting for a busy caller: the 10 s-old least is gone
+    assert rtt.least == 0.33
 
 
 def test_in_flight_limit_slow_start_then_littles_law_then_aimd():
