@@ -46,6 +46,7 @@ R = TypeVar("R", bound=Answer)
 Progress = Callable[[int], None]
 GROW_EVERY = 0.05  # seconds between looks at how many workers are wanted
 WORKERS_PER_PLACE = 2  # workers per request allowed in flight: one waits out a retry beside each one sent
+_POOLS = itertools.count(1)  # each run's pool names its threads apart: cn-embeddings_<run>_<n>
 
 
 def worker_count(max_concurrency: int) -> int:
@@ -240,9 +241,6 @@ def _interrupted(cancel: Cancel, gentle: bool) -> None:
         cancel.set()
     else:
         cancel.stop()
-
-
-_POOLS = itertools.count(1)  # each run's pool names its threads apart: cn-embeddings_<run>_<n>
 
 
 def _join(pool: ThreadPoolExecutor, outcome: Outcome[Any, Any], cancel: Cancel, stray: str | None) -> None:

@@ -195,7 +195,7 @@ class RateController:
 
     @property
     def in_flight_limit(self) -> int:
-        if self.requests.starting and self.limit.full and self.rtt.least is not None:  # BBR: 2 x BtlBw x RTprop
+        if self.limit.full and self.rtt.least is not None:  # the start's pipe is full: BBR's 2 x BtlBw x RTprop
             return self.limit.limit(2 * self._most_delivered, self.rtt.least)
         return self.limit.limit(self.requests.rate, self.rtt.latency)
 

@@ -72,3 +72,4 @@ class InFlightLimit:
 
     def end_slow_start(self) -> None:
         self.window = None
+        self.full = False

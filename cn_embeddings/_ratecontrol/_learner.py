@@ -119,12 +119,12 @@ class RateLearner:
                 self.hold(max(admitted, self.least), self.epoch)  # the same decrease, measured better
             return False
         first = self.starting or self.rate is None
-        if not first and not self.learned and self.ceiling and sent_rate:
-            safe = self.ceiling * (1 - max(JITTER_MARGIN, min(spread / WINDOW, 1 - BETA)))
-            if sent_rate > safe:
-                basis = max(sent_rate * STATED_STEP, safe)
-            else:  # refused even at the safe rate: measured as a learned rate would be
-                basis = min(max(admitted or 0.0, sent_rate * BETA), sent_rate)
+        stated = not first and not self.learned and self.ceiling
+        # a stated quota's safe rate: one latency spread per window under it (refused even there,
+        # it is measured below as a learned rate would be)
+        safe = self.ceiling * (1 - max(JITTER_MARGIN, min(spread / WINDOW, 1 - BETA))) if self.ceiling else 0.0
+        if stated and sent_rate and sent_rate > safe:
+            basis = max(sent_rate * STATED_STEP, safe)
         elif self.starting:
             basis = admitted or START_RATE * BETA
         elif self.rate is None:  # a token quota nobody told: its first refusal measures it
