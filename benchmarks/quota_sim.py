@@ -45,7 +45,9 @@ def _oracle(quota: float):
         learner = controller.requests
         plain = learner.refused
 
-        def refused(now: float, sent_at: float, sent_rate: float | None, admitted: float | None) -> bool:
+        def refused(
+            now: float, sent_at: float, sent_rate: float | None, admitted: float | None, spread: float = 0.0
+        ) -> bool:
             if learner.starting:
                 return plain(now, sent_at, sent_rate, quota)
             learner.last_cut = now  # never moves again

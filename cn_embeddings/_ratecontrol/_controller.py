@@ -160,6 +160,7 @@ class RateController:
         self._lock = threading.Lock()
         self._slots: set[Slot] = set()
         self._sent: deque[Slot] = deque()  # recent slots by claim, for the admitted rate
+        self._forgotten = -1.0  # the latest send time dropped from it
         self._answered: deque[tuple[float, float]] = deque()  # accepted answers (time, tokens), likewise
         self._cut_by: Slot | None = None  # the refused slot the last decrease was measured at
         self._first_send: float | None = None
@@ -231,8 +232,7 @@ class RateController:
             slot = Slot(self, cost, now + (lease or LEASE_WITHOUT_DEADLINE) * 2 + 1, self._claim(now, cost))
             self._slots.add(slot)
             self._sent.append(slot)
-            while self._sent[0].sent_at < now - 2 * WINDOW:  # kept for two windows: memory stays flat
-                self._sent.popleft()
+            self._forget(now - 2 * WINDOW)  # kept for two windows: memory stays flat
             if self._first_send is None:
                 self._first_send = slot.sent_at
             if ticket is not None:
@@ -362,8 +362,7 @@ class RateController:
     def _sent_within(self, before: float, stop: Slot | None, tokens: bool) -> tuple[float, float]:
         """Requests (or their tokens) claimed before ``stop``, sent in the WINDOW before ``before``
         and not refused, and the first one's send time."""
-        while self._sent and self._sent[0].sent_at < before - 2 * WINDOW:
-            self._sent.popleft()
+        self._forget(before - 2 * WINDOW)
         total, first = 0.0, before
         for slot in self._sent:
             if slot is stop:
@@ -372,6 +371,11 @@ class RateController:
                 total += slot.cost if tokens else 1.0
                 first = min(first, slot.sent_at)
         return total, first
+
+    def _forget(self, before: float) -> None:
+        """Drop the slots sent before ``before`` from the record, noting the latest send time dropped."""
+        while self._sent and self._sent[0].sent_at < before:
+            self._forgotten = max(self._forgotten, self._sent.popleft().sent_at)
 
     def _recent_answers(self, now: float) -> deque[tuple[float, float]]:
         """The accepted answers (time, tokens) of the last WINDOW."""
@@ -409,11 +413,15 @@ class RateController:
             within = self._cut_by is not None and slot.sent_at < self.requests.last_cut + WINDOW
             measured = self._cut_by if within and self._cut_by is not None else slot
             admitted, resume = self._admitted(measured, now, tokens=False) if local else (None, now)
+            if measured is not slot and self._forgotten >= measured.sent_at - WINDOW:
+                admitted = None  # the decrease's window is no longer all on record: not measured again
+            rate = self.requests.rate
             cut = self.requests.refused(now, slot.sent_at, slot.rate, admitted, self.rtt.spread)
             if cut:
                 self._cut_by = slot
-                if local and self.requests.learned:  # drain what the refused rate sent past it
-                    resume = max(resume, self._drained(slot))
+            cut = cut or self.requests.rate != rate  # measured again lower: claimed send times move too
+            if cut and local and self.requests.learned and self._cut_by is not None:
+                resume = max(resume, self._drained(self._cut_by))  # what the refused rate sent past it
         else:
             admitted, resume = self._admitted(slot, now, tokens=True) if local else (None, now)
             cut = self.tokens.refused(now, slot.sent_at, self.tokens.rate, admitted, self.rtt.spread)

@@ -257,6 +257,43 @@ def test_send_times_claimed_before_a_decrease_are_claimed_again_at_the_new_rate(
     assert controller.due(waiting[-1], now[0]) > 0.02  # claimed again, behind the others, at the lower rate
 
 
+def test_a_decrease_measured_again_lower_claims_the_waiting_send_times_again():
+    """Refusals of requests sent before the decrease, answered after it, measure it again; a lower
+    measure moves the send times already claimed at the first one (they went out at the higher rate
+    before, and a window counting refused requests stayed overrun)."""
+    controller, now = _controller()
+    sent = []
+    for i in range(14):  # the start: well above what the vendor admits
+        now[0] = i * 0.01
+        slot = _take(controller, now)
+        now[0] = max(now[0], now[0] + controller.due(slot, now[0]))
+        sent.append(slot)
+    now[0] = 0.3
+    for slot in sent[:4] + sent[5:8]:
+        controller.settle(slot, Outcome.ACCEPTED, now[0])
+    controller.settle(sent[8], Outcome.REFUSED_REQUESTS, now[0])  # the decrease, at the admitted rate
+    for slot in sent[9:]:
+        controller.settle(slot, Outcome.FAILED, now[0])
+    first = controller.rate
+    waiting = [_take(controller, now) for _ in range(3)]
+    controller.settle(sent[4], Outcome.REFUSED_REQUESTS, now[0] + 0.01)  # answered late: fewer were admitted
+    assert controller.rate < first
+    times = [now[0] + 0.01 + controller.due(slot, now[0] + 0.01) for slot in waiting]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 1 / (controller.rate * (1 - JITTER_MARGIN)) - 1e-9, (first, controller.rate, gaps)
+
+
+def test_a_decrease_is_not_measured_again_once_its_window_has_left_the_record():
+    """10/s, a whole second's latency, refusals answered as late: the first refusal measures the
+    quota, and refusals of requests sent in the same window, answered a latency later, belong to it.
+    Once the requests of the window it was measured over are no longer on record, measuring it again
+    counted none of them, and the rate fell to its floor (0.84 of the quota, held for the job)."""
+    rule = QuotaRule("moving", 10)
+    run, controller = simulate(rule, jobs=200, latency=1.0, refuse_after=None, seed=0)
+    assert controller.rate is not None and controller.rate >= 0.95 * 10, controller.rate
+    assert bound(rule, 200) / run.seconds >= 0.9
+
+
 def test_a_stated_quota_refused_steps_down_never_below_what_the_latency_spread_makes_safe():
     """A configured quota refused (a vendor counting answers as they leave, their latencies 60 ms
     apart): a step down, not a measure of the admitted rate (which says nothing about a stated
