@@ -409,29 +409,30 @@ class RateController:
         slot.refused = True
         self._refused += 1
         local = self.store is None  # with a shared store this process admits only its share
-        if outcome is Outcome.REFUSED_REQUESTS:
-            within = self._cut_by is not None and slot.sent_at < self.requests.last_cut + WINDOW
+        requests = outcome is Outcome.REFUSED_REQUESTS
+        learner = self.requests if requests else self.tokens
+        rate = learner.rate
+        if requests:
+            within = self._cut_by is not None and slot.sent_at < learner.last_cut + WINDOW
             measured = self._cut_by if within and self._cut_by is not None else slot
             admitted, resume = self._admitted(measured, now, tokens=False) if local else (None, now)
             if measured is not slot and self._forgotten >= measured.sent_at - WINDOW:
                 admitted = None  # the decrease's window is no longer all on record: not measured again
-            rate = self.requests.rate
-            cut = self.requests.refused(now, slot.sent_at, slot.rate, admitted, self.rtt.spread)
+            cut = learner.refused(now, slot.sent_at, slot.rate, admitted, self.rtt.spread)
             if cut:
                 self._cut_by = slot
-            cut = cut or self.requests.rate != rate  # measured again lower: claimed send times move too
-            if cut and local and self.requests.learned and self._cut_by is not None:
-                resume = max(resume, self._drained(self._cut_by))  # what the refused rate sent past it
         else:
             admitted, resume = self._admitted(slot, now, tokens=True) if local else (None, now)
-            cut = self.tokens.refused(now, slot.sent_at, self.tokens.rate, admitted, self.rtt.spread)
-        if not cut:
+            cut = learner.refused(now, slot.sent_at, rate, admitted, self.rtt.spread)
+        if not cut and learner.rate == rate:  # the last decrease measured again lower moves claimed times too
             return None
+        if requests and local and learner.learned and self._cut_by is not None:
+            resume = max(resume, self._drained(self._cut_by))  # what the refused rate sent past it
         self.limit.end_slow_start()
         if self.requests.starting:  # a quota said no: the start is over for the request rate too
             self.requests.hold(max(self._sent_within(now, None, tokens=False)[0] / WINDOW, FLOOR), now)
         self._decreased(now, resume)
-        return self.requests.rate if outcome is Outcome.REFUSED_REQUESTS and self.requests.learned else None
+        return self.requests.rate if requests and self.requests.learned else None
 
     def _accepted(self, slot: Slot, now: float, tokens: int) -> None:
         self._answered.append((now, float(tokens) or slot.cost))

@@ -43,13 +43,13 @@ class InFlightLimit:
     def limit(self, rate: float | None, latency: float) -> int:
         bound = max(1, min(self.ceiling, math.floor(self.aimd)))
         if self.window is not None:
-            bound = min(bound, math.floor(self.window))
-            if not self.full or rate is None:
-                return max(1, bound)
-            return max(1, min(bound, max(INITIAL_WINDOW, math.ceil(rate * latency) + 1)))
+            bound = max(1, min(bound, math.floor(self.window)))
+            if not self.full:
+                return bound
         if rate is None:
             return bound
-        return max(1, min(bound, math.ceil(rate * latency) + 1))
+        little = math.ceil(rate * latency) + 1  # Little's law, never under the first window once full
+        return max(1, min(bound, max(INITIAL_WINDOW, little) if self.window is not None else little))
 
     def accepted(self, busy: bool) -> None:
         if busy:
