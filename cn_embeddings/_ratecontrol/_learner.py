@@ -31,7 +31,10 @@ refusing requests paced under it says nothing about its size, only that the vend
 unevenly: where it decides as answers leave, the answers' latency spread bunches evenly sent
 requests (GCRA's cell delay variation, ITU-T I.371). So a refusal steps the rate down by
 ``STATED_STEP``, at most once a window, never below the rate that spread makes safe (the quota
-less one spread per window), and CUBIC climbs back to the quota after the hold.
+less one spread per window), and CUBIC climbs back to the quota after the hold. A learned rate
+refused though the window before the refusal admitted at least its rate is in the same case: the
+rate is not above the quota, and measuring it again would hold it where it is refused, so it
+steps down likewise, under the admitted rate.
 """
 
 from __future__ import annotations
@@ -119,11 +122,21 @@ class RateLearner:
                 self.hold(max(admitted, self.least), self.epoch)  # the same decrease, measured better
             return False
         first = self.starting or self.rate is None
-        stated = not first and not self.learned and self.ceiling
-        # a stated quota's safe rate: one latency spread per window under it (refused even there,
-        # it is measured below as a learned rate would be)
-        safe = self.ceiling * (1 - max(JITTER_MARGIN, min(spread / WINDOW, 1 - BETA))) if self.ceiling else 0.0
-        if stated and sent_rate and sent_rate > safe:
+        probe = bool(self.w_max and self.rate and self.rate > self.w_max)
+        # the quota as someone stated it, or as a learned rate's window measured it when that window
+        # admitted at least its rate (the vendor counts unevenly: the rate is not above the quota)
+        if first or not sent_rate:
+            quota = None
+        elif not self.learned:
+            quota = self.ceiling
+        elif admitted and admitted >= sent_rate and not probe:
+            quota = admitted
+        else:
+            quota = None
+        # its safe rate: one latency spread per window under it (refused even there, the rate is
+        # measured below as a learned rate would be)
+        safe = quota * (1 - max(JITTER_MARGIN, min(spread / WINDOW, 1 - BETA))) if quota else 0.0
+        if quota and sent_rate and sent_rate > safe:
             basis = max(sent_rate * STATED_STEP, safe)
         elif self.starting:
             basis = admitted or START_RATE * BETA
@@ -131,7 +144,7 @@ class RateLearner:
             if not admitted:
                 return False
             basis = admitted
-        elif self.w_max and self.rate and self.rate > self.w_max:
+        elif probe:
             basis = self.w_max  # a probe above the rate held without refusal: back to that plateau
         elif sent_rate:
             # never below CUBIC's multiplicative decrease: a window that counts refused requests

@@ -158,6 +158,26 @@ def test_a_probe_refused_returns_to_the_plateau_that_held():
     assert learner.rate == 10.0
 
 
+def test_a_learned_rate_refused_though_its_window_admitted_all_it_sent_steps_down():
+    """A vendor deciding as answers leave bunches evenly paced requests (their latencies 60 ms
+    apart): the window before a refusal admitted at least its rate, so the rate is not above the quota
+    and measuring it again would hold it where it is refused. It steps down as a stated quota
+    does, once a window, never below the measured quota less the spread per window; a window
+    that admitted less than it sent is measured as before."""
+    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
+    learner.refused(now=0.3, sent_at=0.0, sent_rate=60.0, admitted=10.0)
+    assert learner.rate == 10.0
+    assert learner.refused(now=2.3, sent_at=2.0, sent_rate=10.0, admitted=10.0, spread=0.06)
+    assert learner.rate == pytest.approx(10.0 * STATED_STEP)
+    assert learner.refused(now=4.3, sent_at=4.0, sent_rate=learner.rate, admitted=10.0, spread=0.06)
+    assert learner.rate == pytest.approx(10.0 * (1 - 0.06))  # the safe rate, not another full step
+    assert learner.refused(now=6.3, sent_at=6.0, sent_rate=learner.rate, admitted=10.0, spread=0.06)
+    assert learner.rate == pytest.approx(10.0 * (1 - 0.06))  # there it holds
+    assert learner.refused(now=8.3, sent_at=8.0, sent_rate=learner.rate, admitted=8.0, spread=0.06)
+    assert learner.rate == 8.0  # a window that admitted less than it sent: measured
+    assert learner.source is Source.LEARNED
+
+
 def test_a_told_quota_is_paced_at_once_and_never_raises_a_configured_one():
     learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
     assert learner.tell(8.0, Source.TOLD, limit=None)
