@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -168,6 +169,7 @@ class RateController:
         self._round_ends = 0.0  # the start's current round trip ends then (the full-pipe check)
         self._epoch = 0  # decreases so far: a send time claimed before the last one is claimed again
         self._cut_at = -1.0
+        self._resume = -1.0  # pacing resumes no sooner than this after the last decrease
         self._paused_until = 0.0
         self._token_ratio = 1.0  # reported tokens over estimated, learned from answers
         self._refused = 0
@@ -299,10 +301,8 @@ class RateController:
                     self.limit.end_slow_start()
             if quota.tokens_per_minute and self.adaptive:
                 changed = self.tokens.tell(quota.tokens_per_minute / 60, quota.origin, None) or changed
-            if changed:  # paced as if the window's requests had gone at the told rate
-                sent, first = self._sent_within(now + 1e-9, None, tokens=False)
-                rate = self.requests.rate
-                self._decreased(now, first + sent / (rate * (1 - JITTER_MARGIN)) if rate and sent else now)
+            if changed:
+                self._decreased(now, self._room(now, self.requests.rate))
             wakers = list(self.line.wakers.values()) if changed else []
         for waker in wakers:
             wake(waker)
@@ -332,8 +332,19 @@ class RateController:
         requests paced at the new rate end there) or now; those claimed before are claimed again."""
         self._epoch += 1
         self._cut_at = now
-        self.pacer.restart(max(now, resume or now))
+        self._resume = max(self._resume, resume or now)  # a later decrease never sends sooner
+        self.pacer.restart(max(now, self._resume))
         self.token_pacer.restart(now)
+
+    def _room(self, now: float, rate: float | None) -> float:
+        """When a window holding every request sent in the last one has room for one more at
+        ``rate`` (a sliding log: once the rate-th latest of them has left it). Refused requests
+        count: some windows count them, and none has answered yet."""
+        if not rate:
+            return now
+        sent = sorted(slot.sent_at for slot in self._sent if now - WINDOW <= slot.sent_at <= now)
+        room = math.floor(rate * (1 - JITTER_MARGIN) * WINDOW)
+        return sent[-room] + WINDOW if 0 < room <= len(sent) else now
 
     def _admitted(self, refused: Slot, now: float, tokens: bool) -> tuple[float, float]:
         """The admitted rate at a refusal, the higher of two measures over a WINDOW: by send time,

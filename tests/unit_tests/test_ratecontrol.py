@@ -392,6 +392,31 @@ def test_the_answer_corrects_the_token_estimate():
     assert _take(controller, now, cost=100.0).cost == pytest.approx(50.0, rel=0.1)
 
 
+def test_a_told_quota_resumes_once_the_window_has_room_and_a_later_refusal_keeps_that():
+    """A cold start sent its burst and a few more before the first answer told 10/s: pacing
+    resumes once the window holding them has room (the ninth latest has left it, a second after
+    the burst), not as if all of them had gone at 10/s (1.6 s); a refusal answered after that
+    restarts the pacing no sooner."""
+    controller, now = _controller()
+    sent = []
+    for _ in range(INITIAL_BURST + 6):
+        slot = _take(controller, now)
+        now[0] = max(now[0], controller.due(slot, now[0]) + now[0])
+        slot.sent_at = now[0]  # what due() said: the burst at 0, then 60/s
+        sent.append(slot)
+    assert sent[-1].sent_at == pytest.approx(6 / START_RATE, rel=0.05)
+    now[0] = 0.3
+    for slot in sent[1:]:  # their places in flight: Little's law allows 4 at 10/s and 300 ms
+        controller.settle(slot, Outcome.ACCEPTED, now[0])
+    assert controller.tell(Quota(10.0, origin=Source.TOLD), now[0])
+    assert controller.due(_take(controller, now), now[0]) == pytest.approx(1.0 - 0.3)
+    now[0] = 0.35
+    controller.settle(sent[0], Outcome.REFUSED_REQUESTS, now[0])  # as answers leave, jitter reorders them
+    assert controller.rate == 10.0  # sent at the start's rate, before the tell: the told rate holds
+    assert controller.stats().decreases == 2
+    assert controller.due(_take(controller, now), now[0]) == pytest.approx(1.0 - 0.35)
+
+
 def test_a_told_quota_reaches_the_pacing_and_the_stats():
     controller, now = _controller()
     assert controller.tell(Quota(5.0, 6000, origin=Source.TOLD), 0.0)
