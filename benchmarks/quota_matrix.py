@@ -9,10 +9,11 @@ Every call must succeed with the default retries.
 ``--mode`` says how the emulator's quota behaves, since no vendor documents it: ``fast`` decides as
 a request arrives and refuses at once (what gateways do; the default), ``late`` decides on arrival
 but answers a refusal after the whole latency, ``departure`` decides as the answer leaves.
-``--jitter`` spreads every latency by that share (0.2: +-10%).
+``--jitter`` spreads every latency by that share (0.2: +-10%). ``--told``: every answer tells the
+quota in Qianfan's rate-limit headers.
 
     python benchmarks/quota_matrix.py [--seconds 20] [--vendors ark,qianfan,tencent] [--latencies 50,300,1000]
-        [--only-50ms qianfan] [--mode fast|late|departure] [--jitter 0.2]
+        [--only-50ms qianfan] [--mode fast|late|departure] [--jitter 0.2] [--told]
 """
 
 from __future__ import annotations
@@ -84,12 +85,14 @@ def main() -> None:
     parser.add_argument("--tokens", action="store_true")
     parser.add_argument("--mode", choices=MODES, default="fast")
     parser.add_argument("--jitter", type=float, default=0.0)
+    parser.add_argument("--told", action="store_true", help="answers tell the quota in rate-limit headers")
     args = parser.parse_args()
     if args.one:
         one(args.one[0], args.one[1], int(args.one[2]), args.tokens)
         return
-    model = [*MODES[args.mode], "--latency-jitter", str(args.jitter)]
+    model = [*MODES[args.mode], "--latency-jitter", str(args.jitter)] + (["--ratelimit-headers"] if args.told else [])
     tag = "" if args.mode == "fast" and not args.jitter else f"_{args.mode}_jitter{args.jitter:g}"
+    tag += "_told" if args.told else ""
     rates = {"ark": 60.0, "qianfan": 10.0, "tencent": 20.0}  # Tencent: its documented 20/s text quota
     for vendor in args.vendors.split(","):
         for kind in KINDS:
