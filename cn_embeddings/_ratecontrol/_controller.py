@@ -337,14 +337,20 @@ class RateController:
         self.token_pacer.restart(now)
 
     def _room(self, now: float, rate: float | None) -> float:
-        """When a window holding every request sent in the last one has room for one more at
-        ``rate`` (a sliding log: once the rate-th latest of them has left it). Refused requests
-        count: some windows count them, and none has answered yet."""
+        """When pacing at ``rate`` may resume so that no window holds more than the rate allows,
+        counting every request sent in the last one (a sliding log; refused requests count too:
+        some windows count them, and not all have answered yet). Each sent request stays in the
+        window until a WINDOW after it; while the last ``k`` of them are in it, the new pacing
+        may have sent only the rate's share less ``k``."""
         if not rate:
             return now
-        sent = sorted(slot.sent_at for slot in self._sent if now - WINDOW <= slot.sent_at <= now)
-        room = math.floor(rate * (1 - JITTER_MARGIN) * WINDOW)
-        return sent[-room] + WINDOW if 0 < room <= len(sent) else now
+        interval = 1 / (rate * (1 - JITTER_MARGIN))
+        share = math.floor(WINDOW / interval)
+        sent = sorted(slot.sent_at for slot in self._sent if now - WINDOW < slot.sent_at <= now)
+        resume = now
+        for i, sent_at in enumerate(sent):
+            resume = max(resume, sent_at + WINDOW - max(share - (len(sent) - i), 0) * interval)
+        return resume
 
     def _admitted(self, refused: Slot, now: float, tokens: bool) -> tuple[float, float]:
         """The admitted rate at a refusal, the higher of two measures over a WINDOW: by send time,
@@ -357,18 +363,6 @@ class RateController:
         by_answer = sum(cost if tokens else 1.0 for _, cost in self._recent_answers(now))
         rate = max(by_send, by_answer) / WINDOW
         return rate, first + by_send / rate if rate else now
-
-    def _drained(self, refused: Slot) -> float:
-        """When pacing may resume after a learned rate was lowered at ``refused`` (BBR's drain):
-        as if the requests sent since it had been paced at the new rate, at most a WINDOW after
-        it. Until a refusal comes back, requests go out at the rate refused: a whole latency of
-        them when the vendor answers refusals late, and a window that counts refused requests
-        holds every one; sent at once at the new rate they would find it full, and be refused and
-        counted in turn. A known quota is not drained: its refusals come from unevenness (answers'
-        jitter), not from a rate above it."""
-        rate = self.requests.rate
-        since = sum(1 for slot in self._sent if slot.sent_at >= refused.sent_at)
-        return refused.sent_at + min(since / rate, WINDOW) if rate else refused.sent_at
 
     def _sent_within(self, before: float, stop: Slot | None, tokens: bool) -> tuple[float, float]:
         """Requests (or their tokens) claimed before ``stop``, sent in the WINDOW before ``before``
@@ -437,8 +431,13 @@ class RateController:
             cut = learner.refused(now, slot.sent_at, rate, admitted, self.rtt.spread)
         if not cut and learner.rate == rate:  # the last decrease measured again lower moves claimed times too
             return None
-        if requests and local and learner.learned and self._cut_by is not None:
-            resume = max(resume, self._drained(self._cut_by))  # what the refused rate sent past it
+        if requests and local and learner.learned:
+            # BBR's drain: until a refusal comes back, requests go out at the rate refused (a whole
+            # latency of them when the vendor answers refusals late), and a window that counts
+            # refused requests holds every one: sent at once at the new rate, they would find it
+            # full, and be refused and counted in turn. A stated quota is not drained: its
+            # refusals come from unevenness (answers' jitter), not from a rate above it.
+            resume = max(resume, self._room(now, learner.rate))
         self.limit.end_slow_start()
         if self.requests.starting:  # a quota said no: the start is over for the request rate too
             self.requests.hold(max(self._sent_within(now, None, tokens=False)[0] / WINDOW, FLOOR), now)

@@ -314,6 +314,19 @@ def test_a_decrease_is_not_measured_again_once_its_window_has_left_the_record():
     assert bound(rule, 200) / run.seconds >= 0.9
 
 
+def test_a_learned_rate_resumes_once_the_window_holding_what_the_refused_rate_sent_has_room():
+    """Refusals answered a whole latency late, under a window that counts refused requests (10/s,
+    1 s): until the first refusal came back the start sent at its own rate, and those requests
+    stay in the window for a second. Pacing at the new rate at once found it full, each refusal
+    was counted in turn, and the rate was cut again to 7/s (0.68 of the bound). Pacing resumes
+    once the window has room for it with all of them still in it."""
+    rule = QuotaRule("counting", 10)
+    run, controller = simulate(rule, jobs=200, latency=1.0, refuse_after=None, seed=0)
+    assert controller.rate is not None and controller.rate >= 0.95 * 10, controller.rate
+    assert bound(rule, 200) / run.seconds >= 0.9
+    assert run.refused_share <= 0.05
+
+
 def test_a_stated_quota_refused_steps_down_never_below_what_the_latency_spread_makes_safe():
     """A configured quota refused (a vendor counting answers as they leave, their latencies 60 ms
     apart): a step down, not a measure of the admitted rate (which says nothing about a stated
