@@ -136,7 +136,8 @@ class RateLearner:
         # its safe rate: one latency spread per window under it (refused even there, the rate is
         # measured below as a learned rate would be)
         safe = quota * (1 - max(JITTER_MARGIN, min(spread / WINDOW, 1 - BETA))) if quota else 0.0
-        if quota and sent_rate and sent_rate > safe:
+        step = bool(quota and sent_rate and sent_rate > safe)
+        if step and sent_rate:
             basis = max(sent_rate * STATED_STEP, safe)
         elif self.starting:
             basis = admitted or START_RATE * BETA
@@ -154,8 +155,9 @@ class RateLearner:
             return False
         self.hold(basis, now)
         # what measuring the same decrease again may lower it to: the first measure is the roughest
-        # (a bucket's depth, answers not yet in), later ones move by at most AIMD's backoff
-        self.least = self.w_max * (BETA if first else BACKOFF)
+        # (a bucket's depth, answers not yet in), later ones move by at most AIMD's backoff; a step
+        # is no measure, and not measured again
+        self.least = self.w_max if step else self.w_max * (BETA if first else BACKOFF)
         self.last_cut = now
         return True
 

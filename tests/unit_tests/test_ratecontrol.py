@@ -158,7 +158,7 @@ def test_a_probe_refused_returns_to_the_plateau_that_held():
     assert learner.rate == 10.0
 
 
-def test_a_learned_rate_refused_though_its_window_admitted_all_it_sent_steps_down():
+def test_a_learned_rate_refused_though_its_window_admitted_at_least_its_rate_steps_down():
     """A vendor deciding as answers leave bunches evenly paced requests (their latencies 60 ms
     apart): the window before a refusal admitted at least its rate, so the rate is not above the quota
     and measuring it again would hold it where it is refused. It steps down as a stated quota
@@ -168,6 +168,10 @@ def test_a_learned_rate_refused_though_its_window_admitted_all_it_sent_steps_dow
     learner.refused(now=0.3, sent_at=0.0, sent_rate=60.0, admitted=10.0)
     assert learner.rate == 10.0
     assert learner.refused(now=2.3, sent_at=2.0, sent_rate=10.0, admitted=10.0, spread=0.06)
+    assert learner.rate == pytest.approx(10.0 * STATED_STEP)
+    # within a window of the step, a refusal belongs to it: a step is no measure to refine (a
+    # window counting refused requests admits one less for each)
+    assert not learner.refused(now=2.5, sent_at=2.2, sent_rate=learner.rate, admitted=9.0, spread=0.06)
     assert learner.rate == pytest.approx(10.0 * STATED_STEP)
     assert learner.refused(now=4.3, sent_at=4.0, sent_rate=learner.rate, admitted=10.0, spread=0.06)
     assert learner.rate == pytest.approx(10.0 * (1 - 0.06))  # the safe rate, not another full step
