@@ -419,6 +419,8 @@ class RateController:
         rate = learner.rate
         if requests:
             within = self._cut_by is not None and slot.sent_at < learner.last_cut + WINDOW
+            if within and self._cut_by is not None and slot.sent_at < self._cut_by.sent_at:
+                self._cut_by = slot  # refusals come back out of order: measured at the first one sent
             measured = self._cut_by if within and self._cut_by is not None else slot
             admitted, resume = self._admitted(measured, now, tokens=False) if local else (None, now)
             if measured is not slot and self._forgotten >= measured.sent_at - WINDOW:

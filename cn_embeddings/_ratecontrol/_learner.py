@@ -14,7 +14,8 @@ the admitted rate held, then CUBIC's probe above it.
   itself; under a token bucket it includes the bucket's depth, and the next refusal, a window
   later, measures again. A refusal of a request sent within a window of the last decrease belongs
   to that decrease (TCP's once-per-window rule): a quota that counts refused requests keeps
-  refusing for a window after the cause.
+  refusing for a window after the cause. It measures the decrease again, lower only, at the first
+  refused request sent (refusals come back out of order; the controller keeps which one).
 - **Afterwards, CUBIC** (RFC 9438, with botocore's constants ``BETA`` 0.7 and ``SCALE`` 0.4) from
   the admitted rate as ``W_max``: the rate holds there for ``HOLD`` seconds and CUBIC's own
   ``K = cbrt(W_max (1 - BETA) / SCALE)``, then probes above it along ``SCALE (t - K)**3 + W_max``,

@@ -331,6 +331,17 @@ def test_a_learned_rate_resumes_once_the_window_holding_what_the_refused_rate_se
     assert run.refused_share <= 0.05
 
 
+def test_a_decrease_is_measured_again_at_the_first_refused_request_sent():
+    """Refusals answered a whole latency late come back out of order (20% jitter). Measured again
+    at the refused request that came back first, the window before it holds fewer admitted
+    requests the later that one was sent (60/s under a window counting refused requests, 1 s: the
+    rate fell to 57/s, held for the job and remembered); measured at the first refused request
+    sent, the window before it holds the quota."""
+    rule = QuotaRule("counting", 60)
+    run, controller = simulate(rule, jobs=1200, latency=1.0, refuse_after=None, seed=1)
+    assert controller.rate == pytest.approx(60, abs=1)
+
+
 def test_a_stated_quota_refused_steps_down_never_below_what_the_latency_spread_makes_safe():
     """A configured quota refused (a vendor counting answers as they leave, their latencies 60 ms
     apart): a step down, not a measure of the admitted rate (which says nothing about a stated
