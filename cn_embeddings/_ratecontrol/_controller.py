@@ -328,54 +328,57 @@ class RateController:
             slot.settled = True
 
     def _decreased(self, now: float, resume: float | None = None) -> None:
-        """Send times claimed from now on follow the new rate, from ``resume`` (the window's admitted
-        requests paced at the new rate end there) or now; those claimed before are claimed again."""
+        """Send times claimed from now on follow the new rate, from ``resume`` (when the window has
+        room for it: ``_room``) or now; those claimed before are claimed again."""
         self._epoch += 1
         self._cut_at = now
         self._resume = max(self._resume, resume or now)  # a later decrease never sends sooner
         self.pacer.restart(max(now, self._resume))
         self.token_pacer.restart(now)
 
-    def _room(self, now: float, rate: float | None) -> float:
-        """When pacing at ``rate`` may resume so that no window holds more than the rate allows,
-        counting every request sent in the last one (a sliding log; refused requests count too:
-        some windows count them, and not all have answered yet). Each sent request stays in the
-        window until a WINDOW after it; while the last ``k`` of them are in it, the new pacing
-        may have sent only the rate's share less ``k``."""
+    def _room(self, now: float, rate: float | None, tokens: bool = False) -> float:
+        """When pacing at ``rate`` (requests or tokens per second) may resume after a decrease so
+        that no window holds more than the rate allows, counting every request (or its tokens)
+        sent in the last one: a sliding log. Each stays in the window until a WINDOW after it was
+        sent; while the last of them, holding ``k``, are in it, the new pacing may have sent only
+        the window's share less ``k``. Refused requests count too: some windows count them, and
+        until a refusal comes back the requests went out at the rate refused (a whole latency of
+        them when the vendor answers refusals late). This is BBR's drain, for a window instead of
+        a queue."""
         if not rate:
             return now
         interval = 1 / (rate * (1 - JITTER_MARGIN))
         share = math.floor(WINDOW / interval)
-        sent = sorted(slot.sent_at for slot in self._sent if now - WINDOW < slot.sent_at <= now)
-        resume = now
-        for i, sent_at in enumerate(sent):
-            resume = max(resume, sent_at + WINDOW - max(share - (len(sent) - i), 0) * interval)
+        sent = sorted(
+            (slot.sent_at, slot.cost if tokens else 1.0) for slot in self._sent if now - WINDOW < slot.sent_at <= now
+        )
+        resume, held = now, sum(cost for _, cost in sent)
+        for sent_at, cost in sent:
+            resume = max(resume, sent_at + WINDOW - max(share - held, 0.0) * interval)
+            held -= cost
         return resume
 
-    def _admitted(self, refused: Slot, now: float, tokens: bool) -> tuple[float, float]:
+    def _admitted(self, refused: Slot, now: float, tokens: bool) -> float:
         """The admitted rate at a refusal, the higher of two measures over a WINDOW: by send time,
         every request claimed before the refused one and sent within the window before it, less
         those refused (answers still on the way count as admitted: right when the vendor decides
         as requests arrive); and by answer time, the accepted answers of the last window (right
-        when it decides as answers leave, in whatever order). Also returns when the pacing at the
-        new rate may resume: as if the requests admitted in the window had been paced at it."""
-        by_send, first = self._sent_within(refused.sent_at, refused, tokens)
+        when it decides as answers leave, in whatever order)."""
+        by_send = self._sent_within(refused.sent_at, refused, tokens)
         by_answer = sum(cost if tokens else 1.0 for _, cost in self._recent_answers(now))
-        rate = max(by_send, by_answer) / WINDOW
-        return rate, first + by_send / rate if rate else now
+        return max(by_send, by_answer) / WINDOW
 
-    def _sent_within(self, before: float, stop: Slot | None, tokens: bool) -> tuple[float, float]:
+    def _sent_within(self, before: float, stop: Slot | None, tokens: bool) -> float:
         """Requests (or their tokens) claimed before ``stop``, sent in the WINDOW before ``before``
-        and not refused, and the first one's send time."""
+        and not refused."""
         self._forget(before - 2 * WINDOW)
-        total, first = 0.0, before
+        total = 0.0
         for slot in self._sent:
             if slot is stop:
                 break
             if before - WINDOW <= slot.sent_at < before and not slot.refused:
                 total += slot.cost if tokens else 1.0
-                first = min(first, slot.sent_at)
-        return total, first
+        return total
 
     def _forget(self, before: float) -> None:
         """Drop the slots sent before ``before`` from the record, noting the latest send time dropped."""
@@ -422,27 +425,22 @@ class RateController:
             if within and self._cut_by is not None and slot.sent_at < self._cut_by.sent_at:
                 self._cut_by = slot  # refusals come back out of order: measured at the first one sent
             measured = self._cut_by if within and self._cut_by is not None else slot
-            admitted, resume = self._admitted(measured, now, tokens=False) if local else (None, now)
+            admitted = self._admitted(measured, now, tokens=False) if local else None
             if measured is not slot and self._forgotten >= measured.sent_at - WINDOW:
                 admitted = None  # the decrease's window is no longer all on record: not measured again
             cut = learner.refused(now, slot.sent_at, slot.rate, admitted, self.rtt.spread)
             if cut:
                 self._cut_by = slot
         else:
-            admitted, resume = self._admitted(slot, now, tokens=True) if local else (None, now)
+            admitted = self._admitted(slot, now, tokens=True) if local else None
             cut = learner.refused(now, slot.sent_at, rate, admitted, self.rtt.spread)
         if not cut and learner.rate == rate:  # the last decrease measured again lower moves claimed times too
             return None
-        if requests and local and learner.learned:
-            # BBR's drain: until a refusal comes back, requests go out at the rate refused (a whole
-            # latency of them when the vendor answers refusals late), and a window that counts
-            # refused requests holds every one: sent at once at the new rate, they would find it
-            # full, and be refused and counted in turn. A stated quota is not drained: its
-            # refusals come from unevenness (answers' jitter), not from a rate above it.
-            resume = max(resume, self._room(now, learner.rate))
+        # with a shared store, the store paces this process's share from now on
+        resume = self._room(now, learner.rate, tokens=not requests) if local else now
         self.limit.end_slow_start()
         if self.requests.starting:  # a quota said no: the start is over for the request rate too
-            self.requests.hold(max(self._sent_within(now, None, tokens=False)[0] / WINDOW, FLOOR), now)
+            self.requests.hold(max(self._sent_within(now, None, tokens=False) / WINDOW, FLOOR), now)
         self._decreased(now, resume)
         return self.requests.rate if requests and self.requests.learned else None
 
