@@ -334,7 +334,7 @@ class RateController:
         self._cut_at = now
         self._resume = max(self._resume, resume or now)  # a later decrease never sends sooner
         self.pacer.restart(max(now, self._resume))
-        self.token_pacer.restart(now)
+        self.token_pacer.restart(max(now, self._resume))  # not a burst of the tokens saved meanwhile
 
     def _room(self, now: float, rate: float | None, tokens: bool = False) -> float:
         """When pacing at ``rate`` (requests or tokens per second) may resume after a decrease so

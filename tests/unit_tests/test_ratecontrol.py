@@ -369,6 +369,27 @@ def test_a_stated_quota_refused_steps_down_never_below_what_the_latency_spread_m
     assert controller.source is Source.CONFIGURED
 
 
+def test_after_a_decrease_tokens_resume_paced_not_in_a_burst_of_what_the_pause_saved():
+    """A token quota refused (100 tokens/s configured, a window holding 100): pacing resumes once
+    the window has room, for the token pacer as for the request pacer. Restarted at the refusal
+    instead, the token pacer counted the pause as unused tokens, and the first requests after it
+    went out in a burst (0.09 s apart where 50 tokens take half a second)."""
+    controller, now = _controller(Quota(1000.0, 6000, origin=Source.CONFIGURED))
+    first = _take(controller, now, cost=50.0)
+    assert controller.due(first, 0.0) == 0.0
+    now[0] = 0.51
+    second = _take(controller, now, cost=50.0)
+    assert controller.due(second, now[0]) == pytest.approx(0.0, abs=0.01)
+    now[0] = 0.6
+    controller.settle(second, Outcome.REFUSED_TOKENS, now[0])
+    rate = controller.token_rate
+    assert rate is not None and rate < 100.0
+    third, fourth = _take(controller, now, cost=50.0), _take(controller, now, cost=50.0)
+    resumed = now[0] + controller.due(third, now[0])
+    assert resumed > 1.0  # the first request's 50 tokens leave the window at 1.0
+    assert now[0] + controller.due(fourth, now[0]) - resumed >= 50.0 / (rate * (1 - JITTER_MARGIN)) - 1e-9
+
+
 def test_a_learned_rate_drains_what_was_sent_past_the_refused_request():
     """A refusal answered a whole latency late: every request sent at the refused rate meanwhile
     was refused too, and a window that counts refusals still holds them, so pacing resumes only
