@@ -421,10 +421,11 @@ class RateController:
         learner = self.requests if requests else self.tokens
         rate = learner.rate
         if requests:
-            within = self._cut_by is not None and slot.sent_at < learner.last_cut + WINDOW
-            if within and self._cut_by is not None and slot.sent_at < self._cut_by.sent_at:
-                self._cut_by = slot  # refusals come back out of order: measured at the first one sent
-            measured = self._cut_by if within and self._cut_by is not None else slot
+            measured = slot
+            if self._cut_by is not None and slot.sent_at < learner.last_cut + WINDOW:  # the last decrease's
+                if slot.sent_at < self._cut_by.sent_at:
+                    self._cut_by = slot  # refusals come back out of order: measured at the first one sent
+                measured = self._cut_by
             admitted = self._admitted(measured, now, tokens=False) if local else None
             if measured is not slot and self._forgotten >= measured.sent_at - WINDOW:
                 admitted = None  # the decrease's window is no longer all on record: not measured again

@@ -126,20 +126,18 @@ class RateLearner:
         probe = bool(self.w_max and self.rate and self.rate > self.w_max)
         # the quota as someone stated it, or as a learned rate's window measured it when that window
         # admitted at least its rate (the vendor counts unevenly: the rate is not above the quota)
-        if first or not sent_rate:
-            quota = None
-        elif not self.learned:
-            quota = self.ceiling
-        elif admitted and admitted >= sent_rate and not probe:
-            quota = admitted
-        else:
-            quota = None
+        quota: float | None = None
+        if not first and sent_rate:
+            if not self.learned:
+                quota = self.ceiling
+            elif admitted and admitted >= sent_rate and not probe:
+                quota = admitted
         # its safe rate: one latency spread per window under it (refused even there, the rate is
         # measured below as a learned rate would be)
         safe = quota * (1 - max(JITTER_MARGIN, min(spread / WINDOW, 1 - BETA))) if quota else 0.0
-        step = bool(quota and sent_rate and sent_rate > safe)
-        if step and sent_rate:
-            basis = max(sent_rate * STATED_STEP, safe)
+        step = False
+        if quota and sent_rate and sent_rate > safe:
+            basis, step = max(sent_rate * STATED_STEP, safe), True
         elif self.starting:
             basis = admitted or START_RATE * BETA
         elif self.rate is None:  # a token quota nobody told: its first refusal measures it
