@@ -25,9 +25,9 @@ from ._connections import Closeable, Connections
 from ._exceptions import ConfigurationError
 from ._flow import ACCEPT_ENCODING, Cancel, Flow, Sender, batch_flow, run_async, run_sync
 from ._options import ClientOptions
-from ._quota import QUOTA_URL_ENV, shared_store
-from ._ratecontrol import Quota, RateController, Source, shared_controller
+from ._ratecontrol import Quota, RateController, shared_controller
 from ._ratecontrol._memory import FileMemory, remembering
+from ._ratecontrol._store import QUOTA_URL_ENV, shared_store
 from ._retry import RetryPolicy
 from ._secret import Redactor, fingerprint
 from ._types import Answer, Usage, UsageCounter
@@ -196,24 +196,13 @@ def quota_key(vendor: str, url: str, auth: httpx.Auth, model: str) -> tuple[str,
 
 
 def make_controller(key: tuple[str, str, str, str], documented: Quota, options: ClientOptions) -> RateController:
-    """The process's controller of one quota: the configured rates over the documented ones, and a
-    rate remembered from an earlier run where neither is known."""
-    if options.requests_per_second == 0:
-        return RateController(None, options.max_concurrency, adaptive=False, vendor=key[0], model=key[3], server=key[1])
-    configured = options.requests_per_second is not None or options.tokens_per_minute is not None
-    rps = options.requests_per_second if options.requests_per_second is not None else documented.requests_per_second
-    tpm = options.tokens_per_minute
-    quota = Quota(
-        rps or None,
-        tpm if tpm is not None else documented.tokens_per_minute,
-        exact=documented.exact or options.requests_per_second is not None,
-        origin=Source.CONFIGURED if configured else Source.DOCUMENTED,
-    )
+    """The process's controller of one quota (``_ratecontrol.resolve`` decides where it starts)."""
     store = shared_store(options.quota_url, key) if options.quota_url else None
     memory = None
     if remembering(options.remember_quota):
         memory = store if store is not None else FileMemory(key)
-    controller = shared_controller((*key, options.quota_url), quota, options.max_concurrency, memory)
+    configured = (options.requests_per_second, options.tokens_per_minute, options.max_concurrency)
+    controller = shared_controller((*key, options.quota_url), documented, configured, memory)
     if store is not None and controller.store is None:
         controller.store = store
     return controller

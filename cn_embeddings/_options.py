@@ -151,7 +151,7 @@ class ClientOptions:
         if self.tokens_per_minute is not None:
             whole("tokens_per_minute", self.tokens_per_minute, 1)
         if self.quota_url is not None:
-            from ._quota import check_quota_url
+            from ._ratecontrol._store import check_quota_url
 
             check_quota_url(self.quota_url)
         for name in ("timeout", "requests_per_second"):

@@ -1,32 +1,28 @@
-"""How many requests may be in flight: Little's law, a slow-start window, and AIMD.
+"""How many requests may be in flight: one bound, from Little's law, a slow-start window and AIMD.
 
-- **Little's law**: holding a rate needs ``rate x latency`` requests in flight, so the bound is
-  the rate times the RTT estimate, plus one.
-- **Slow start** (RFC 5681): before the quota is known there is no rate to apply Little's law
-  to, so the bound is a window that starts at ``INITIAL_WINDOW`` and grows by one per accepted
-  answer, doubling per round trip. A vendor that reports refusals only after the whole latency
-  is then overshot by one window, not by whatever a timed ramp sent meanwhile. Once the
-  delivery rate stops growing (BBR's full-pipe check: less than ``FULL_GROWTH`` over
-  ``FULL_ROUNDS`` round trips), more in flight only queues at the vendor, or at the caller's own
-  CPU: the window stops growing and the bound is BBR's, twice the delivery rate times the least
-  latency of the last 10 s (the controller passes them), never under ``INITIAL_WINDOW``. Not the
-  smoothed latency: answers waiting for a busy event loop inflate it, which let more requests in
-  flight, which kept the loop busier. Each request in flight is a connection, and httpx's pool
-  looks at every connection for every request.
-- **AIMD** (Netflix concurrency-limits' ``AIMDLimit``): a "too many in flight" refusal multiplies
-  the ceiling by ``BACKOFF``; an answer while at least half of it is used adds one.
+- **Slow start** (RFC 5681): before the quota is known there is no rate to apply Little's law to,
+  so the bound is a window that starts at ``INITIAL_WINDOW`` (what a plain client keeps) and
+  grows by one per accepted answer while at least half of it is used, doubling per round trip. A
+  vendor that reports refusals only after the whole latency is then overshot by one window.
+- **Little's law**: once a rate is paced, holding it needs ``rate x latency`` requests in flight,
+  so the bound is the rate times the RTT estimate, plus one.
+- **AIMD** (Netflix concurrency-limits' ``AIMDLimit``): a "too many in flight" refusal of a
+  request sent after the last one sets the ceiling to ``BACKOFF`` times the requests in flight
+  then (what the vendor's cap refused); an answer while at least half of it is used adds one over
+  the ceiling (one per round trip, as TCP's congestion avoidance), once ``HOLD`` seconds have
+  passed since that refusal (a vendor's cap is configuration: every probe above it costs one).
 """
 
 from __future__ import annotations
 
 import math
 
+from ._learner import HOLD
+
 __all__ = ["InFlightLimit"]
 
 INITIAL_WINDOW = 16  # requests in flight before any answer: what a plain client keeps
 BACKOFF = 0.9  # AIMDLimit's backoff ratio
-FULL_GROWTH = 1.25  # BBR: a delivery rate growing less than this per FULL_ROUNDS rounds is the pipe's
-FULL_ROUNDS = 3
 
 
 class InFlightLimit:
@@ -36,40 +32,27 @@ class InFlightLimit:
         self.ceiling = ceiling
         self.aimd = float(ceiling)
         self.window: float | None = float(INITIAL_WINDOW) if slow_start else None
-        self.full = False  # the delivery rate stopped growing during slow start
-        self._full_rate = 0.0
-        self._stalled = 0
+        self.cut_at = -math.inf
 
     def limit(self, rate: float | None, latency: float) -> int:
-        bound = max(1, min(self.ceiling, math.floor(self.aimd)))
+        bound = min(self.ceiling, math.floor(self.aimd))
         if self.window is not None:
-            bound = max(1, min(bound, math.floor(self.window)))
-            if not self.full:
-                return bound
-        if rate is None:
-            return bound
-        little = math.ceil(rate * latency) + 1  # Little's law, never under the first window once full
-        return max(1, min(bound, max(INITIAL_WINDOW, little) if self.window is not None else little))
+            bound = min(bound, math.floor(self.window))
+        elif rate is not None:
+            bound = min(bound, math.ceil(rate * latency) + 1)
+        return max(1, bound)
 
-    def accepted(self, busy: bool) -> None:
-        if busy:
-            self.aimd = min(self.aimd + 1, self.ceiling)
-            if self.window is not None and not self.full:
-                self.window += 1
+    def accepted(self, busy: bool, now: float) -> None:
+        if busy and now >= self.cut_at + HOLD:
+            self.aimd = min(self.aimd + 1 / self.aimd, self.ceiling)
+            if self.window is not None:
+                self.window = min(self.window + 1, self.ceiling)
 
-    def round_trip(self, delivered: float) -> None:
-        """Once a round trip of slow start, the delivery rate (BBR's full-pipe check)."""
-        if self.window is None or self.full:
-            return
-        if delivered >= self._full_rate * FULL_GROWTH:
-            self._full_rate, self._stalled = delivered, 0
-        else:
-            self._stalled += 1
-            self.full = self._stalled >= FULL_ROUNDS
-
-    def refused_in_flight(self, in_flight: int) -> None:
-        self.aimd = max(1.0, min(self.aimd, in_flight) * BACKOFF)
+    def refused_in_flight(self, in_flight: int, sent_at: float, now: float) -> None:
+        if sent_at >= self.cut_at:  # once per round trip: those sent before went out under the old bound
+            self.aimd = max(1.0, min(self.aimd, in_flight) * BACKOFF)
+            self.cut_at = now
+        self.window = None
 
     def end_slow_start(self) -> None:
         self.window = None
-        self.full = False

@@ -7,6 +7,12 @@ hash of the account, model): a rate is stored, never a credential. Entries expir
 ``$CN_EMBEDDINGS_CACHE_DIR``; it is replaced atomically under a lock, so concurrent processes
 neither lose each other's entries nor read a half-written file. ``remember_quota=False`` or
 ``CN_EMBEDDINGS_REMEMBER_QUOTA=0`` keeps nothing.
+
+The file is untrusted input (another program, or another user, may have put anything there): it
+is opened without following links, only if it is a regular file of at most ``MAX_FILE`` bytes,
+without blocking (a FIFO answers nothing); an entry that is not a finite rate within
+``(0, MAX_RATE]`` is skipped; the lock is taken with a deadline. A broken file means no remembered
+rate, with one warning, never a failed or hung client.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 __all__ = ["CACHE_DIR_ENV", "REMEMBER_ENV", "REMEMBER_FOR", "FileMemory", "RateMemory", "remembering"]
 
@@ -29,6 +37,9 @@ CACHE_DIR_ENV = "CN_EMBEDDINGS_CACHE_DIR"
 REMEMBER_ENV = "CN_EMBEDDINGS_REMEMBER_QUOTA"
 REMEMBER_FOR = 86_400.0  # seconds a remembered rate is trusted
 FILE_NAME = "quotas.json"
+MAX_FILE = 256 * 1024  # bytes: thousands of entries
+LOCK_PATIENCE = 2.0  # seconds to wait for another process's lock before keeping nothing
+_warned: set[str] = set()
 
 
 class RateMemory(Protocol):
@@ -64,49 +75,91 @@ class FileMemory:
 
     def recall(self) -> float | None:
         entry = _read(self.path).get(self.name)
-        if not isinstance(entry, dict):
-            return None
-        rate, at = entry.get("rate"), entry.get("at")
-        fresh = isinstance(at, (int, float)) and 0 <= time.time() - at < REMEMBER_FOR
-        return float(rate) if fresh and isinstance(rate, (int, float)) and rate > 0 else None
+        fresh = entry is not None and 0 <= time.time() - entry["at"] < REMEMBER_FOR  # never from the future
+        return entry["rate"] if entry is not None and fresh else None
 
     def keep(self, rate: float) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with _locked(self.path.with_suffix(".lock")):
-                entries = _read(self.path)
                 now = time.time()
-                entries = {
-                    k: v for k, v in entries.items() if isinstance(v, dict) and now - v.get("at", 0) < REMEMBER_FOR
-                }
+                entries = {k: v for k, v in _read(self.path).items() if now - v["at"] < REMEMBER_FOR}
                 entries[self.name] = {"rate": round(rate, 4), "at": now}
                 fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".quotas-", suffix=".json")
                 with os.fdopen(fd, "w", encoding="utf-8") as out:
                     json.dump(entries, out)
                 os.replace(temporary, self.path)
-        except OSError as error:  # a read-only home: the rate is simply not kept
+        except OSError as error:  # a read-only home, a lock held too long: the rate is simply not kept
             log.debug("could not keep the learned quota in %s (%s)", self.path, type(error).__name__)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def valid_rate(rate: object) -> bool:
+    """A remembered rate worth starting from: a finite number in ``(0, MAX_RATE]``."""
+    from ._resolve import MAX_RATE
+
+    return isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 < rate <= MAX_RATE
+
+
+def _read(path: Path) -> dict[str, dict[str, float]]:
+    """The valid entries of the file; nothing (and one warning) for a file that is not one."""
     try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
         return {}
-    return data if isinstance(data, dict) else {}
+    except OSError as error:  # a symlink (ELOOP), no permission
+        return _broken(path, type(error).__name__)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE:
+            return _broken(path, "not a regular file of at most 256 KiB")
+        with os.fdopen(fd, "rb") as file:
+            fd = -1
+            data = json.loads(file.read(MAX_FILE + 1))
+    except (OSError, ValueError, RecursionError) as error:
+        return _broken(path, type(error).__name__)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if not isinstance(data, dict):
+        return _broken(path, "not a JSON object")
+    return {
+        name: {"rate": float(entry["rate"]), "at": float(entry["at"])}
+        for name, entry in data.items()
+        if isinstance(entry, dict) and valid_rate(entry.get("rate")) and _finite(entry.get("at"))
+    }
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _broken(path: Path, why: str) -> dict[str, dict[str, float]]:
+    if str(path) not in _warned:
+        _warned.add(str(path))
+        log.warning("ignored the remembered quotas in %s (%s); rates are found afresh", path, why)
+    return {}
 
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` between processes (fcntl where there is one)."""
-    with open(path, "a", encoding="utf-8") as handle:
+    """An exclusive lock on ``path`` between processes (fcntl where there is one), never through a
+    link, waited for at most LOCK_PATIENCE (then OSError: nothing is kept)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "r+b") as handle:
         try:
             import fcntl
         except ImportError:  # Windows: os.replace alone keeps the file whole
             yield
             return
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        deadline = time.monotonic() + LOCK_PATIENCE
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         try:
             yield
         finally:

@@ -6,14 +6,25 @@
 - ``RateLimit-Policy`` (draft-ietf-httpapi-ratelimit-headers): both the early form
   ``10;w=1, 1000;w=3600`` and the structured one ``"burst";q=100;w=60``; the strictest policy
   counting requests wins. No vendor documents it, so it is read only as a fallback.
+
+Headers are untrusted input: a figure that is not a finite number, or a rate outside what any
+vendor documents (``FLOOR`` to ``MAX_RATE`` requests per second, ``MAX_TPM`` tokens per minute),
+is ignored with one DEBUG line, never raised on.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Mapping
 
-from ._controller import Quota
-from ._learner import Source
+from ._learner import FLOOR, Source
+from ._resolve import MAX_RATE
+from ._types import Quota
+
+log = logging.getLogger("cn_embeddings")
+
+MAX_TPM = 1e9  # tokens per minute: far above any documented quota
 
 __all__ = ["told_quota"]
 
@@ -28,11 +39,18 @@ def told_quota(headers: Mapping[str, str]) -> Quota | None:
     if not told:
         return None
     rpm = _number(told.get("x-ratelimit-limit-requests"))
-    tpm = _number(told.get("x-ratelimit-limit-tokens"))
-    rps = rpm / 60 if rpm else _policy(told.get("ratelimit-policy"))
+    tpm = _within(_number(told.get("x-ratelimit-limit-tokens")), FLOOR * 60, MAX_TPM, "tokens per minute")
+    rps = _within(rpm / 60 if rpm else _policy(told.get("ratelimit-policy")), FLOOR, MAX_RATE, "requests per second")
     if not rps and not tpm:
         return None
     return Quota(rps or None, tpm or None, origin=Source.TOLD)
+
+
+def _within(value: float | None, least: float, most: float, unit: str) -> float | None:
+    if value is None or least <= value <= most:
+        return value
+    log.debug("ignored a rate-limit header of %.3g %s (outside %g to %g)", value, unit, least, most)
+    return None
 
 
 def _number(value: str | None) -> float | None:
@@ -40,7 +58,7 @@ def _number(value: str | None) -> float | None:
         number = float((value or "").strip())
     except ValueError:
         return None
-    return number if 0 < number < float("inf") else None
+    return number if 0 < number < math.inf else None
 
 
 def _policy(value: str | None) -> float | None:
@@ -53,5 +71,8 @@ def _policy(value: str | None) -> float | None:
         unit = fields.get("qu", '"requests"').strip('"')
         window = _number(fields.get("w", "1"))
         if quota and window and unit == "requests":
-            rates.append(quota / window)
+            try:
+                rates.append(quota / window)
+            except (OverflowError, ZeroDivisionError):  # a hostile window: no rate
+                continue
     return min(rates) if rates else None

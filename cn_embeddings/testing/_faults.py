@@ -29,6 +29,10 @@ class Faults:
     quota to every answer as ``X-Ratelimit-Limit-Requests`` (or ``-Tokens``), per minute, as
     Qianfan documents.
 
+    ``usage_scale`` multiplies the tokens every answer reports (a vendor's tokenizer counts other
+    than the client's estimate: 1.3 is a tokenizer's few extra tokens per text); a token quota
+    counts what the answers report.
+
     ``scripted`` faults come first, in order, one per request: for example
     ``emulator.faults.script("auth", after=3)`` makes the fourth request an
     authentication failure.
@@ -49,6 +53,7 @@ class Faults:
     refuse_ms: float | None = 0.0
     latency_jitter: float = 0.0
     ratelimit_headers: bool = False
+    usage_scale: float = 1.0
     seed: int = 0
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)

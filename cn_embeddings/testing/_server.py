@@ -248,6 +248,16 @@ def _tokens(answer: Answer) -> int:
     return int(usage.get("total_tokens") or usage.get("TotalTokens") or 0) if isinstance(usage, dict) else 0
 
 
+def _scale_usage(answer: Answer, scale: float) -> None:
+    """Every token count of the answer's usage, times ``scale`` (``Faults.usage_scale``)."""
+    body = answer.body if isinstance(answer.body, dict) else {}
+    usage = body.get("usage") or body.get("Response", {}).get("Usage")
+    if isinstance(usage, dict):
+        for name in ("prompt_tokens", "total_tokens", "TotalTokens"):
+            if isinstance(usage.get(name), int):
+                usage[name] = round(usage[name] * scale)
+
+
 def _fault_answer(vendor: str, kind: str, retry_after: float | None) -> Answer:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     if kind == "rate_limit_tokens" and vendor != "tencent":  # the vendors' own token-quota codes
@@ -385,6 +395,8 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                     answer = handler(emulator.credentials, headers, body)
                 except (RecursionError, TypeError, ValueError, AttributeError, KeyError) as error:
                     answer = _vendor_error(vendor, 400, f"malformed request ({type(error).__name__})")
+            if faults.usage_scale != 1.0 and answer.status == 200:
+                _scale_usage(answer, faults.usage_scale)
             wait = faults.latency()
             departure = faults.quota_admit == "departure"
             if fault is None and answer.status == 200 and _ok(answer):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from cn_embeddings import ConfigurationError, QianfanClient
-from cn_embeddings._quota import RedisStore
+from cn_embeddings._ratecontrol._store import RedisStore
 from cn_embeddings.testing import Faults
 
 

@@ -5,31 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import math
 import multiprocessing
 import threading
 import time
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cn_embeddings import RateLimitError
 from cn_embeddings._exceptions import BatchFailed
 from cn_embeddings._flow import Cancel, Send, Sender, Sleep, batch_flow, run_async, run_sync
-from cn_embeddings._ratecontrol import Outcome, Quota, RateController, Source, told_quota
+from cn_embeddings._ratecontrol import Outcome, Quota, RateController, Source, resolve, shared_controller, told_quota
 from cn_embeddings._ratecontrol._inflight import INITIAL_WINDOW, InFlightLimit
-from cn_embeddings._ratecontrol._learner import (
-    BETA,
-    HOLD,
-    INITIAL_BURST,
-    JITTER_MARGIN,
-    SCALE,
-    START_RATE,
-    STARTUP_GAIN,
-    STATED_STEP,
-    RateLearner,
-)
+from cn_embeddings._ratecontrol._learner import BETA, HOLD, JITTER_MARGIN, SCALE, START_RATE, STARTUP_GAIN, RateLearner
 from cn_embeddings._ratecontrol._memory import FileMemory
-from cn_embeddings._ratecontrol._pacer import Gcra
+from cn_embeddings._ratecontrol._pacer import Gcra, Pacer
 from cn_embeddings._ratecontrol._rtt import RttEstimator
 from cn_embeddings._retry import Decision, RetryPolicy
 from cn_embeddings._telemetry import Labels
@@ -37,7 +31,7 @@ from cn_embeddings._types import BatchResult
 from cn_embeddings.testing._quotas import QuotaRule
 from cn_embeddings.vendors._common import http_error
 
-from .ratesim import bound, simulate
+from .ratesim import Vendor, bound, simulate
 
 KNOWN = Quota(10.0, origin=Source.CONFIGURED)
 
@@ -56,12 +50,17 @@ def _take(controller, now, cost: float = 0.0):
 # -- the parts ------------------------------------------------------------------------------------
 
 
-def test_gcra_spaces_claims_by_their_interval_after_its_free_burst():
-    pacer = Gcra(free=2)
-    assert [pacer.claim(0.0, 0.1) for _ in range(4)] == pytest.approx([0.0, 0.0, 0.1, 0.2])
+def test_gcra_spaces_claims_by_their_interval_and_saves_no_idle_time():
+    pacer = Gcra()
+    assert [pacer.claim(0.0, 0.1) for _ in range(3)] == pytest.approx([0.0, 0.1, 0.2])
     assert pacer.claim(5.0, 0.1) == 5.0  # idle time is not saved up: no burst later
-    pacer.restart(7.0)
-    assert pacer.claim(6.0, 0.1) == 7.0
+
+
+def test_the_pacer_restarts_both_schedules_and_says_when():
+    pacer = Pacer()
+    pacer.claim(0.0, 0.1, 1.0)
+    pacer.restart(7.0, now=2.0)
+    assert pacer.claim(6.0, 0.1, 0.5) == 7.0 and pacer.restarted == 2.0
 
 
 def test_rtt_estimator_follows_rfc_6298():
@@ -73,122 +72,108 @@ def test_rtt_estimator_follows_rfc_6298():
     assert rtt.srtt == pytest.approx(0.2 + (0.4 - 0.2) / 8)
     assert rtt.rttvar == pytest.approx(0.1 + (0.2 - 0.1) / 4)
     assert rtt.latency == pytest.approx(rtt.srtt + 4 * rtt.rttvar)
-    assert rtt.spread == 0.0 and rtt.least is None  # no accepted answer yet
-    for now, sample in ((0.0, 0.3), (1.0, 0.27), (2.0, 0.33)):
-        rtt.accepted(sample, now)
-    assert rtt.spread == pytest.approx(0.06)
-    assert rtt.least == 0.27  # BBR's RTprop: the least of the last 10 s
-    rtt.accepted(0.45, 11.5)  # answers waiting for a busy caller: the 10 s-old least is gone
-    assert rtt.least == 0.33
 
 
-def test_in_flight_limit_slow_start_then_littles_law_then_aimd():
+def test_in_flight_limit_slow_start_then_littles_law_then_aimd_with_a_hold():
     limit = InFlightLimit(ceiling=64, slow_start=True)
     assert limit.limit(None, 1.0) == INITIAL_WINDOW
-    limit.accepted(busy=True)
-    limit.accepted(busy=False)  # an idle caller's answer says nothing: no growth
+    limit.accepted(busy=True, now=0.0)
+    limit.accepted(busy=False, now=0.0)  # an idle caller's answer says nothing: no growth
     assert limit.limit(None, 1.0) == INITIAL_WINDOW + 1
     limit.end_slow_start()
     assert limit.limit(20.0, 0.5) == 11  # 20/s x 0.5 s + 1
-    limit.refused_in_flight(in_flight=30)
+    limit.refused_in_flight(in_flight=30, sent_at=1.0, now=1.0)
+    assert limit.aimd == pytest.approx(27.0)  # AIMDLimit: 0.9 of what the vendor's cap refused
+    limit.refused_in_flight(in_flight=27, sent_at=0.9, now=1.1)  # sent before the cut: the same one
     assert limit.aimd == pytest.approx(27.0)
+    limit.accepted(busy=True, now=2.0)
+    assert limit.aimd == pytest.approx(27.0)  # held: every probe above a vendor's cap costs a refusal
+    limit.accepted(busy=True, now=1.0 + HOLD)
+    assert limit.aimd == pytest.approx(27.0 + 1 / 27.0)  # one per round trip
     assert limit.limit(100.0, 1.0) == 27
 
 
-def test_slow_start_stops_growing_once_the_delivery_rate_does():
-    """BBR's full-pipe check: three round trips with the delivery rate up less than 25% and the
-    window stops growing; the bound is then Little's law on the start's pacing rate, never under
-    the initial window (a caller's own CPU, not the vendor, may be what stopped the growth)."""
-    limit = InFlightLimit(ceiling=128, slow_start=True)
-    for delivered in (100.0, 200.0, 240.0, 290.0, 300.0, 310.0):  # a stall (240) is undone by growth (290)
-        limit.round_trip(delivered)
-    assert not limit.full  # two rounds under 1.25 x 290
-    for _ in range(60):
-        limit.accepted(busy=True)
-    assert limit.limit(600.0, 0.05) == INITIAL_WINDOW + 60  # growing: the window, not Little's law
-    limit.round_trip(320.0)
-    assert limit.full  # the third
-    limit.accepted(busy=True)
-    assert limit.limit(600.0, 0.05) == 31  # 600/s x 50 ms + 1, under the window of 76
-    assert limit.limit(60.0, 0.05) == INITIAL_WINDOW
-    assert limit.limit(None, 0.05) == INITIAL_WINDOW + 60  # no rate yet: the window, which stopped
-
-
 def test_the_start_paces_by_bbr_startup_from_the_delivery_rate():
-    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
+    learner = RateLearner(None, source=Source.LEARNED, start=True)
     assert learner.rate == START_RATE
-    learner.ramp(delivered=100.0)
-    assert learner.rate == pytest.approx(STARTUP_GAIN * 100.0)
-    learner.ramp(delivered=1.0)
-    assert learner.rate == START_RATE  # never below the start rate
-    bounded = RateLearner(None, ceiling=250.0, source=Source.LEARNED, start=True)
-    bounded.ramp(delivered=1000.0)
+    for i in range(50):  # 50 answers in 0.1 s: 500/s delivered
+        learner.accepted(0.1 + i * 0.002, busy=True, sent_at=0.0)
+    assert learner.rate == pytest.approx(STARTUP_GAIN * 50 / 0.198, rel=0.01)
+    bounded = RateLearner(None, source=Source.LEARNED, ceiling=250.0, start=True)
+    for i in range(50):
+        bounded.accepted(0.1 + i * 0.002, busy=True, sent_at=0.0)
     assert bounded.rate == 250.0  # a published upper bound caps the start
 
 
 def test_the_first_refusal_holds_the_admitted_rate_then_cubic_probes_above_it():
-    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
+    learner = RateLearner(None, source=Source.LEARNED, start=True)
     assert learner.refused(now=1.0, sent_at=0.9, sent_rate=500.0, admitted=12.0)
-    assert (learner.rate, learner.starting) == (12.0, False)
-    k = (12.0 * (1 - BETA) / SCALE) ** (1 / 3)
-    learner.accepted(1.0 + HOLD + k, busy=True)
-    assert learner.rate == pytest.approx(12.0)  # flat at W_max until HOLD + K
-    learner.accepted(1.0 + HOLD + k + 2.0, busy=True)
-    assert learner.rate == pytest.approx(12.0 + SCALE * 2.0**3)
-    learner.accepted(1.0 + HOLD + k + 3.0, busy=False)
-    assert learner.rate == pytest.approx(12.0 + SCALE * 2.0**3)  # an idle caller: no growth
+    assert (learner.rate, learner.starting, learner.best) == (12.0, False, 12.0)
+
+    def answers(start: float, seconds: float, busy: bool = True) -> None:
+        for i in range(int(seconds * 20)):  # answers at 20/s: the delivery cap allows 40/s
+            learner.accepted(start + i / 20, busy, sent_at=start + i / 20 - 0.1)
+
+    answers(2.0, HOLD - 1.5)
+    assert learner.rate == pytest.approx(12.0)  # held at W_max
+    answers(1.0 + HOLD, 2.0)
+    assert learner.rate == pytest.approx(12.0 + SCALE * (2.0 - 1 / 20) ** 3, rel=0.01)
+    rate = learner.rate
+    answers(3.0 + HOLD, 2.0, busy=False)
+    assert learner.rate == pytest.approx(rate, rel=0.01)  # an idle caller: the curve waits
 
 
-def test_refusals_within_a_window_of_the_cut_only_refine_it():
-    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
-    learner.refused(now=1.0, sent_at=0.9, sent_rate=500.0, admitted=62.0)
-    assert not learner.refused(now=1.1, sent_at=1.0, sent_rate=62.0, admitted=60.0)
-    assert learner.rate == 60.0  # the same decrease, measured better
-    assert not learner.refused(now=1.2, sent_at=1.05, sent_rate=60.0, admitted=1.0)
-    assert learner.rate == pytest.approx(62.0 * BETA)  # never below the first measure's floor
-    assert learner.refused(now=3.0, sent_at=2.5, sent_rate=60.0, admitted=50.0)  # a window later: a new cut
+def test_a_probe_is_never_paced_above_twice_the_delivery_rate():
+    """botocore's cap: a probe that a slow caller, or a long hold, left far up the curve would
+    otherwise let a burst out once the caller is busy again."""
+    learner = RateLearner(None, source=Source.LEARNED, start=True)
+    learner.refused(now=0.0, sent_at=0.0, sent_rate=None, admitted=2.0)
+    for i in range(40):  # 4 answers/s over 10 s, 60 s after the hold: the curve is far above
+        learner.accepted(HOLD + 60.0 + i / 4, busy=True, sent_at=HOLD + 59.9 + i / 4)
+    assert 2 * 4.0 <= learner.rate <= 2 * 5.0  # the last window holds 4 or 5 of them
 
 
-def test_a_probe_refused_returns_to_the_plateau_that_held():
-    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
-    learner.refused(now=0.0, sent_at=0.0, sent_rate=500.0, admitted=10.0)
-    learner.accepted(HOLD + 10.0, busy=True)
-    assert learner.rate > 10.0
-    assert learner.refused(now=HOLD + 10.0, sent_at=HOLD + 9.9, sent_rate=learner.rate, admitted=0.5)
-    assert learner.rate == 10.0
+def test_refusals_within_a_window_of_the_cut_or_before_anything_was_admitted_belong_to_it():
+    learner = RateLearner(None, source=Source.LEARNED, start=True)
+    assert learner.refused(now=1.0, sent_at=0.9, sent_rate=None, admitted=62.0)
+    assert not learner.refused(now=1.1, sent_at=1.0, sent_rate=62.0, admitted=1.0)
+    assert learner.rate == 62.0
+    assert not learner.refused(now=2.5, sent_at=2.5, sent_rate=62.0, admitted=0.0)  # nothing admitted since:
+    assert learner.rate == 62.0  # within two windows: the same throttle (12 refusals used to cut 12 times)
+    learner.accepted(3.1, busy=True, sent_at=2.6)  # a request sent at the new rate was admitted
+    assert learner.refused(now=4.0, sent_at=3.5, sent_rate=62.0, admitted=50.0)  # a window later: a new cut
+    assert learner.rate == 50.0
 
 
-def test_a_learned_rate_refused_though_its_window_admitted_at_least_its_rate_steps_down():
-    """A vendor deciding as answers leave bunches evenly paced requests (their latencies 60 ms
-    apart): the window before a refusal admitted at least its rate, so the rate is not above the quota
-    and measuring it again would hold it where it is refused. It steps down as a stated quota
-    does, once a window, never below the measured quota less the spread per window; a window
-    that admitted less than it sent is measured as before."""
-    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
-    learner.refused(now=0.3, sent_at=0.0, sent_rate=60.0, admitted=10.0)
-    assert learner.rate == 10.0
-    assert learner.refused(now=2.3, sent_at=2.0, sent_rate=10.0, admitted=10.0, spread=0.06)
-    assert learner.rate == pytest.approx(10.0 * STATED_STEP)
-    # within a window of the step, a refusal belongs to it: a step is no measure to refine (a
-    # window counting refused requests admits one less for each)
-    assert not learner.refused(now=2.5, sent_at=2.2, sent_rate=learner.rate, admitted=9.0, spread=0.06)
-    assert learner.rate == pytest.approx(10.0 * STATED_STEP)
-    assert learner.refused(now=4.3, sent_at=4.0, sent_rate=learner.rate, admitted=10.0, spread=0.06)
-    assert learner.rate == pytest.approx(10.0 * (1 - 0.06))  # the safe rate, not another full step
-    assert learner.refused(now=6.3, sent_at=6.0, sent_rate=learner.rate, admitted=10.0, spread=0.06)
-    assert learner.rate == pytest.approx(10.0 * (1 - 0.06))  # there it holds
-    assert learner.refused(now=8.3, sent_at=8.0, sent_rate=learner.rate, admitted=8.0, spread=0.06)
-    assert learner.rate == 8.0  # a window that admitted less than it sent: measured
-    assert learner.source is Source.LEARNED
+def test_a_throttle_the_window_cannot_measure_is_cubics_decrease_and_climbs_back():
+    """A momentary throttle (the window before the refusal admitted next to nothing): the rate is
+    cut to BETA of the rate refused and CUBIC's curve returns to it within K, then holds; refused
+    again before getting back, W_max falls below that rate (RFC 9438's fast convergence: a quota
+    really lower is found, not probed at every K)."""
+    learner = RateLearner(10.0, source=Source.REMEMBERED)
+    assert learner.refused(now=0.0, sent_at=0.0, sent_rate=10.0, admitted=0.0)
+    assert (learner.rate, learner.w_max) == (pytest.approx(10.0 * BETA), 10.0)
+    k = ((10.0 - learner.rate) / SCALE) ** (1 / 3)
+    for i in range(int((k + 1) * 50)):
+        learner.accepted(i / 50, busy=True, sent_at=i / 50)
+    assert learner.rate == pytest.approx(10.0)
+    assert learner.best == 0.0  # none of this measured the quota: nothing to remember
+    learner.accepted(k + 2.0, busy=True, sent_at=k + 2.0)
+    learner.hold(6.0, k + 2.0, w_max=10.0)  # on the way back up, at 6/s
+    assert learner.refused(now=k + 3.5, sent_at=k + 3.5, sent_rate=6.0, admitted=0.0)
+    assert learner.w_max == pytest.approx(6.0 * (1 + BETA) / 2) and learner.rate == pytest.approx(6.0 * BETA)
 
 
 def test_a_told_quota_is_paced_at_once_and_never_raises_a_configured_one():
-    learner = RateLearner(None, ceiling=None, source=Source.LEARNED, start=True)
-    assert learner.tell(8.0, Source.TOLD, limit=None)
+    learner = RateLearner(None, source=Source.LEARNED, start=True)
+    assert learner.tell(8.0, Source.TOLD, now=0.0)
     assert (learner.rate, learner.ceiling, learner.starting, learner.source) == (8.0, 8.0, False, Source.TOLD)
-    assert not learner.tell(8.0, Source.TOLD, limit=None)  # the same header on every answer: nothing new
-    configured = RateLearner(5.0, ceiling=5.0, source=Source.CONFIGURED, start=False)
-    configured.tell(8.0, Source.TOLD, limit=5.0)
+    assert not learner.tell(8.0, Source.TOLD, now=0.0)  # the same header on every answer: nothing new
+    configured = RateLearner(5.0, source=Source.CONFIGURED)
+    configured.tell(8.0, Source.TOLD, now=0.0)
+    assert configured.rate == 5.0
+    configured.tell(4.0, Source.TOLD, now=0.0)
+    configured.tell(9.0, Source.TOLD, now=0.0)  # lowered by one header, never raised by the next
     assert configured.rate == 5.0
 
 
@@ -211,6 +196,19 @@ def test_told_quota_reads_the_rate_limit_headers(headers, rps, tpm):
         assert told is not None and told.origin is Source.TOLD
         assert told.requests_per_second == pytest.approx(rps) if rps else told.requests_per_second is None
         assert told.tokens_per_minute == tpm
+
+
+def test_where_pacing_starts_is_decided_in_one_place():
+    documented = Quota(20.0, 60_000)
+    assert resolve(documented, 0) is None  # rate control off
+    assert resolve(documented, 5.0).origin is Source.CONFIGURED
+    assert resolve(documented, None, None, remembered=3.0) == Quota(20.0, 60_000)  # stated: not remembered
+    bound_only = Quota(250.0, 1_200_000, exact=False)
+    start = resolve(bound_only, None, None, remembered=3.0)
+    assert start is not None and (start.requests_per_second, start.origin) == (3.0, Source.REMEMBERED)
+    for hostile in (0.0, -1.0, math.inf, math.nan, 1e12):
+        assert resolve(bound_only, None, None, remembered=hostile) == bound_only
+    assert resolve(Quota(), None, 6000).origin is Source.CONFIGURED
 
 
 def test_a_remembered_rate_is_kept_atomically_expires_and_holds_no_secret(tmp_path, monkeypatch):
@@ -244,17 +242,55 @@ def test_concurrent_processes_keep_every_entry(tmp_path):
     assert all(entry["rate"] == 20.0 for entry in stored.values())
 
 
+# -- the token estimate ---------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(truth=st.floats(0.3, 5.0), in_flight=st.integers(1, 128), noise=st.floats(0.0, 0.1), seed=st.integers(0, 99))
+def test_the_token_ratio_is_learned_from_each_answers_own_estimate(truth, in_flight, noise, seed):
+    """Answers report ``truth`` times the client's estimate (a tokenizer's extra tokens), while up
+    to 128 requests are in flight: the ratio learned ends within 10% of the truth, never passes
+    1.5x of it, and the token schedule never runs more than a window ahead of the clock. Priced
+    against the ratio *now* instead of at take time, each answer raised it against an estimate
+    already raised by the others (300x, and every Ark call stalled)."""
+    import random
+
+    rng = random.Random(seed)
+    controller, now = _controller(Quota(10_000.0, 1_200_000, origin=Source.DOCUMENTED), max_in_flight=128)
+    flying = [_take(controller, now, cost=100.0) for _ in range(in_flight)]
+    ratios = []
+    for step in range(400):
+        now[0] = (step + 1) * 0.05  # 15,000 tokens/s at most, under the quota's 20,000
+        slot = flying.pop(0)
+        reported = round(slot.estimate * truth * (1 + noise * (rng.random() - 0.5)))
+        controller.settle(slot, Outcome.ACCEPTED, now[0], tokens=reported)
+        ratios.append(controller.pacer.ratio)
+        taken = controller.try_take(rng.uniform(50.0, 150.0), now[0])
+        assert taken is not None
+        flying.append(taken)
+    assert max(ratios) <= max(1.0, 1.5 * truth * (1 + noise))  # from 1.0, never past the truth by half
+    assert ratios[-1] == pytest.approx(truth, rel=0.1)
+    assert controller.due(flying[-1], now[0]) <= 1.0 + in_flight * 750 / 20_000  # nothing stalls
+
+
+def test_a_usage_correction_never_runs_the_token_schedule_a_window_ahead():
+    controller, now = _controller(Quota(None, 6000, origin=Source.CONFIGURED))  # 100 tokens/s
+    slot = _take(controller, now, cost=10.0)
+    controller.settle(slot, Outcome.ACCEPTED, 0.0, tokens=10_000)  # reported 1,000x the estimate
+    assert controller.pacer.tokens.tat <= 1.0 + 1e-9
+    assert controller.due(_take(controller, now, cost=10.0), 0.0) <= 1.0 + 1e-9
+
+
 # -- the composition ------------------------------------------------------------------------------
 
 
-def test_a_cold_start_sends_its_burst_at_once_then_paces_at_the_start_rate():
+def test_a_cold_start_paces_at_the_start_rate_within_the_slow_start_window():
     controller, now = _controller()
-    slots = [_take(controller, now) for _ in range(INITIAL_BURST + 2)]
-    assert [controller.due(s, 0.0) for s in slots[:INITIAL_BURST]] == [0.0] * INITIAL_BURST
+    slots = [_take(controller, now) for _ in range(3)]
     interval = 1 / (START_RATE * (1 - JITTER_MARGIN))
-    assert controller.due(slots[INITIAL_BURST], 0.0) == pytest.approx(interval)
-    assert controller.due(slots[INITIAL_BURST + 1], 0.0) == pytest.approx(2 * interval)
+    assert [controller.due(s, 0.0) for s in slots] == pytest.approx([0.0, interval, 2 * interval])
     assert controller.stats().starting and controller.source is Source.LEARNED
+    assert controller.in_flight_limit == INITIAL_WINDOW
 
 
 def test_a_known_quota_is_paced_from_the_first_request():
@@ -267,8 +303,8 @@ def test_a_known_quota_is_paced_from_the_first_request():
 
 def test_send_times_claimed_before_a_decrease_are_claimed_again_at_the_new_rate():
     """A waiter that sleeps its whole wait and looks again only once due still goes out at the new
-    rate (the previous controller re-claimed only while the old send time was still ahead)."""
-    controller, now = _controller(Quota(100.0, origin=Source.REMEMBERED))  # a learned rate: cut deep
+    rate, not at the rate just refused."""
+    controller, now = _controller(Quota(100.0, origin=Source.REMEMBERED))
     early = [_take(controller, now) for _ in range(5)]
     waiting = [_take(controller, now) for _ in range(20)]
     old_due = controller.due(waiting[-1], 0.0)
@@ -281,150 +317,38 @@ def test_send_times_claimed_before_a_decrease_are_claimed_again_at_the_new_rate(
     assert controller.due(waiting[-1], now[0]) > 0.02  # claimed again, behind the others, at the lower rate
 
 
-def test_a_decrease_measured_again_lower_claims_the_waiting_send_times_again():
-    """Refusals of requests sent before the decrease, answered after it, measure it again; a lower
-    measure moves the send times already claimed at the first one (they went out at the higher rate
-    before, and a window counting refused requests stayed overrun)."""
-    controller, now = _controller()
-    sent = []
-    for i in range(14):  # the start: well above what the vendor admits
-        now[0] = i * 0.01
-        slot = _take(controller, now)
-        now[0] = max(now[0], now[0] + controller.due(slot, now[0]))
-        sent.append(slot)
-    now[0] = 0.3
-    for slot in sent[:4] + sent[5:8]:
-        controller.settle(slot, Outcome.ACCEPTED, now[0])
-    controller.settle(sent[8], Outcome.REFUSED_REQUESTS, now[0])  # the decrease, at the admitted rate
-    for slot in sent[9:]:
-        controller.settle(slot, Outcome.FAILED, now[0])
-    first = controller.rate
-    waiting = [_take(controller, now) for _ in range(3)]
-    controller.settle(sent[4], Outcome.REFUSED_REQUESTS, now[0] + 0.01)  # answered late: fewer were admitted
-    assert controller.rate < first
-    times = [now[0] + 0.01 + controller.due(slot, now[0] + 0.01) for slot in waiting]
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    assert min(gaps) >= 1 / (controller.rate * (1 - JITTER_MARGIN)) - 1e-9, (first, controller.rate, gaps)
-
-
-def test_a_decrease_is_not_measured_again_once_its_window_has_left_the_record():
-    """10/s, a whole second's latency, refusals answered as late: the first refusal measures the
-    quota, and refusals of requests sent in the same window, answered a latency later, belong to it.
-    Once the requests of the window it was measured over are no longer on record, measuring it again
-    counted none of them, and the rate fell to its floor (0.84 of the quota, held for the job)."""
-    rule = QuotaRule("moving", 10)
-    run, controller = simulate(rule, jobs=200, latency=1.0, refuse_after=None, seed=0)
-    assert controller.rate is not None and controller.rate >= 0.95 * 10, controller.rate
-    assert bound(rule, 200) / run.seconds >= 0.9
-
-
-def test_a_learned_rate_resumes_once_the_window_holding_what_the_refused_rate_sent_has_room():
-    """Refusals answered a whole latency late, under a window that counts refused requests (10/s,
-    1 s): until the first refusal came back the start sent at its own rate, and those requests
-    stay in the window for a second. Pacing at the new rate at once found it full, each refusal
-    was counted in turn, and the rate was cut again to 7/s (0.68 of the bound). Pacing resumes
-    once the window has room for it with all of them still in it."""
-    rule = QuotaRule("counting", 10)
-    run, controller = simulate(rule, jobs=200, latency=1.0, refuse_after=None, seed=0)
-    assert controller.rate is not None and controller.rate >= 0.95 * 10, controller.rate
-    assert bound(rule, 200) / run.seconds >= 0.9
-    assert run.refused_share <= 0.05
-
-
-def test_a_decrease_is_measured_again_at_the_first_refused_request_sent():
-    """Refusals answered a whole latency late come back out of order (20% jitter). Measured again
-    at the refused request that came back first, the window before it holds fewer admitted
-    requests the later that one was sent (60/s under a window counting refused requests, 1 s: the
-    rate fell to 57/s, held for the job and remembered); measured at the first refused request
-    sent, the window before it holds the quota."""
-    rule = QuotaRule("counting", 60)
-    run, controller = simulate(rule, jobs=1200, latency=1.0, refuse_after=None, seed=1)
-    assert controller.rate == pytest.approx(60, abs=1)
-
-
-def test_a_stated_quota_refused_steps_down_never_below_what_the_latency_spread_makes_safe():
-    """A configured quota refused (a vendor counting answers as they leave, their latencies 60 ms
-    apart): a step down, not a measure of the admitted rate (which says nothing about a stated
-    quota); refusals within a window of it change nothing; the next window's steps down again,
-    never below the quota less the spread per window."""
-    controller, now = _controller(KNOWN)
-
-    def answer(outcome: Outcome, latency: float) -> None:
+def test_after_a_decrease_pacing_resumes_once_the_last_window_has_room():
+    """What was sent in the last window, refused requests included (some windows count them),
+    stays in the vendor's window: pacing at the lower rate resumes once it has room (BBR's drain)."""
+    controller, now = _controller(Quota(40.0, origin=Source.REMEMBERED))
+    slots = []
+    for _ in range(30):  # 30 requests at 40/s, 3 in flight at a time
         slot = _take(controller, now)
         now[0] += controller.due(slot, now[0])
-        sent = now[0]
-        now[0] += latency
-        controller.settle(slot, outcome, now[0])
-        now[0] = sent  # the next request goes out after this one, not after its answer
-
-    for latency in (0.3, 0.27, 0.33, 0.3):
-        answer(Outcome.ACCEPTED, latency)
-    answer(Outcome.REFUSED_REQUESTS, 0.3)
-    assert controller.rate == pytest.approx(10.0 * STATED_STEP)
-    answer(Outcome.REFUSED_REQUESTS, 0.3)  # sent within a window of the decrease: the same one
-    assert controller.rate == pytest.approx(10.0 * STATED_STEP)
-    now[0] += 1.0
-    answer(Outcome.REFUSED_REQUESTS, 0.3)
-    assert controller.rate == pytest.approx(10.0 * (1 - 0.06))  # the safe rate, not another full step
-    assert controller.source is Source.CONFIGURED
+        slots.append(slot)
+        if len(slots) > 3:
+            controller.settle(slots[-4], Outcome.ACCEPTED, now[0])
+    controller.settle(slots[-1], Outcome.REFUSED_REQUESTS, now[0])
+    rate = controller.rate
+    assert rate == pytest.approx(29.0)  # what the window admitted (above BETA x 40: a measure)
+    sent_at = now[0] + controller.due(_take(controller, now), now[0])
+    assert sent_at == pytest.approx(now[0] + (30 - rate) / rate)
 
 
-def test_after_a_decrease_tokens_resume_paced_not_in_a_burst_of_what_the_pause_saved():
-    """A token quota refused (100 tokens/s configured, a window holding 100): pacing resumes once
-    the window has room, for the token pacer as for the request pacer. Restarted at the refusal
-    instead, the token pacer counted the pause as unused tokens, and the first requests after it
-    went out in a burst (0.09 s apart where 50 tokens take half a second)."""
-    controller, now = _controller(Quota(1000.0, 6000, origin=Source.CONFIGURED))
-    first = _take(controller, now, cost=50.0)
-    assert controller.due(first, 0.0) == 0.0
-    now[0] = 0.51
-    second = _take(controller, now, cost=50.0)
-    assert controller.due(second, now[0]) == pytest.approx(0.0, abs=0.01)
-    now[0] = 0.6
-    controller.settle(second, Outcome.REFUSED_TOKENS, now[0])
-    rate = controller.token_rate
-    assert rate is not None and rate < 100.0
-    third, fourth = _take(controller, now, cost=50.0), _take(controller, now, cost=50.0)
-    resumed = now[0] + controller.due(third, now[0])
-    assert resumed > 1.0  # the first request's 50 tokens leave the window at 1.0
-    assert now[0] + controller.due(fourth, now[0]) - resumed >= 50.0 / (rate * (1 - JITTER_MARGIN)) - 1e-9
-
-
-def test_a_learned_rate_drains_what_was_sent_past_the_refused_request():
-    """A refusal answered a whole latency late: every request sent at the refused rate meanwhile
-    was refused too, and a window that counts refusals still holds them, so pacing resumes only
-    once they would have gone at the new rate (BBR's drain), at most a window after the refused
-    one. A known quota is not drained (its refusals come from jitter, not from its rate)."""
-    for quota, drained in ((None, True), (KNOWN, False)):
-        controller, now = _controller(quota)
-        slots = []
-        for i in range(10):  # as fast as the start allows: well above what the vendor admits
-            now[0] = i * 0.01
-            slot = _take(controller, now)
-            slots.append(slot)
-            now[0] = max(now[0], controller.due(slot, now[0]))
-        refused = slots[5]
-        now[0] += 0.05  # its refusal comes back a whole latency late
-        for slot in slots[:5]:
-            controller.settle(slot, Outcome.ACCEPTED, now[0])
-        for slot in slots[5:]:  # refused too: the same decrease
-            controller.settle(slot, Outcome.REFUSED_REQUESTS, now[0])
-        since = sum(1 for slot in slots if slot.sent_at >= refused.sent_at)
-        drain = refused.sent_at + min(since / controller.rate, 1.0)
-        sent_at = now[0] + controller.due(_take(controller, now), now[0])
-        assert (sent_at >= drain - 1e-9) is drained, (quota, sent_at, drain)
-
-
-def test_overload_and_retry_after_pause_without_lowering_the_rate():
+def test_retry_after_pauses_a_decrease_and_overload_lowers_nothing():
     controller, now = _controller(KNOWN)
     controller.settle(_take(controller, now), Outcome.OVERLOADED, 0.0, retry_after=2.0)
-    assert controller.rate == 10.0
-    paused = _take(controller, now)
-    assert controller.due(paused, 0.0) == pytest.approx(2.0)
-    controller.settle(paused, Outcome.FAILED, 0.0)
-    now[0] = 2.0
-    controller.settle(_take(controller, now), Outcome.OVERLOADED, 2.0, retry_after=600.0)
-    assert controller.due(_take(controller, now), 2.0) < 1.0  # above the cap: that call fails instead
+    assert controller.rate == 10.0 and controller.due(_take(controller, now), 0.0) < 1.0  # no pause: no quota said no
+    controller, now = _controller(KNOWN)
+    refused = _take(controller, now)
+    now[0] = 0.3  # answered after 300 ms: Little's law leaves room for the three below
+    controller.settle(refused, Outcome.REFUSED_REQUESTS, 0.3, retry_after=2.0)
+    paused = [_take(controller, now) for _ in range(3)]
+    dues = [controller.due(slot, 0.3) for slot in paused]
+    assert dues[0] == pytest.approx(2.0) and dues[2] - dues[1] > 0.05  # after the pause, paced: no burst
+    controller, now = _controller(KNOWN)
+    controller.settle(_take(controller, now), Outcome.REFUSED_REQUESTS, 0.0, retry_after=600.0)
+    assert controller.due(_take(controller, now), 0.0) < 1.0  # above the cap: that call fails instead
 
 
 def test_a_slot_never_settled_is_reclaimed_after_its_lease():
@@ -434,54 +358,22 @@ def test_a_slot_never_settled_is_reclaimed_after_its_lease():
     assert controller.try_take(0.0, 3.5) is not None  # the first lease (2 x 1 s + 1) ran out
 
 
-def test_the_answer_corrects_the_token_estimate():
-    controller, now = _controller(Quota(None, 60_000, origin=Source.CONFIGURED))
-    for _ in range(40):
-        controller.settle(_take(controller, now, cost=100.0), Outcome.ACCEPTED, now[0], tokens=50)
-    assert _take(controller, now, cost=100.0).cost == pytest.approx(50.0, rel=0.1)
-
-
-def test_a_told_quota_resumes_once_the_window_has_room_and_a_later_refusal_keeps_that():
-    """A cold start sent its burst and a few more before the first answer told 10/s: pacing
-    resumes once the window holding them has room (the ninth latest has left it, a second after
-    the burst), not as if all of them had gone at 10/s (1.6 s); a refusal answered after that
-    restarts the pacing no sooner."""
-    controller, now = _controller()
-    sent = []
-    for _ in range(INITIAL_BURST + 6):
-        slot = _take(controller, now)
-        now[0] = max(now[0], controller.due(slot, now[0]) + now[0])
-        slot.sent_at = now[0]  # what due() said: the burst at 0, then 60/s
-        sent.append(slot)
-    assert sent[-1].sent_at == pytest.approx(6 / START_RATE, rel=0.05)
-    now[0] = 0.3
-    for slot in sent[1:]:  # their places in flight: Little's law allows 4 at 10/s and 300 ms
-        controller.settle(slot, Outcome.ACCEPTED, now[0])
-    assert controller.tell(Quota(10.0, origin=Source.TOLD), now[0])
-    assert controller.due(_take(controller, now), now[0]) == pytest.approx(1.0 - 0.3)
-    now[0] = 0.35
-    controller.settle(sent[0], Outcome.REFUSED_REQUESTS, now[0])  # as answers leave, jitter reorders them
-    assert controller.rate == 10.0  # sent at the start's rate, before the tell: the told rate holds
-    assert controller.stats().decreases == 2
-    assert controller.due(_take(controller, now), now[0]) == pytest.approx(1.0 - 0.35)
-
-
 def test_a_told_quota_reaches_the_pacing_and_the_stats():
     controller, now = _controller()
     assert controller.tell(Quota(5.0, 6000, origin=Source.TOLD), 0.0)
     stats = controller.stats()
     assert (stats.rate, stats.token_rate, stats.source, stats.starting) == (5.0, 100.0, Source.TOLD, False)
-    configured, _ = _controller(Quota(2.0, origin=Source.CONFIGURED))
-    configured.tell(Quota(5.0, origin=Source.TOLD), 0.0)
-    assert configured.rate == 2.0
+    configured, _ = _controller(Quota(2.0, 600, origin=Source.CONFIGURED))
+    configured.tell(Quota(5.0, 6e9, origin=Source.TOLD), 0.0)
+    assert (configured.rate, configured.token_rate) == (2.0, 10.0)  # a header never raises a configured quota
 
 
-def test_a_learned_rate_is_handed_to_memory_and_a_remembered_one_starts_paced():
+def test_a_measured_rate_is_handed_to_memory_and_a_remembered_one_is_a_start_not_a_ceiling():
     kept: list[float] = []
     controller, now = _controller()
     controller.remember = kept.append
     slots = [_take(controller, now) for _ in range(12)]
-    controller.settle(slots[-1], Outcome.REFUSED_REQUESTS, 0.01)
+    controller.settle(slots[-1], Outcome.REFUSED_REQUESTS, 0.2)
     waited = time.monotonic() + 5
     while not kept and time.monotonic() < waited:  # kept on a thread of its own: no I/O on the caller's loop
         time.sleep(0.001)
@@ -490,6 +382,7 @@ def test_a_learned_rate_is_handed_to_memory_and_a_remembered_one_starts_paced():
     assert remembered.source is Source.REMEMBERED and not remembered.stats().starting
     assert remembered.due(_take(remembered, now), 0.0) == 0.0
     assert remembered.due(_take(remembered, now), 0.0) > 0.05
+    assert remembered.requests.hold_for == 0.0  # probed above at once: never a ceiling
 
 
 def test_stats_say_where_the_rate_came_from():
@@ -506,39 +399,84 @@ def test_stats_say_where_the_rate_came_from():
 def test_every_kind_of_quota_is_held_near_its_bound(kind, known):
     """60 requests/s, 50 ms latency with jitter, 1,200 requests on the fake clock, refusals within
     5 ms. Known: the configured rate is the quota. Unknown: found from the start (BENCHMARKS.md
-    has the whole matrix)."""
+    has the distribution over a family of vendors)."""
     rule = QuotaRule(kind, 60)
     run, _ = simulate(rule, quota=Quota(60, origin=Source.CONFIGURED) if known else None, jobs=1200, latency=0.05)
     ratio = bound(rule, 1200) / run.seconds
-    assert ratio >= (0.9 if known else 0.88), ratio
+    assert ratio >= (0.9 if known else 0.85), ratio
     assert run.refused_share <= (0.02 if known else 0.10), run.refused_share
 
 
 @pytest.mark.parametrize(("admit", "most_refused"), [("arrival", 0.05), ("departure", 0.10)])
 def test_a_told_quota_holds_the_bound(admit, most_refused):
     """Told by the first answer's headers. A vendor that admits as answers leave, with 20% jitter
-    on 300 ms, spreads even sends unevenly over its window: some refusals remain (BENCHMARKS.md)."""
+    on 300 ms, spreads even sends unevenly over its window: some refusals remain, and the best an
+    evenly paced sender does there is about 0.88 of the bound (BENCHMARKS.md)."""
     rule = QuotaRule("moving", 10)
     told = Quota(10.0, origin=Source.TOLD)
     run, controller = simulate(rule, jobs=200, latency=0.3, admit=admit, refuse_after=None, told=told)
-    assert bound(rule, 200) / run.seconds >= 0.9 and run.refused_share <= most_refused
+    least = 0.9 if admit == "arrival" else 0.85
+    assert bound(rule, 200) / run.seconds >= least and run.refused_share <= most_refused
     assert controller.source is Source.TOLD
 
 
-def test_a_token_quota_is_found_from_its_refusals():
-    rule = QuotaRule("tokens", 4000)  # 20 requests/s of 200 tokens
-    run, controller = simulate(rule, jobs=400, tokens=200)
-    assert controller.token_rate is not None and bound(rule, 400, 200) / run.seconds >= 0.8
+@pytest.mark.parametrize("usage", [0.5, 1.3, 3.0])
+def test_a_token_quota_is_found_from_its_refusals_whatever_the_answers_report(usage):
+    rule = QuotaRule("tokens", 4000 * usage)  # 20 requests/s of 200 tokens, as the vendor counts them
+    vendor = Vendor(usage=usage)
+    run, controller = simulate(rule, jobs=400, tokens=200, vendor=vendor)
+    assert controller.token_rate is not None and 400 / 20 / run.seconds >= 0.8
     assert run.refused_share <= 0.05
 
 
 def test_without_a_quota_the_start_is_not_paced_by_a_guess():
-    """13 requests at 50 ms: the burst and the start rate send all of them within one latency, and
-    a long call grows past the plain client's 16 in flight."""
+    """13 requests at 50 ms go out within one latency, and a long call grows past the plain
+    client's 16 in flight."""
     run, _ = simulate(None, jobs=13, latency=0.05, jitter=0.0)
-    assert run.seconds <= 0.102
+    assert run.seconds <= 0.102 + 13 / START_RATE
     run, _ = simulate(None, jobs=1250, latency=0.05, jitter=0.0)
     assert run.seconds < 1250 / 16 * 0.05 and run.max_in_flight > 16
+
+
+def test_a_momentary_throttle_then_a_long_job_runs_at_the_quota():
+    """12 refusals in a row against a 10/s quota (a throttle that has nothing to do with the rate),
+    then a 3,000-request job: back to 0.9 of the quota within 60 s (it used to learn 2/s and hold
+    it, the probe refused at the real quota sending it back to the same 2/s)."""
+    rule = QuotaRule("moving", 10)
+    run, controller = simulate(rule, jobs=3000, vendor=Vendor(latency=0.3, burst=(5.0, 12)))
+    back = run.reached(9.0, after=5.0)
+    assert back is not None and back <= 60.0, back
+    assert bound(rule, 3000) / run.seconds >= 0.85
+
+
+def test_two_senders_on_one_account_then_one_alone_starts_from_the_memory_and_climbs():
+    """Two jobs share a 10/s account at once (the second sends half the quota for 30 s); the rate
+    the first remembers is a start for the next run alone, which reaches 0.9 of the quota within
+    60 s and ends no slower than a cold start would take plus that."""
+    rule = QuotaRule("moving", 10)
+    kept: list[float] = []
+    shared = Vendor(latency=0.3, other=(0.0, 30.0, 0.5))
+    run, _ = simulate(rule, jobs=400, vendor=shared, prepare=lambda c: setattr(c, "remember", kept.append))
+    assert run.reached(9.0, after=30.0) is not None
+    start = Quota(kept[-1] if kept else None, origin=Source.REMEMBERED) if kept else None
+    alone, _ = simulate(rule, quota=start, jobs=1000, vendor=Vendor(latency=0.3))
+    cold, _ = simulate(rule, jobs=1000, vendor=Vendor(latency=0.3))
+    assert alone.reached(9.0, after=0.0) <= 60.0
+    assert alone.seconds <= cold.seconds + 10.0, (alone.seconds, cold.seconds)
+
+
+def test_ten_runs_each_meeting_a_throttle_at_start_up_do_not_compound():
+    """Each run meets 2 refusals at start-up (Retry-After: 1) and remembers for the next: every
+    run starts at least at the quota the first found (each used to cut to 0.7x and remember it,
+    until every call waited for the 0.1/s floor)."""
+    rule = QuotaRule("moving", 10)
+    kept: list[float] = []
+    vendor = Vendor(latency=0.3, burst=(0.0, 2), retry_after=1.0)
+    for run_number in range(10):
+        quota = Quota(kept[-1], origin=Source.REMEMBERED) if kept else None
+        simulate(rule, quota=quota, jobs=200, vendor=vendor, seed=run_number,
+                 prepare=lambda c: setattr(c, "remember", kept.append))  # fmt: skip
+    assert kept and min(kept) >= 0.9 * kept[0] and kept[-1] >= 9.0, kept
 
 
 # -- the flow, by hand --------------------------------------------------------------------------
@@ -682,3 +620,25 @@ def test_every_timer_of_an_attempt_says_the_same_timeout():
     request = httpx.Request("POST", "https://example.test/v2/embeddings")
     failure = sender.send(Send(lambda: request, deadline=1.0))
     assert isinstance(failure, APITimeoutError) and "no complete answer within the 1 s timeout" in str(failure)
+
+
+def test_the_first_info_line_says_where_pacing_starts(caplog):
+    """A run that starts from a remembered rate says so (it used to be silent, and a low rate
+    remembered from a throttle looked like a slow vendor)."""
+
+    class Memory:
+        def recall(self) -> float:
+            return 4.0
+
+        def keep(self, rate: float) -> None:
+            pass
+
+    with caplog.at_level(logging.INFO, logger="cn_embeddings"):
+        held = shared_controller(
+            ("ark", "h", "a", "m-remembered", None), Quota(250.0, exact=False), (None, None, 8), Memory()
+        )
+        cold = shared_controller(("ark", "h", "a", "m-cold", None), Quota(250.0, exact=False), (None, None, 8))
+    lines = [r.getMessage() for r in caplog.records]
+    assert "ark m-remembered: pacing starts at 4 requests/s (source: remembered)" in lines
+    assert "ark m-cold: pacing starts finding the quota from 60 requests/s (source: learned)" in lines
+    assert held.source is Source.REMEMBERED and cold.stats().starting

@@ -30,9 +30,9 @@ from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ._closing import close_with_loop
-from ._exceptions import ConfigurationError
-from ._ratecontrol._memory import REMEMBER_FOR
+from .._closing import close_with_loop
+from .._exceptions import ConfigurationError
+from ._memory import REMEMBER_FOR, valid_rate
 
 __all__ = ["PASSWORD_ENV", "QUOTA_URL_ENV", "RedisStore", "check_quota_url", "shared_store"]
 
@@ -113,10 +113,13 @@ class RedisStore:
             return None
         try:
             value = self._redis.get(self._keys[2])
-            return float(value) if value else None
+            rate = float(value) if value else None
+        except ValueError:  # not a number: nothing remembered
+            return None
         except Exception as error:  # noqa: BLE001 - any store failure: nothing remembered
             self._went_down(error)
             return None
+        return rate if valid_rate(rate) else None
 
     def keep(self, rate: float) -> None:
         if not self._up():
