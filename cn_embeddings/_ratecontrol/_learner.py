@@ -2,22 +2,25 @@
 
 - **Starting** (nobody stated the quota): BBR's startup pacing, ``STARTUP_GAIN`` (2/ln 2) times
   the most the vendor has delivered (accepted answers per second over a window, since the first
-  send if sooner; a max filter, so an idle spell does not undo it), never below ``START_RATE``.
-  The delivery rate doubles every round trip while the in-flight window's slow start
-  (``_inflight``) doubles too, so a call that meets no quota is never held back by a guess.
-- **Held** at ``w_max`` from the last decrease, then, after ``HOLD`` seconds, **CUBIC**'s convex
-  probe above it (RFC 9438 with botocore's ``SCALE`` 0.4): ``w_max + SCALE (t - HOLD)**3``, only
-  for the time the caller keeps the in-flight bound at least half used (Netflix's guard against
-  growing while the caller is the bottleneck), never above a stated quota's ``ceiling``.
+  send if sooner; a max filter, so an idle spell does not undo it), never below ``START_RATE``,
+  while the in-flight window's slow start (``_inflight``) doubles per round trip too.
+- **Held** at a rate from a decrease, then along **CUBIC**'s curve (RFC 9438, with botocore's
+  ``BETA`` 0.7 and ``SCALE`` 0.4, in requests: a token rate scales it by the tokens a request
+  carries): back to ``w_max`` within ``K``, held there ``HOLD`` seconds (every probe above a
+  quota that counts refused requests costs a window of refusals), then probed above, counting
+  only the time the caller wants more than it gets (Netflix's guard), never above twice the
+  delivery rate (botocore's cap) nor a stated quota's ``ceiling``.
 
-**A refusal** of a request sent at least a ``WINDOW`` after the last decrease (TCP's once per
-window: a quota that counts refused requests keeps refusing for a window), a window that doubles
-for each decrease in a row with nothing admitted in between (RFC 6298's exponential backoff: a
-throttle of a dozen refusals is one episode, not a dozen decreases), holds the *admitted rate*: what the window before the refused request admitted (BBR's delivery rate), never below
-CUBIC's ``BETA`` times the rate refused and never above it. The rate refused is the probe's own
-when a probe is refused, so a low rate learned from a momentary throttle climbs back at the
-next probe: a learned or remembered rate is a starting point, never a ceiling. A remembered rate
-is held without the hold: this run has not been refused at it, so it probes at once.
+**A refusal** counts once per ``WINDOW`` after the last decrease (TCP's once per window: a quota
+that counts refused requests keeps refusing for a window); that window doubles for each decrease
+in a row with nothing admitted in between (RFC 6298's exponential backoff: a dozen refusals in a
+row are one throttle, not a dozen decreases). If the window before the refused request admitted
+at least ``BETA`` times the rate refused, that *admitted rate* is the quota as measured (BBR's
+delivery rate): the rate is held there and a later run may start from it. Otherwise the window
+says nothing about the quota (a throttle, or a window overrun): CUBIC's decrease to ``BETA``
+times the rate refused, back to it within ``K``, or below it if refused again on the way (RFC
+9438's fast convergence). A remembered rate is held without the hold: this run was never refused
+at it, so it is a starting point probed above at once, never a ceiling.
 """
 
 from __future__ import annotations
