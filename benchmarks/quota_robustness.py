@@ -38,6 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TOKENS = 100  # the client's estimate per request
+MAX_JOBS = 2000  # requests per model at most (--max-jobs)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Model:
 
     @property
     def jobs(self) -> int:
-        return max(40, min(round(self.quota * 20), 2000))
+        return max(40, min(round(self.quota * 20), MAX_JOBS))
 
     @property
     def seconds(self) -> float:
@@ -281,31 +282,52 @@ def in_a_row(seed: int) -> list[float]:
 
 # -- ablations ------------------------------------------------------------------------------------
 
-ABLATIONS = ("drain", "hold", "startup", "once-per-window", "beta-floor", "busy-guard", "usage-correction")
+ABLATIONS = (
+    "drain", "hold", "startup", "once-per-window", "throttle-backoff", "fast-convergence", "measure",
+    "delivery-cap", "busy-guard", "usage-correction", "reprice",
+)  # fmt: skip
 
 
 def apply_ablation(name: str | None) -> None:
     """Remove one rule of the controller (by patching this process's copy)."""
     if not name:
         return
-    from cn_embeddings._ratecontrol import _controller, _learner, _pacer
+    from cn_embeddings._ratecontrol import _controller, _inflight, _learner, _pacer
 
-    if name == "drain":
-        _controller.RateController._restart = lambda self, now: self.pacer.restart(now, now)
-    elif name == "hold":
-        _learner.HOLD = 0.0
-    elif name == "startup":
-        _learner.START_RATE = 1e9  # the start unpaced: only the slow-start window bounds it
-    elif name == "once-per-window":
+    learner = _learner.RateLearner
+    name, _, value = name.partition("=")
+    if name == "drain":  # pacing resumes at once after a decrease (or after Retry-After)
+        _controller.RateController._restart = lambda self, now, pause=0.0: self.pacer.restart(now + pause, now)
+    elif name == "hold":  # no plateau before CUBIC probes (or one of ``value`` seconds)
+        _learner.HOLD = _inflight.HOLD = float(value or 0.0)
+    elif name == "startup":  # the start unpaced: only the slow-start window bounds it
+        _learner.START_RATE = 1e9
+    elif name == "once-per-window":  # every refusal may decrease
         _learner.WINDOW = 0.0
-        _controller.WINDOW = 1.0
-    elif name == "beta-floor":
-        _learner.BETA = 0.0
+    elif name == "throttle-backoff":  # the once-per-window window never doubles
+        plain_refused = learner.refused
+
+        def refused(self, *args, **kwargs):
+            self.untested = 0
+            return plain_refused(self, *args, **kwargs)
+
+        learner.refused = refused
+    elif name == "fast-convergence":  # W_max stays the rate refused
+        _learner.BETA_FAST = 1.0
+    elif name == "measure":  # every decrease is CUBIC's, the admitted rate unused
+        plain_measure = learner.refused
+        learner.refused = lambda self, now, sent_at, sent_rate, admitted: plain_measure(
+            self, now, sent_at, sent_rate, 0.0 if not self.starting else admitted
+        )
+    elif name == "delivery-cap":
+        _learner.DELIVERY_CAP = math.inf
     elif name == "busy-guard":
-        plain = _learner.RateLearner.accepted
-        _learner.RateLearner.accepted = lambda self, now, busy, sent_at: plain(self, now, True, sent_at)
-    elif name == "usage-correction":
-        _pacer.AHEAD = -math.inf  # the token schedule never pays for the reported usage
+        plain = learner.accepted
+        learner.accepted = lambda self, now, busy, sent_at, amount=1.0: plain(self, now, True, sent_at, amount)
+    elif name == "usage-correction":  # the token schedule never pays for the reported usage
+        _pacer.AHEAD = -math.inf
+    elif name == "reprice":
+        learner.repriced = lambda self, price: None
     else:
         raise SystemExit(f"unknown ablation {name!r}; one of {', '.join(ABLATIONS)}")
 
@@ -313,7 +335,9 @@ def apply_ablation(name: str | None) -> None:
 # -- the report -----------------------------------------------------------------------------------
 
 
-def _pool_init(package: str | None) -> None:
+def _pool_init(package: str | None, max_jobs: int = MAX_JOBS) -> None:
+    global MAX_JOBS
+    MAX_JOBS = max_jobs
     if package:
         sys.path.insert(0, package)
     sys.path.insert(1 if package else 0, str(HERE.parent / "tests" / "unit_tests"))
@@ -329,10 +353,11 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
     return pick(0.05), statistics.median(ordered), pick(0.95)
 
 
-def sample(models: int, seed: int, ablate: str | None, pool) -> list[dict]:
+def sample(models: int, seed: int, ablate: str | None, pool, reseed: int = 0) -> list[dict]:
+    """The same models for every ``ablate``; ``reseed`` draws other latencies and refusals for them."""
     rng = random.Random(seed)
     drawn = [draw(rng, i) for i in range(models)]
-    return pool.map(_task, [(m, seed + m.index, ablate) for m in drawn])
+    return pool.map(_task, [(m, seed + m.index + reseed, ablate) for m in drawn])
 
 
 def summarize(label: str, results: list[dict]) -> str:
@@ -361,14 +386,18 @@ def main() -> None:
     parser.add_argument("--ablate", default="", help=f"'all' or a comma list of {', '.join(ABLATIONS)}")
     parser.add_argument("--package", default=None, help="a checkout whose cn_embeddings to run")
     parser.add_argument("--no-scenarios", action="store_true")
+    parser.add_argument("--max-jobs", type=int, default=2000, help="requests per model at most")
     args = parser.parse_args()
-    _pool_init(args.package)
-    with multiprocessing.get_context("spawn").Pool(initializer=_pool_init, initargs=(args.package,)) as pool:
+    _pool_init(args.package, args.max_jobs)
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(initializer=_pool_init, initargs=(args.package, args.max_jobs)) as pool:
         results = sample(args.models, args.seed, None, pool)
         print(f"{args.models} vendor models (seed {args.seed}); ratio: the even-pacing bound's time over the run's\n")
         print(HEADER)
         print(summarize(args.package or "this checkout", results))
         ablations = ABLATIONS if args.ablate == "all" else [a for a in args.ablate.split(",") if a]
+        if ablations:  # the noise: the same models, other simulation seeds
+            print(summarize("the same, other seeds", sample(args.models, args.seed, None, pool, reseed=10_000)))
         for name in ablations:
             print(summarize(f"without {name}", sample(args.models, args.seed, name, pool)))
         print("\nThe worst ten models:\n")

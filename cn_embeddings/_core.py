@@ -190,9 +190,19 @@ def default_headers(options: ClientOptions) -> dict[str, str]:
 
 
 def quota_key(vendor: str, url: str, auth: httpx.Auth, model: str) -> tuple[str, str, str, str]:
-    """(vendor, host, account hash, model): what one vendor quota is counted against."""
-    account = fingerprint(next(iter(getattr(auth, "secret_values", tuple)()), ""))
-    return vendor, urlsplit(url).netloc, account, model
+    """(vendor, host[:port], account hash, model): what one vendor quota is counted against. The
+    userinfo of an authenticating proxy (``https://user:password@proxy/``) counts through the
+    account hash only: the key is written to files, Redis key names and metric labels."""
+    parts = urlsplit(url)
+    secret = next(iter(getattr(auth, "secret_values", tuple)()), "")
+    if parts.username is not None or parts.password is not None:
+        secret += f"\0{parts.username or ''}:{parts.password or ''}"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = (parts.hostname or "") + (f":{port}" if port else "")
+    return vendor, host, fingerprint(secret), model
 
 
 def make_controller(key: tuple[str, str, str, str], documented: Quota, options: ClientOptions) -> RateController:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._version import __version__
 
@@ -51,11 +52,13 @@ ATTRIBUTES: dict[str, str] = {
     "gen_ai.operation.name": "call, attempt, job: `embeddings` or `rerank`",
     "gen_ai.provider.name": "call, attempt, job, metrics: the vendor (`tencent`, `qianfan`, `ark`, `tokenhub`)",
     "gen_ai.request.model": "call, attempt, job, metrics: the model asked for",
-    "server.address": "call, attempt, job, metrics: the vendor's host",
+    "server.address": "call, attempt, job, metrics: the vendor's host (never a proxy's userinfo)",
+    "server.port": "rate and in-flight metrics: the vendor's port, when the URL names one",
+    "cn_embeddings.quota.id": "rate and in-flight metrics: one controller (a hash of the account and configured quota)",
     "gen_ai.usage.input_tokens": "call: the input tokens the vendor reported (absent when it reports none)",
     "gen_ai.embeddings.dimension.count": "call: the length of the vectors returned",
     "cn_embeddings.inputs": "call, job: how many inputs (documents for rerank) the call was given",
-    "error.type": "call, attempt, job, duration metric: the error's class (an HTTP status on an attempt)",
+    "error.type": "call, attempt, job, duration metric: the error's class",
     "http.request.method": "attempt: `POST`",
     "http.response.status_code": "attempt: the answer's HTTP status",
     "cn_embeddings.request_id": "attempt: the vendor's request id, when the answer carries one",
@@ -239,13 +242,21 @@ def _observe_rates(options: Any) -> Iterator[Any]:
             yield Observation(stats.rate, attributes)
 
 
-def _controller_attributes(controller: Any) -> dict[str, str]:
-    """What the gauges say of a controller: its vendor, model and host."""
-    return {
+def _controller_attributes(controller: Any) -> dict[str, str | int]:
+    """What the gauges say of a controller: its vendor, model, host and port (as the spans say
+    them), and its identity (a hash of the account and the configured quota), so that two
+    controllers of one model, on two accounts or with other options, are two points."""
+    parts = urlsplit("//" + controller.server)
+    attributes: dict[str, str | int] = {
         "gen_ai.provider.name": controller.vendor,
         "gen_ai.request.model": controller.model,
-        "server.address": controller.server,
+        "server.address": parts.hostname or controller.server,
+        "cn_embeddings.quota.id": controller.labels.identity,
     }
+    with contextlib.suppress(ValueError):
+        if parts.port:
+            attributes["server.port"] = parts.port
+    return attributes
 
 
 def _failed(span: Any, error: BaseException) -> str:

@@ -25,6 +25,7 @@ refusals. :meth:`RateController.stats` says which.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import weakref
@@ -86,9 +87,11 @@ def shared_controller(
     with _SHARED_LOCK:
         controller = _SHARED.get(full)
         if controller is None:
+            identity = hashlib.sha256(repr(full).encode()).hexdigest()[:12]  # the account is hashed already
             controller = RateController(
-                quota, max_in_flight, adaptive=quota is not None, vendor=vendor, model=model, server=server
-            )
+                quota, max_in_flight, adaptive=quota is not None, vendor=vendor, model=model, server=server,
+                identity=identity,
+            )  # fmt: skip
             controller.remember = memory.keep if memory is not None else None
             _SHARED[full] = controller
             log.info(

@@ -74,9 +74,10 @@ class RateController(Waiting):
         model: str = "",
         server: str = "",
         clock: Callable[[], float] = time.monotonic,
+        identity: str = "",
     ) -> None:
         quota = quota or Quota(origin=Source.NONE)
-        self.labels, self.adaptive, self.clock = Labels(vendor, model, server), adaptive, clock
+        self.labels, self.adaptive, self.clock = Labels(vendor, model, server, identity), adaptive, clock
         rps = quota.requests_per_second if adaptive else None
         if rps is not None and not quota.exact:  # an upper bound: the start finds the quota under it
             self.requests = RateLearner(None, source=Source.LEARNED, ceiling=rps, start=True)

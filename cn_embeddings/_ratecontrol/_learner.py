@@ -38,6 +38,8 @@ BETA = 0.7  # RFC 9438 (CUBIC) multiplicative decrease, as botocore uses it
 SCALE = 0.4  # RFC 9438's "C"
 HOLD = 30.0  # seconds a rate learned from a refusal is held before CUBIC probes above it
 FLOOR = 0.1  # requests per second: never slower than one request in ten seconds
+DELIVERY_CAP = 2.0  # a probe never paces above this many times the delivery rate (botocore's)
+BETA_FAST = (1 + BETA) / 2  # RFC 9438's fast convergence: W_max when refused before reaching it
 JITTER_MARGIN = 0.02  # requests are spaced this much under the rate (GCRA's cell delay variation)
 
 
@@ -105,7 +107,7 @@ class RateLearner:
             t = now - self.epoch  # CUBIC's concave return to w_max, the hold there, its convex probe
             scale = SCALE * self.unit
             curve = self.w_max - scale * max(self.k - t, 0.0) ** 3 + scale * max(t - self.k - self.hold_for, 0.0) ** 3
-            self.rate = max(min(curve, max(self.w_max, 2 * delivered)), FLOOR)
+            self.rate = max(min(curve, max(self.w_max, DELIVERY_CAP * delivered)), FLOOR)
         if self.ceiling is not None:
             self.rate = min(self.rate, self.ceiling)
 
@@ -130,7 +132,7 @@ class RateLearner:
             self.hold(min(admitted, refused_at), now, HOLD)
         else:  # a throttle the window cannot measure: CUBIC's decrease, back to the rate refused in K,
             # or, refused again before getting back there, below it (RFC 9438's fast convergence)
-            w_max = refused_at * (1 + BETA) / 2 if refused_at < self.w_max else refused_at
+            w_max = refused_at * BETA_FAST if refused_at < self.w_max else refused_at
             self.hold(BETA * refused_at, now, HOLD, w_max=w_max)
         self.last_cut = now
         self.untested += 1

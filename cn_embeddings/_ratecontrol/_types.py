@@ -68,6 +68,9 @@ class RateStore(Protocol):
 
 
 class Labels(NamedTuple):
+    """What logs and metrics name a controller by: never a credential (the account is a hash)."""
+
     vendor: str
     model: str
-    server: str
+    server: str  # host[:port], without userinfo
+    identity: str = ""  # a hash of the whole key (account, configured quota, ceiling): one per controller

@@ -309,3 +309,49 @@ def test_a_ray_workers_calls_are_children_of_the_drivers_span(emu, spans):
     (call,) = [s for s in spans.get_finished_spans() if s.name.startswith("embeddings ")]
     assert call.parent.span_id == driver.get_span_context().span_id
     assert call.context.trace_id == driver.get_span_context().trace_id
+
+
+def test_a_proxy_password_in_base_url_reaches_no_key_label_or_file(spans, otel, tmp_path, monkeypatch, redis_url):
+    """An authenticating proxy in front of the vendor (``http://user:password@host/``): its userinfo
+    counts only through the account hash. It used to name the quota, and so reached quotas.json,
+    the Redis key names of a shared quota and the gauges' ``server.address``."""
+    _, reader = otel
+    monkeypatch.setenv("CN_EMBEDDINGS_CACHE_DIR", str(tmp_path))
+    with Emulator() as emu:
+        url = emu.qianfan_url.replace("http://", "http://proxyuser:pr0xy-s3cret@")
+        client = QianfanClient("embedding-v1", api_key=emu.credentials.qianfan_api_key, base_url=url)
+        shared = QianfanClient(
+            "embedding-v1", api_key=emu.credentials.qianfan_api_key, base_url=url, quota_url=redis_url
+        )
+        client.embed(["一段文字"])
+        shared.embed(["一段文字"])
+    plain = QianfanClient("embedding-v1", api_key=emu.credentials.qianfan_api_key, base_url=emu.qianfan_url)
+    assert client.controller.server == plain.controller.server == f"127.0.0.1:{emu.port}"
+    assert client.controller is not plain.controller  # another account: the userinfo is in its hash
+    from cn_embeddings._core import quota_key
+    from cn_embeddings._ratecontrol._memory import FileMemory
+
+    FileMemory(quota_key("qianfan", url, client.auth, "embedding-v1"), tmp_path).keep(9.0)  # as a run would
+    shared.controller.store.keep(9.0)
+    import redis
+
+    names = [key.decode() for key in redis.Redis.from_url(redis_url).keys("*")]
+    rates = _points(reader, "cn_embeddings.quota.rate")
+    in_flight = _points(reader, "cn_embeddings.requests.in_flight")
+    seen = [repr(rates), repr(in_flight), *names, (tmp_path / "quotas.json").read_text(), repr(client.controller)]
+    seen += [repr(shared.controller.store), repr(client.controller.stats())]
+    assert names and all("pr0xy-s3cret" not in text and "proxyuser" not in text for text in seen)
+    points = [dict(a) for a in in_flight]
+    ours = [p for p in points if p.get("server.port") == emu.port]
+    assert ours and all(p["server.address"] == "127.0.0.1" for p in ours)
+
+
+def test_the_gauges_keep_two_controllers_of_one_model_apart(spans, otel):
+    """Two accounts (or two ceilings) on one model are two controllers and two points: the gauge
+    once showed an idle client's 60/s where the busy one was paced at 4/s."""
+    _, reader = otel
+    first = QianfanClient("embedding-v1", api_key="a" * 8, requests_per_second=60)
+    second = QianfanClient("embedding-v1", api_key="b" * 8, requests_per_second=4)
+    rates = _points(reader, "cn_embeddings.quota.rate")
+    mine = {dict(a)["cn_embeddings.quota.id"]: p.value for a, p in rates.items()}
+    assert mine[first.controller.labels.identity] == 60 and mine[second.controller.labels.identity] == 4
