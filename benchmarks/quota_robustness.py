@@ -395,7 +395,8 @@ def main() -> None:
         print(f"{args.models} vendor models (seed {args.seed}); ratio: the even-pacing bound's time over the run's\n")
         print(HEADER)
         print(summarize(args.package or "this checkout", results))
-        ablations = ABLATIONS if args.ablate == "all" else [a for a in args.ablate.split(",") if a]
+        asked = [a for a in args.ablate.split(",") if a]
+        ablations = [n for a in asked for n in (ABLATIONS if a == "all" else (a,))]
         if ablations:  # the noise: the same models, other simulation seeds
             print(summarize("the same, other seeds", sample(args.models, args.seed, None, pool, reseed=10_000)))
         for name in ablations:

@@ -117,7 +117,9 @@ def add_option_flags(parser: argparse.ArgumentParser, kind: str = "embeddings") 
         help_text = f"{spec.help} (default: {spec.default!r})"
         value_type = _value_type(spec.type)
         if spec.type is bool:
-            flag = group.add_argument(*names, dest=spec.name, action="store_true", default=None, help=help_text)
+            # --name and --no-name: a flag whose default is True must be able to turn it off
+            action = argparse.BooleanOptionalAction
+            flag = group.add_argument(*names, dest=spec.name, action=action, default=None, help=help_text)
         elif value_type is bool:
             flag = group.add_argument(*names, dest=spec.name, type=_parse_bool, metavar="{true,false}", help=help_text)
         elif value_type is typing.Literal:
@@ -315,17 +317,18 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+VERBOSE = "-v: this package's INFO lines and tracebacks; -vv: every library's debug logs too"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cn-embeddings",
         description="Embeddings and rerank from Tencent Cloud ES and TokenHub, Baidu Qianfan v2 and Volcengine Ark.",
     )
-    parser.add_argument("--verbose", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common = argparse.ArgumentParser(add_help=False)  # so --verbose is accepted after the command too
-    common.add_argument(
-        "--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs"
-    )
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=VERBOSE)
     sub = parser.add_subparsers(dest="command", required=True)
     for build in (_demo_parser, _embed_parser, _rerank_parser, _check_parser, _emulator_parser):
         build(sub, common)
@@ -521,7 +524,11 @@ def _credential_variables(vendor: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
+    # -v: this package's INFO lines (where pacing starts, decreases) and tracebacks; -vv: every
+    # library's DEBUG (httpx and httpcore write about 11 lines a request)
+    logging.basicConfig(level=logging.DEBUG if args.verbose >= 2 else logging.WARNING, stream=sys.stderr)
+    if args.verbose == 1:
+        logging.getLogger("cn_embeddings").setLevel(logging.INFO)
     for handler in logging.getLogger().handlers:  # a failed call is the error line below, not a second line
         handler.addFilter(lambda record: not getattr(record, "call_failed", False))
     try:
