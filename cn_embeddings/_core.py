@@ -243,6 +243,16 @@ def with_defaults(
 def check_extra_body(extra: dict[str, Any], probe: httpx.Request) -> None:
     """Refuse, at construction, an ``extra_body`` field that the client sets itself in ``probe`` (a
     request the protocol built), in any letter case: a vendor may read ``Model`` as ``model``."""
+    for name, value in extra.items():  # a lone surrogate cannot be sent as UTF-8
+        try:
+            json.dumps({name: value}, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ConfigurationError(
+                f"extra_body field {name!r} holds text that cannot be sent as UTF-8 (a lone surrogate at "
+                f"position {error.start} of its JSON)"
+            ) from None
+        except (TypeError, ValueError) as error:
+            raise ConfigurationError(f"extra_body field {name!r} cannot be sent as JSON ({error})") from None
     fields = {name.lower(): name for name in json.loads(probe.content)}
     clash = sorted(name for name in extra if name.lower() in fields)
     if clash:

@@ -108,6 +108,16 @@ class RerankClient(CallCore):
         if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
             raise InvalidInputError(f"top_n must be a positive integer or None, got {top_n!r}", rule="top-n")
         self.protocol.check(query, documents)
+        for index, text in enumerate([query, *documents]):  # a lone surrogate cannot be sent as UTF-8
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as error:
+                what = "the query" if index == 0 else "the document"
+                raise InvalidInputError(
+                    f"{what} cannot be sent as UTF-8 (a lone surrogate at position {error.start})",
+                    index=None if index == 0 else index - 1,
+                    rule="utf-8",
+                ) from None
         size = self.batch_size
         return [list(range(start, min(start + size, len(documents)))) for start in range(0, len(documents), size)]
 

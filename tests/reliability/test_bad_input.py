@@ -367,3 +367,23 @@ def test_the_catalogue_is_broad():
     assert len(CASES) >= 30
     prefixes = {c[0].split("-")[0] for c in CASES}
     assert prefixes == {"core", "lc", "li"}
+
+
+@pytest.mark.parametrize("where", ["query", "document"])
+async def test_a_lone_surrogate_in_rerank_is_refused_typed_before_the_wire(emu, where):
+    """It escaped as UnicodeEncodeError, sync and async; embedding refused it typed already."""
+    reranker = emu.reranker("qianfan")
+    query, documents = ("北京\ud800", ["a", "b"]) if where == "query" else ("北京", ["a", "b\ud800c"])
+    with pytest.raises(InvalidInputError, match="lone surrogate") as sync:
+        reranker.rerank(query, documents)
+    with pytest.raises(InvalidInputError, match="lone surrogate"):
+        await reranker.arerank(query, documents)
+    assert sync.value.index == (None if where == "query" else 1)
+    assert emu.requests == 0 and reranker.controller.in_flight == 0
+    assert len(reranker.rerank("北京", ["a", "b"]).results) == 2  # the next call goes through
+
+
+def test_a_lone_surrogate_in_extra_body_is_refused_typed_at_construction(emu):
+    with pytest.raises(ConfigurationError, match="extra_body field 'user'.*lone surrogate"):
+        emu.client("qianfan", extra_body={"user": "x\udfffy"})
+    assert emu.requests == 0
