@@ -48,7 +48,7 @@ __all__ = ["Cancel", "Send", "Sender", "Sleep", "Stopped", "batch_flow", "run_as
 log = logging.getLogger("cn_embeddings")
 
 SLOT_PATIENCE = QUOTA_PATIENCE  # seconds an attempt may wait for its turn to send (pacing, places in flight)
-REDACT_BELOW = 64 * 1024  # answers this small are searched for an echoed credential (every error envelope)
+REDACT_BELOW = 64 * 1024  # answers this small are searched for an echoed credential; an error is cut to it
 # Far above any legitimate answer (Ark's 2048 float32 per input; a 128k-token multi-vector
 # matrix travels zstd-compressed), far below what a hostile gzip bomb would inflate to.
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
@@ -200,10 +200,12 @@ class _Body:
         server echoed blanked out before any other code sees it."""
         content = bytes(self.data)
         self.data = bytearray()
-        if redactor and len(content) <= REDACT_BELOW:
+        if streamed.status_code >= 400:  # an error's body reaches messages, spans and logs: kept bounded
+            content = content[:REDACT_BELOW]
+        if redactor and len(content) <= REDACT_BELOW:  # a larger success holds vectors, never an error text
             content = redactor.redact(content.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
         headers = [
-            (k, v)
+            (k, redactor.redact(v) if redactor else v)  # untrusted too: a request id may echo the key
             for k, v in streamed.headers.multi_items()
             if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
         ]

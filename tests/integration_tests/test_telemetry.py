@@ -355,3 +355,34 @@ def test_the_gauges_keep_two_controllers_of_one_model_apart(spans, otel):
     rates = _points(reader, "cn_embeddings.quota.rate")
     mine = {dict(a)["cn_embeddings.quota.id"]: p.value for a, p in rates.items()}
     assert mine[first.controller.labels.identity] == 60 and mine[second.controller.labels.identity] == 4
+
+
+@pytest.mark.parametrize("case", ["a 70 KB page", "a request id"])
+def test_a_retried_error_echoing_the_key_reaches_no_span_or_log(spans, otel, caplog, case):
+    """A gateway's 500 page of 70 KB echoing ``Authorization: Bearer <key>`` (redaction used to
+    stop at 64 KiB), or an ``x-request-id`` echoing it, then a success: the retried error went to
+    the attempt span and the DEBUG "retrying" line as it came."""
+    key = "qf-LeakyKey-123456789"
+    answers = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answers.append(request)
+        if len(answers) == 1:
+            echoed = request.headers["Authorization"]
+            if case == "a 70 KB page":
+                page = "<html>" + "x" * 70_000 + f"<pre>Authorization: {echoed}</pre></html>"
+                return httpx.Response(500, text=page, headers={"Content-Type": "text/html"})
+            return httpx.Response(500, json={"error": {"code": "x", "message": "busy"}}, headers={"x-request-id": key})
+        body = {"data": [{"object": "embedding", "embedding": [0.5, 0.5], "index": 0}], "usage": {"total_tokens": 2}}
+        return httpx.Response(200, json=body, headers={"x-request-id": "ok-1"})
+
+    client = QianfanClient(
+        api_key=key, remember_quota=False, http_client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
+    with caplog.at_level(logging.DEBUG):
+        assert len(client.embed_texts(["一"])) == 1
+    assert len(answers) == 2
+    finished = spans.get_finished_spans()
+    exported = [repr(s.attributes) + repr([(e.name, e.attributes) for e in s.events]) for s in finished]
+    assert finished and all("LeakyKey" not in text for text in exported)
+    assert "retrying" in caplog.text and "LeakyKey" not in caplog.text
