@@ -298,10 +298,13 @@ _OFF = Operation(None, Labels("", "", "", ""), None)
 
 
 @contextlib.contextmanager
-def operation(labels: Labels, inputs: int | None = None, *, name: str | None = None) -> Iterator[Operation]:
+def operation(
+    labels: Labels, inputs: int | None = None, *, name: str | None = None, metrics: bool = True
+) -> Iterator[Operation]:
     """The span of one call (the current span inside it, so that attempts in worker threads and
     tasks are its children), and the call's duration and token metrics when it ends. ``inputs``:
-    how many, when known before the inputs are checked."""
+    how many, when known before the inputs are checked. ``metrics`` False: a span only (a bulk
+    job, whose batches are the operations and record their own)."""
     otel = _otel()
     if otel is None:
         yield _OFF
@@ -325,17 +328,19 @@ def operation(labels: Labels, inputs: int | None = None, *, name: str | None = N
             error_type = _failed(span, error)
             raise
         finally:
-            measured = labels.attributes()
-            if error_type is not None:
-                measured["error.type"] = error_type
-            otel.duration.record(time.perf_counter() - started, measured)
-            if call.input_tokens:
-                otel.tokens.record(call.input_tokens, {**labels._attributes, "gen_ai.token.type": "input"})
+            if metrics:
+                measured = labels.attributes()
+                if error_type is not None:
+                    measured["error.type"] = error_type
+                otel.duration.record(time.perf_counter() - started, measured)
+                if call.input_tokens:
+                    otel.tokens.record(call.input_tokens, {**labels._attributes, "gen_ai.token.type": "input"})
 
 
 def job(labels: Labels, inputs: int) -> contextlib.AbstractContextManager[Operation]:
-    """The span of a bulk job; each batch's call span is its child."""
-    return operation(labels, inputs, name=f"{labels.operation} job {labels.model}")
+    """The span of a bulk job; each batch's call span is its child, and records the metrics (the
+    job recorded them too, and a dashboard summing tokens showed twice what the vendor billed)."""
+    return operation(labels, inputs, name=f"{labels.operation} job {labels.model}", metrics=False)
 
 
 class Attempt:

@@ -208,7 +208,7 @@ def test_a_failed_call_records_its_error_and_no_credential_anywhere(spans, otel)
         assert secret not in dumped
 
 
-def test_the_frameworks_and_the_bulk_job_are_traced(emu, spans, tmp_path):
+def test_the_frameworks_and_the_bulk_job_are_traced(emu, spans, otel, tmp_path):
     from langchain_cn_embeddings import QianfanEmbeddings
     from llama_index_cn_embeddings import QianfanEmbedding
 
@@ -218,8 +218,17 @@ def test_the_frameworks_and_the_bulk_job_are_traced(emu, spans, tmp_path):
     names = [s.name for s in spans.get_finished_spans()]
     assert names.count("embeddings embedding-v1") == 2 and names.count("POST") == 2
     spans.clear()
+    reader = otel[1]
+    before_tokens = _sum(_points(reader, "gen_ai.client.token.usage"), **{"gen_ai.request.model": "embedding-v1"})
+    before_calls = _count(
+        _points(reader, "gen_ai.client.operation.duration"), **{"gen_ai.request.model": "embedding-v1"}
+    )
     client = emu.client("qianfan", "embedding-v1", requests_per_second=0)
     summary = embed_corpus(client, Source(texts=[f"text {i}" for i in range(40)]), open_sink(tmp_path / "out.jsonl"))
+    tokens = _sum(_points(reader, "gen_ai.client.token.usage"), **{"gen_ai.request.model": "embedding-v1"})
+    calls = _count(_points(reader, "gen_ai.client.operation.duration"), **{"gen_ai.request.model": "embedding-v1"})
+    assert tokens - before_tokens == summary.usage.total_tokens  # once, as billed: the job adds none
+    assert calls - before_calls == 3  # the three batches, not the job as a fourth operation
     finished = spans.get_finished_spans()
     job = _by_name(finished)["embeddings job embedding-v1"]
     assert job.attributes["cn_embeddings.job.written"] == summary.written == 40
