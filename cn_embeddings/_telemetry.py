@@ -15,12 +15,17 @@ API is not even imported. A provider configured later is picked up.
 Nothing secret is recorded: attributes are names, counts and ids, and an
 exception is recorded on a span only when it is one of ours, whose message
 has already been through the redactor.
+
+Instrumentation never breaks the application (OpenTelemetry's own rule): a
+provider, processor, span or instrument that raises is caught, the call goes
+on without it, and the ``cn_embeddings`` logger says so once per kind of fault.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import sys
 import threading
 import time
@@ -30,6 +35,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._version import __version__
+
+log = logging.getLogger("cn_embeddings")
+_faults: set[str] = set()  # the kinds of telemetry fault already logged
+
+
+@contextlib.contextmanager
+def _guarded(kind: str) -> Iterator[None]:
+    """Run telemetry code; an exception from it is logged once per ``kind`` and goes no further."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - whatever the provider raises, the call goes on
+        if kind not in _faults:
+            _faults.add(kind)
+            log.warning("OpenTelemetry %s failed (%s); calls go on without it", kind, type(error).__name__)
+
 
 __all__ = [
     "ATTRIBUTES",
@@ -166,6 +186,10 @@ def _api() -> _Otel | None:
                 _state.append(_Otel())
             except ImportError:
                 _state.append(None)
+            except Exception as error:  # noqa: BLE001 - a provider that raises: no telemetry, said once
+                _state.append(None)
+                with _guarded("setup"):
+                    raise error
     return _state[0]
 
 
@@ -180,11 +204,13 @@ def _otel() -> _Otel | None:
     otel = _api()
     if otel is None:
         return None
-    if isinstance(otel.trace.get_tracer_provider(), otel.trace.ProxyTracerProvider) and (
-        type(otel.metrics.get_meter_provider()).__name__ == "_ProxyMeterProvider"  # the API's own placeholder
-    ):
-        return None
-    return otel
+    with _guarded("provider"):
+        if isinstance(otel.trace.get_tracer_provider(), otel.trace.ProxyTracerProvider) and (
+            type(otel.metrics.get_meter_provider()).__name__ == "_ProxyMeterProvider"  # the API's own placeholder
+        ):
+            return None
+        return otel
+    return None
 
 
 def carrier() -> dict[str, str]:
@@ -285,13 +311,16 @@ class Operation:
             return
         if input_tokens:
             self.input_tokens = input_tokens
-            self.span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
-        if dimension:
-            self.span.set_attribute("gen_ai.embeddings.dimension.count", dimension)
+        with _guarded("span"):
+            if input_tokens:
+                self.span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
+            if dimension:
+                self.span.set_attribute("gen_ai.embeddings.dimension.count", dimension)
 
     def set(self, name: str, value: int | str) -> None:
         if self.span is not None:
-            self.span.set_attribute(name, value)
+            with _guarded("span"):
+                self.span.set_attribute(name, value)
 
 
 _OFF = Operation(None, Labels("", "", "", ""), None)
@@ -313,22 +342,34 @@ def operation(
     if inputs is not None:
         attributes["cn_embeddings.inputs"] = inputs
     started = time.perf_counter()
-    with otel.tracer.start_as_current_span(
-        name or f"{labels.operation} {labels.model}",
-        kind=otel.trace.SpanKind.CLIENT,
-        attributes=attributes,
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        call = Operation(otel, labels, span)
-        error_type = None
-        try:
-            yield call
-        except BaseException as error:
-            error_type = _failed(span, error)
-            raise
-        finally:
-            if metrics:
+    current: Any = None
+    with _guarded("span"):
+        manager = otel.tracer.start_as_current_span(
+            name or f"{labels.operation} {labels.model}",
+            kind=otel.trace.SpanKind.CLIENT,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        span = manager.__enter__()
+        current = manager  # entered: exited below
+    if current is None:
+        yield _OFF
+        return
+    call = Operation(otel, labels, span)
+    error_type = None
+    try:
+        yield call
+    except BaseException as error:
+        error_type = type(error).__name__
+        with _guarded("span"):
+            _failed(span, error)
+        raise
+    finally:
+        with _guarded("span"):
+            current.__exit__(None, None, None)
+        if metrics:
+            with _guarded("metric"):
                 measured = labels.attributes()
                 if error_type is not None:
                     measured["error.type"] = error_type
@@ -357,13 +398,15 @@ class Attempt:
         if self.otel is None:
             return
         span = self.span
-        if status is not None:
-            span.set_attribute("http.response.status_code", status)
-        if request_id:
-            span.set_attribute("cn_embeddings.request_id", request_id)
-        if error is not None:
-            _failed(span, error)
-        span.end()
+        with _guarded("span"):
+            if status is not None:
+                span.set_attribute("http.response.status_code", status)
+            if request_id:
+                span.set_attribute("cn_embeddings.request_id", request_id)
+            if error is not None:
+                _failed(span, error)
+        with _guarded("span"):
+            span.end()
 
 
 def attempt(labels: Labels, number: int, waited: float) -> Attempt:
@@ -373,18 +416,21 @@ def attempt(labels: Labels, number: int, waited: float) -> Attempt:
     if otel is None:
         return Attempt(None, labels, None, number)
     attributes = labels._attributes
-    otel.wait.record(waited, attributes)
-    span = otel.tracer.start_span(
-        "POST",
-        kind=otel.trace.SpanKind.CLIENT,
-        attributes={
-            **attributes,
-            "http.request.method": "POST",
-            "cn_embeddings.attempt": number,
-            "cn_embeddings.quota.wait": waited,
-        },
-    )
-    return Attempt(otel, labels, span, number)
+    with _guarded("metric"):
+        otel.wait.record(waited, attributes)
+    span = None
+    with _guarded("span"):
+        span = otel.tracer.start_span(
+            "POST",
+            kind=otel.trace.SpanKind.CLIENT,
+            attributes={
+                **attributes,
+                "http.request.method": "POST",
+                "cn_embeddings.attempt": number,
+                "cn_embeddings.quota.wait": waited,
+            },
+        )
+    return Attempt(otel if span is not None else None, labels, span, number)
 
 
 def record(labels: Labels, *, refused: str | None = None, retried: str | None = None) -> None:
@@ -392,7 +438,8 @@ def record(labels: Labels, *, refused: str | None = None, retried: str | None = 
     otel = _otel()
     if otel is None:
         return
-    if refused is not None:
-        otel.refused.add(1, {**labels._attributes, "cn_embeddings.limit": refused})
-    if retried is not None:
-        otel.retried.add(1, {**labels._attributes, "error.type": retried})
+    with _guarded("metric"):
+        if refused is not None:
+            otel.refused.add(1, {**labels._attributes, "cn_embeddings.limit": refused})
+        if retried is not None:
+            otel.retried.add(1, {**labels._attributes, "error.type": retried})

@@ -9,6 +9,7 @@ subprocess of their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import subprocess
 import sys
@@ -395,3 +396,88 @@ def test_a_retried_error_echoing_the_key_reaches_no_span_or_log(spans, otel, cap
     exported = [repr(s.attributes) + repr([(e.name, e.attributes) for e in s.events]) for s in finished]
     assert finished and all("LeakyKey" not in text for text in exported)
     assert "retrying" in caplog.text and "LeakyKey" not in caplog.text
+
+
+class _Raises:
+    """An object every method of which raises (a hostile span, instrument or tracer)."""
+
+    def __init__(self, real=None, failing=()):
+        self._real, self._failing = real, set(failing)
+
+    def __getattr__(self, name):
+        if self._real is not None and name not in self._failing:
+            return getattr(self._real, name)
+
+        def fail(*args, **kwargs):
+            raise RuntimeError(f"telemetry {name} broke")
+
+        return fail
+
+
+def _hostile(fault: str):
+    """A copy of the instruments whose ``fault`` raises."""
+    import copy
+
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from cn_embeddings import _telemetry
+
+    real = _telemetry._api()
+    otel = copy.copy(real)
+    if fault in ("on_start", "on_end"):
+
+        class Broken(SpanProcessor):
+            def on_start(self, span, parent_context=None):
+                if fault == "on_start":
+                    raise RuntimeError("on_start broke")
+
+            def on_end(self, span):
+                if fault == "on_end":
+                    raise RuntimeError("on_end broke")
+
+        provider = TracerProvider()
+        provider.add_span_processor(Broken())
+        otel.tracer = provider.get_tracer("hostile")
+    elif fault == "start_span":
+        otel.tracer = _Raises(real.tracer, {"start_span", "start_as_current_span"})
+    elif fault in ("set_attribute", "end"):
+
+        class Tracer:
+            def start_span(self, *args, **kwargs):
+                return _Raises(real.tracer.start_span(*args, **kwargs), {fault})
+
+            @contextlib.contextmanager
+            def start_as_current_span(self, *args, **kwargs):
+                with real.tracer.start_as_current_span(*args, **kwargs) as span:
+                    yield _Raises(span, {fault})
+
+        otel.tracer = Tracer()
+    elif fault == "record":
+        for name in ("duration", "tokens", "wait", "refused", "retried"):
+            setattr(otel, name, _Raises(getattr(real, name), {"record", "add"}))
+    return otel
+
+
+@pytest.mark.parametrize("fault", ["on_start", "on_end", "start_span", "set_attribute", "end", "record", "setup"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_telemetry_that_raises_never_fails_a_call(emu, otel, monkeypatch, caplog, fault, mode):
+    """Each of these failed calls the vendor had answered and been paid for (with on_end, all 80
+    inputs), sync and async: now every input gets its vector, with one warning per kind of fault."""
+    from cn_embeddings import _telemetry
+
+    if fault == "setup":  # the meter's create_histogram raises while the instruments are made
+        monkeypatch.setattr(_telemetry, "_state", [])
+        monkeypatch.setattr(_telemetry._Otel, "__init__", lambda self: (_ for _ in ()).throw(RuntimeError("no")))
+    else:
+        hostile = _hostile(fault)
+        monkeypatch.setattr(_telemetry, "_otel", lambda: hostile)
+    monkeypatch.setattr(_telemetry, "_faults", set())
+    emu.faults = Faults(server_error_rate=0.2, seed=3)  # retries too: their spans and counters run
+    client = emu.client("qianfan", "embedding-v1", requests_per_second=0, batch_size=4)
+    texts = [f"第 {i} 段" for i in range(80)]
+    with caplog.at_level(logging.WARNING, logger="cn_embeddings"):
+        vectors = client.embed_texts(texts) if mode == "sync" else asyncio.run(client.aembed_texts(texts))
+    paid = sum(s.inputs for s in emu.seen if s.ok)
+    assert len(vectors) == paid == 80
+    warned = [r for r in caplog.records if "OpenTelemetry" in r.getMessage()]
+    assert 1 <= len(warned) <= 3 and len({r.getMessage() for r in warned}) == len(warned)
