@@ -3,6 +3,9 @@
 The emulator runs as a separate process (``cn-embeddings emulator``) so its work
 does not share the client's interpreter. Every scenario runs its contenders
 side by side, interleaved, several times, and reports medians and ratios.
+``BENCH_USAGE_SCALE=1.3`` makes every answer report 1.3 times the tokens (a vendor whose
+tokenizer counts more than the client estimates); the emulator is always the installed package's,
+so a run with another checkout on ``PYTHONPATH`` races the same server.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 
 from cn_embeddings.testing import Credentials
 
+USAGE_SCALE_ENV = "BENCH_USAGE_SCALE"  # every answer reports this many times the tokens (the emulator's usage scale)
 _EMULATOR = Credentials()  # the emulator's public test credentials
 CREDS = {
     "secret_id": _EMULATOR.secret_id,
@@ -56,7 +60,10 @@ def emulator(
     if rate_limit_rate:
         args += ["--rate-limit-rate", str(rate_limit_rate), "--rate-limit-code", rate_limit_code]
     args += list(extra)  # any other emulator flags
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    args += ["--usage-scale", os.environ.get(USAGE_SCALE_ENV, "1.0")]
+    # the installed package's emulator, whichever checkout the clients come from (--package runs)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         assert "listening" in (proc.stdout.readline() if proc.stdout else "")
         yield Server(port)

@@ -66,6 +66,15 @@ class _Runtime:
         return _Runtime()
 
 
+# OpenAI's spellings (langchain-openai, LlamaIndex) of options that have another name here
+PORTED = {
+    "chunk_size": "batch_size",
+    "request_timeout": "timeout",
+    "api_base": "base_url",
+    "openai_api_base": "base_url",
+}
+
+
 class AdapterMixin(Closeable, BaseModel):
     """Core clients, usage, closing, copying and pickling for both frameworks' classes."""
 
@@ -74,6 +83,17 @@ class AdapterMixin(Closeable, BaseModel):
     model_field: ClassVar[str] = "model"
     http_fields: ClassVar[tuple[str, str]] = ("http_client", "http_async_client")
     _runtime: _Runtime = PrivateAttr(default_factory=_Runtime)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_ported_spellings(cls, data: Any) -> Any:
+        """The spellings of ``OpenAIEmbeddings`` and LlamaIndex's ``OpenAIEmbedding`` that mean one
+        of our options are refused naming ours (pydantic said only "Extra inputs are not permitted")."""
+        if isinstance(data, dict):  # ConfigurationError, not ValueError: pydantic would print every input, keys too
+            for ported, ours in PORTED.items():
+                if ported in data and ported not in cls.model_fields:
+                    raise ConfigurationError(f"{ported}= is spelt {ours}= here ({ported} is OpenAI's name for it)")
+        return data
 
     def __copy__(self) -> Any:
         """A shallow copy (``model_copy``) with a runtime of its own: it builds its own clients."""

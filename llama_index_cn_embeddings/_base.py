@@ -66,6 +66,11 @@ class CNEmbeddingBase(EmbeddingClients, AdapterMixin, MultiModalEmbedding):
             # into vendor-sized requests and sends them concurrently).
             self.embed_batch_size = self.client.batch_size * self.client.options.max_concurrency
 
+    @property
+    def additional_kwargs(self) -> dict[str, Any]:
+        """``extra_body`` under LlamaIndex's ``OpenAIEmbedding`` name: reads back what was given."""
+        return dict(self.extra_body)  # type: ignore[attr-defined]
+
     @model_validator(mode="after")
     def _check_configuration(self) -> CNEmbeddingBase:
         self._clients()  # a bad option or a missing credential fails here, not on the first call

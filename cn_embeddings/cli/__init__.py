@@ -43,8 +43,10 @@ EXAMPLES = {
     "doubao-embedding-text-240715",
     "emulator": "examples:\n  cn-embeddings emulator --port 8808\n  cn-embeddings emulator --port 8808 "
     "--latency-ms 50 --qps 10 --fail-rate 0.05\n"
-    "  then: TENCENTCLOUD_ES_BASE_URL=http://127.0.0.1:8808 QIANFAN_BASE_URL=http://127.0.0.1:8808/v2 "
-    "ARK_BASE_URL=http://127.0.0.1:8808/api/v3",
+    "  cn-embeddings emulator --port 8808 --usage-scale 1.3 --qps 20 --quota-kind counting\n"
+    "on start it prints one export line for every vendor it serves (Tencent ES, Qianfan, Ark, TokenHub,\n"
+    "Volcengine rerank): each base URL and the emulator's public test keys (TENCENTCLOUD_SECRET_ID,\n"
+    "QIANFAN_API_KEY, ARK_API_KEY, TOKENHUB_API_KEY, VOLC_ACCESSKEY...), to paste into another shell",
 }
 
 
@@ -294,6 +296,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         refuse_ms=None if args.refuse_ms < 0 else args.refuse_ms,
         latency_jitter=args.latency_jitter,
         ratelimit_headers=args.ratelimit_headers,
+        usage_scale=args.usage_scale,
         rate_limit_code=args.rate_limit_code,
         server_error_rate=args.fail_rate,
         rate_limit_rate=args.rate_limit_rate,
@@ -468,6 +471,12 @@ def _emulator_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--ratelimit-headers",
         action="store_true",
         help="tell the quota in every answer's X-Ratelimit-Limit-Requests header (per minute)",
+    )
+    emu.add_argument(
+        "--usage-scale",
+        type=float,
+        default=1.0,
+        help="multiply the tokens every answer reports (a vendor's tokenizer: 1.3 counts a few more per text)",
     )
     emu.add_argument("--fail-rate", type=float, default=0.0, help="share of 5xx answers")
     emu.add_argument("--rate-limit-rate", type=float, default=0.0, help="share of random rate-limit answers")

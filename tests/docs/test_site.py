@@ -41,6 +41,10 @@ def test_the_site_builds_strictly_with_generated_tables(site):
         assert f"<code>{name}</code>" in options, name
     reference = (site / "reference" / "core" / "index.html").read_text(encoding="utf-8")
     assert "cn_embeddings.ArkClient" in reference
+    limits = (site / "how-to" / "rate-limits" / "index.html").read_text(encoding="utf-8")
+    sources = limits[limits.index('id="where-pacing-starts"') :]
+    sources = sources[sources.index("<ol>") : sources.index("</ol>")]
+    assert sources.count("<li>") == 5, "the five sources, nothing after them run on into the list"
 
 
 def _every_option() -> set[str]:

@@ -387,3 +387,21 @@ def test_a_lone_surrogate_in_extra_body_is_refused_typed_at_construction(emu):
     with pytest.raises(ConfigurationError, match="extra_body field 'user'.*lone surrogate"):
         emu.client("qianfan", extra_body={"user": "x\udfffy"})
     assert emu.requests == 0
+
+
+@pytest.mark.parametrize("cls", [QianfanEmbeddings, QianfanEmbedding, ArkEmbeddings, ArkEmbedding])
+@pytest.mark.parametrize(
+    ("ported", "ours"), [("chunk_size", "batch_size"), ("request_timeout", "timeout"), ("api_base", "base_url")]
+)
+def test_spellings_ported_from_openai_are_refused_naming_ours(cls, ported, ours):
+    """They got pydantic's bare "Extra inputs are not permitted"; the error names our spelling and
+    holds no key (a ValueError would have printed every input, the key included)."""
+    with pytest.raises(ConfigurationError, match=f"{ported}= is spelt {ours}=") as refused:
+        cls(api_key="k-SecretShouldNotShow", **{ported: 5})
+    assert "SecretShouldNotShow" not in str(refused.value)
+
+
+def test_llama_index_additional_kwargs_reads_back():
+    embedding = QianfanEmbedding(api_key="k" * 8, additional_kwargs={"user": "u-1"})
+    assert embedding.additional_kwargs == {"user": "u-1"} == embedding.extra_body
+    assert QianfanEmbeddings(api_key="k" * 8, model_kwargs={"user": "u-2"}).model_kwargs == {"user": "u-2"}
