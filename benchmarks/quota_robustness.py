@@ -390,17 +390,22 @@ def main() -> None:
     args = parser.parse_args()
     _pool_init(args.package, args.max_jobs)
     spawn = multiprocessing.get_context("spawn")
-    with spawn.Pool(initializer=_pool_init, initargs=(args.package, args.max_jobs)) as pool:
+
+    def fresh():  # an ablation patches its workers: each gets processes of its own
+        return spawn.Pool(initializer=_pool_init, initargs=(args.package, args.max_jobs))
+
+    with fresh() as pool:
         results = sample(args.models, args.seed, None, pool)
         print(f"{args.models} vendor models (seed {args.seed}); ratio: the even-pacing bound's time over the run's\n")
         print(HEADER)
-        print(summarize(args.package or "this checkout", results))
+        print(summarize(args.package or "this checkout", results), flush=True)
         asked = [a for a in args.ablate.split(",") if a]
         ablations = [n for a in asked for n in (ABLATIONS if a == "all" else (a,))]
         if ablations:  # the noise: the same models, other simulation seeds
             print(summarize("the same, other seeds", sample(args.models, args.seed, None, pool, reseed=10_000)))
         for name in ablations:
-            print(summarize(f"without {name}", sample(args.models, args.seed, name, pool)))
+            with fresh() as own:
+                print(summarize(f"without {name}", sample(args.models, args.seed, name, own)), flush=True)
         print("\nThe worst ten models:\n")
         for r in sorted(results, key=lambda r: r["ratio"])[:10]:
             print(f"- {r['ratio']:.2f}, {100 * r['refused']:.1f}% refused: {r['model'].describe()}")

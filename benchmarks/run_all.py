@@ -1,4 +1,5 @@
-"""Run every benchmark scenario and write BENCHMARKS.md (machine, date, medians, ratios, targets).
+"""Run every benchmark scenario and write its report to benchmarks/history/run_all-DATE.md (machine,
+date, medians, ratios, targets); BENCHMARKS.md keeps the current figures, one table per area.
 
 python benchmarks/run_all.py [--reps 3]
 """
@@ -186,7 +187,7 @@ def main() -> None:
         rows.append(f"| {name} | {ratio:.2f} | {value:.4g} | {target} | {'met' if ok(ratio, value) else 'MISSED'} |")
     details = "\n\n".join(f"`{script}`\n\n```\n{text.rstrip()}\n```" for script, text in outputs.items())
     today = datetime.date.today().isoformat()
-    (HERE.parent / "BENCHMARKS.md").write_text(
+    (HERE / "history" / f"run_all-{today}.md").write_text(
         f"""# Benchmarks
 
 Measured {today} on {machine()}, with `python benchmarks/run_all.py --reps {args.reps}`.

@@ -272,7 +272,7 @@ class RateController(Waiting):
         if not learner.refused(now, slot.sent_at, slot.rate if requests else slot.token_rate, admitted):
             return False
         self.limit.end_slow_start()
-        if self.requests.starting:  # a token quota said no: the start is over, at the start's rate
+        if not requests and self.requests.starting:  # a token quota said no: the start is over, at its rate
             self.requests.hold(self.requests.rate or FLOOR, now)
         self._restart(now, pause)
         return True

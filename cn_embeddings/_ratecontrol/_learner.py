@@ -126,20 +126,29 @@ class RateLearner:
         what the window before it admitted, per second. Returns whether the rate was lowered."""
         if sent_at < self.last_cut + WINDOW * 2**self.untested:
             return False
-        refused_at = admitted if self.starting or not sent_rate else sent_rate  # the start measures
+        if self.starting and not admitted:  # a throttle before anything was admitted: the start goes on, slower
+            self.rate = max(BETA * (self.rate or START_RATE), FLOOR)
+            self._cut(now)
+            return True
+        refused_at = admitted if self.starting else sent_rate or admitted  # the start's pace is a guess
         if admitted >= BETA * refused_at:  # the window measured the quota: held there, then probed
             self.best = max(self.best, admitted)
             self.hold(min(admitted, refused_at), now, HOLD)
+        elif admitted:  # admitted, far less than sent: CUBIC's decrease, measured again a window later
+            self.hold(BETA * refused_at, now, HOLD)
         else:  # a throttle the window cannot measure: CUBIC's decrease, back to the rate refused in K,
             # or, refused again before getting back there, below it (RFC 9438's fast convergence)
             w_max = refused_at * BETA_FAST if refused_at < self.w_max else refused_at
             self.hold(BETA * refused_at, now, HOLD, w_max=w_max)
-        self.last_cut = now
-        self.untested += 1
-        self.cuts += 1
+        self._cut(now)
         if self.source is not Source.CONFIGURED and self.source is not Source.TOLD:
             self.source = Source.LEARNED
         return True
+
+    def _cut(self, now: float) -> None:
+        self.last_cut = now
+        self.untested += 1
+        self.cuts += 1
 
     def hold(self, rate: float, now: float, hold_for: float = HOLD, w_max: float | None = None) -> None:
         """Pace at ``rate`` from ``now``, back along CUBIC's curve to ``w_max`` (``rate`` if None)

@@ -31,3 +31,20 @@ def test_ark_learns_the_reported_usage_and_never_stalls(emu, scale):
     assert controller.stats().refused == 0
     # the token schedule holds no debt beyond a window once nothing is in flight
     assert controller.pacer.tokens.tat <= controller.clock() + 1.0
+
+
+@pytest.mark.slow
+def test_a_momentary_throttle_then_a_long_job_on_the_emulator(emu, tmp_path, monkeypatch):
+    """The trial's first case, end to end: a throttle of 12 refusals in a row against a 10/s quota,
+    then a 3,000-text job (188 requests). The controller used to learn about 2/s from the throttle
+    and hold it, each probe refused at the real quota sending it back there (about 4x the bound)."""
+    monkeypatch.setenv("CN_EMBEDDINGS_REMEMBER_QUOTA", "0")
+    emu.faults = Faults(qps=10, quota_kind="moving", latency_ms=30, latency_jitter=0.2)
+    emu.faults.script("rate_limit", count=12, after=40)  # the vendor's quota code, whatever the rate
+    client = emu.client("qianfan", "embedding-v1", batch_size=16)
+    vectors = client.embed_texts([f"第 {i} 段, text {i}" for i in range(3000)])
+    assert len(vectors) == 3000
+    stats = client.controller.stats()
+    refused = sum(1 for s in emu.seen if s.status == 429)
+    assert stats.rate is not None and stats.rate >= 8.5, stats  # at the quota, not held at the throttle
+    assert refused <= 12 + 0.1 * 188, refused  # the throttle, and what the cold start cost

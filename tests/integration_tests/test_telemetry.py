@@ -389,7 +389,7 @@ def test_a_retried_error_echoing_the_key_reaches_no_span_or_log(spans, otel, cap
     client = QianfanClient(
         api_key=key, remember_quota=False, http_client=httpx.Client(transport=httpx.MockTransport(handler))
     )
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG, logger="cn_embeddings"):
         assert len(client.embed_texts(["一"])) == 1
     assert len(answers) == 2
     finished = spans.get_finished_spans()
