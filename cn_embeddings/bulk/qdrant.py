@@ -3,11 +3,13 @@ server, ``DIR/NAME.qdrant`` for Qdrant's local mode (the collection NAME in the 
 
 Each input is one point: its vectors are named (``dense``; ``sparse`` and ``multi``, a MaxSim
 multivector, when asked for), its payload holds ``id`` (the job's id), ``text`` (None for an image
-or video), ``hash``, ``model``, the input's other columns, and ``metadata`` (those columns and
-``id`` again), so langchain-qdrant's ``QdrantVectorStore(vector_name="dense",
-content_payload_key="text")`` (which reads ``metadata``) and LlamaIndex's ``QdrantVectorStore``
-(which reads the payload's top level) both see a column such as ``source`` flat, and a metadata
-filter on it works in both.
+or video), ``hash``, ``model``, the input's other columns flat (where a metadata filter of either
+framework looks), ``metadata`` (those columns and ``id`` again: what langchain-qdrant's
+``QdrantVectorStore(vector_name="dense", content_payload_key="text")`` reads), and ``_node_content``
+(a LlamaIndex ``TextNode`` of the text and those columns: what LlamaIndex's ``QdrantVectorStore``
+reads). So each framework sees the corpus's columns once and the job's bookkeeping nowhere: read
+from the top level, LlamaIndex put ``hash``, ``model`` and ``metadata`` into the text it sends
+rerankers and LLMs (``MetadataMode.EMBED``, ``MetadataMode.LLM``).
 Qdrant wants an integer or UUID point id, so the point id is the UUID5 of the job's id: the same
 input lands on the same point, and every batch is an idempotent upsert. The collection is created
 with the dimension of the first answer when it is missing (cosine distance).
@@ -18,7 +20,9 @@ never the vectors.
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -118,6 +122,8 @@ class QdrantSink:
                 "hash": row.hash,
                 "model": model,
                 "metadata": {**(row.fields or {}), "id": row.id},  # where LangChain's store reads it
+                "_node_content": _node(row.id, row.text, row.fields or {}),  # where LlamaIndex's reads it
+                "_node_type": "TextNode",
             }
             points.append(models.PointStruct(id=point_id(row.id), vector=vector, payload=payload))
         self._client.upsert(self.collection, points=points, wait=True)
@@ -130,3 +136,10 @@ class QdrantSink:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _node(identity: str, text: str | None, fields: Mapping[str, Any]) -> str:
+    """A LlamaIndex ``TextNode`` as its vector stores save one (``node_to_metadata_dict``), written
+    without importing LlamaIndex: the text and the corpus's columns, nothing of the job's."""
+    node = {"id_": identity, "text": text or "", "metadata": dict(fields), "class_name": "TextNode"}
+    return json.dumps(node, ensure_ascii=False, default=str)

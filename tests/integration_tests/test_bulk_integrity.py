@@ -208,15 +208,19 @@ def test_a_corpus_goes_into_qdrant_and_a_langchain_retriever_reads_it_without_em
         assert "passage about topic 12" in asked  # the query (and the store's own dimension probe),
         assert not any(text.startswith("passage about topic ") for text in asked[:-1])  # never the corpus
         (point,) = store.client.retrieve("docs", [point_id("d3")], with_vectors=True)
+        node = json.loads(point.payload["_node_content"])
         assert point.payload == {
-            "source": "guide.pdf",  # flat for LlamaIndex, and under metadata for LangChain
+            "source": "guide.pdf",  # flat for filters, under metadata for LangChain, in the node for LlamaIndex
             "page": 3,
             "id": "d3",
             "text": "passage about topic 3",
             "hash": point.payload["hash"],
             "model": "embedding-v1",
             "metadata": {"source": "guide.pdf", "page": 3, "id": "d3"},
+            "_node_content": point.payload["_node_content"],
+            "_node_type": "TextNode",
         }
+        assert node["metadata"] == {"source": "guide.pdf", "page": 3} and node["text"] == "passage about topic 3"
         assert point.vector["dense"] == pytest.approx(client.embed_texts(["passage about topic 3"])[0], abs=1e-6)
     finally:
         store.client.close()
@@ -439,6 +443,28 @@ def test_a_llamaindex_retriever_reads_the_qdrant_output_without_embedding_the_co
         (best,) = index.as_retriever(similarity_top_k=1).retrieve("passage about topic 7")
         assert best.get_content() == "passage about topic 7"
         assert emulator.requests == sent + 1  # the query alone
+        # what LlamaIndex sends rerankers and LLMs: the corpus's columns once, none of the job's
+        # bookkeeping (it read the payload's top level: "hash: 9c7b...\nmodel: ...\nmetadata: {...}")
+        from llama_index.core.schema import MetadataMode
+
+        assert best.node.metadata == {"source": "guide.pdf"}
+        for mode in (MetadataMode.EMBED, MetadataMode.LLM):
+            text = best.node.get_content(metadata_mode=mode)
+            assert text.count("guide.pdf") == 1 and "hash" not in text and "model" not in text, text
+        from llama_index.core import PromptTemplate
+        from llama_index.core.llms import MockLLM
+
+        prompts: list[str] = []
+        llm = MockLLM()
+        template = PromptTemplate("{context_str}\n{query_str}")
+        engine = index.as_query_engine(llm=llm, similarity_top_k=2, text_qa_template=template)
+        llm_complete = type(llm).complete
+        type(llm).complete = lambda self, prompt, **kw: (prompts.append(prompt), llm_complete(self, prompt, **kw))[1]
+        try:
+            engine.query("passage about topic 7")
+        finally:
+            type(llm).complete = llm_complete
+        assert prompts and all("hash:" not in p and "model:" not in p and "metadata:" not in p for p in prompts)
     finally:
         qdrant.close()
 
