@@ -196,10 +196,13 @@ def run_model(model: Model, seed: int, ablate: str | None = None) -> dict:
             controller.tokens.refused = lambda *args, **kwargs: False
 
         quota = Quota(share * available(model, rule, 0.0), origin=Source.CONFIGURED)
-        even, _ = simulate(
-            rule, quota=quota, jobs=model.jobs, tokens=TOKENS, vendor=replace(vendor, told=None),
-            seed=seed, prepare=fixed, hook=oracle, limit=limit,
-        )  # fmt: skip
+        try:
+            even, _ = simulate(
+                rule, quota=quota, jobs=model.jobs, tokens=TOKENS, vendor=replace(vendor, told=None),
+                seed=seed, prepare=fixed, hook=oracle, limit=limit,
+            )  # fmt: skip
+        except ArithmeticError:  # an older controller's token estimate failed: this share has no figure
+            continue
         if even.refused_share <= 0.05 and len(even.accepted) >= model.jobs:
             best = min(best, even.seconds)
     if not math.isfinite(best):
