@@ -285,17 +285,14 @@ def in_a_row(seed: int) -> list[float]:
 
 # -- ablations ------------------------------------------------------------------------------------
 
-ABLATIONS = (
-    "drain", "hold", "startup", "once-per-window", "throttle-backoff", "fast-convergence", "measure",
-    "delivery-cap", "busy-guard", "usage-correction", "reprice",
-)  # fmt: skip
+ABLATIONS = ("drain", "hold", "startup", "once-per-window", "throttle-backoff", "measure", "delivery-cap")
 
 
 def apply_ablation(name: str | None) -> None:
     """Remove one rule of the controller (by patching this process's copy)."""
     if not name:
         return
-    from cn_embeddings._ratecontrol import _controller, _inflight, _learner, _pacer
+    from cn_embeddings._ratecontrol import _controller, _inflight, _learner
 
     learner = _learner.RateLearner
     name, _, value = name.partition("=")
@@ -315,8 +312,6 @@ def apply_ablation(name: str | None) -> None:
             return plain_refused(self, *args, **kwargs)
 
         learner.refused = refused
-    elif name == "fast-convergence":  # W_max stays the rate refused
-        _learner.BETA_FAST = 1.0
     elif name == "measure":  # every decrease is CUBIC's, the admitted rate unused
         plain_measure = learner.refused
         learner.refused = lambda self, now, sent_at, sent_rate, admitted: plain_measure(
@@ -324,13 +319,6 @@ def apply_ablation(name: str | None) -> None:
         )
     elif name == "delivery-cap":
         _learner.DELIVERY_CAP = math.inf
-    elif name == "busy-guard":
-        plain = learner.accepted
-        learner.accepted = lambda self, now, busy, sent_at, amount=1.0: plain(self, now, True, sent_at, amount)
-    elif name == "usage-correction":  # the token schedule never pays for the reported usage
-        _pacer.AHEAD = -math.inf
-    elif name == "reprice":
-        learner.repriced = lambda self, price: None
     else:
         raise SystemExit(f"unknown ablation {name!r}; one of {', '.join(ABLATIONS)}")
 

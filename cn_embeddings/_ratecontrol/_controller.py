@@ -247,16 +247,12 @@ class RateController(Waiting):
             return False
         self.rtt.observe(now - slot.sent_at)
         if outcome is Outcome.ACCEPTED:
-            self.pacer.answered(slot.estimate, slot.cost, tokens, self.tokens.rate, now)
+            self.pacer.answered(slot.estimate, tokens)
             slot.cost = float(tokens) or slot.cost  # what the window admitted, as the vendor counts it
-            self.tokens.repriced(self.pacer.ratio)
-            # the caller wants more than the bounds let out: half the places in flight used (this
-            # slot counted), or send times claimed ahead of the clock (a pacer holds a backlog)
-            backlog = max(self.pacer.requests.tat, self.pacer.tokens.tat) > now
-            busy = backlog or (len(self._slots) + 1) * 2 >= self.in_flight_limit
-            self.requests.accepted(now, busy, slot.sent_at)
-            self.tokens.accepted(now, busy, slot.sent_at, slot.cost)
-            self.limit.accepted(busy, now)
+            self.requests.accepted(now, slot.sent_at)
+            self.tokens.accepted(now, slot.sent_at, slot.cost)
+            # the window grows only while the caller uses it: half the places taken, this one counted
+            self.limit.accepted((len(self._slots) + 1) * 2 >= self.in_flight_limit, now)
             return False
         if outcome is Outcome.REFUSED_IN_FLIGHT:
             self.limit.refused_in_flight(len(self._slots) + 1, slot.sent_at, now)
@@ -268,7 +264,6 @@ class RateController(Waiting):
         learner = self.requests if requests else self.tokens
         # with a shared store this process admits only its share: the refusal alone says to slow down
         admitted = self._admitted(slot, not requests) if self.store is None else 0.0
-        self.tokens.price = self.pacer.ratio
         if not learner.refused(now, slot.sent_at, slot.rate if requests else slot.token_rate, admitted):
             return False
         self.limit.end_slow_start()

@@ -7,9 +7,8 @@
 - **Held** at a rate from a decrease, then along **CUBIC**'s curve (RFC 9438, with botocore's
   ``BETA`` 0.7 and ``SCALE`` 0.4, in requests: a token rate scales it by the tokens a request
   carries): back to ``w_max`` within ``K``, held there ``HOLD`` seconds (every probe above a
-  quota that counts refused requests costs a window of refusals), then probed above, counting
-  only the time the caller wants more than it gets (Netflix's guard), never above twice the
-  delivery rate (botocore's cap) nor a stated quota's ``ceiling``.
+  quota that counts refused requests costs a window of refusals), then probed above, never above
+  twice the delivery rate (botocore's cap) nor a stated quota's ``ceiling``.
 
 **A refusal** counts once per ``WINDOW`` after the last decrease (TCP's once per window: a quota
 that counts refused requests keeps refusing for a window); that window doubles for each decrease
@@ -17,9 +16,9 @@ in a row with nothing admitted in between (RFC 6298's exponential backoff: a doz
 row are one throttle, not a dozen decreases). If the window before the refused request admitted
 at least ``BETA`` times the rate refused, that *admitted rate* is the quota as measured (BBR's
 delivery rate): the rate is held there and a later run may start from it. Otherwise the window
-says nothing about the quota (a throttle, or a window overrun): CUBIC's decrease to ``BETA``
-times the rate refused, back to it within ``K``, or below it if refused again on the way (RFC
-9438's fast convergence). A remembered rate is held without the hold: this run was never refused
+says less: if it admitted some, CUBIC's decrease to ``BETA`` times the rate refused, measured again
+a window later; if it admitted nothing (a throttle), the same decrease, back to the rate refused
+within ``K``. A remembered rate is held without the hold: this run was never refused
 at it, so it is a starting point probed above at once, never a ceiling.
 """
 
@@ -39,7 +38,6 @@ SCALE = 0.4  # RFC 9438's "C"
 HOLD = 30.0  # seconds a rate learned from a refusal is held before CUBIC probes above it
 FLOOR = 0.1  # requests per second: never slower than one request in ten seconds
 DELIVERY_CAP = 2.0  # a probe never paces above this many times the delivery rate (botocore's)
-BETA_FAST = (1 + BETA) / 2  # RFC 9438's fast convergence: W_max when refused before reaching it
 JITTER_MARGIN = 0.02  # requests are spaced this much under the rate (GCRA's cell delay variation)
 
 
@@ -69,7 +67,7 @@ class RateLearner:
         self.rate: float | None = None
         self.starting = start
         self.w_max = self.k = self.hold_for = 0.0
-        self.epoch = self.busy_since = now
+        self.epoch = now
         self.last_cut = -math.inf
         self.untested = 0  # decreases in a row with nothing admitted in between
         self.best = 0.0  # the most a refusal found admitted: what a later run may start from
@@ -78,7 +76,6 @@ class RateLearner:
         self._carried = 0.0  # what they carried
         self._first_sent = math.inf
         self.unit = 1.0  # what one request carries (1 request; a token rate: its tokens, on average)
-        self.price = 1.0  # a token rate learned from refusals: the token price it was measured at
         if start:
             self.rate = START_RATE if ceiling is None else min(START_RATE, ceiling)
         elif rate is not None:
@@ -89,9 +86,9 @@ class RateLearner:
         """GCRA's emission interval for ``cost`` (1: a request), JITTER_MARGIN under the rate."""
         return cost / (self.rate * (1 - JITTER_MARGIN)) if self.rate and cost else 0.0
 
-    def accepted(self, now: float, busy: bool, sent_at: float, amount: float = 1.0) -> None:
-        """The start's pacing from the delivery rate; afterwards CUBIC's curve, counting only the
-        time the caller was busy, and never above twice the delivery rate (botocore's cap)."""
+    def accepted(self, now: float, sent_at: float, amount: float = 1.0) -> None:
+        """The start's pacing from the delivery rate; afterwards CUBIC's curve, never above twice
+        the delivery rate (botocore's cap: a caller idle for long finds the curve far up)."""
         if self.rate is None:
             return
         if sent_at >= self.last_cut:
@@ -101,9 +98,6 @@ class RateLearner:
         if self.starting:  # BBR's max filter: an idle spell does not undo what was delivered
             self.rate = max(self.rate, STARTUP_GAIN * delivered)
         else:
-            if not busy:  # the curve waits while the caller, not the quota, holds the rate back
-                self.epoch += now - self.busy_since
-            self.busy_since = now
             t = now - self.epoch  # CUBIC's concave return to w_max, the hold there, its convex probe
             scale = SCALE * self.unit
             curve = self.w_max - scale * max(self.k - t, 0.0) ** 3 + scale * max(t - self.k - self.hold_for, 0.0) ** 3
@@ -136,10 +130,8 @@ class RateLearner:
             self.hold(min(admitted, refused_at), now, HOLD)
         elif admitted:  # admitted, far less than sent: CUBIC's decrease, measured again a window later
             self.hold(BETA * refused_at, now, HOLD)
-        else:  # a throttle the window cannot measure: CUBIC's decrease, back to the rate refused in K,
-            # or, refused again before getting back there, below it (RFC 9438's fast convergence)
-            w_max = refused_at * BETA_FAST if refused_at < self.w_max else refused_at
-            self.hold(BETA * refused_at, now, HOLD, w_max=w_max)
+        else:  # a throttle the window cannot measure: CUBIC's decrease, back to the rate refused in K
+            self.hold(BETA * refused_at, now, HOLD, w_max=refused_at)
         self._cut(now)
         if self.source is not Source.CONFIGURED and self.source is not Source.TOLD:
             self.source = Source.LEARNED
@@ -158,16 +150,8 @@ class RateLearner:
         self.w_max = self._bounded(w_max if w_max is not None else rate)
         self.k = ((self.w_max - self.rate) / (SCALE * self.unit)) ** (1 / 3)
         self.starting = False
-        self.epoch = self.busy_since = now
+        self.epoch = now
         self.hold_for = hold_for
-
-    def repriced(self, price: float) -> None:
-        """A learned token rate measured while requests were priced at ``self.price`` tokens per
-        estimated token (before the answers taught the price: the first refusal may come before
-        any answer) follows the price learned since."""
-        if self.rate is not None and self.source is Source.LEARNED and abs(price / self.price - 1) > 0.01:
-            factor, self.price = price / self.price, price
-            self.rate, self.w_max, self.best = self.rate * factor, self.w_max * factor, self.best * factor
 
     def _bounded(self, rate: float) -> float:
         return max(rate, FLOOR) if self.ceiling is None else min(max(rate, FLOOR), self.ceiling)

@@ -10,8 +10,8 @@ token buckets, windows that count refusals).
 A request's tokens are priced before it is sent from the client's estimate times ``ratio``, the
 reported usage over the estimate, learned from every answer against that request's own raw
 estimate (an EWMA with gain 1/8, as RFC 6298 smooths; bounded to ``RATIO_RANGE``). The token
-schedule then pays for what the answer says was really used, but never runs more than a window
-ahead of the clock for it: a vendor that reports more than it counts cannot stall the pacing.
+schedule moves only by what claims priced: an answer never pushes it ahead of the clock, so a
+vendor that reports more than it counts cannot stall the pacing.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ __all__ = ["Gcra", "Pacer"]
 
 RATIO_GAIN = 1 / 8
 RATIO_RANGE = (0.25, 8.0)  # the reported usage over the client's estimate, as far as it is believed
-AHEAD = 1.0  # seconds the token schedule may run ahead of the clock for a usage correction
 
 
 class Gcra:
@@ -55,12 +54,8 @@ class Pacer:
         self.requests.tat = self.tokens.tat = at
         self.restarted = now
 
-    def answered(self, estimate: float, price: float, reported: int, token_rate: float | None, now: float) -> None:
-        """A request priced ``price`` from ``estimate`` reported ``reported`` tokens."""
-        if not (reported and estimate):
-            return
-        sample = min(max(reported / estimate, RATIO_RANGE[0]), RATIO_RANGE[1])
-        self.ratio += (sample - self.ratio) * RATIO_GAIN
-        if token_rate:  # the schedule pays for what was used, at most a window ahead of the clock
-            tat = self.tokens.tat
-            self.tokens.tat = min(tat + (reported - price) / token_rate, max(tat, now + AHEAD))
+    def answered(self, estimate: float, reported: int) -> None:
+        """A request estimated at ``estimate`` tokens reported ``reported``: the price learns from it."""
+        if reported and estimate:
+            sample = min(max(reported / estimate, RATIO_RANGE[0]), RATIO_RANGE[1])
+            self.ratio += (sample - self.ratio) * RATIO_GAIN
