@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from .._retry import MAX_RETRY_AFTER
 from ._inflight import InFlightLimit
-from ._learner import FLOOR, WINDOW, RateLearner, Source
+from ._learner import FLOOR, INITIAL_BURST, WINDOW, RateLearner, Source
 from ._line import Line, wake
 from ._pacer import Pacer
 from ._rtt import RttEstimator
@@ -88,7 +88,7 @@ class RateController(Waiting):
             self.requests = RateLearner(rps, source=quota.origin, now=clock())
         tps = quota.tokens_per_minute / 60 if quota.tokens_per_minute and adaptive else None
         self.tokens = RateLearner(tps, source=quota.origin if tps else Source.NONE, now=clock())
-        self.pacer = Pacer()
+        self.pacer = Pacer(free=INITIAL_BURST if self.requests.starting else 0)
         self.limit = InFlightLimit(max_in_flight, slow_start=self.requests.starting)
         self.rtt = RttEstimator()
         self.line = Line()

@@ -16,9 +16,9 @@ in a row with nothing admitted in between (RFC 6298's exponential backoff: a doz
 row are one throttle, not a dozen decreases). If the window before the refused request admitted
 at least ``BETA`` times the rate refused, that *admitted rate* is the quota as measured (BBR's
 delivery rate): the rate is held there and a later run may start from it. Otherwise the window
-says less: if it admitted some, CUBIC's decrease to ``BETA`` times the rate refused, measured again
-a window later; if it admitted nothing (a throttle), the same decrease, back to the rate refused
-within ``K``. A remembered rate is held without the hold: this run was never refused
+says nothing about the quota (a throttle, or a window overrun): CUBIC's decrease to ``BETA`` times
+the rate refused, back to it within ``K``; a throttle before anything was admitted slows the start
+without ending it. A remembered rate is held without the hold: this run was never refused
 at it, so it is a starting point probed above at once, never a ceiling.
 """
 
@@ -30,7 +30,8 @@ from collections import deque
 
 __all__ = ["RateLearner", "Source"]
 
-START_RATE = 60.0  # requests per second before any answer
+INITIAL_BURST = 10  # requests a cold start sends at once (a short first call waits for no guess)
+START_RATE = 60.0  # requests per second after the burst, before any answer
 STARTUP_GAIN = 2 / math.log(2)  # BBR's startup pacing gain: doubles the delivery rate per round
 WINDOW = 1.0  # seconds: the shortest window a vendor documents a quota over (per second)
 BETA = 0.7  # RFC 9438 (CUBIC) multiplicative decrease, as botocore uses it
@@ -128,9 +129,7 @@ class RateLearner:
         if admitted >= BETA * refused_at:  # the window measured the quota: held there, then probed
             self.best = max(self.best, admitted)
             self.hold(min(admitted, refused_at), now, HOLD)
-        elif admitted:  # admitted, far less than sent: CUBIC's decrease, measured again a window later
-            self.hold(BETA * refused_at, now, HOLD)
-        else:  # a throttle the window cannot measure: CUBIC's decrease, back to the rate refused in K
+        else:  # a throttle, or an overrun window: CUBIC's decrease, back to the rate refused within K
             self.hold(BETA * refused_at, now, HOLD, w_max=refused_at)
         self._cut(now)
         if self.source is not Source.CONFIGURED and self.source is not Source.TOLD:

@@ -40,19 +40,24 @@ class Gcra:
 class Pacer:
     """The request and token schedules of one quota, and a request's token price."""
 
-    def __init__(self) -> None:
+    def __init__(self, free: int = 0) -> None:
         self.requests, self.tokens = Gcra(), Gcra()
+        self.free = free  # claims that go out at once (a cold start's burst), before any pacing
         self.restarted = -math.inf  # a send time claimed before this, not yet reached, is claimed again
         self.ratio = 1.0
 
     def claim(self, now: float, interval: float, token_interval: float) -> float:
+        if self.free > 0:  # the first claim after the burst waits one interval
+            self.free -= 1
+            self.requests.tat = max(self.requests.tat, now + interval)
+            return now
         due = self.requests.claim(now, interval)
         return max(due, self.tokens.claim(now, token_interval)) if token_interval else due
 
     def restart(self, at: float, now: float) -> None:
         """Forget the claims made so far: pacing at a new rate resumes at ``at``."""
         self.requests.tat = self.tokens.tat = at
-        self.restarted = now
+        self.restarted, self.free = now, 0
 
     def answered(self, estimate: float, reported: int) -> None:
         """A request estimated at ``estimate`` tokens reported ``reported``: the price learns from it."""

@@ -46,5 +46,7 @@ def test_a_momentary_throttle_then_a_long_job_on_the_emulator(emu, tmp_path, mon
     assert len(vectors) == 3000
     stats = client.controller.stats()
     refused = sum(1 for s in emu.seen if s.status == 429)
-    assert stats.rate is not None and stats.rate >= 8.5, stats  # at the quota, not held at the throttle
+    # a throttle inside a window that admitted most of the rate reads as the quota and is held for
+    # 30 s (then probed: back within 60 s, tests/unit_tests); never the 2/s it used to teach
+    assert stats.rate is not None and stats.rate >= 6.5, stats
     assert refused <= 12 + 0.1 * 188, refused  # the throttle, and what the cold start cost

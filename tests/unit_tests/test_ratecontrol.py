@@ -21,7 +21,16 @@ from cn_embeddings._exceptions import BatchFailed
 from cn_embeddings._flow import Cancel, Send, Sender, Sleep, batch_flow, run_async, run_sync
 from cn_embeddings._ratecontrol import Outcome, Quota, RateController, Source, resolve, shared_controller, told_quota
 from cn_embeddings._ratecontrol._inflight import INITIAL_WINDOW, InFlightLimit
-from cn_embeddings._ratecontrol._learner import BETA, HOLD, JITTER_MARGIN, SCALE, START_RATE, STARTUP_GAIN, RateLearner
+from cn_embeddings._ratecontrol._learner import (
+    BETA,
+    HOLD,
+    INITIAL_BURST,
+    JITTER_MARGIN,
+    SCALE,
+    START_RATE,
+    STARTUP_GAIN,
+    RateLearner,
+)
 from cn_embeddings._ratecontrol._memory import FileMemory
 from cn_embeddings._ratecontrol._pacer import Gcra, Pacer
 from cn_embeddings._ratecontrol._rtt import RttEstimator
@@ -145,7 +154,7 @@ def test_refusals_within_a_window_of_the_cut_or_before_anything_was_admitted_bel
 def test_a_throttle_the_window_cannot_measure_is_cubics_decrease_and_climbs_back():
     """A momentary throttle (the window before the refusal admitted nothing): the rate is cut to
     BETA of the rate refused and CUBIC's curve returns to it within K, then holds. A window that
-    admitted some, far less than was sent, is the same decrease, held, and measured again."""
+    admitted some, far less than was sent (overrun), is the same decrease."""
     learner = RateLearner(10.0, source=Source.REMEMBERED)
     assert learner.refused(now=0.0, sent_at=0.0, sent_rate=10.0, admitted=0.0)
     assert (learner.rate, learner.w_max) == (pytest.approx(10.0 * BETA), 10.0)
@@ -154,8 +163,8 @@ def test_a_throttle_the_window_cannot_measure_is_cubics_decrease_and_climbs_back
         learner.accepted(i / 50, sent_at=i / 50)
     assert learner.rate == pytest.approx(10.0)
     assert learner.best == 0.0  # none of this measured the quota: nothing to remember
-    assert learner.refused(now=k + 2.0, sent_at=k + 2.0, sent_rate=10.0, admitted=3.0)
-    assert learner.rate == learner.w_max == pytest.approx(10.0 * BETA)  # no way back up until measured
+    assert learner.refused(now=k + 2.0, sent_at=k + 2.0, sent_rate=10.0, admitted=3.0)  # an overrun window
+    assert (learner.rate, learner.w_max) == (pytest.approx(10.0 * BETA), 10.0)  # the same decrease
 
 
 def test_a_told_quota_is_paced_at_once_and_never_raises_a_configured_one():
@@ -278,11 +287,12 @@ def test_a_usage_correction_never_runs_the_token_schedule_a_window_ahead():
 # -- the composition ------------------------------------------------------------------------------
 
 
-def test_a_cold_start_paces_at_the_start_rate_within_the_slow_start_window():
+def test_a_cold_start_sends_its_burst_then_paces_at_the_start_rate_within_the_slow_start_window():
     controller, now = _controller()
-    slots = [_take(controller, now) for _ in range(3)]
+    slots = [_take(controller, now) for _ in range(INITIAL_BURST + 2)]
     interval = 1 / (START_RATE * (1 - JITTER_MARGIN))
-    assert [controller.due(s, 0.0) for s in slots] == pytest.approx([0.0, interval, 2 * interval])
+    assert [controller.due(s, 0.0) for s in slots[:INITIAL_BURST]] == [0.0] * INITIAL_BURST
+    assert [controller.due(s, 0.0) for s in slots[INITIAL_BURST:]] == pytest.approx([interval, 2 * interval])
     assert controller.stats().starting and controller.source is Source.LEARNED
     assert controller.in_flight_limit == INITIAL_WINDOW
 
