@@ -121,7 +121,8 @@ def test_a_refusal_comes_at_once_or_after_the_latency_and_tells_the_quota():
     from cn_embeddings.testing import Faults
 
     for refuse_ms, least in ((0.0, 0.0), (None, 1.0)):
-        faults = Faults(latency_ms=1000, qps=1, quota_kind="fixed", quota_window=60, refuse_ms=refuse_ms)
+        # a moving window: a fixed one of 60 s let the second request through at a minute's turn
+        faults = Faults(latency_ms=1000, qps=1, quota_kind="moving", quota_window=60, refuse_ms=refuse_ms)
         faults.ratelimit_headers = True
         with Emulator(faults=faults) as emu, httpx.Client(timeout=30) as client:
             headers = {"Authorization": f"Bearer {emu.credentials.qianfan_api_key}"}
