@@ -204,8 +204,9 @@ class _Body:
             content = content[:REDACT_BELOW]
         if redactor and len(content) <= REDACT_BELOW:  # a larger success holds vectors, never an error text
             content = redactor.redact(content.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
-        headers = [
-            (k, redactor.redact(v) if redactor else v)  # untrusted too: a request id may echo the key
+        error = streamed.status_code >= 400
+        headers = [  # untrusted too: an error's headers, or a request id, may echo the key
+            (k, redactor.redact(v) if redactor and (error or "request" in k.lower()) else v)
             for k, v in streamed.headers.multi_items()
             if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
         ]
