@@ -9,6 +9,8 @@ from pathlib import Path
 import httpcore
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cn_embeddings import APIError, ArkClient, CNEmbeddingsError, ConfigurationError, InvalidInputError, QianfanClient
 from cn_embeddings._ratecontrol import Outcome
@@ -290,6 +292,23 @@ def test_redaction_catches_escaped_and_partial_forms(echo):
 
     redacted = Redactor(("ark-0123456789abcdef0123456789",)).redact(echo)
     assert "0123456789ab" not in redacted and "**********" in redacted
+
+
+@given(
+    secret=st.text(alphabet="abcdefghijkXYZ0123456789-_", min_size=6, max_size=64),
+    cut=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+    around=st.text(alphabet="0123456789.,[]-e", max_size=40),
+)
+def test_redaction_masks_every_run_of_the_part_size(secret, cut, around):
+    """The scan is skipped only for a text that holds none of the secret's aligned blocks: any
+    run of the part size must still be masked, wherever in the secret it starts and ends."""
+    from cn_embeddings._secret import Redactor
+
+    size = Redactor._part_size(secret)
+    start = int(cut[0] * (len(secret) - size))
+    end = start + size + int(cut[1] * (len(secret) - size - start))
+    redacted = Redactor((secret,)).redact(around + secret[start:end] + around)
+    assert secret[start : start + size] not in redacted
 
 
 # -- the user's own objects ---------------------------------------------------------------------------
