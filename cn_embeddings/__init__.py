@@ -8,6 +8,7 @@ changes, DEBUG for each retry, WARNING for a call that fails."""
 
 import logging
 
+from ._cache import EmbeddingCache
 from ._client import EmbeddingClient
 from ._exceptions import (
     APIConnectionError,
@@ -28,6 +29,7 @@ from ._flow import Cancel
 from ._inputs import Item, Media
 from ._rerank import RerankClient
 from ._secret import Secret
+from ._space import Space
 from ._types import EmbeddingResult, Ranked, RerankResult, Usage
 from ._version import __version__
 from .clients import ArkClient, QianfanClient, TencentCloudClient, TokenHubClient
@@ -45,6 +47,7 @@ __all__ = [
     "CallRecord",
     "Cancel",
     "ConfigurationError",
+    "EmbeddingCache",
     "EmbeddingClient",
     "EmbeddingResult",
     "InvalidInputError",
@@ -58,6 +61,7 @@ __all__ = [
     "RerankResult",
     "Secret",
     "ServerError",
+    "Space",
     "Stopped",
     "TencentCloudClient",
     "TencentCloudRerankClient",

@@ -27,6 +27,7 @@ from ._connections import Closeable
 from ._exceptions import ConfigurationError
 from ._options import Credential, OptionSpec
 from ._rerank import RerankClient
+from ._space import Space
 from ._types import Usage
 from .clients import CLIENTS, credentials_of, options_of
 
@@ -196,6 +197,12 @@ class EmbeddingClients:
         """The framework-free core client for the current configuration."""
         client: EmbeddingClient = self._clients()[0]
         return client
+
+    @property
+    def space(self) -> Space:
+        """The embedding space of the vectors (``space.id``, ``space.describe()``): what an index
+        of them records, and what the cache keys them by; queries share it."""
+        return self.client.space
 
     @property
     def query_client(self) -> EmbeddingClient:

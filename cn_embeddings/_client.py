@@ -12,6 +12,7 @@ in flight across every call, thread and event loop.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -20,6 +21,8 @@ import httpx
 from . import _longtext
 from . import _telemetry as telemetry
 from ._batching import Outcome, failure_of, plan_batches
+from ._cache import Guarded, scope_of, shared_cache
+from ._cache._reuse import Reuse
 from ._connections import Connections
 from ._core import CallCore, options_from, quota_key
 from ._exceptions import ConfigurationError
@@ -28,6 +31,7 @@ from ._inputs import Item, Prepared, to_items
 from ._options import ClientOptions
 from ._progress import ProgressCallback, reporting
 from ._results import Answers
+from ._space import Space, space_of
 from ._sparse import SparseCache, SparseReuse
 from ._types import BatchResult, EmbeddingResult, Usage, UsageCounter
 from .vendors._base import VendorProtocol
@@ -66,12 +70,19 @@ class EmbeddingClient(SparseReuse, CallCore):
         usage: UsageCounter,
         connections: Connections | None,
         sparse: SparseCache | None = None,
+        role: str = "document",
     ) -> None:
         connections = connections or Connections(options, None, None)
         probe = lambda: protocol.build_request(to_items(["x"]))  # noqa: E731
         self._configure_core(protocol, auth, options, usage, connections, "embeddings", probe)
         self.protocol: VendorProtocol = protocol
         self._sparse = sparse or SparseCache()
+        self.space: Space = space_of(protocol, options.long_inputs, options.fit_images)
+        """The embedding space this client's vectors are in (see :mod:`cn_embeddings._space`)."""
+        self._role = role
+        self._cache: Guarded | None = shared_cache(options.cache)
+        told = {"instructions": protocol.vector_settings().get("instructions"), "extra_body": options.extra_body}
+        self._scope = scope_of(self.space.id, role, told)
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -122,16 +133,33 @@ class EmbeddingClient(SparseReuse, CallCore):
         if protocol is self.protocol:
             return self
         twin = object.__new__(type(self))
-        twin._configure(protocol, self._auth, self.options, self._usage, self._connections, self._sparse)
+        twin._configure(protocol, self._auth, self.options, self._usage, self._connections, self._sparse, "query")
         return twin
 
     # -- copying and pickling: configuration travels, connections are rebuilt -----------------
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"protocol": self.protocol, "auth": self._auth, "options": self.options, "usage": self._usage}
+        return {
+            "protocol": self.protocol,
+            "auth": self._auth,
+            "options": self.options,
+            "usage": self._usage,
+            "role": self._role,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._configure(state["protocol"], state["auth"], state["options"], state["usage"], None)
+        self._configure(
+            state["protocol"], state["auth"], state["options"], state["usage"], None, role=state.get("role", "document")
+        )
+
+    @property
+    def cache_stats(self) -> dict[str, int]:
+        """The cache's counts in this process (every client sharing it): hits, misses, bytes
+        served; and whether it failed and was switched off (0 or 1). Empty without a cache."""
+        cache = self._cache
+        if cache is None:
+            return {}
+        return {"hits": cache.hits, "misses": cache.misses, "bytes": cache.bytes, "failed": int(cache.failed)}
 
     @property
     def multimodal(self) -> bool:
@@ -164,12 +192,22 @@ class EmbeddingClient(SparseReuse, CallCore):
         thread may set to drain the call (requests on the wire run to their answer, then nothing
         more) or stop it; the call then raises with its record."""
         with telemetry.operation(self.labels) as call:
-            items, sent, owners, batches = self._plan(inputs, default, call)
-            if not batches:
+            items, sent, owners = self._plan(inputs, default, call)
+            if not sent:
                 return EmbeddingResult([], Usage())
             with reporting(len(sent), on_progress, show_progress) as progress:
-                outcome = self._run(batches, self._flows_of(sent), progress=progress, cancel=cancel)
-            return self._finish(items, sent, owners, outcome, call)
+                if self._cache is None:
+                    answers = self._answers(sent, self._run(*self._batches(sent), progress=progress, cancel=cancel))
+                else:
+                    with Reuse(self._cache, self._scope, sent, self.protocol.token_estimate, progress) as reuse:
+                        for todo, waits in reuse.rounds():
+                            if todo:
+                                outcome = self._run(*self._batches(todo), progress=progress, cancel=cancel)
+                                reuse.answered(self._answers(todo, outcome))
+                            for flight in waits:
+                                flight.result()
+                    answers = reuse.answers(self.protocol.vendor)
+            return self._finish(items, sent, owners, answers, call)
 
     async def aembed(
         self,
@@ -182,17 +220,43 @@ class EmbeddingClient(SparseReuse, CallCore):
     ) -> EmbeddingResult:
         """The same as :meth:`embed`, on the running event loop."""
         with telemetry.operation(self.labels) as call:
-            items, sent, owners, batches = self._plan(inputs, default, call)
-            if not batches:
+            items, sent, owners = self._plan(inputs, default, call)
+            if not sent:
                 return EmbeddingResult([], Usage())
             with reporting(len(sent), on_progress, show_progress) as progress:
-                outcome = await self._arun(batches, self._flows_of(sent), progress=progress, cancel=cancel)
-            return self._finish(items, sent, owners, outcome, call)
+                if self._cache is None:
+                    outcome = await self._arun(*self._batches(sent), progress=progress, cancel=cancel)
+                    answers = self._answers(sent, outcome)
+                else:
+                    with Reuse(self._cache, self._scope, sent, self.protocol.token_estimate, progress) as reuse:
+                        for todo, waits in reuse.rounds():
+                            if todo:
+                                outcome = await self._arun(*self._batches(todo), progress=progress, cancel=cancel)
+                                reuse.answered(self._answers(todo, outcome))
+                            for flight in waits:
+                                await asyncio.wrap_future(flight)
+                    answers = reuse.answers(self.protocol.vendor)
+            return self._finish(items, sent, owners, answers, call)
 
     def run_batch(self, items: list[Item], cancel: Cancel) -> BatchResult:
         """One request's checked items through the retry flow, in this thread (the bulk job's
         workers: it runs them through :func:`~cn_embeddings._batching.run_batches`, and sends a
         text split into pieces as its pieces, each an item of its own)."""
+        if self._cache is None:
+            return self._send_batch(items, cancel)
+        with Reuse(self._cache, self._scope, items, self.protocol.token_estimate) as reuse:
+            for todo, waits in reuse.rounds():
+                if todo:
+                    reuse.answered(Answers.whole(self._send_batch(todo, cancel)))
+                for flight in waits:
+                    flight.result()
+        answers = reuse.answers(self.protocol.vendor)
+        hits = Usage(cache_hits=answers.usage.cache_hits, cache_misses=answers.usage.cache_misses)
+        self._usage.add(hits)
+        telemetry.cache_lookups(self.labels, hits.cache_hits, hits.cache_misses)
+        return BatchResult(answers.vectors, answers.usage, answers.sparse, answers.multi)
+
+    def _send_batch(self, items: list[Item], cancel: Cancel) -> BatchResult:
         sender, headers = self._sync_sender()
         with telemetry.operation(self.labels, len(items)) as call:
             try:
@@ -232,19 +296,25 @@ class EmbeddingClient(SparseReuse, CallCore):
 
     def _plan(
         self, inputs: Sequence[Any], default: Literal["text", "image"], call: telemetry.Operation
-    ) -> tuple[list[Item], list[Item], list[int] | None, list[list[int]]]:
+    ) -> tuple[list[Item], list[Item], list[int] | None]:
         """Everything that can fail before a request fails here. Returns the checked inputs, the
-        items to send (a split input's pieces in its place), the input each sent item belongs to
-        (None: nothing split) and the batches of sent items; the call's span learns how many."""
+        items to send (a split input's pieces in its place) and the input each sent item belongs
+        to (None: nothing split); the call's span learns how many."""
         checked = isinstance(inputs, Prepared) and inputs.checked_for == self.protocol
         items = list(inputs) if checked else self.validate(inputs, default=default)
         call.set("cn_embeddings.inputs", len(items))
         sent, owners = _longtext.expand(items)
-        return items, sent, owners, list(plan_batches(self.protocol, sent, self.batch_size))
+        return items, sent, owners
 
-    def _flows_of(self, sent: list[Item]) -> Callable[[list[int], httpx.Headers | None], Flow[BatchResult]]:
-        """The flow of a batch of positions in ``sent`` (what the runners take)."""
-        return lambda batch, headers: self._batch_flow([sent[i] for i in batch], headers)
+    def _batches(
+        self, sent: list[Item]
+    ) -> tuple[list[list[int]], Callable[[list[int], httpx.Headers | None], Flow[BatchResult]]]:
+        """The batches of positions in ``sent``, and the flow of one batch (what the runners take)."""
+        batches = list(plan_batches(self.protocol, sent, self.batch_size))
+        return batches, lambda batch, headers: self._batch_flow([sent[i] for i in batch], headers)
+
+    def _answers(self, sent: list[Item], outcome: Outcome[list[int], BatchResult]) -> Answers:
+        return Answers.of(len(sent), outcome, self.protocol.vendor)
 
     def _batch_flow(self, items: list[Item], user_headers: httpx.Headers | None) -> Flow[BatchResult]:
         return self._flow(
@@ -259,14 +329,15 @@ class EmbeddingClient(SparseReuse, CallCore):
         items: list[Item],
         sent: list[Item],
         owners: list[int] | None,
-        outcome: Outcome[list[int], BatchResult],
+        answers: Answers,
         call: telemetry.Operation,
     ) -> EmbeddingResult:
         """Count everything billed, then return the whole result, or raise the failure with the
         call's record (in inputs: a split input counts as embedded when all its pieces are)."""
-        answers = Answers.of(len(sent), outcome, self.protocol.vendor)
         usage = answers.usage
         usage.images_fitted = sum(1 for i in sent if i.image is not None and i.image.fitted)
+        if self._cache is not None:
+            telemetry.cache_lookups(self.labels, usage.cache_hits, usage.cache_misses)
         self._usage.add(usage)
         if answers.sparse is not None:
             self._sparse.keep(self._sparse_keys(sent), answers.sparse)

@@ -48,6 +48,7 @@ class ClientKeywords(TypedDict, total=False):
     quota_url: str | None
     tokens_per_minute: int | None
     remember_quota: bool
+    cache: Any
     zero_waits: bool
 
 

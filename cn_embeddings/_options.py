@@ -137,6 +137,12 @@ class ClientOptions:
         "the user's cache folder; a rate, never a credential; for a day); env CN_EMBEDDINGS_REMEMBER_QUOTA=0 "
         "turns it off.",
     )
+    cache: Any = option(
+        None,
+        "Reuse vectors already paid for: 'memory' (this process, 256 MiB; 'memory:N' for N MiB), a file path "
+        "(SQLite, shared by threads and processes), a redis:// URL (shared by machines), or an object with "
+        "get_many and put_many; keyed by the embedding space, the role and the exact input sent.",
+    )
     zero_waits: bool = option(False, "Make every retry wait zero seconds (tests only).", cli=False)
 
     def __post_init__(self) -> None:
@@ -158,6 +164,10 @@ class ClientOptions:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
                 raise ConfigurationError(f"{name} must be a non-negative number or None, got {value!r}")
+        if self.cache is not None:
+            from ._cache import check_cache_spec
+
+            check_cache_spec(self.cache)
         if self.timeout == 0:
             raise ConfigurationError("timeout must be positive (None waits forever)")
         if self.long_inputs not in ("error", "truncate", "split"):

@@ -56,10 +56,16 @@ class Answers:
             failure,
         )
         if failure is None:
-            answers._check_lengths(vendor)
+            answers.check_lengths(vendor)
         return answers
 
-    def _check_lengths(self, vendor: str) -> None:
+    @classmethod
+    def whole(cls, result: BatchResult) -> Answers:
+        """The answers of one request that answered every item."""
+        every = set(range(len(result.vectors)))
+        return cls(result.vectors, result.sparse, result.multi, result.usage, every, [], None)
+
+    def check_lengths(self, vendor: str) -> None:
         """Every vector of one call has one length (a vendor that switched models or dimensions
         mid-call is an error, not a silently mixed result). The inputs whose vectors have another
         length than most fail; those of the common length are handed back."""

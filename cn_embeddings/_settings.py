@@ -81,6 +81,10 @@ class ClientSettings(_Settings):
     remember_quota: bool = True
     """Keep a quota learned from refusals for the next run (in the quota_url store, else a small file in the user's
     cache folder; a rate, never a credential; for a day); env CN_EMBEDDINGS_REMEMBER_QUOTA=0 turns it off."""
+    cache: Any = None
+    """Reuse vectors already paid for: 'memory' (this process, 256 MiB; 'memory:N' for N MiB), a file path (SQLite,
+    shared by threads and processes), a redis:// URL (shared by machines), or an object with get_many and put_many;
+    keyed by the embedding space, the role and the exact input sent."""
     zero_waits: bool = False
     """Make every retry wait zero seconds (tests only)."""
 

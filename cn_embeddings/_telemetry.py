@@ -97,6 +97,11 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "cn_embeddings.requests.refused": ("counter", "{request}", "Quota refusals (cn_embeddings.limit says which)"),
     "cn_embeddings.requests.retried": ("counter", "{request}", "Attempts sent again after a failure"),
     "cn_embeddings.quota.wait": ("histogram", "s", "Seconds a request waited for the quota before it was sent"),
+    "cn_embeddings.cache.lookups": (
+        "counter",
+        "{input}",
+        "Inputs looked up in the embedding cache (cn_embeddings.cache.result: hit or miss)",
+    ),
     "cn_embeddings.requests.in_flight": ("observable updowncounter", "{request}", "Requests on the wire now"),
     "cn_embeddings.quota.rate": (
         "observable gauge",
@@ -161,6 +166,9 @@ class _Otel:
             "cn_embeddings.requests.retried", "{request}", METRICS["cn_embeddings.requests.retried"][2]
         )
         self.wait = meter.create_histogram("cn_embeddings.quota.wait", "s", METRICS["cn_embeddings.quota.wait"][2])
+        self.lookups = meter.create_counter(
+            "cn_embeddings.cache.lookups", "{input}", METRICS["cn_embeddings.cache.lookups"][2]
+        )
         meter.create_observable_up_down_counter(  # read from the controllers: no cost per attempt
             "cn_embeddings.requests.in_flight",
             [_observe_in_flight],
@@ -443,3 +451,14 @@ def record(labels: Labels, *, refused: str | None = None, retried: str | None = 
             otel.refused.add(1, {**labels._attributes, "cn_embeddings.limit": refused})
         if retried is not None:
             otel.retried.add(1, {**labels._attributes, "error.type": retried})
+
+
+def cache_lookups(labels: Labels, hits: int, misses: int) -> None:
+    """Count one call's cache lookups, in inputs."""
+    otel = _otel()
+    if otel is None:
+        return
+    with _guarded("metric"):
+        for result, count in (("hit", hits), ("miss", misses)):
+            if count:
+                otel.lookups.add(count, {**labels._attributes, "cn_embeddings.cache.result": result})

@@ -25,6 +25,8 @@ class Usage:
     image_tokens: int = 0
     images: int = 0
     images_fitted: int = 0  # images resized or re-encoded to the vendor's limits before sending
+    cache_hits: int = 0  # inputs (a split text's pieces each) answered by the cache, without a request
+    cache_misses: int = 0  # inputs looked up in the cache and not found (sent, or repeats of one sent)
 
     def add(self, other: Usage) -> None:
         for f in fields(self):

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .._closing import close_with_loop
 from .._exceptions import ConfigurationError
+from .._secret import fingerprint
 from ._memory import REMEMBER_FOR, valid_rate
 
 __all__ = ["PASSWORD_ENV", "QUOTA_URL_ENV", "RedisStore", "check_quota_url", "shared_store"]
@@ -81,6 +82,37 @@ def check_quota_url(url: str) -> None:
         raise ConfigurationError("quota_url has no host")
 
 
+def where(url: str) -> str:
+    """A Redis URL as logs and reprs show it: scheme, host, port and database, nothing else."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def _connection_options(timeout: float) -> dict[str, Any]:
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if os.environ.get(PASSWORD_ENV):
+        options["password"] = os.environ[PASSWORD_ENV]
+    return options
+
+
+_CLIENTS: dict[tuple[str, float, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def redis_client(url: str, timeout: float) -> Any:
+    """The process's Redis client (one connection pool) for ``url`` with that timeout per call:
+    the quota's stores and the cache share it."""
+    import redis
+
+    options = _connection_options(timeout)
+    key = (url, timeout, fingerprint(str(options.get("password", ""))))
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = _CLIENTS[key] = redis.Redis.from_url(url, **options)
+        return client
+
+
 class RedisStore:
     """The shared GCRA schedules of one quota in Redis (see the module docstring)."""
 
@@ -90,13 +122,10 @@ class RedisStore:
 
         name = "cn-embeddings:" + "/".join(str(part) for part in key)
         self._keys = [name + ":requests", name + ":tokens", name + ":remembered"]
-        parts = urlsplit(url)
-        self._where = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
-        self._options: dict[str, Any] = {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT}
-        if os.environ.get(PASSWORD_ENV):
-            self._options["password"] = os.environ[PASSWORD_ENV]
+        self._where = where(url)
+        self._options = _connection_options(REDIS_TIMEOUT)
         self._url = url
-        self._redis = redis.Redis.from_url(url, **self._options)
+        self._redis = redis_client(url, REDIS_TIMEOUT)
         self._script = self._redis.register_script(_RESERVE)
         self._async: dict[asyncio.AbstractEventLoop, tuple[Any, AsyncGenerator[None, None]]] = {}
         self._async_module = redis.asyncio

@@ -23,6 +23,7 @@ digests (the second pass keeps just the positions of the inputs it leaves out).
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import tempfile
 import threading
@@ -45,8 +46,9 @@ from .credits import Credits
 from .keysets import InputIds, OutputIds, prefix
 from .sinks import Existing, Held, Row, Sink
 from .sources import Record
+from .update import apply_edits, check_updatable
 
-__all__ = ["BulkError", "Summary", "content_hash", "embed_corpus"]
+__all__ = ["BulkError", "Summary", "columns_hash", "content_hash", "embed_corpus"]
 
 
 def content_hash(item: Item) -> str:
@@ -68,6 +70,25 @@ def content_hash(item: Item) -> str:
     return digest.hexdigest()[:32]
 
 
+def columns_hash(fields: Mapping[str, Any] | None) -> str:
+    """A stable hash of an input's other columns (what an update compares to rewrite a row's
+    columns without a request)."""
+    canonical = json.dumps(dict(fields or {}), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.blake2b(canonical.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def row_hash(content: str, columns: str) -> str:
+    """The ``hash`` a row is written with: its content hash, a dot, its columns' hash."""
+    return f"{content}.{columns}"
+
+
+def _digests(written_hash: str) -> tuple[int, int]:
+    """(content digest, columns digest) of a row's ``hash``; 0 for columns an earlier version
+    did not record."""
+    content, _, columns = written_hash.partition(".")
+    return _key(content), (_key(columns) or 1) if columns else 0
+
+
 def _key(text: str) -> int:
     """A signed 64-bit digest (what ``array('q')`` holds) of an id or a content hash."""
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
@@ -85,11 +106,14 @@ class Summary:
     duplicates: int = 0
     seconds: float = 0.0
     usage: Usage = field(default_factory=Usage)
+    replaced: int = 0  # an update: rows whose content changed, removed to be embedded again (in written once done)
+    rewritten: int = 0  # an update: rows whose other columns alone changed, rewritten without a request
+    deleted: int = 0  # an update with delete_missing: rows no input names any more
 
     @property
     def not_embedded(self) -> int:
         """Inputs this run has not embedded yet (a rerun embeds them)."""
-        return self.inputs - self.skipped - self.duplicates - self.written
+        return self.inputs - self.skipped - self.duplicates - self.written - self.rewritten
 
     @property
     def rows_per_second(self) -> float:
@@ -97,10 +121,17 @@ class Summary:
 
     def __str__(self) -> str:
         u = self.usage
+        updated = (
+            f" ({self.replaced} with changed content), {self.rewritten} with changed columns rewritten, "
+            f"{self.deleted} deleted"
+            if self.replaced or self.rewritten or self.deleted
+            else ""
+        )
+        cached = f", {u.cache_hits} from the cache" if u.cache_hits else ""
         return (
-            f"{self.written} rows written, {self.skipped} already present, {self.duplicates} duplicates "
+            f"{self.written} rows written{updated}, {self.skipped} already present, {self.duplicates} duplicates "
             f"skipped, of {self.inputs} inputs; {u.requests} requests, {u.retries} retries, "
-            f"{u.total_tokens} tokens; {self.rows_per_second:.1f} rows/s over {self.seconds:.1f} s"
+            f"{u.total_tokens} tokens{cached}; {self.rows_per_second:.1f} rows/s over {self.seconds:.1f} s"
         )
 
 
@@ -112,6 +143,11 @@ class _Entry:
     fields: Mapping[str, Any]
     origin: str = ""  # where the record is (file and line), for errors
     given: bool = True  # whether the id was given, or derived from the content
+    columns: str = ""  # the hash of the other columns (see columns_hash)
+
+    @property
+    def row_hash(self) -> str:
+        return row_hash(self.hash, self.columns)
 
 
 class _Checked:
@@ -157,23 +193,24 @@ def _checked(client: EmbeddingClient, records: Iterable[Record]) -> Iterator[tup
                     rule="id",
                 ) from None
         entry_id = record.id if record.id is not None else digest
-        yield record, _Entry(entry_id, digest, item, record.fields, record.origin, record.id is not None)
+        columns = columns_hash(record.fields)
+        yield record, _Entry(entry_id, digest, item, record.fields, record.origin, record.id is not None, columns)
 
 
 def _check_output(existing: Existing, model: str) -> OutputIds:
-    """The ids already written (as digests, with their content digest), in one pass over the
-    output; refuses another model's vectors."""
+    """The ids already written (as digests, with their content and columns digests), in one pass
+    over the output; refuses another model's vectors."""
 
-    def pairs() -> Iterator[tuple[int, int]]:
+    def rows() -> Iterator[tuple[int, int, int]]:
         for rid, digest, written_by in existing.rows:
             if written_by != model:
                 raise ConfigurationError(
                     f"the output holds vectors of {written_by}, not {model}; "
                     "write another model's vectors to another --output"
                 )
-            yield _key(rid), _key(digest)
+            yield (_key(rid), *_digests(digest))
 
-    return OutputIds(pairs())
+    return OutputIds(rows())
 
 
 @dataclass
@@ -184,6 +221,8 @@ class _Plan:
     done: OutputIds
     repeated: set[int]
     checked: _Checked
+    replaced: set[int] = field(default_factory=set)  # an update: ids whose content changed (embedded again)
+    rewrite: dict[str, tuple[str, Mapping[str, Any] | None]] = field(default_factory=dict)  # id -> (hash, columns)
 
 
 def embed_corpus(
@@ -193,13 +232,20 @@ def embed_corpus(
     *,
     show_progress: bool = False,
     summary: Summary | None = None,
+    update: bool = False,
+    delete_missing: bool = False,
 ) -> Summary:
     """Embed every record of ``source`` not yet in ``sink``; see the module docstring.
 
     ``source`` must be re-iterable (a :class:`~cn_embeddings.bulk.Source`, a list): it is read
     twice. Raises InvalidInputError or ConfigurationError before any request, BulkError after.
     ``summary``: a :class:`Summary` to fill as the run goes, so that a caller interrupted (Ctrl-C
-    raises KeyboardInterrupt once the answers on the wire are written) still knows what was written."""
+    raises KeyboardInterrupt once the answers on the wire are written) still knows what was written.
+
+    ``update``: bring an output (Parquet, LanceDB, Qdrant) in line with an edited corpus (see
+    :mod:`.update`): a row whose content changed is embedded again and replaces the old one, a
+    row whose other columns alone changed is rewritten without a request; ``delete_missing``
+    also deletes the rows no input names any more (else they are kept)."""
     sink = sink if isinstance(sink, Held) else Held(sink)  # a bare sink: no lock, no settings file
     summary = summary if summary is not None else Summary()
     started = time.perf_counter()
@@ -208,13 +254,23 @@ def embed_corpus(
     checked = _Checked()
     try:
         try:
-            existing, plan, todo, kinds = _first_pass(client, source, sink, model, settings, summary, checked)
+            if delete_missing and not update:
+                raise ConfigurationError("delete_missing needs update=True (--delete-missing needs --update)")
+            if update:
+                check_updatable(sink)
+            existing, plan, todo, kinds = _first_pass(client, source, sink, model, settings, summary, checked, update)
             sink.set_fields(kinds)  # a typed output checks the input's columns against what it holds
         except BaseException:
             sink.close()  # nothing was sent: the output is free for the next job
             raise
-        if todo:
+        if todo or plan.rewrite or plan.replaced or delete_missing:
             sink.use_settings(settings)
+        if update:
+            try:
+                apply_edits(sink, plan, summary, model, delete_missing, _key)
+            except BaseException:
+                sink.close()
+                raise
         before = client.usage
         with telemetry.job(client.labels, summary.inputs) as job:  # each batch's span is a child
             try:
@@ -236,6 +292,7 @@ def vector_settings(client: EmbeddingClient) -> dict[str, Any]:
     what happens to long texts and oversized images."""
     return {
         "vendor": client.protocol.vendor,
+        "space": client.space.describe(),
         **client.protocol.vector_settings(),
         "long_inputs": client.options.long_inputs,
         "fit_images": client.options.fit_images,
@@ -267,26 +324,37 @@ def _first_pass(
     settings: dict[str, Any],
     summary: Summary,
     checked: _Checked,
+    update: bool = False,
 ) -> tuple[Existing, _Plan, int, dict[str, str]]:
     """Check every record and the output before any request: (what the output holds, the plan the
     second pass follows, how many it sends, the kinds of the input's other columns). Memory holds
-    12 bytes per output row and the repeated ids; the input's ids are sorted through a temporary
+    16 bytes per output row and the repeated ids; the input's ids are sorted through a temporary
     file (:mod:`.keysets`)."""
     _check_settings(sink, settings)
     existing = sink.existing()
     done = _check_output(existing, model)
     kinds = FieldKinds()
     ids = InputIds()
+    plan = _Plan(done, set(), checked)
     for record, entry in _checked(client, source):
         checked.add(entry)
         summary.inputs += 1
         if record.fields:
             kinds.add(record.fields, record.origin)
         key = _key(entry.id)
+        if update:
+            state = done.compare(key, _key(entry.hash), _key(entry.columns) or 1)
+            if state == "content":
+                plan.replaced.add(key)
+            elif state == "columns":
+                plan.rewrite[entry.id] = (entry.row_hash, entry.fields)
+            ids.add(key, record.id is not None, state in ("same", "columns"))
+            continue
         if done.holds_other_content(key, _key(entry.hash)):
             raise InvalidInputError(
                 f"{record.origin}: id {entry.id!r} is already in the output with other "
-                "content; give it a new id or use another --output (nothing was sent)",
+                "content; give it a new id, update the output (--update) or use another --output "
+                "(nothing was sent)",
                 rule="changed-content",
             )
         ids.add(key, record.id is not None, key in done)
@@ -302,7 +370,11 @@ def _first_pass(
             summary.skipped += 1
         else:
             todo += 1
-    return existing, _Plan(done, twice, checked), todo, kinds.kinds()
+    plan.repeated = twice
+    summary.skipped -= len(plan.rewrite)
+    summary.rewritten = len(plan.rewrite)
+    summary.replaced = len(plan.replaced)
+    return existing, plan, todo, kinds.kinds()
 
 
 def _duplicate_id(checked: _Checked, key_prefix: int) -> InvalidInputError:
@@ -331,7 +403,7 @@ def _todo(plan: _Plan) -> Iterator[_Entry]:
             if short in emitted:
                 continue
             emitted.add(short)
-        if key not in plan.done:
+        if key not in plan.done or key in plan.replaced:
             yield entry
 
 
@@ -416,11 +488,11 @@ class _Window:
                 if e.item.pieces:
                     whole = self._piece(unit, vector)
                     if whole is not None:
-                        rows.append(Row(e.id, e.hash, whole, None, e.item.text, e.fields, None))
+                        rows.append(Row(e.id, e.row_hash, whole, None, e.item.text, e.fields, None))
                     continue
                 sparse = result.sparse[i] if result.sparse else None
                 multi = result.multi[i] if result.multi else None
-                rows.append(Row(e.id, e.hash, vector, sparse, e.item.text, e.fields, multi))
+                rows.append(Row(e.id, e.row_hash, vector, sparse, e.item.text, e.fields, multi))
             self._check_dimension(rows)
             self.sink.write(rows, self.model)
             self.summary.written += len(rows)

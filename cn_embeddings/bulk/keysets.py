@@ -4,12 +4,12 @@ input repeats.
 A resume must know, for every input, whether its id is already in the output and with which
 content, and whether an earlier input had the same id. A dict of Python ints costs over 100 bytes
 a row (about 300 MiB at a million rows). Here the output's ids are signed 64-bit digests, each with
-a 32-bit digest of its content, in sorted arrays found by bisection: 12 bytes a row, for the whole
-run. The input's ids are merged to find repeats, and only those are kept. Both are built by an
-external merge sort: runs of ``RUN`` values are sorted in memory, kept in a temporary file and
-merged back with ``heapq.merge``, so memory holds the finished arrays, one run, and a chunk of each
-run. A 32-bit content digest misses a changed content one time in four billion; repeats are found
-on 62 bits of the id digest.
+a 32-bit digest of its content and one of its other columns, in sorted arrays found by bisection:
+16 bytes a row, for the whole run. The input's ids are merged to find repeats, and only those are
+kept. Both are built by an external merge sort: runs of ``RUN`` values are sorted in memory, kept
+in a temporary file and merged back with ``heapq.merge``, so memory holds the finished arrays, one
+run, and a chunk of each run. A 32-bit content digest misses a changed content one time in four
+billion; repeats are found on 62 bits of the id digest.
 """
 
 from __future__ import annotations
@@ -82,34 +82,59 @@ class _Spill:
 
 
 class OutputIds:
-    """The ids an output holds (signed 64-bit digests), each with a 32-bit digest of its content."""
+    """The ids an output holds (signed 64-bit digests), each with a 32-bit digest of its content
+    and one of its other columns (0: not recorded, an output of an earlier version)."""
 
-    def __init__(self, pairs: Iterable[tuple[int, int]]) -> None:
-        """``pairs``: (id digest, content digest) per row written, in any order."""
-        spill = _Spill("qI")
-        for run in _sorted_runs((key, digest & _MASK32) for key, digest in pairs):
+    def __init__(self, rows: Iterable[tuple[int, int, int]]) -> None:
+        """``rows``: (id digest, content digest, columns digest) per row written, in any order."""
+        spill = _Spill("qII")
+        for run in _sorted_runs((key, digest & _MASK32, meta & _MASK32) for key, digest, meta in rows):
             spill.add(run)
         n = len(spill)  # the arrays are made at their size once: growing them would copy them
-        self._keys, self._digests = array("q", [0]) * n, array("I", [0]) * n
-        for at, (key, digest) in enumerate(spill.merged()):
+        self._keys, self._digests, self._metas = array("q", [0]) * n, array("I", [0]) * n, array("I", [0]) * n
+        for at, (key, digest, meta) in enumerate(spill.merged()):
             self._keys[at] = key
             self._digests[at] = digest
+            self._metas[at] = meta
+        self._seen: bytearray | None = None
 
     def __len__(self) -> int:
         return len(self._keys)
 
-    def __contains__(self, key: int) -> bool:
+    def _at(self, key: int) -> int | None:
         at = bisect_left(self._keys, key)
-        return at < len(self._keys) and self._keys[at] == key
+        return at if at < len(self._keys) and self._keys[at] == key else None
+
+    def __contains__(self, key: int) -> bool:
+        return self._at(key) is not None
 
     def holds_other_content(self, key: int, digest: int) -> bool:
         """Whether ``key`` is in the output with a content other than ``digest``."""
-        at = bisect_left(self._keys, key)
-        return at < len(self._keys) and self._keys[at] == key and self._digests[at] != digest & _MASK32
+        at = self._at(key)
+        return at is not None and self._digests[at] != digest & _MASK32
+
+    def compare(self, key: int, digest: int, meta: int) -> str:
+        """What an update does with an input: ``new`` (not in the output), ``content`` (its
+        content changed: embed again), ``columns`` (only its other columns changed, or were not
+        recorded: rewrite them without a request) or ``same``; the output's row is marked seen."""
+        at = self._at(key)
+        if at is None:
+            return "new"
+        if self._seen is None:
+            self._seen = bytearray(len(self._keys))
+        self._seen[at] = 1
+        if self._digests[at] != digest & _MASK32:
+            return "content"
+        return "same" if self._metas[at] == meta & _MASK32 and self._metas[at] else "columns"
+
+    def unseen(self) -> set[int]:
+        """The ids of the output that no input compared against (what ``delete_missing`` drops)."""
+        seen = self._seen or bytearray(len(self._keys))
+        return {key for key, mark in zip(self._keys, seen, strict=True) if not mark}
 
     @property
     def nbytes(self) -> int:
-        return self._keys.itemsize * len(self._keys) + self._digests.itemsize * len(self._digests)
+        return sum(a.itemsize * len(a) for a in (self._keys, self._digests, self._metas))
 
 
 class InputIds:

@@ -17,7 +17,7 @@ and the journal holds the rows.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from .._exceptions import ConfigurationError
 from .columns import kind_of_arrow, merge
 from .parquet import JournaledSink
 from .sinks import Existing
+from .update import Rewrite, with_new_columns
 
 _OURS = ("id", "text", "hash", "model", "vector", "sparse", "multi_vectors")
 
@@ -38,6 +39,13 @@ def _rows(columns: Any) -> Iterator[tuple[str, str, str]]:
 
 
 __all__ = ["LanceSink"]
+
+_IN_LIST = 500  # ids per SQL IN list
+
+
+def _sql_strings(values: list[str]) -> str:
+    """Values as SQL string literals (a quote doubled), for a LanceDB filter."""
+    return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
 
 
 class LanceSink(JournaledSink):
@@ -103,6 +111,25 @@ class LanceSink(JournaledSink):
         merged = merge(self._written_fields, wanted, f"table {self.name!r} in {self.folder}")
         self._fields = {name: "json" if name in self._json else kind for name, kind in merged.items()}
         self._ready = True
+
+    def _edit_blocks(self, drop: Callable[[str], bool], rewrite: Rewrite) -> None:
+        """Rows to drop are deleted, rows to rewrite merged back with their new columns: each a
+        LanceDB version of its own, so a kill leaves the table at one of them."""
+        table = self._open()
+        if table is None:
+            return
+        ids = table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist()
+        gone = [rid for rid in ids if drop(rid)]
+        for at in range(0, len(gone), _IN_LIST):
+            table.delete(f"id IN ({_sql_strings(gone[at : at + _IN_LIST])})")
+        changed = [rid for rid in ids if rid in rewrite and not drop(rid)]
+        for at in range(0, len(changed), _IN_LIST):
+            chunk = changed[at : at + _IN_LIST]
+            rows = table.search().where(f"id IN ({_sql_strings(chunk)})").limit(None).to_arrow()
+            rows = rows.select([name for name in rows.column_names if not name.startswith("_")])
+            kinds = {name: "string" if kind == "json" else kind for name, kind in self._fields.items()}
+            rows = with_new_columns(rows, rewrite, kinds).cast(table.schema)
+            table.merge_insert("id").when_matched_update_all().execute(rows)
 
     def _write_block(self, table: Any) -> None:
         if self._open() is None:

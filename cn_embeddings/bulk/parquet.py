@@ -14,7 +14,7 @@ import itertools
 import json
 import os
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from .._exceptions import ConfigurationError
 from .._types import SparseVector
 from .columns import arrow_array, merge, multi_vector_array
 from .sinks import NOTHING, Existing, JsonlSink, Row, cut_partial_line
+from .update import Rewrite, with_new_columns
 
 __all__ = ["JournaledSink", "ParquetSink"]
 
@@ -90,6 +91,8 @@ class _Buffer:
         if settings:  # what a reader needs to embed queries into the same space
             metadata["cn_embeddings.vendor"] = str(settings.get("vendor", ""))
             metadata["cn_embeddings.settings"] = json.dumps(dict(settings), sort_keys=True)
+            if "space" in settings:  # the embedding space with its id (cn_embeddings._space)
+                metadata["cn_embeddings.space"] = json.dumps(settings["space"], sort_keys=True)
         table = pa.table(columns).replace_schema_metadata(metadata)
         return table if len(keep) == len(self.ids) else table.take(pa.array(keep, pa.int64()))
 
@@ -191,6 +194,26 @@ class JournaledSink:
             self._flush()
         self._journal.close()
 
+    def edit(self, drop: Callable[[str], bool], rewrite: Rewrite, model: str) -> None:
+        """An update's edits (:mod:`.update`): rows a killed run left in the journal become a
+        block first, so every row is in a block the edit can change."""
+        if len(self._buffer):
+            self._flush()
+        self._edit_blocks(drop, rewrite)
+
+    def _edit_blocks(self, drop: Callable[[str], bool], rewrite: Rewrite) -> None:
+        raise NotImplementedError
+
+    def _metadata(self, old: Mapping[bytes, bytes] | None) -> dict[bytes, bytes]:
+        """A block's schema metadata after an edit: the run's settings and space over the old."""
+        metadata = dict(old or {})
+        metadata[b"cn_embeddings.fields"] = json.dumps(dict(self._fields)).encode()
+        if self._settings:
+            metadata[b"cn_embeddings.settings"] = json.dumps(self._settings, sort_keys=True).encode()
+            if "space" in self._settings:
+                metadata[b"cn_embeddings.space"] = json.dumps(self._settings["space"], sort_keys=True).encode()
+        return metadata
+
 
 class ParquetSink(JournaledSink):
     """A folder of Parquet part files, fed through a JSON Lines journal (see the module docstring)."""
@@ -242,6 +265,32 @@ class ParquetSink(JournaledSink):
             table = pq.read_table(part, columns=["id", "hash"])
             for rid, digest in zip(table.column("id").to_pylist(), table.column("hash").to_pylist(), strict=True):
                 yield rid, digest, model
+
+    def _edit_blocks(self, drop: Callable[[str], bool], rewrite: Rewrite) -> None:
+        """Each part that holds a row to drop or rewrite is written again without those rows and
+        with the rewritten ones, and replaces itself at once (a rename): a kill leaves either part."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for part in self._parts():
+            table = pq.read_table(part)
+            ids = table.column("id").to_pylist()
+            dropped = [drop(rid) for rid in ids]
+            changed = [rid in rewrite and not gone for rid, gone in zip(ids, dropped, strict=True)]
+            if not any(dropped) and not any(changed):
+                continue
+            kept = table.filter(pa.array([not (d or c) for d, c in zip(dropped, changed, strict=True)]))
+            blocks = [kept]
+            if any(changed):
+                blocks.append(with_new_columns(table.filter(pa.array(changed)), rewrite, self._fields))
+            edited = pa.concat_tables(blocks, promote_options="permissive")
+            if edited.num_rows == 0:
+                part.unlink()
+                continue
+            edited = edited.replace_schema_metadata(self._metadata(table.schema.metadata))
+            temporary = self.path / f".{part.name}.tmp"
+            pq.write_table(edited, temporary, compression="zstd")
+            os.replace(temporary, part)
 
     def _write_block(self, table: Any) -> None:
         """The next part file, written atomically (a temporary file renamed)."""

@@ -15,23 +15,26 @@ input lands on the same point, and every batch is an idempotent upsert. The coll
 with the dimension of the first answer when it is missing (cosine distance).
 
 Resumable like the files: ``existing()`` scrolls the payloads' ``id``, ``hash`` and ``model``,
-never the vectors.
+never the vectors. The collection's metadata (``cn_embeddings.settings``) records the settings
+the vectors were made with and their embedding space, so a resume with another is refused.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from .._exceptions import ConfigurationError
 from .sinks import NOTHING, Existing, Row
+from .update import Rewrite
 
 __all__ = ["QdrantSink", "point_id"]
 
 DENSE, SPARSE, MULTI = "dense", "sparse", "multi"
+SETTINGS = "cn_embeddings.settings"  # the collection metadata's key: the vectors' settings and embedding space
 _NAMESPACE = uuid.UUID("6f1c1f55-3b0e-5d5e-9d2a-c9f0c5e3a1b7")  # fixed: point ids stay the same across runs
 
 
@@ -64,6 +67,7 @@ class QdrantSink:
                 ) from None
         self.location, self.collection = location, collection
         self._created = False  # known to exist: no round trip to ask again for every batch
+        self._settings: dict[str, Any] = {}
 
     def existing(self) -> Existing:
         if not self._client.collection_exists(self.collection):
@@ -105,6 +109,7 @@ class QdrantSink:
                 self.collection,
                 vectors_config=vectors,
                 sparse_vectors_config={SPARSE: models.SparseVectorParams()} if sparse else None,
+                metadata={SETTINGS: self._settings} if self._settings else None,
             )
         self._created = True
         points = []
@@ -115,27 +120,81 @@ class QdrantSink:
                 vector[SPARSE] = models.SparseVector(indices=indices, values=[row.sparse[i] for i in indices])
             if row.multi:
                 vector[MULTI] = [list(r) for r in row.multi]
-            payload = {
-                **(row.fields or {}),  # flat, where LlamaIndex's store reads a node's metadata
-                "id": row.id,
-                "text": row.text,
-                "hash": row.hash,
-                "model": model,
-                "metadata": {**(row.fields or {}), "id": row.id},  # where LangChain's store reads it
-                "_node_content": _node(row.id, row.text, row.fields or {}),  # where LlamaIndex's reads it
-                "_node_type": "TextNode",
-            }
+            payload = _payload(row.id, row.text, row.hash, model, row.fields)
             points.append(models.PointStruct(id=point_id(row.id), vector=vector, payload=payload))
         self._client.upsert(self.collection, points=points, wait=True)
+
+    def edit(self, drop: Callable[[str], bool], rewrite: Rewrite, model: str) -> None:
+        """An update's edits (:mod:`.update`): points deleted, or their payload overwritten with
+        the new columns (the vectors stay); each Qdrant operation is atomic."""
+        from qdrant_client import models
+
+        if not self._client.collection_exists(self.collection):
+            return
+        gone: list[str] = []
+        changed: list[tuple[str, str | None]] = []
+        offset = None
+        while True:
+            points, offset = self._client.scroll(
+                self.collection, limit=1024, offset=offset, with_payload=["id", "text"], with_vectors=False
+            )
+            for point in points:
+                payload = point.payload or {}
+                rid = str(payload.get("id"))
+                if drop(rid):
+                    gone.append(str(point.id))
+                elif rid in rewrite:
+                    changed.append((rid, payload.get("text")))
+            if offset is None:
+                break
+        for at in range(0, len(gone), 1024):
+            self._client.delete(
+                self.collection, points_selector=models.PointIdsList(points=list(gone[at : at + 1024])), wait=True
+            )
+        operations = [
+            models.OverwritePayloadOperation(
+                overwrite_payload=models.SetPayload(
+                    payload=_payload(rid, text, rewrite[rid][0], model, rewrite[rid][1]), points=[point_id(rid)]
+                )
+            )
+            for rid, text in changed
+        ]
+        for at in range(0, len(operations), 1024):
+            self._client.batch_update_points(self.collection, operations[at : at + 1024], wait=True)
 
     def set_fields(self, kinds: dict[str, str]) -> None:
         pass
 
     def use_settings(self, settings: dict[str, Any]) -> None:
-        pass
+        """Kept in the collection's metadata (with the embedding space): set when the job creates
+        the collection, and on one it resumes."""
+        self._settings = dict(settings)
+        if self._client.collection_exists(self.collection):
+            self._client.update_collection(self.collection, metadata={SETTINGS: self._settings})
+
+    def recorded_settings(self) -> dict[str, Any] | None:
+        if not self._client.collection_exists(self.collection):
+            return None
+        metadata = self._client.get_collection(self.collection).config.metadata or {}
+        recorded = metadata.get(SETTINGS)
+        return recorded if isinstance(recorded, dict) else None
 
     def close(self) -> None:
         self._client.close()
+
+
+def _payload(rid: str, text: str | None, digest: str, model: str, fields: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A point's payload (see the module docstring)."""
+    return {
+        **(fields or {}),  # flat, where LlamaIndex's store reads a node's metadata
+        "id": rid,
+        "text": text,
+        "hash": digest,
+        "model": model,
+        "metadata": {**(fields or {}), "id": rid},  # where LangChain's store reads it
+        "_node_content": _node(rid, text, fields or {}),  # where LlamaIndex's reads it
+        "_node_type": "TextNode",
+    }
 
 
 def _node(identity: str, text: str | None, fields: Mapping[str, Any]) -> str:

@@ -152,10 +152,18 @@ class Held:
             self.settings.record(settings)
 
     def recorded_settings(self) -> dict[str, Any] | None:
-        return self.settings.recorded() if self.settings is not None else None
+        """The settings recorded beside the output, else in it (a Qdrant collection's metadata)."""
+        if self.settings is not None:
+            return self.settings.recorded()
+        recorded = getattr(self.sink, "recorded_settings", None)
+        return recorded() if recorded is not None else None
 
     def write(self, rows: list[Row], model: str) -> None:
         self.sink.write(rows, model)
+
+    def edit(self, drop: Any, rewrite: Any, model: str) -> None:
+        """An update's edits (see :mod:`.update`), by the sink."""
+        self.sink.edit(drop, rewrite, model)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         try:

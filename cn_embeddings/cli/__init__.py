@@ -34,8 +34,11 @@ EXAMPLES = {
     "      --text '天很蓝' --image photos/ --output vectors.jsonl\n"
     "  cn-embeddings embed --provider qianfan --model embedding-v1 --input corpus.csv "
     "--text-column body --output vectors.parquet --rps 5 --quota-url redis://127.0.0.1:6379/0\n"
+    "  cn-embeddings embed --provider qianfan --input corpus.csv --output vectors.parquet --update "
+    "--cache ~/.cache/vectors.sqlite\n"
     "  (.txt: a text per line; .jsonl/.csv/.parquet rows with id, text, image, video;\n"
-    "   every input is checked before anything is sent; re-running the same command resumes)",
+    "   every input is checked before anything is sent; re-running the same command resumes;\n"
+    "   --update after the corpus changed pays only for changed and new texts)",
     "rerank": "examples:\n  cn-embeddings rerank --provider qianfan --query '熊猫吃什么' --input docs.jsonl --top-n 5\n"
     "  cn-embeddings rerank --provider volcengine --model doubao-seed-rerank --query q --input docs.txt\n"
     "  (documents beyond one request's limit are split into requests and ranked together)",
@@ -63,6 +66,8 @@ def _flag(name: str) -> str:
 
 def _value_type(annotation: Any) -> Any:
     """``int | None`` -> int, ``dict[str, str]`` -> dict: the type a flag's value converts to."""
+    if annotation is Any:
+        return str  # a value the flag takes as text (``--cache PATH``)
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     inner = args[0] if len(args) == 1 and typing.get_origin(annotation) is not dict else annotation
     return typing.get_origin(inner) or inner
@@ -207,7 +212,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
     client = make_client(args.provider, args.model, **options_from_args(args, args.provider))
     summary = Summary()
     try:
-        embed_corpus(client, source, sink, show_progress=True, summary=summary)  # a bar, or lines in a log
+        embed_corpus(  # a bar, or lines in a log
+            client,
+            source,
+            sink,
+            show_progress=True,
+            summary=summary,
+            update=args.update,
+            delete_missing=args.delete_missing,
+        )
     except BulkError as error:
         print(f"summary: {error.summary}", file=sys.stderr)
         if isinstance(error.__cause__, BrokenPipeError):  # --output - into a reader that stopped (head)
@@ -386,6 +399,18 @@ def _embed_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         default=4096,
         help="rows per Parquet part file or LanceDB write (default: 4096); rows not yet written are kept in a "
         "journal beside the output",
+    )
+    embed.add_argument(
+        "--update",
+        action="store_true",
+        help="bring an existing output (Parquet, LanceDB or Qdrant) in line with an edited corpus: rows whose "
+        "text or image changed are embedded again and replaced, rows whose other columns alone changed are "
+        "rewritten without a request, unchanged rows cost nothing, new ids are added; resumable like any run",
+    )
+    embed.add_argument(
+        "--delete-missing",
+        action="store_true",
+        help="with --update: delete the output's rows that no input names any more (default: keep them)",
     )
     add_option_flags(embed)
     embed.set_defaults(func=cmd_embed)

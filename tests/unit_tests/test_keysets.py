@@ -19,17 +19,39 @@ def _key(rng: random.Random) -> int:
     return rng.randrange(-(1 << 63), 1 << 63)
 
 
-def test_output_ids_find_every_id_and_tell_its_content():
+def test_output_ids_find_every_id_and_tell_its_content_and_columns():
     rng = random.Random(7)
-    written = {_key(rng): _key(rng) for _ in range(5000)}
-    ids = OutputIds(written.items())
-    assert len(ids) == 5000 and ids.nbytes == 12 * 5000
-    for key, digest in written.items():
+    written = {_key(rng): (_key(rng), rng.choice([0, _key(rng) | 1])) for _ in range(5000)}
+    ids = OutputIds((key, digest, columns) for key, (digest, columns) in written.items())
+    assert len(ids) == 5000 and ids.nbytes == 16 * 5000
+    for key, (digest, columns) in written.items():
         assert key in ids and not ids.holds_other_content(key, digest)
         assert ids.holds_other_content(key, digest ^ 1)
     for _ in range(2000):
         absent = _key(rng)
         assert (absent in ids) == (absent in written) and not ids.holds_other_content(absent, 0)
+
+
+def test_output_ids_compare_an_update_and_name_the_rows_no_input_named():
+    rng = random.Random(9)
+    written = {_key(rng): (_key(rng), _key(rng) | 1) for _ in range(3000)}
+    ids = OutputIds((key, digest, columns) for key, (digest, columns) in written.items())
+    keys = list(written)
+    expected = {}
+    for key in keys[:2500]:  # the last 500 are never compared: the rows an input no longer names
+        digest, columns = written[key]
+        case = rng.choice(["same", "content", "columns"])
+        if case == "content":
+            digest ^= 1 << 40  # a difference in the kept 32 bits
+            digest ^= 1
+        elif case == "columns":
+            columns ^= 2
+        expected[key] = case
+        assert ids.compare(key, digest, columns) == case
+    assert ids.compare(_key(rng), 0, 1) == "new"
+    assert ids.unseen() == set(keys[2500:])
+    legacy = OutputIds([(5, 6, 0)])  # columns not recorded (an earlier version's row): rewritten
+    assert legacy.compare(5, 6, 123) == "columns"
 
 
 def test_input_ids_group_every_id_with_its_count_and_flags():
