@@ -147,12 +147,17 @@ class AdapterMixin(Closeable, BaseModel):
                     http_client=sync_http, http_async_client=async_http, **self.client_options()
                 )
                 old, runtime.client, runtime.query = runtime.client, client, client.for_queries()
+                client.gate = runtime.query.gate = self._gate()
                 runtime.stale = False
                 if old is not None:
                     runtime.retired.add(old.usage)
                     old.close()
             assert runtime.client is not None and runtime.query is not None
             return runtime.client, runtime.query
+
+    def _gate(self) -> Any:
+        """A rate limiter of the caller's that each request asks first (LlamaIndex's; none here)."""
+        return None
 
     @property
     def usage(self) -> Usage:

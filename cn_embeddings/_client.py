@@ -260,7 +260,7 @@ class EmbeddingClient(SparseReuse, CallCore):
         sender, headers = self._sync_sender()
         with telemetry.operation(self.labels, len(items)) as call:
             try:
-                result = run_sync(self._batch_flow(items, headers), sender, self._controller, cancel)
+                result = run_sync(self._batch_flow(items, headers), sender, self._paced(), cancel)
             except BaseException as error:
                 self._usage.add(billed(error))
                 raise

@@ -24,6 +24,7 @@ from ._batching import Outcome, arun_batches, run_batches
 from ._connections import Closeable, Connections
 from ._exceptions import ConfigurationError
 from ._flow import ACCEPT_ENCODING, Cancel, Flow, Sender, batch_flow, run_async, run_sync
+from ._gate import Gated
 from ._options import ClientOptions
 from ._ratecontrol import Quota, RateController, shared_controller
 from ._ratecontrol._memory import FileMemory, remembering
@@ -70,6 +71,7 @@ class CallCore(Closeable):
         self.labels = labels_of(operation, protocol.vendor, protocol.model, protocol.url)
         key = quota_key(protocol.vendor, protocol.url, auth, protocol.model)
         self._controller = make_controller(key, protocol.quota, options)
+        self.gate: Any = None  # a caller's rate limiter asked once per request (see cn_embeddings._gate)
         if options.extra_body:
             check_extra_body(options.extra_body, probe())
 
@@ -82,6 +84,10 @@ class CallCore(Closeable):
     def controller(self) -> RateController:
         """The rate controller this client's quota is paced by (shared in the process)."""
         return self._controller
+
+    def _paced(self) -> Any:
+        """What a request waits on: the controller, asked after the caller's gate when one is set."""
+        return self._controller if self.gate is None else Gated(self._controller, self.gate)
 
     @property
     def max_concurrency(self) -> int:
@@ -143,9 +149,10 @@ class CallCore(Closeable):
     ) -> Outcome[B, R]:
         """Every batch through its flow, on worker threads (see :func:`~cn_embeddings._batching.run_batches`)."""
         sender, headers = self._sync_sender()
+        paced = self._paced()
         return run_batches(
             batches,
-            lambda batch, cancel: run_sync(flow_for(batch, headers), sender, self._controller, cancel),
+            lambda batch, cancel: run_sync(flow_for(batch, headers), sender, paced, cancel),
             self.max_concurrency,
             progress=progress,
             cancel=cancel,
@@ -163,9 +170,10 @@ class CallCore(Closeable):
         """The same on tasks of the running event loop."""
         connections = self._connections
         sender, headers = self._sender(await connections.async_client(), connections.user_async_client is not None)
+        paced = self._paced()
 
         def call(batch: B, cancel: Cancel) -> Awaitable[R]:
-            return run_async(flow_for(batch, headers), sender, self._controller, cancel)
+            return run_async(flow_for(batch, headers), sender, paced, cancel)
 
         return await arun_batches(
             batches, call, self.max_concurrency, progress=progress, cancel=cancel, known=len(batches)

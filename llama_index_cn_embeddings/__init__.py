@@ -3,12 +3,14 @@ vendors' rerankers as node postprocessors."""
 
 from ._init import init_embeddings
 from .embeddings import ArkEmbedding, QianfanEmbedding, TencentCloudEmbedding, TokenHubEmbedding
+from .rate_limiter import QuotaRateLimiter
 from .rerank import QianfanRerank, TencentCloudRerank, VolcengineRerank
 
 __all__ = [
     "ArkEmbedding",
     "QianfanEmbedding",
     "QianfanRerank",
+    "QuotaRateLimiter",
     "TencentCloudEmbedding",
     "TencentCloudRerank",
     "TokenHubEmbedding",

@@ -25,6 +25,7 @@ from llama_index.core.schema import ImageType
 from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from cn_embeddings._adapters import AdapterMixin, EmbeddingClients
+from cn_embeddings._exceptions import ConfigurationError
 from cn_embeddings._inputs import Item, Prepared
 
 Embedding = list[float]
@@ -39,6 +40,28 @@ _CHECKED: contextvars.ContextVar[dict[Any, deque[Item]] | None] = contextvars.Co
 def _key(value: Any) -> Any:
     """A str path or text by its value; a BytesIO (whose equality is identity anyway) by its id."""
     return value if isinstance(value, str) else ("id", id(value))
+
+
+class PerRequest:
+    """A LlamaIndex ``rate_limiter`` as our classes hold it: LlamaIndex's own ``acquire`` per
+    batch (a batch here is up to ``max_concurrency`` vendor requests, so it would limit nothing)
+    does nothing, and the client asks ``limiter`` once per request, with that request's token
+    estimate. Every other attribute is the limiter's."""
+
+    def __init__(self, limiter: Any) -> None:
+        self.limiter = limiter
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.limiter, name)
+
+    def __repr__(self) -> str:
+        return f"PerRequest({self.limiter!r})"
+
+    def acquire(self, num_tokens: int = 0) -> None:
+        return None
+
+    async def async_acquire(self, num_tokens: int = 0) -> None:
+        return None
 
 
 def model_name_field(default: str) -> Any:
@@ -73,8 +96,34 @@ class CNEmbeddingBase(EmbeddingClients, AdapterMixin, MultiModalEmbedding):
 
     @model_validator(mode="after")
     def _check_configuration(self) -> CNEmbeddingBase:
+        if self.rate_limiter is not None and not isinstance(self.rate_limiter, PerRequest):
+            object.__setattr__(self, "rate_limiter", PerRequest(self.rate_limiter))  # no rebuild: not built yet
         self._clients()  # a bad option or a missing credential fails here, not on the first call
         return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "rate_limiter" and value is not None and not isinstance(value, PerRequest):
+            value = PerRequest(value)
+        super().__setattr__(name, value)
+
+    # -- a rate limiter of LlamaIndex's, asked per request ----------------------------------------
+
+    def _gate(self) -> Any:
+        limiter = self.rate_limiter
+        return limiter.limiter if isinstance(limiter, PerRequest) else limiter
+
+    def client_options(self) -> dict[str, Any]:
+        """With a ``rate_limiter``, it paces the requests, and the client's own pacing is off (one
+        pacing, not two competing; a refusal is still retried, after Retry-After)."""
+        options = super().client_options()
+        if self._gate() is not None:
+            if options.get("requests_per_second") or options.get("tokens_per_minute"):
+                raise ConfigurationError(
+                    "rate_limiter and requests_per_second/tokens_per_minute both pace the requests; give one "
+                    "(a rate limiter shared with other objects: rate_limiter; this client alone: requests_per_second)"
+                )
+            options["requests_per_second"] = 0
+        return options
 
     @classmethod
     def class_name(cls) -> str:

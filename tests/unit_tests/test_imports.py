@@ -56,6 +56,7 @@ def test_public_names_are_pinned():
         "ArkEmbedding",
         "QianfanEmbedding",
         "QianfanRerank",
+        "QuotaRateLimiter",
         "TencentCloudEmbedding",
         "TencentCloudRerank",
         "TokenHubEmbedding",
