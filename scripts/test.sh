@@ -3,9 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages the tests use for real: Redis (shared quotas), Chromium and a CJK font (the docs
-# site seen in a browser); installed when missing
+# site seen in a browser), a Java runtime (local Spark); installed when missing
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v java >/dev/null || missing+=(default-jre-headless)
 command -v chromium >/dev/null || missing+=(chromium)
 [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
 if [ ${#missing[@]} -gt 0 ]; then

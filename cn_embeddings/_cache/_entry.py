@@ -28,7 +28,7 @@ _HEAD = struct.Struct("<4sIIQ")  # magic, dimensions, length of the JSON tail, t
 
 @dataclass(frozen=True)
 class Entry:
-    vector: list[float]
+    vector: list[float] | array[float]  # a list as answered, float32 as read back
     sparse: dict[int, float] | None = None
     multi: list[array[float]] | None = None
     tokens: int = 0
@@ -82,18 +82,20 @@ def encode(entry: Entry) -> bytes:
 
 
 def decode(data: bytes) -> Entry:
-    """The entry of ``data``; ValueError when it is not one (a foreign or damaged value)."""
+    """The entry of ``data``, its vector as float32 ``array('f')`` (the caller makes a list of it
+    when it needs one); ValueError when it is not an entry (a foreign or damaged value)."""
     try:
         magic, dims, tail_size, tokens = _HEAD.unpack_from(data)
     except struct.error:
         raise ValueError("not a cache entry") from None
     if magic != _MAGIC:
         raise ValueError("not a cache entry")
+    view = memoryview(data)
     at = _HEAD.size
-    tail = json.loads(data[at : at + tail_size]) if tail_size else {}
+    tail = json.loads(bytes(view[at : at + tail_size])) if tail_size else {}
     at += tail_size
     vector = array("f")
-    vector.frombytes(data[at : at + 4 * dims])
+    vector.frombytes(view[at : at + 4 * dims])
     at += 4 * dims
     if len(vector) != dims:
         raise ValueError("a truncated cache entry")
@@ -102,10 +104,10 @@ def decode(data: bytes) -> Entry:
         multi = []
         for size in tail["multi"]:
             row = array("f")
-            row.frombytes(data[at : at + 4 * size])
+            row.frombytes(view[at : at + 4 * size])
             at += 4 * size
             multi.append(row)
     if at != len(data):
         raise ValueError("a cache entry of the wrong length")
     sparse = {int(k): float(v) for k, v in tail["sparse"]} if "sparse" in tail else None
-    return Entry(vector.tolist(), sparse, multi, tokens)
+    return Entry(vector, sparse, multi, tokens)

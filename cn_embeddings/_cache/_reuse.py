@@ -70,8 +70,9 @@ class Reuse:
         """Every position of ``key`` gets ``entry``; progress counts them (less ``counted``: the
         position the runner already counted when it sent the key)."""
         positions = self.where[key]
+        vector = entry.vector if isinstance(entry.vector, list) else entry.vector.tolist()
         for position in positions:
-            self.vectors[position] = entry.vector
+            self.vectors[position] = vector
             self.sparse[position] = entry.sparse
             self.multi[position] = entry.multi
         self.done.update(positions)

@@ -25,7 +25,7 @@ float32s = st.floats(width=32, allow_nan=False, allow_infinity=False)
 def test_an_entry_comes_back_as_it_went_in(vector, sparse, multi, tokens):
     rows = [array("f", row) for row in multi] if multi is not None else None
     back = decode(encode(Entry(vector, sparse, rows, tokens)))
-    assert back.vector == vector and back.sparse == sparse and back.tokens == tokens
+    assert back.vector.tolist() == vector and back.sparse == sparse and back.tokens == tokens
     assert back.multi == rows
 
 
