@@ -109,7 +109,9 @@ class _Described:
 
 
 @dataclass
-class _TextDescriptor(TextEmbedderDescriptor):
+class _Describing:
+    """What both descriptors answer from ``described``."""
+
     described: _Described
 
     def get_provider(self) -> str:
@@ -124,6 +126,9 @@ class _TextDescriptor(TextEmbedderDescriptor):
     def get_udf_options(self) -> UDFOptions:
         return self.described.udf_options()
 
+
+@dataclass
+class _TextDescriptor(_Describing, TextEmbedderDescriptor):
     def get_dimensions(self) -> EmbeddingDimensions:
         return self.described.dimensions("text")
 
@@ -132,21 +137,7 @@ class _TextDescriptor(TextEmbedderDescriptor):
 
 
 @dataclass
-class _ImageDescriptor(ImageEmbedderDescriptor):
-    described: _Described
-
-    def get_provider(self) -> str:
-        return self.described.provider
-
-    def get_model(self) -> str:
-        return self.described.model
-
-    def get_options(self) -> dict[str, Any]:
-        return dict(self.described.daft_options)
-
-    def get_udf_options(self) -> UDFOptions:
-        return self.described.udf_options()
-
+class _ImageDescriptor(_Describing, ImageEmbedderDescriptor):
     def get_dimensions(self) -> EmbeddingDimensions:
         return self.described.dimensions("image")
 
