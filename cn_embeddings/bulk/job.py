@@ -197,7 +197,7 @@ def _checked(client: EmbeddingClient, records: Iterable[Record]) -> Iterator[tup
         yield record, _Entry(entry_id, digest, item, record.fields, record.origin, record.id is not None, columns)
 
 
-def _check_output(existing: Existing, model: str) -> OutputIds:
+def _check_output(existing: Existing, model: str, update: bool) -> OutputIds:
     """The ids already written (as digests, with their content and columns digests), in one pass
     over the output; refuses another model's vectors."""
 
@@ -210,7 +210,7 @@ def _check_output(existing: Existing, model: str) -> OutputIds:
                 )
             yield (_key(rid), *_digests(digest))
 
-    return OutputIds(rows())
+    return OutputIds(rows(), columns=update)
 
 
 @dataclass
@@ -328,11 +328,11 @@ def _first_pass(
 ) -> tuple[Existing, _Plan, int, dict[str, str]]:
     """Check every record and the output before any request: (what the output holds, the plan the
     second pass follows, how many it sends, the kinds of the input's other columns). Memory holds
-    16 bytes per output row and the repeated ids; the input's ids are sorted through a temporary
+    12 bytes per output row (16 for an update) and the repeated ids; the input's ids are sorted through a temporary
     file (:mod:`.keysets`)."""
     _check_settings(sink, settings)
     existing = sink.existing()
-    done = _check_output(existing, model)
+    done = _check_output(existing, model, update)
     kinds = FieldKinds()
     ids = InputIds()
     plan = _Plan(done, set(), checked)

@@ -4,12 +4,13 @@ input repeats.
 A resume must know, for every input, whether its id is already in the output and with which
 content, and whether an earlier input had the same id. A dict of Python ints costs over 100 bytes
 a row (about 300 MiB at a million rows). Here the output's ids are signed 64-bit digests, each with
-a 32-bit digest of its content and one of its other columns, in sorted arrays found by bisection:
-16 bytes a row, for the whole run. The input's ids are merged to find repeats, and only those are
-kept. Both are built by an external merge sort: runs of ``RUN`` values are sorted in memory, kept
-in a temporary file and merged back with ``heapq.merge``, so memory holds the finished arrays, one
-run, and a chunk of each run. A 32-bit content digest misses a changed content one time in four
-billion; repeats are found on 62 bits of the id digest.
+a 32-bit digest of its content (and, for an update, one of its other columns), in sorted arrays
+found by bisection: 12 bytes a row for a resume, 16 for an update, for the whole run. The input's
+ids are merged to find repeats, and only those are kept. Both are built by an external merge
+sort: runs of ``RUN`` values are sorted in memory, kept in a temporary file and merged back with
+``heapq.merge``, so memory holds the finished arrays, one run, and a chunk of each run. A 32-bit
+content digest misses a changed content one time in four billion; repeats are found on 62 bits
+of the id digest.
 """
 
 from __future__ import annotations
@@ -85,17 +86,20 @@ class OutputIds:
     """The ids an output holds (signed 64-bit digests), each with a 32-bit digest of its content
     and one of its other columns (0: not recorded, an output of an earlier version)."""
 
-    def __init__(self, rows: Iterable[tuple[int, int, int]]) -> None:
-        """``rows``: (id digest, content digest, columns digest) per row written, in any order."""
+    def __init__(self, rows: Iterable[tuple[int, int, int]], columns: bool = True) -> None:
+        """``rows``: (id digest, content digest, columns digest) per row written, in any order;
+        ``columns`` False: the columns digests are not kept (a plain resume: 12 bytes a row)."""
         spill = _Spill("qII")
         for run in _sorted_runs((key, digest & _MASK32, meta & _MASK32) for key, digest, meta in rows):
             spill.add(run)
         n = len(spill)  # the arrays are made at their size once: growing them would copy them
-        self._keys, self._digests, self._metas = array("q", [0]) * n, array("I", [0]) * n, array("I", [0]) * n
+        self._keys, self._digests = array("q", [0]) * n, array("I", [0]) * n
+        self._metas = array("I", [0]) * (n if columns else 0)
         for at, (key, digest, meta) in enumerate(spill.merged()):
             self._keys[at] = key
             self._digests[at] = digest
-            self._metas[at] = meta
+            if columns:
+                self._metas[at] = meta
         self._seen: bytearray | None = None
 
     def __len__(self) -> int:

@@ -24,6 +24,7 @@ def test_output_ids_find_every_id_and_tell_its_content_and_columns():
     written = {_key(rng): (_key(rng), rng.choice([0, _key(rng) | 1])) for _ in range(5000)}
     ids = OutputIds((key, digest, columns) for key, (digest, columns) in written.items())
     assert len(ids) == 5000 and ids.nbytes == 16 * 5000
+    assert OutputIds(((k, d, c) for k, (d, c) in written.items()), columns=False).nbytes == 12 * 5000
     for key, (digest, columns) in written.items():
         assert key in ids and not ids.holds_other_content(key, digest)
         assert ids.holds_other_content(key, digest ^ 1)
