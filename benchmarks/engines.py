@@ -65,8 +65,23 @@ def daft_run(kind: str, rows: int, qps: float, emu: Emulator, redis_url: str) ->
     started = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", DAFT_WORKER, kind, str(share), str(n * share), redis_url, str(qps), MODEL, base, key],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                DAFT_WORKER,
+                kind,
+                str(share),
+                str(n * share),
+                redis_url,
+                str(qps),
+                MODEL,
+                base,
+                key,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for n in range(3)
     ]
@@ -163,7 +178,9 @@ def main() -> None:
             if engine == "spark":
                 seconds, results = spark_run(args.rows, args.qps, emu, redis_url)
             else:
-                seconds, results = daft_run("daft" if engine == "daft" else "openai", args.rows, args.qps, emu, redis_url)
+                seconds, results = daft_run(
+                    "daft" if engine == "daft" else "openai", args.rows, args.qps, emu, redis_url
+                )
             statuses = [s.status for s in emu.seen]
             refused = sum(1 for s in statuses if s == 429)
             rows = sum(len(r["texts"]) for r in results)

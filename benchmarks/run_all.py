@@ -158,6 +158,30 @@ SCENARIOS = [
     ),
     ("json_parsing.py", "json_vs_orjson_qianfan", "orjson used if > 1.5x faster", lambda r, v: r > 0),
     ("json_parsing.py", "json_vs_orjson_tencent", "orjson used if > 1.5x faster", lambda r, v: r > 0),
+    *[
+        (
+            "pay_once.py",
+            f"update_{kind}_paid_texts_vs_changed",
+            "an update pays for exactly the changed and new texts",
+            lambda r, v: r == 1,
+        )
+        for kind in ("parquet", "lance", "qdrant")
+    ],
+    *[
+        ("pay_once.py", f"update_{kind}_time_vs_first_run", "<= 0.15 of the first run", lambda r, v: r <= 0.15)
+        for kind in ("parquet", "lance", "qdrant")
+    ],
+    ("pay_once.py", "cache_sqlite_100000_lookups_s", "< 1 s", lambda r, v: v < 1),
+    ("pay_once.py", "cache_redis_100000_lookups_s", "< 2 s", lambda r, v: v < 2),
+    ("pay_once.py", "cache_memory_100000_vs_10000_entries", "flat in the cache's size", lambda r, v: r <= 1.1),
+    *[
+        ("engines.py", f"engine_{engine}_vs_bound", ">= 0.9 of the quota bound", lambda r, v: r >= 0.9)
+        for engine in ("daft", "spark")
+    ],
+    *[
+        ("engines.py", f"engine_{engine}_refused_pct", "<= 1% refused", lambda r, v: r <= 1)
+        for engine in ("daft", "spark")
+    ],
 ]
 
 
@@ -167,7 +191,7 @@ def main() -> None:
     args = parser.parse_args()
     outputs: dict[str, str] = {}
     for script in dict.fromkeys(s[0] for s in SCENARIOS):
-        extra = {"memory.py": [], "quota_matrix.py": ["--only-50ms", "qianfan"]}
+        extra = {"memory.py": [], "quota_matrix.py": ["--only-50ms", "qianfan"], "pay_once.py": [], "engines.py": []}
         cmd = [sys.executable, str(HERE / script)] + extra.get(script, ["--reps", str(args.reps)])
         print(f"$ {' '.join(cmd[1:])}", flush=True)
         done = subprocess.run(cmd, capture_output=True, text=True)
