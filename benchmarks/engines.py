@@ -53,7 +53,8 @@ else:
     provider = OpenAIProvider(base_url=sys.argv[7], api_key=sys.argv[8])
     expr = embed_text(df["text"], provider=provider, model=sys.argv[6], batch_size=16, on_error="log")
 out = df.with_column("v", expr).collect().to_pydict()
-print(json.dumps({"texts": out["text"], "vectors": [None if v is None else [float(x) for x in v[:4]] for v in out["v"]]}))
+heads = [None if v is None else [float(x) for x in v[:4]] for v in out["v"]]
+print(json.dumps({"texts": out["text"], "vectors": heads}))
 """
 
 
