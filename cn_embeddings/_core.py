@@ -188,8 +188,17 @@ def options_from(given: dict[str, Any]) -> ClientOptions:
 
 
 def labels_of(operation: str, vendor: str, model: str, url: str) -> telemetry.Labels:
-    """What a client's logs, spans and metrics name it by."""
-    return telemetry.Labels(operation, vendor, model, urlsplit(url).hostname or "")
+    """What a client's logs, spans and metrics name it by: host and port, and the endpoint
+    without the userinfo a proxy URL may carry, or a query."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 0)
+    except ValueError:
+        port = 0
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    endpoint = f"{parts.scheme}://{shown}{f':{parts.port}' if port and parts.port else ''}{parts.path}"
+    return telemetry.Labels(operation, vendor, model, host, port, endpoint if host else "")
 
 
 def default_headers(options: ClientOptions) -> dict[str, str]:

@@ -73,16 +73,17 @@ ATTRIBUTES: dict[str, str] = {
     "gen_ai.provider.name": "call, attempt, job, metrics: the vendor (`tencent`, `qianfan`, `ark`, `tokenhub`)",
     "gen_ai.request.model": "call, attempt, job, metrics: the model asked for",
     "server.address": "call, attempt, job, metrics: the vendor's host (never a proxy's userinfo)",
-    "server.port": "rate and in-flight metrics: the vendor's port, when the URL names one",
+    "server.port": "call, attempt, job, metrics: the vendor's port (the URL's, else its scheme's)",
+    "url.full": "attempt: the endpoint (scheme, host, port, path; never userinfo or a query)",
     "cn_embeddings.quota.id": "rate and in-flight metrics: one controller (a hash of the account and configured quota)",
     "gen_ai.usage.input_tokens": "call: the input tokens the vendor reported (absent when it reports none)",
     "gen_ai.embeddings.dimension.count": "call: the length of the vectors returned",
     "cn_embeddings.inputs": "call, job: how many inputs (documents for rerank) the call was given",
-    "error.type": "call, attempt, job, duration metric: the error's class",
+    "error.type": "call, attempt, job, duration metric: the error's class (`RateLimitError`...), not a status",
     "http.request.method": "attempt: `POST`",
     "http.response.status_code": "attempt: the answer's HTTP status",
     "cn_embeddings.request_id": "attempt: the vendor's request id, when the answer carries one",
-    "cn_embeddings.attempt": "attempt: 1 for the first try of a request, 2 for its first retry...",
+    "http.request.resend_count": "attempt: 1 for a request's first retry, 2 for its second... (absent on a first try)",
     "cn_embeddings.quota.wait": "attempt: seconds the request waited for the quota before it was sent",
     "cn_embeddings.limit": "refused metric: `requests`, `tokens` or `overload` (the vendor's own load)",
     "cn_embeddings.quota.source": "rate metric: `configured`, `told`, `remembered`, `documented` or `learned`",
@@ -123,19 +124,24 @@ class Labels:
     vendor: str
     model: str
     server: str
+    port: int = 0  # the URL's port, or its scheme's (0: none known)
+    url: str = ""  # the endpoint, without userinfo, query or fragment (an attempt span's url.full)
 
-    def attributes(self) -> dict[str, str]:
+    def attributes(self) -> dict[str, str | int]:
         """A new dict of them (a caller may add to it)."""
         return dict(self._attributes)
 
     @functools.cached_property
-    def _attributes(self) -> dict[str, str]:
-        return {
+    def _attributes(self) -> dict[str, str | int]:
+        said: dict[str, str | int] = {
             "gen_ai.operation.name": self.operation,
             "gen_ai.provider.name": self.vendor,
             "gen_ai.request.model": self.model,
             "server.address": self.server,
         }
+        if self.port:  # conditionally required beside server.address
+            said["server.port"] = self.port
+        return said
 
 
 class _Otel:
@@ -434,8 +440,9 @@ def attempt(labels: Labels, number: int, waited: float) -> Attempt:
             attributes={
                 **attributes,
                 "http.request.method": "POST",
-                "cn_embeddings.attempt": number,
+                "url.full": labels.url,
                 "cn_embeddings.quota.wait": waited,
+                **({"http.request.resend_count": number - 1} if number > 1 else {}),
             },
         )
     return Attempt(otel if span is not None else None, labels, span, number)
