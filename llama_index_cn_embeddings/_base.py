@@ -15,8 +15,9 @@ items it produced (images already read) are what the hooks then send.
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from pydantic import AliasChoices, ConfigDict, Field, model_validator
 from cn_embeddings._adapters import AdapterMixin, EmbeddingClients
 from cn_embeddings._exceptions import ConfigurationError
 from cn_embeddings._inputs import Item, Prepared
+from cn_embeddings._progress import progress_bar
 
 Embedding = list[float]
 
@@ -37,9 +39,31 @@ _CHECKED: contextvars.ContextVar[dict[Any, deque[Item]] | None] = contextvars.Co
 )
 
 
+# The progress bar of the batch call in progress (LlamaIndex's own moves once per LlamaIndex batch,
+# and one batch here is up to max_concurrency vendor requests: it would sit at 0 for a whole call)
+_BAR: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.ContextVar("cn_embeddings_bar", default=None)
+
+
 def _key(value: Any) -> Any:
     """A str path or text by its value; a BytesIO (whose equality is identity anyway) by its id."""
     return value if isinstance(value, str) else ("id", id(value))
+
+
+def _moving(bar: Callable[[int], None] | None) -> Callable[[int, int], None] | None:
+    """The core's ``on_progress(done, total)`` as steps of ``bar`` (None: no bar)."""
+    if bar is None:
+        return None
+    lock = threading.Lock()
+    shown = 0
+
+    def moved(done: int, total: int) -> None:
+        nonlocal shown
+        with lock:
+            step, shown = max(0, done - shown), max(shown, done)
+        if step:
+            bar(step)
+
+    return moved
 
 
 class PerRequest:
@@ -152,35 +176,46 @@ class CNEmbeddingBase(EmbeddingClients, AdapterMixin, MultiModalEmbedding):
                 return Prepared([checked[_key(value)].popleft() for value in inputs], self.client.protocol)
         return list(inputs)
 
+    @contextmanager
+    def _bar(self, total: int, show: bool) -> Iterator[None]:
+        """One bar for a whole batch call, moved as each vendor request is answered."""
+        with progress_bar(total, show) as bar:
+            token = _BAR.set(bar)
+            try:
+                yield
+            finally:
+                _BAR.reset(token)
+
     def _embed(self, inputs: list[Any], default: Literal["text", "image"] = "text") -> list[Embedding]:
-        return self.client.embed(self._items(inputs), default=default).vectors
+        return self.client.embed(self._items(inputs), default=default, on_progress=_moving(_BAR.get())).vectors
 
     async def _aembed(self, inputs: list[Any], default: Literal["text", "image"] = "text") -> list[Embedding]:
-        return (await self.client.aembed(self._items(inputs), default=default)).vectors
+        result = await self.client.aembed(self._items(inputs), default=default, on_progress=_moving(_BAR.get()))
+        return result.vectors
 
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
-        with self._checked(texts, "text"):
-            return super().get_text_embedding_batch(texts, show_progress, **kwargs)
+        with self._checked(texts, "text"), self._bar(len(texts), show_progress):
+            return super().get_text_embedding_batch(texts, False, **kwargs)
 
     async def aget_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
-        with self._checked(texts, "text"):
-            return await super().aget_text_embedding_batch(texts, show_progress, **kwargs)
+        with self._checked(texts, "text"), self._bar(len(texts), show_progress):
+            return await super().aget_text_embedding_batch(texts, False, **kwargs)
 
     def get_image_embedding_batch(
         self, img_file_paths: list[ImageType], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
         self.client.require_multimodal("image embedding")
-        with self._checked(img_file_paths, "image"):
-            return super().get_image_embedding_batch(img_file_paths, show_progress)
+        with self._checked(img_file_paths, "image"), self._bar(len(img_file_paths), show_progress):
+            return super().get_image_embedding_batch(img_file_paths, False)
 
     async def aget_image_embedding_batch(
         self, img_file_paths: list[ImageType], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
         self.client.require_multimodal("image embedding")
-        with self._checked(img_file_paths, "image"):
-            return await super().aget_image_embedding_batch(img_file_paths, show_progress)
+        with self._checked(img_file_paths, "image"), self._bar(len(img_file_paths), show_progress):
+            return await super().aget_image_embedding_batch(img_file_paths, False)
 
     # -- text hooks ------------------------------------------------------------------------
 

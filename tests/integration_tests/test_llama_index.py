@@ -187,3 +187,20 @@ def test_replays_from_cassettes(cls, vendor, model):
     assert len(vectors) == 12 and len({len(v) for v in vectors}) == 1
     best = max(range(12), key=lambda i: sum(a * b for a, b in zip(vectors[i], query)))
     assert best == 3
+
+
+def test_the_progress_bar_moves_per_request_within_one_llamaindex_batch(emu, monkeypatch):
+    """2,000 texts are one LlamaIndex batch here (embed_batch_size is 2,048): LlamaIndex's own bar
+    would read 0/2000 until the end. Ours moves as each request is answered."""
+    from cn_embeddings import _progress
+
+    steps: list[int] = []
+    monkeypatch.setattr(_progress._PlainBar, "update", lambda self, n: steps.append(n))
+    emb = QianfanEmbedding(model_name="embedding-v1", **credentials("qianfan"), requests_per_second=0)
+    texts = [f"text {i}" for i in range(2000)]
+    assert emb.embed_batch_size >= len(texts)
+    emb.get_text_embedding_batch(texts, show_progress=True)
+    assert sum(steps) == 2000 and len(steps) > 10  # many steps, one LlamaIndex batch
+    steps.clear()
+    asyncio.run(emb.aget_text_embedding_batch(texts[:300], show_progress=True))
+    assert sum(steps) == 300 and len(steps) > 3
