@@ -207,3 +207,15 @@ def test_spark_executors_share_the_quota_through_redis(environment, spark, redis
     assert out.count() == 60 and len(out.collect()) == 60
     refused = sum(1 for s in environment.seen if s.status == 429)
     assert refused <= 0.01 * len(environment.seen) + 1, refused
+
+
+def test_spark_tasks_carry_no_credentials_taken_from_the_environment(environment):
+    import cloudpickle
+
+    from cn_embeddings.spark import _Partition
+
+    key = os.environ["QIANFAN_API_KEY"].encode()
+    task = _Partition("qianfan", "embedding-v1", {"quota_url": None}, "text", "embedding", "text")
+    assert key not in cloudpickle.dumps(task)
+    given = _Partition("qianfan", "embedding-v1", {"api_key": "sk-given-12345678"}, "text", "embedding", "text")
+    assert b"sk-given-12345678" in cloudpickle.dumps(given)  # what the user passed travels to the executors
