@@ -200,10 +200,11 @@ class EmbeddingClient(SparseReuse, CallCore):
                     answers = self._answers(sent, self._run(*self._batches(sent), progress=progress, cancel=cancel))
                 else:
                     with Reuse(self._cache, self._scope, sent, self.protocol.token_estimate, progress) as reuse:
+                        reuse.look()
                         for todo, waits in reuse.rounds():
                             if todo:
                                 outcome = self._run(*self._batches(todo), progress=progress, cancel=cancel)
-                                reuse.answered(self._answers(todo, outcome))
+                                reuse.keep(reuse.answered(self._answers(todo, outcome)))
                             for flight in waits:
                                 flight.result()
                     answers = reuse.answers(self.protocol.vendor)
@@ -229,10 +230,11 @@ class EmbeddingClient(SparseReuse, CallCore):
                     answers = self._answers(sent, outcome)
                 else:
                     with Reuse(self._cache, self._scope, sent, self.protocol.token_estimate, progress) as reuse:
+                        await asyncio.to_thread(reuse.look)  # the cache's I/O, off the event loop
                         for todo, waits in reuse.rounds():
                             if todo:
                                 outcome = await self._arun(*self._batches(todo), progress=progress, cancel=cancel)
-                                reuse.answered(self._answers(todo, outcome))
+                                await asyncio.to_thread(reuse.keep, reuse.answered(self._answers(todo, outcome)))
                             for flight in waits:
                                 await asyncio.wrap_future(flight)
                     answers = reuse.answers(self.protocol.vendor)
@@ -245,9 +247,10 @@ class EmbeddingClient(SparseReuse, CallCore):
         if self._cache is None:
             return self._send_batch(items, cancel)
         with Reuse(self._cache, self._scope, items, self.protocol.token_estimate) as reuse:
+            reuse.look()
             for todo, waits in reuse.rounds():
                 if todo:
-                    reuse.answered(Answers.whole(self._send_batch(todo, cancel)))
+                    reuse.keep(reuse.answered(Answers.whole(self._send_batch(todo, cancel))))
                 for flight in waits:
                     flight.result()
         answers = reuse.answers(self.protocol.vendor)

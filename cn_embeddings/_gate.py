@@ -9,7 +9,6 @@ with other objects (an LLM's) is drawn on per request, never per framework batch
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
 from ._ratecontrol import RateController
@@ -27,22 +26,13 @@ class Gated:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.controller, name)
 
-    def acquire(
-        self,
-        cost: float = 0.0,
-        stop: threading.Event | None = None,
-        deadline: float | None = None,
-        lease: float | None = None,
-    ) -> Slot:
+    def acquire(self, cost: float = 0.0, *rest: Any, **given: Any) -> Slot:
+        """The gate's turn for this request's tokens, then the controller's (same arguments)."""
         self.gate.acquire(math.ceil(cost))
-        return self.controller.acquire(cost, stop, deadline, lease)
+        slot: Slot = self.controller.acquire(cost, *rest, **given)
+        return slot
 
-    async def aacquire(
-        self,
-        cost: float = 0.0,
-        stop: threading.Event | None = None,
-        deadline: float | None = None,
-        lease: float | None = None,
-    ) -> Slot:
+    async def aacquire(self, cost: float = 0.0, *rest: Any, **given: Any) -> Slot:
         await self.gate.async_acquire(math.ceil(cost))
-        return await self.controller.aacquire(cost, stop, deadline, lease)
+        slot: Slot = await self.controller.aacquire(cost, *rest, **given)
+        return slot

@@ -130,6 +130,7 @@ class Guarded:
 
     def get_many(self, keys: Sequence[bytes]) -> dict[bytes, Entry]:
         found: dict[bytes, Entry] = {}
+        served = 0
         if not self.failed and keys:
             try:
                 values = self.store.get_many(list(keys))
@@ -139,12 +140,13 @@ class Guarded:
                             found[key] = decode(bytes(value))
                         except ValueError:
                             continue
-                        self.bytes += len(value)
+                        served += len(value)
             except Exception as error:
                 self.fail("reading", error)
-        with self._lock:
+        with self._lock:  # calls in several threads count at once
             self.hits += len(found)
             self.misses += len(keys) - len(found)
+            self.bytes += served
         return found
 
     def put_many(self, entries: Sequence[tuple[bytes, Entry]]) -> None:

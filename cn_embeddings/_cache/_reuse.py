@@ -9,9 +9,10 @@ its entry or with None when its request failed; a waiter then sends the key itse
 back is laid out as :class:`~cn_embeddings._results.Answers` over every sent position, so the
 record of a failed call names the inputs that were not embedded as it does without a cache.
 
-The round loop is the caller's (``_client``), sync or async: :meth:`Reuse.todo` → send →
-:meth:`Reuse.answered` → wait for :meth:`Reuse.waits` → :meth:`Reuse.adopt`, and always
-:meth:`Reuse.release`.
+The round loop is the caller's (``_client``), sync or async: :meth:`Reuse.look`, then for each of
+:meth:`Reuse.rounds` send, :meth:`Reuse.answered`, :meth:`Reuse.keep`, wait; leaving the ``with``
+always releases this call's flights. The cache's I/O (``look``, ``keep``) is separate, so that an
+async call runs it in a thread rather than on its event loop.
 """
 
 from __future__ import annotations
@@ -59,11 +60,15 @@ class Reuse:
         self.owned: dict[bytes, Future[Entry | None]] = {}
         self.waiting: dict[bytes, Future[Entry | None]] = {}
         self._todo: list[int] = []
-        found = cache.get_many(list(self.where))
+
+    def look(self) -> None:
+        """Look every key up (the cache's I/O: an async call runs it off its event loop), and
+        claim the flights of the keys not found."""
+        found = self.cache.get_many(list(self.where))
         for key, entry in found.items():
             self._fill(key, entry)
         self.usage.cache_hits = len(self.done)
-        self.usage.cache_misses = n - len(self.done)
+        self.usage.cache_misses = len(self.sent) - len(self.done)
         self._claim([key for key in self.where if key not in found])
 
     def _fill(self, key: bytes, entry: Entry, counted: int = 0) -> None:
@@ -109,9 +114,10 @@ class Reuse:
                 return
             self.adopt()
 
-    def answered(self, answers: Answers) -> None:
+    def answered(self, answers: Answers) -> list[tuple[bytes, Entry]]:
         """Take the answers of the items the last round yielded: fill every position of each
-        answered key, keep the entries, and end this call's flights of the round."""
+        answered key and end this call's flights of the round; returns the entries for
+        :meth:`keep` (the cache's I/O, which an async call runs off its event loop)."""
         todo = self._todo
         tokens = answers.usage.prompt_tokens or answers.usage.total_tokens
         got = sorted(answers.answered)
@@ -128,14 +134,18 @@ class Reuse:
             )
             entries.append((key, entry))
             self._fill(key, entry, counted=1)
-        if len({len(entry.vector) for _, entry in entries}) <= 1:  # a mixed round is an error, not kept
-            self.cache.put_many(entries)
         self._resolve([self.keys[position] for position in todo], dict(entries))
         self.usage.add(answers.usage)
         if answers.failure is not None and self.failure is None:
             self.failure = answers.failure
             self.failed = sorted(p for i in answers.failed for p in self.where[self.keys[todo[i]]])
         self._todo = []
+        return entries
+
+    def keep(self, entries: list[tuple[bytes, Entry]]) -> None:
+        """Store a round's entries (a round of mixed lengths is an error, and is not kept)."""
+        if len({len(entry.vector) for _, entry in entries}) <= 1:
+            self.cache.put_many(entries)
 
     def adopt(self) -> None:
         """After the waits: fill what the other calls got; claim again what they failed to get."""
