@@ -94,4 +94,7 @@ def test_a_failure_keeps_the_record_of_what_was_scored(emu):
     client = emu.reranker("qianfan", max_retries=0, zero_waits=True, requests_per_second=0, max_concurrency=1)
     with pytest.raises(RateLimitError) as caught:
         client.rerank(QUERY, DOCS)
-    assert caught.value.not_embedded == list(range(150)) and caught.value.failed == list(range(64))
+    # one place in flight, but which worker takes it first is a race: the failed request is one
+    # whole batch of 64 (or the last 22), and nothing was scored
+    batches = [list(range(0, 64)), list(range(64, 128)), list(range(128, 150))]
+    assert caught.value.not_embedded == list(range(150)) and caught.value.failed in batches
