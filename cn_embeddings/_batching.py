@@ -24,6 +24,7 @@ import contextvars
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,8 @@ T = TypeVar("T")
 R = TypeVar("R", bound=Answer)
 Progress = Callable[[int], None]
 GROW_EVERY = 0.05  # seconds between looks at how many workers are wanted
+STOP_WITHIN = 3.0  # seconds a stopped run waits for its workers before it leaves them behind
+JOIN_SLICE = 0.1  # a wait for a worker wakes this often: a signal sent to another thread is then seen
 WORKERS_PER_PLACE = 2  # workers per request allowed in flight: one waits out a retry beside each one sent
 _POOLS = itertools.count(1)  # each run's pool names its threads apart: cn-embeddings_<run>_<n>
 
@@ -121,6 +124,7 @@ class Outcome(Generic[B, R]):
     batches: list[B] = field(default_factory=list)
     results: dict[int, R] = field(default_factory=dict)
     failure: Failure | None = None
+    left_behind: list[str] = field(default_factory=list)  # workers still running when a stop gave up waiting
 
     def fail(self, index: int | None, error: BaseException) -> None:
         """Keep the first failure; a batch that was only stopped gives way to the failure that
@@ -210,7 +214,6 @@ def run_batches(
     named = f"cn-embeddings_{next(_POOLS)}"  # the pool's threads are named {named}_0, {named}_1...
     pool = ThreadPoolExecutor(most, thread_name_prefix=named)
     futures: list[Future[None]] = []
-    stray: str | None = None  # after a Ctrl-C: the name the pool's threads carry, to find them all
 
     def grow() -> None:
         # each worker runs in a copy of the caller's context: the call's span is its attempts' parent
@@ -227,10 +230,9 @@ def run_batches(
     except BaseException as interrupt:  # noqa: BLE001 - Ctrl-C while the caller waits
         outcome.fail(None, interrupt)
         _interrupted(cancel, gentle)
-        stray = named
     finally:
         cancel.set()
-        _join(pool, outcome, cancel, stray)
+        _join(pool, outcome, cancel, named)
     return _unless_drained(outcome, plan)
 
 
@@ -243,23 +245,30 @@ def _interrupted(cancel: Cancel, gentle: bool) -> None:
         cancel.stop()
 
 
-def _join(pool: ThreadPoolExecutor, outcome: Outcome[Any, Any], cancel: Cancel, stray: str | None) -> None:
+def _join(pool: ThreadPoolExecutor, outcome: Outcome[Any, Any], cancel: Cancel, named: str) -> None:
     """Wait for every worker, even through a Ctrl-C that lands while waiting: it is the run's
     interruption (a second one, while a drain waits, stops the run), and no worker is left running
-    behind the caller. A Ctrl-C that lands inside ``submit``, after the pool started a thread but
-    before it recorded it, leaves a worker the pool's own shutdown does not wait for: after a
-    Ctrl-C (``stray``: the name the run's threads carry, unique to it) they are also found by name
-    and waited for. A run that was not interrupted looks for none."""
-    while True:
-        try:
-            pool.shutdown(wait=True, cancel_futures=True)
-            for thread in threading.enumerate() if stray is not None else ():
-                if thread.name.startswith(f"{stray}_") and thread is not threading.current_thread():
-                    thread.join()  # it finds the shutdown's sentinel in the queue and ends
-            return
-        except BaseException as interrupt:  # noqa: BLE001 - recorded, raised by the caller
-            outcome.fail(None, interrupt)
-            cancel.stop()
+    behind the caller. Once the run is stopped, the wait is bounded (``STOP_WITHIN``): a worker
+    still inside the caller's own code then (a bulk job's output that stopped answering) is left
+    behind, and the outcome says so. The workers are found by the name the run's threads carry
+    (``named``, unique to it): a Ctrl-C that lands inside ``submit``, after the pool started a
+    thread but before it recorded it, leaves one that the pool's own shutdown would not wait for."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    me = threading.current_thread()
+    stop_by: float | None = None
+    for thread in [t for t in threading.enumerate() if t.name.startswith(f"{named}_") and t is not me]:
+        while thread.is_alive():  # it finds the shutdown's sentinel in the queue and ends
+            if cancel.hard.is_set() and stop_by is None:
+                stop_by = time.monotonic() + STOP_WITHIN
+            left = None if stop_by is None else stop_by - time.monotonic()
+            if left is not None and left <= 0:
+                outcome.left_behind.append(thread.name)
+                break
+            try:
+                thread.join(JOIN_SLICE if left is None else min(left, JOIN_SLICE))  # a Ctrl-C is seen within a slice
+            except BaseException as interrupt:  # noqa: BLE001 - recorded, raised by the caller
+                outcome.fail(None, interrupt)
+                cancel.stop()
 
 
 def _unless_drained(outcome: Outcome[B, R], plan: _Plan[B]) -> Outcome[B, R]:

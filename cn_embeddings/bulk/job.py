@@ -36,7 +36,7 @@ from .. import _longtext
 from .. import _telemetry as telemetry
 from .._batching import pack, run_batches, worker_count
 from .._client import EmbeddingClient
-from .._exceptions import BulkError, ConfigurationError, InvalidInputError
+from .._exceptions import BulkError, ConfigurationError, InvalidInputError, Stopped
 from .._flow import Cancel
 from .._inputs import Item
 from .._progress import progress_bar
@@ -109,6 +109,10 @@ class Summary:
     replaced: int = 0  # an update: rows whose content changed, removed to be embedded again (in written once done)
     rewritten: int = 0  # an update: rows whose other columns alone changed, rewritten without a request
     deleted: int = 0  # an update with delete_missing: rows no input names any more
+    # after an interrupt: the ids of inputs answered (and paid for) whose rows were not written (a
+    # rerun sends them again, or finds them in a cache), and whether the output was left mid-write
+    answered_not_written: list[str] = field(default_factory=list)
+    left_writing: bool = False
 
     @property
     def not_embedded(self) -> int:
@@ -448,19 +452,27 @@ class _Window:
         self.lock = threading.Lock()
         self.credits = Credits(worker_count(client.max_concurrency))
         self.pieces: dict[int, list[list[float] | None]] = {}  # id(entry) -> its pieces' vectors so far
+        self.split_ids: dict[int, str] = {}  # id(entry) -> its id, for the split entries in ``pieces``
+        self.unwritten: dict[int, list[_Unit]] = {}  # id(batch) -> an answered batch not yet written
 
     def run(self, entries: Iterator[_Entry]) -> None:
-        """Ctrl-C drains the job: answers on the wire are written, nothing new is sent."""
+        """Ctrl-C drains the job: answers on the wire are written, nothing new is sent. A second
+        one stops it within a few seconds, whatever the output does: a write still running then
+        is left behind with the output open (its lock held until the process ends)."""
         client = self.client
         batches = pack(client.protocol, _units(entries), client.batch_size, lambda unit: unit.item)
+        outcome = None
         try:
             outcome = run_batches(
                 batches, self._one, client.max_concurrency, keep=False, gentle=True, wanted=self.credits.workers
             )
         finally:
-            self.sink.close()
+            if outcome is None or not outcome.left_behind:
+                self.sink.close()
         if outcome.failure is None:
             return
+        self.summary.left_writing = bool(outcome.left_behind)
+        self.summary.answered_not_written = self._answered_not_written()
         failure = outcome.failure.error
         if isinstance(failure, (KeyboardInterrupt, ConfigurationError)):
             raise failure
@@ -472,16 +484,29 @@ class _Window:
         try:
             result = self.client.run_batch([unit.item for unit in batch], cancel)
             answered = self.credits.clock()
-            written = self._write(batch, result)
+            self.unwritten[id(batch)] = batch
+            written = self._write(batch, result, cancel)
+            del self.unwritten[id(batch)]
         finally:
             self.credits.give(taken, answered)
         if self.progress:
             self.progress(written)
         return result
 
-    def _write(self, batch: list[_Unit], result: BatchResult) -> int:
-        """Write a batch's rows (a split entry's once all its pieces are in); how many were written."""
+    def _answered_not_written(self) -> list[str]:
+        """The inputs whose answers were paid for and whose rows are not in the output: answered
+        batches whose write did not end, and split inputs with some of their pieces answered. Read
+        without the lock: a write left behind may hold it for good."""
+        ids = {unit.entry.id: None for batch in list(self.unwritten.values()) for unit in batch}
+        ids.update((entry_id, None) for entry_id in list(self.split_ids.values()))
+        return list(ids)
+
+    def _write(self, batch: list[_Unit], result: BatchResult, cancel: Cancel) -> int:
+        """Write a batch's rows (a split entry's once all its pieces are in); how many were written.
+        Once the job is stopped (a second Ctrl-C), a batch still waiting for the output is not written."""
         with self.lock:
+            if cancel.hard.is_set():
+                raise Stopped("the job was stopped before this batch was written")
             rows = []
             for i, (unit, vector) in enumerate(zip(batch, result.vectors, strict=True)):
                 e = unit.entry
@@ -501,10 +526,11 @@ class _Window:
     def _piece(self, unit: _Unit, vector: list[float]) -> list[float] | None:
         """Keep one piece's vector; the entry's merged vector once every piece is in."""
         got = self.pieces.setdefault(id(unit.entry), [None] * len(unit.entry.item.pieces))
+        self.split_ids[id(unit.entry)] = unit.entry.id
         got[unit.piece] = vector
         if any(v is None for v in got):
             return None
-        del self.pieces[id(unit.entry)]
+        del self.pieces[id(unit.entry)], self.split_ids[id(unit.entry)]
         return _longtext.merge([unit.entry.item], [0] * len(got), got)[0]
 
     def _check_dimension(self, rows: list[Row]) -> None:

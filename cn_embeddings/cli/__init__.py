@@ -196,6 +196,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _interrupted(summary: Any, output: str) -> str:
+    """What an interrupted job did, and what a rerun will do: the inputs answered (and paid for)
+    but not written are named, so that nobody wonders whether they were lost."""
+    said = f"interrupted: {summary.written} rows written, {summary.not_embedded} inputs not embedded yet"
+    lost = summary.answered_not_written
+    if lost:
+        shown = ", ".join(repr(i) for i in lost[:10]) + (f" and {len(lost) - 10} more" if len(lost) > 10 else "")
+        said += f"; {len(lost)} of them were answered (and paid for) but not written: {shown}"
+    if summary.left_writing:
+        said += "; the output did not finish its last write and was left as it was"
+    if output == "-":
+        return said + "; nothing resumes from stdout: write to a file (--output X.jsonl) to resume"
+    return said + "; run the same command again to resume (rows already written are skipped)"
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
     from ..bulk import BulkError, Columns, Source, Summary, embed_corpus, open_sink
     from ..bulk.heap import keep_memory_flat
@@ -231,11 +246,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
             ) from None
         raise
     except KeyboardInterrupt:
-        print(
-            f"interrupted: {summary.written} rows written, {summary.not_embedded} inputs not embedded yet; "
-            "run the same command again to resume (rows already written are skipped)",
-            file=sys.stderr,
-        )
+        print(_interrupted(summary, args.output), file=sys.stderr)
+        if summary.left_writing:  # a write that never ends would hold the interpreter's exit
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     print(f"{args.output}: {summary}", file=sys.stderr)
     return 0

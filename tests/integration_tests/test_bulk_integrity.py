@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -408,6 +410,92 @@ def test_ctrl_c_and_a_closed_stdout_say_what_was_written_and_what_to_do(tmp_path
     assert "stdout was closed after" in piped.stderr and "nothing resumes from stdout" in piped.stderr
     assert "resume" not in piped.stderr.split("nothing resumes")[0]
     assert "Exception ignored" not in piped.stderr
+
+
+class _Stuck:
+    """An output whose third write never ends (a store that stopped answering), until released."""
+
+    def __init__(self, sink):
+        self.sink, self.released, self.stuck, self.rows = sink, threading.Event(), [], []
+
+    def __getattr__(self, name):
+        return getattr(self.sink, name)
+
+    def write(self, rows, model):
+        if len(self.rows) >= 2 * 16 and not self.released.is_set():
+            self.stuck.append([row.id for row in rows])
+            self.released.wait()
+        self.sink.write(rows, model)
+        self.rows.extend(row.id for row in rows)
+
+
+def test_a_second_ctrl_c_stops_within_seconds_while_the_output_hangs_and_names_what_was_paid(tmp_path, emulator):
+    import _thread
+    import time
+
+    from cn_embeddings.bulk import Summary
+
+    texts = [f"text {i}" for i in range(2000)]
+    sink = _Stuck(open_sink(tmp_path / "o.jsonl"))
+    summary, interrupts = Summary(), []
+
+    def press():  # Ctrl-C once the output hangs, again 1 s later; release it after 20 s whatever happened
+        while not sink.stuck:
+            time.sleep(0.01)
+        for _ in range(2):
+            time.sleep(1)
+            interrupts.append(time.monotonic())
+            _thread.interrupt_main()
+        time.sleep(18)
+        sink.released.set()
+
+    threading.Thread(target=press, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        embed_corpus(emulator.client("qianfan", max_concurrency=4), Source(texts=texts), sink, summary=summary)
+    stopped = time.monotonic() - interrupts[-1]
+    written, count = list(sink.rows), summary.written
+    sink.released.set()  # the write left behind ends; the output, left open, is closed here
+    for thread in threading.enumerate():
+        if thread.name.startswith("cn-embeddings_"):
+            thread.join(10)
+    sink.close()
+    assert sink.rows == written + sink.stuck[0]  # once stopped, no batch waiting for the output writes
+    assert len(interrupts) == 2 and stopped < 6, stopped  # STOP_WITHIN (3 s) and a margin; never 18 s
+    assert summary.left_writing
+    named = summary.answered_not_written
+    assert set(sink.stuck[0]) <= set(named)  # the batch whose write hung was paid for: it is named
+    assert not set(named) & set(written) and len(named) > len(sink.stuck[0])  # nothing named was written
+    assert count == len(written) == 32
+
+
+def test_the_cli_ends_at_the_second_ctrl_c_though_its_stdout_is_never_read(tmp_path, emulator):
+    import signal
+    import time
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(f"text {i}" for i in range(4000)), encoding="utf-8")
+    cli = [sys.executable, "-m", "cn_embeddings.cli", "embed", "--provider", "qianfan", "--input", str(corpus)]
+    unread, stdout = os.pipe()  # a reader that stopped reading: the pipe fills, the write blocks
+    with open(tmp_path / "err", "w") as stderr:
+        job = subprocess.Popen([*cli, "--output", "-"], env={**os.environ, **emulator.environment()}, stdout=stdout,
+                               stderr=stderr)  # fmt: skip
+    os.close(stdout)
+    try:
+        time.sleep(4)
+        job.send_signal(signal.SIGINT)
+        time.sleep(1)
+        assert job.poll() is None  # the first Ctrl-C waits for the write, which never ends
+        job.send_signal(signal.SIGINT)
+        second = time.monotonic()
+        job.wait(timeout=30)
+        stopped = time.monotonic() - second
+    finally:
+        job.kill()
+        os.close(unread)
+    said = (tmp_path / "err").read_text().strip().splitlines()[-1]
+    assert job.returncode == 130 and stopped < 6, (job.returncode, stopped)
+    assert re.search(r"; (\d+) of them were answered \(and paid for\) but not written: '[^']+'", said), said
+    assert said.endswith("left as it was; nothing resumes from stdout: write to a file (--output X.jsonl) to resume")
 
 
 def test_parquet_parts_say_which_vendor_model_dimension_and_settings_made_them(tmp_path, emulator):
