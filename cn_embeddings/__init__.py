@@ -30,6 +30,7 @@ from ._inputs import Item, Media
 from ._rerank import RerankClient
 from ._secret import Secret
 from ._space import Space
+from ._tokens import use_vocabulary
 from ._types import EmbeddingResult, Ranked, RerankResult, Usage
 from ._version import __version__
 from .clients import ArkClient, QianfanClient, TencentCloudClient, TokenHubClient
@@ -69,6 +70,7 @@ __all__ = [
     "Usage",
     "VolcengineRerankClient",
     "__version__",
+    "use_vocabulary",
 ]
 
 logging.getLogger("cn_embeddings").addHandler(logging.NullHandler())

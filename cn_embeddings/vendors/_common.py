@@ -43,7 +43,8 @@ LONG_HINT = "(long_inputs='truncate' cuts it, long_inputs='split' embeds it in p
 @dataclass(frozen=True)
 class TextRule:
     """A text limit: ``max_chars`` characters, ``max_bytes`` UTF-8 bytes, and ``max_tokens`` counted
-    offline by ``tokenizer`` (``"qwen"``: exact, with the [tokens] extra; ``"bert"``: bounds).
+    offline by ``tokenizer`` (``"qwen"``: exact, with the [tokens] extra; ``"bert"``: exact with
+    ``vocabulary``'s own tokenizer when it is at hand, else bounds).
 
     A text over the limit is refused, cut to the longest true prefix that fits, or split into
     consecutive pieces that fit (``long_inputs``; see :mod:`cn_embeddings._longtext`). The content
@@ -53,6 +54,15 @@ class TextRule:
     max_bytes: int | None = None
     max_tokens: int | None = None
     tokenizer: str | None = None
+    vocabulary: str | None = None  # a "bert" tokenizer's Hugging Face repository (``_tokens.use_vocabulary``)
+
+    def _count(self, text: str) -> int | None:
+        """Exact tokens, where the model's own tokenizer is at hand; else None."""
+        if self.tokenizer == "qwen":
+            return _tokens.qwen_count(text)
+        if self.tokenizer == "bert" and self.vocabulary is not None:
+            return _tokens.wordpiece_count(self.vocabulary, text)
+        return None
 
     def fits(self, text: str) -> bool:
         """Whether ``text`` is surely within every limit (a BERT text whose bounds straddle the
@@ -66,16 +76,16 @@ class TextRule:
         ):
             return False
         if self.max_tokens is not None:
-            if self.tokenizer == "qwen":
-                count = _tokens.qwen_count(text)
-                return count is None or count <= self.max_tokens
-            return _tokens.bert_most(text) <= self.max_tokens
+            count = self._count(text)
+            if count is not None:
+                return count <= self.max_tokens
+            return self.tokenizer != "bert" or _tokens.bert_most(text) <= self.max_tokens
         return True
 
     def length(self, text: str) -> int:
         """``text``'s length in the unit of the limit: tokens where they are counted exactly, else
         characters or bytes (the weight of a piece in a split)."""
-        if self.tokenizer == "qwen" and (count := _tokens.qwen_count(text)) is not None:
+        if self.max_tokens is not None and (count := self._count(text)) is not None:
             return count
         if self.max_chars is None and self.max_bytes is not None:
             return len(text.encode("utf-8"))
@@ -88,10 +98,14 @@ class TextRule:
             guesses.append(self.max_chars)
         if self.max_bytes is not None:
             guesses.append(len(text.encode("utf-8")[: self.max_bytes].decode("utf-8", errors="ignore")))
-        if self.max_tokens is not None and self.tokenizer == "qwen":
-            guesses.append(_tokens.qwen_prefix_guess(text, self.max_tokens) or len(text))
-        elif self.max_tokens is not None:
-            guesses.append(self.max_tokens)
+        if self.max_tokens is not None:
+            if self.tokenizer == "qwen":
+                guesses.append(_tokens.qwen_prefix_guess(text, self.max_tokens) or len(text))
+            else:
+                guess = (
+                    _tokens.wordpiece_prefix_guess(self.vocabulary, text, self.max_tokens) if self.vocabulary else None
+                )
+                guesses.append(self.max_tokens if guess is None else guess)
         return min(guesses)
 
     def _refusal(self, text: str, model: str) -> str | None:
@@ -101,11 +115,12 @@ class TextRule:
         size = len(text.encode("utf-8"))
         if self.max_bytes is not None and size > self.max_bytes:
             return f"text has {size} UTF-8 bytes; {model} accepts at most {self.max_bytes}"
-        if self.max_tokens is not None and self.tokenizer == "qwen":
-            count = _tokens.qwen_count(text)
-            if count is not None and count > self.max_tokens:
-                return f"text has {count} tokens; {model} accepts at most {self.max_tokens}"
-        elif self.max_tokens is not None:
+        if self.max_tokens is None:
+            return None
+        count = self._count(text)
+        if count is not None and count > self.max_tokens:
+            return f"text has {count} tokens; {model} accepts at most {self.max_tokens}"
+        if count is None and self.tokenizer == "bert":
             low = _tokens.bert_bounds(text)[0]
             if low > self.max_tokens:
                 return f"text has at least {low} tokens; {model} accepts at most {self.max_tokens}"

@@ -46,9 +46,10 @@ CREDENTIALS = (Credential("api_key", "QIANFAN_API_KEY", "Qianfan API key", ("qia
 TEXT_MODELS: dict[str, tuple[int, TextRule]] = {
     # embedding-v1's 384 tokens: a proprietary tokenizer, so characters only [SEED]
     "embedding-v1": (16, TextRule(max_chars=1000)),
-    "bge-large-zh": (16, TextRule(max_chars=2000, max_tokens=512, tokenizer="bert")),  # [SEED]
-    "bge-large-en": (16, TextRule(max_chars=2000, max_tokens=512, tokenizer="bert")),  # [SEED]
-    "tao-8k": (1, TextRule(max_chars=28000, max_tokens=8192, tokenizer="bert")),  # [SEED] BERT family [INF]
+    # [SEED] limits; which public tokenizer each model uses is [INF] (use_vocabulary overrides it)
+    "bge-large-zh": (16, TextRule(max_chars=2000, max_tokens=512, tokenizer="bert", vocabulary="BAAI/bge-large-zh")),
+    "bge-large-en": (16, TextRule(max_chars=2000, max_tokens=512, tokenizer="bert", vocabulary="BAAI/bge-large-en")),
+    "tao-8k": (1, TextRule(max_chars=28000, max_tokens=8192, tokenizer="bert", vocabulary="amu/tao-8k")),
     # Qwen3-Embedding: 16 texts, 8k tokens each [DOC 6.3]; lowercase ids [3P]
     "qwen3-embedding-0.6b": (16, TextRule(max_tokens=8192, tokenizer="qwen")),
     "qwen3-embedding-4b": (16, TextRule(max_tokens=8192, tokenizer="qwen")),
