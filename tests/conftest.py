@@ -10,6 +10,7 @@ import struct
 import tempfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,21 @@ os.environ["CN_EMBEDDINGS_CACHE_DIR"] = tempfile.mkdtemp(prefix="cn-embeddings-c
 # The suite restores Python's own handler (which a child's exec resets to the default).
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def parse_python(source: str) -> Any:
+    """``ast.parse``, again after a SystemError "AST constructor recursion depth mismatch": CPython
+    before 3.11.8 raises it when another thread of the process parses at the same time (a framework
+    inspecting a lambda's source; python/cpython#106905), whatever the source."""
+    import ast
+
+    for attempt in range(3):
+        try:
+            return ast.parse(source)
+        except SystemError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def png_bytes(width: int = 16, height: int = 16, color: tuple[int, int, int] = (200, 30, 30), pad: int = 0) -> bytes:

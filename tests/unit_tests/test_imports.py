@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import cn_embeddings
+from tests.conftest import parse_python
 
 
 def _modules_after(statement: str) -> set[str]:
@@ -98,7 +99,7 @@ def _import_graph() -> dict[str, set[str]]:
                         deps.add(target if target in files else module)
                 visit(child)
 
-        visit(ast.parse(path.read_text(encoding="utf-8")))
+        visit(parse_python(path.read_text(encoding="utf-8")))
         graph[name] = {d for d in deps if d in files and d != name}
     return graph
 

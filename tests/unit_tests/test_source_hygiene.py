@@ -9,6 +9,7 @@ import re
 import tokenize
 
 import cn_embeddings
+from tests.conftest import parse_python
 
 ROOT = pathlib.Path(cn_embeddings.__file__).parent.parent
 PACKAGES = ("cn_embeddings", "langchain_cn_embeddings", "llama_index_cn_embeddings")
@@ -31,7 +32,7 @@ def test_no_string_a_user_can_see_carries_a_provenance_tag():
     found = [
         f"{path.relative_to(ROOT)}:{node.lineno}"
         for path, source in _sources()
-        for node in ast.walk(ast.parse(source))
+        for node in ast.walk(parse_python(source))
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and TAG.search(node.value)
     ]
     assert found == []
