@@ -68,6 +68,8 @@ class Emulator:
         self.credentials = credentials or Credentials()
         self.seen: deque[Seen] = deque(maxlen=SEEN_MAX)
         self._lock = threading.Lock()
+        self._handling = 0  # requests read and not yet answered (``wait_idle``)
+        self._idle = threading.Condition(self._lock)
         self._quotas: dict[tuple[str, str], tuple[QuotaRule, Any]] = {}
         self._server = _QuietServer((host, port), _make_handler(self))
         self._server.daemon_threads = True
@@ -175,6 +177,19 @@ class Emulator:
     @property
     def requests(self) -> int:
         return len(self.seen)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every request read so far has been answered and logged (a test that checks
+        what a client cut off on the wire waits for it this way, not for a guessed time); whether
+        it got there within ``timeout`` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._handling == 0, timeout)
+
+    def _handling_one(self, change: int) -> None:
+        with self._idle:
+            self._handling += change
+            if not self._handling:
+                self._idle.notify_all()
 
     def answered_twice(self) -> list[str]:
         """Body hashes that got a successful answer more than once (a batch sent again after success)."""
@@ -374,6 +389,13 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             if len(body) < int(raw_length):
                 self.close_connection = True
                 return
+            emulator._handling_one(1)
+            try:
+                self._answer(vendor, handler, path, headers, body)
+            finally:
+                emulator._handling_one(-1)
+
+        def _answer(self, vendor: str, handler: Any, path: str, headers: dict[str, str], body: bytes) -> None:
             faults = emulator.faults
             fault = faults.draw()
             if fault in ("drop", "stall"):
