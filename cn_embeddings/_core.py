@@ -192,12 +192,13 @@ def labels_of(operation: str, vendor: str, model: str, url: str) -> telemetry.La
     without the userinfo a proxy URL may carry, or a query."""
     parts = urlsplit(url)
     try:
-        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 0)
-    except ValueError:
-        port = 0
+        given = parts.port  # None when the URL names none
+        port = given or {"https": 443, "http": 80}.get(parts.scheme, 0)
+    except ValueError:  # a port that is not one: none known
+        given, port = None, 0
     host = parts.hostname or ""
     shown = f"[{host}]" if ":" in host else host
-    endpoint = f"{parts.scheme}://{shown}{f':{parts.port}' if port and parts.port else ''}{parts.path}"
+    endpoint = f"{parts.scheme}://{shown}{f':{given}' if given else ''}{parts.path}"
     return telemetry.Labels(operation, vendor, model, host, port, endpoint if host else "")
 
 

@@ -110,8 +110,7 @@ def qwen_prefix_guess(text: str, limit: int) -> int | None:
     return len(tokenizer.decode(tokenizer.encode(text, allowed_special=set())[:limit]))
 
 
-_VOCABULARIES: dict[str, Any] = {}  # repository -> its WordPiece tokenizer, or None when none was found
-_REGISTERED: dict[str, Path] = {}
+_VOCABULARIES: dict[str, Any] = {}  # repository -> its WordPiece tokenizer (registered or found), or None
 _VOCABULARY_LOCK = threading.Lock()
 
 
@@ -123,7 +122,6 @@ def use_vocabulary(repository: str, path: str | os.PathLike[str]) -> None:
     is refused here, not at the first long text."""
     tokenizer = _read_vocabulary(Path(path))
     with _VOCABULARY_LOCK:
-        _REGISTERED[repository] = Path(path)
         _VOCABULARIES[repository] = tokenizer
 
 

@@ -451,8 +451,7 @@ class _Window:
         self.summary, self.progress = summary, progress
         self.lock = threading.Lock()
         self.credits = Credits(worker_count(client.max_concurrency))
-        self.pieces: dict[int, list[list[float] | None]] = {}  # id(entry) -> its pieces' vectors so far
-        self.split_ids: dict[int, str] = {}  # id(entry) -> its id, for the split entries in ``pieces``
+        self.pieces: dict[str, list[list[float] | None]] = {}  # a split entry's id -> its pieces' vectors so far
         self.unwritten: dict[int, list[_Unit]] = {}  # id(batch) -> an answered batch not yet written
 
     def run(self, entries: Iterator[_Entry]) -> None:
@@ -498,7 +497,7 @@ class _Window:
         batches whose write did not end, and split inputs with some of their pieces answered. Read
         without the lock: a write left behind may hold it for good."""
         ids = {unit.entry.id: None for batch in list(self.unwritten.values()) for unit in batch}
-        ids.update((entry_id, None) for entry_id in list(self.split_ids.values()))
+        ids.update((entry_id, None) for entry_id in list(self.pieces))
         return list(ids)
 
     def _write(self, batch: list[_Unit], result: BatchResult, cancel: Cancel) -> int:
@@ -525,12 +524,11 @@ class _Window:
 
     def _piece(self, unit: _Unit, vector: list[float]) -> list[float] | None:
         """Keep one piece's vector; the entry's merged vector once every piece is in."""
-        got = self.pieces.setdefault(id(unit.entry), [None] * len(unit.entry.item.pieces))
-        self.split_ids[id(unit.entry)] = unit.entry.id
+        got = self.pieces.setdefault(unit.entry.id, [None] * len(unit.entry.item.pieces))  # ids are unique here
         got[unit.piece] = vector
         if any(v is None for v in got):
             return None
-        del self.pieces[id(unit.entry)], self.split_ids[id(unit.entry)]
+        del self.pieces[unit.entry.id]
         return _longtext.merge([unit.entry.item], [0] * len(got), got)[0]
 
     def _check_dimension(self, rows: list[Row]) -> None:

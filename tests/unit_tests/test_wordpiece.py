@@ -37,7 +37,6 @@ def vocabulary(tmp_path_factory):
 @pytest.fixture
 def fresh(monkeypatch):
     monkeypatch.setattr(_tokens, "_VOCABULARIES", {})
-    monkeypatch.setattr(_tokens, "_REGISTERED", {})
 
 
 def _english(chars: int) -> str:
@@ -121,4 +120,4 @@ def test_an_unreadable_vocabulary_is_refused_when_it_is_given(tmp_path, fresh):
     bad.write_text("{not json")
     with pytest.raises(ConfigurationError, match="not a readable tokenizer.json or vocab.txt"):
         use_vocabulary("BAAI/bge-large-en", bad)
-    assert "BAAI/bge-large-en" not in _tokens._REGISTERED
+    assert "BAAI/bge-large-en" not in _tokens._VOCABULARIES  # nothing registered
