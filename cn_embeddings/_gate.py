@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from ._ratecontrol import RateController
-from ._ratecontrol._controller import Slot
+from ._ratecontrol._slot import Slot
 
 __all__ = ["Gated"]
 

@@ -286,11 +286,11 @@ def _controller_attributes(controller: Any) -> dict[str, str | int]:
     """What the gauges say of a controller: its vendor, model, host and port (as the spans say
     them), and its identity (a hash of the account and the configured quota), so that two
     controllers of one model, on two accounts or with other options, are two points."""
-    parts = urlsplit("//" + controller.server)
+    parts = urlsplit("//" + controller.labels.server)
     attributes: dict[str, str | int] = {
-        "gen_ai.provider.name": controller.vendor,
-        "gen_ai.request.model": controller.model,
-        "server.address": parts.hostname or controller.server,
+        "gen_ai.provider.name": controller.labels.vendor,
+        "gen_ai.request.model": controller.labels.model,
+        "server.address": parts.hostname or controller.labels.server,
         "cn_embeddings.quota.id": controller.labels.identity,
     }
     with contextlib.suppress(ValueError):

@@ -12,7 +12,9 @@ attempt and settle it with an :class:`Outcome`. The parts, each with its own con
   pacing is safe however the vendor counts; it also prices a request's tokens;
 - ``_inflight``: one bound on requests in flight: a **slow-start window** before a rate is
   paced, **Little's law** after, **AIMD** on "too many in flight";
+- ``_delivery``: what the window before a refused request **admitted** (BBR's delivery rate);
 - ``_rtt``: the **RFC 6298** latency estimate;
+- ``_slot``: a **place in flight**, and the pacing it was claimed under;
 - ``_line`` and ``_waiting``: a **fair line** of waiters, and the two waiting loops;
 - ``_told``: the quota **told** by the vendor's rate-limit headers;
 - ``_memory``: a learned quota **remembered** for the next run, as a starting point.
@@ -31,11 +33,12 @@ import threading
 import weakref
 from typing import Any
 
-from ._controller import RateController, Slot
+from ._controller import RateController
 from ._learner import Source
 from ._line import WAKE_SLICE
 from ._memory import RateMemory
 from ._resolve import resolve
+from ._slot import Slot
 from ._told import told_quota
 from ._types import Outcome, Quota, RateStore, Stats
 

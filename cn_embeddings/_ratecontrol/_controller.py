@@ -17,44 +17,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 from .._retry import MAX_RETRY_AFTER
+from ._delivery import Sent
 from ._inflight import InFlightLimit
 from ._learner import FLOOR, INITIAL_BURST, WINDOW, RateLearner, Source
 from ._line import Line, wake
 from ._pacer import Pacer
 from ._rtt import RttEstimator
+from ._slot import LEASE_WITHOUT_DEADLINE, Slot
 from ._types import Labels, Outcome, Quota, RateStore, Stats
 from ._waiting import Waiting
 
-__all__ = ["Outcome", "Quota", "RateController", "RateStore", "Slot", "Stats"]
+__all__ = ["Outcome", "Quota", "RateController", "RateStore", "Stats"]
 
 log = logging.getLogger("cn_embeddings")
-
-LEASE_WITHOUT_DEADLINE = 600.0  # seconds a slot of an attempt without timeout may stay unsettled
-
-
-class Slot:
-    """One place in flight, and the pacing decisions it was sent under; settle it exactly once."""
-
-    __slots__ = (
-        "claimed", "controller", "cost", "estimate", "expires", "rate", "refused", "remote", "sent_at", "settled",
-        "token_rate",
-    )  # fmt: skip
-
-    def __init__(self, controller: RateController, estimate: float, now: float, lease: float) -> None:
-        self.controller, self.estimate, self.claimed = controller, estimate, now
-        self.cost = estimate * controller.pacer.ratio  # tokens, as the answers taught to price them
-        self.expires = now + lease * 2 + 1
-        self.rate, self.token_rate = controller.rate, controller.token_rate
-        self.sent_at = controller._claim(now, self.cost)
-        self.settled = self.refused = self.remote = False
-
-    def settle(self, outcome: Outcome, tokens: int = 0, retry_after: float | None = None) -> None:
-        """Settle with the controller's own clock; ``tokens``: the usage the vendor reported."""
-        self.controller.settle(self, outcome, self.controller.clock(), tokens=tokens, retry_after=retry_after)
 
 
 class RateController(Waiting):
@@ -96,22 +74,10 @@ class RateController(Waiting):
         self.remember: Callable[[float], None] | None = None  # keeps a learned rate for later runs
         self._lock = threading.Lock()
         self._slots: set[Slot] = set()
-        self._sent: deque[Slot] = deque()  # slots by claim over the last two windows (admitted rates)
+        self.sent = Sent()
         self._refused = 0
 
     # -- what a reader may look at ----------------------------------------------------------------
-
-    @property
-    def vendor(self) -> str:
-        return self.labels.vendor
-
-    @property
-    def model(self) -> str:
-        return self.labels.model
-
-    @property
-    def server(self) -> str:
-        return self.labels.server
 
     @property
     def source(self) -> Source:
@@ -155,11 +121,10 @@ class RateController(Waiting):
                 return None
             if len(self._slots) >= self.in_flight_limit:
                 return None
-            slot = Slot(self, cost, now, lease or LEASE_WITHOUT_DEADLINE)
+            price = cost * self.pacer.ratio  # tokens, as the answers taught to price them
+            slot = Slot(self, cost, price, now, lease or LEASE_WITHOUT_DEADLINE, self._claim(now, price))
             self._slots.add(slot)
-            self._sent.append(slot)
-            while self._sent[0].sent_at < now - 2 * WINDOW:
-                self._sent.popleft()
+            self.sent.add(slot, now)
             if ticket is not None:
                 self.line.served(ticket)
             return slot
@@ -202,9 +167,9 @@ class RateController(Waiting):
             wake(waker)
         if cut:
             log.info("%s %s: quota refusal; pacing at %s requests/s (source: %s)",
-                     self.vendor, self.model, _shown(self.rate), self.source.value)  # fmt: skip
+                     *self.labels[:2], _shown(self.rate), self.source.value)  # fmt: skip
         if cut and pause:
-            log.info("%s %s: pausing %.2f s, as the vendor asked (Retry-After)", self.vendor, self.model, retry_after)
+            log.info("%s %s: pausing %.2f s, as the vendor asked (Retry-After)", *self.labels[:2], retry_after)
         if remembered and self.remember is not None:  # file or Redis I/O: never on the caller's event loop
             threading.Thread(
                 target=self.remember, args=(remembered,), name="cn-embeddings-remember", daemon=True
@@ -226,7 +191,7 @@ class RateController(Waiting):
             wake(waker)
         if changed:
             log.info("%s %s: pacing at %s requests/s (source: %s, from the answer's rate-limit headers)",
-                     self.vendor, self.model, _shown(self.rate), self.source.value)  # fmt: skip
+                     *self.labels[:2], _shown(self.rate), self.source.value)  # fmt: skip
         return changed
 
     # -- under the lock ---------------------------------------------------------------------------
@@ -263,7 +228,7 @@ class RateController(Waiting):
         requests = outcome is Outcome.REFUSED_REQUESTS
         learner = self.requests if requests else self.tokens
         # with a shared store this process admits only its share: the refusal alone says to slow down
-        admitted = self._admitted(slot, not requests) if self.store is None else 0.0
+        admitted = self.sent.admitted(slot, not requests) if self.store is None else 0.0
         if not learner.refused(now, slot.sent_at, slot.rate if requests else slot.token_rate, admitted):
             return False
         self.limit.end_slow_start()
@@ -272,26 +237,13 @@ class RateController(Waiting):
         self._restart(now, pause)
         return True
 
-    def _admitted(self, refused: Slot, tokens: bool) -> float:
-        """What the WINDOW before ``refused`` was sent admitted, per second: the requests (or their
-        tokens) claimed before it, sent in that window, and not refused (answers still on the way
-        count as admitted). BBR's delivery rate, measured by send time."""
-        total = 0.0
-        for slot in self._sent:
-            if slot is refused:
-                break
-            if refused.sent_at - WINDOW < slot.sent_at <= refused.sent_at and not slot.refused:
-                total += slot.cost if tokens else 1.0
-        return total / WINDOW
-
     def _restart(self, now: float, pause: float = 0.0) -> None:
         """Pacing at a lower rate resumes once the last window's sends, refused ones included (some
         windows count them), leave room for it (BBR's drain, for a window instead of a queue), and
         not before a pause the vendor asked for is over. Send times claimed before are claimed
         again from there, evenly, not let out at once."""
-        sent = sum(1 for slot in self._sent if now - WINDOW < slot.sent_at <= now)
         rate = self.requests.rate
-        drain = max(sent - rate * WINDOW, 0.0) / rate if rate else 0.0
+        drain = max(self.sent.in_window(now) - rate * WINDOW, 0.0) / rate if rate else 0.0
         self.pacer.restart(now + max(drain, pause), now)
 
 

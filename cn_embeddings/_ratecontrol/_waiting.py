@@ -17,7 +17,7 @@ from ._line import WAKE_SLICE, Line, Waker, wake
 from ._types import Labels, Outcome, RateStore
 
 if TYPE_CHECKING:
-    from ._controller import Slot
+    from ._slot import Slot
 
 __all__ = ["Waiting"]
 

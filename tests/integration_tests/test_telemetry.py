@@ -338,7 +338,7 @@ def test_a_proxy_password_in_base_url_reaches_no_key_label_or_file(spans, otel, 
         client.embed(["一段文字"])
         shared.embed(["一段文字"])
     plain = QianfanClient("embedding-v1", api_key=emu.credentials.qianfan_api_key, base_url=emu.qianfan_url)
-    assert client.controller.server == plain.controller.server == f"127.0.0.1:{emu.port}"
+    assert client.controller.labels.server == plain.controller.labels.server == f"127.0.0.1:{emu.port}"
     assert client.controller is not plain.controller  # another account: the userinfo is in its hash
     from cn_embeddings._core import quota_key
     from cn_embeddings._ratecontrol._memory import FileMemory
