@@ -7,8 +7,10 @@
 - **Little's law**: once a rate is paced, holding it needs ``rate x latency`` requests in flight,
   so the bound is the rate times the RTT estimate, plus one.
 - **AIMD** (Netflix concurrency-limits' ``AIMDLimit``): a "too many in flight" refusal of a
-  request sent after the last one sets the ceiling to ``BACKOFF`` times the requests in flight
-  then (what the vendor's cap refused); an answer while at least half of it is used adds one over
+  request sent after the last one sets the ceiling to ``BETA`` (0.7, the rate's decrease; AIMDLimit
+  has 0.9, which takes twenty round trips from a start's 16 down to a cap of 2 and costs a
+  third of the requests there) times the requests in flight then (what the vendor's cap
+  refused); an answer while at least half of it is used adds one over
   the ceiling (one per round trip, as TCP's congestion avoidance), once ``HOLD`` seconds have
   passed since that refusal (a vendor's cap is configuration: every probe above it costs one).
 """
@@ -17,12 +19,11 @@ from __future__ import annotations
 
 import math
 
-from ._learner import HOLD
+from ._learner import BETA, HOLD
 
 __all__ = ["InFlightLimit"]
 
 INITIAL_WINDOW = 16  # requests in flight before any answer: what a plain client keeps
-BACKOFF = 0.9  # AIMDLimit's backoff ratio
 
 
 class InFlightLimit:
@@ -50,7 +51,7 @@ class InFlightLimit:
 
     def refused_in_flight(self, in_flight: int, sent_at: float, now: float) -> None:
         if sent_at >= self.cut_at:  # once per round trip: those sent before went out under the old bound
-            self.aimd = max(1.0, min(self.aimd, in_flight) * BACKOFF)
+            self.aimd = max(1.0, min(self.aimd, in_flight) * BETA)
             self.cut_at = now
         self.window = None
 

@@ -92,14 +92,14 @@ def test_in_flight_limit_slow_start_then_littles_law_then_aimd_with_a_hold():
     limit.end_slow_start()
     assert limit.limit(20.0, 0.5) == 11  # 20/s x 0.5 s + 1
     limit.refused_in_flight(in_flight=30, sent_at=1.0, now=1.0)
-    assert limit.aimd == pytest.approx(27.0)  # AIMDLimit: 0.9 of what the vendor's cap refused
-    limit.refused_in_flight(in_flight=27, sent_at=0.9, now=1.1)  # sent before the cut: the same one
-    assert limit.aimd == pytest.approx(27.0)
+    assert limit.aimd == pytest.approx(21.0)  # AIMD: BETA (0.7) of what the vendor's cap refused
+    limit.refused_in_flight(in_flight=21, sent_at=0.9, now=1.1)  # sent before the cut: the same one
+    assert limit.aimd == pytest.approx(21.0)
     limit.accepted(busy=True, now=2.0)
-    assert limit.aimd == pytest.approx(27.0)  # held: every probe above a vendor's cap costs a refusal
+    assert limit.aimd == pytest.approx(21.0)  # held: every probe above a vendor's cap costs a refusal
     limit.accepted(busy=True, now=1.0 + HOLD)
-    assert limit.aimd == pytest.approx(27.0 + 1 / 27.0)  # one per round trip
-    assert limit.limit(100.0, 1.0) == 27
+    assert limit.aimd == pytest.approx(21.0 + 1 / 21.0)  # one per round trip
+    assert limit.limit(100.0, 1.0) == 21
 
 
 def test_the_start_paces_by_bbr_startup_from_the_delivery_rate():
@@ -430,7 +430,8 @@ def test_a_token_quota_is_found_from_its_refusals_whatever_the_answers_report(us
     vendor = Vendor(usage=usage)
     run, controller = simulate(rule, jobs=400, tokens=200, vendor=vendor)
     assert controller.token_rate is not None and 400 / 20 / run.seconds >= 0.8
-    assert run.refused_share <= 0.05
+    # the cold start's refusals (15-21 of these 400 requests) and one probe after the hold (2)
+    assert run.refused_share <= 0.06
 
 
 def test_without_a_quota_the_start_is_not_paced_by_a_guess():
