@@ -28,6 +28,7 @@ after a burst or a second sender, remembered starts, ten runs in a row).
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import multiprocessing
 import random
@@ -292,11 +293,25 @@ def apply_ablation(name: str | None) -> None:
     """Remove one rule of the controller (by patching this process's copy)."""
     if not name:
         return
+    if "+" in name:  # several at once
+        for part in name.split("+"):
+            apply_ablation(part)
+        return
     from cn_embeddings._ratecontrol import _controller, _inflight, _learner
 
     learner = _learner.RateLearner
     name, _, value = name.partition("=")
-    if name == "drain":  # pacing resumes at once after a decrease (or after Retry-After)
+    if "." in name:  # a constant of one part, e.g. "_learner.HOLD=10"
+        module, _, constant = name.partition(".")
+        setattr(importlib.import_module(f"cn_embeddings._ratecontrol.{module}"), constant, type(getattr(
+            importlib.import_module(f"cn_embeddings._ratecontrol.{module}"), constant))(value))
+    elif name == "burst":  # the cold start's burst, in requests
+        _controller.INITIAL_BURST = int(value)
+    elif name == "window":  # the slow start's first window, in requests
+        _inflight.INITIAL_WINDOW = int(value)
+    elif name == "start-rate":  # the start's pacing before any answer
+        _learner.START_RATE = float(value)
+    elif name == "drain":  # pacing resumes at once after a decrease (or after Retry-After)
         _controller.RateController._restart = lambda self, now, pause=0.0: self.pacer.restart(now + pause, now)
     elif name == "hold":  # no plateau before CUBIC probes (or one of ``value`` seconds)
         _learner.HOLD = _inflight.HOLD = float(value or 0.0)
