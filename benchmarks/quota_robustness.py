@@ -22,7 +22,9 @@ after a burst or a second sender, remembered starts, ten runs in a row).
     python benchmarks/quota_robustness.py [--models 200] [--seed 7] [--ablate all] [--package PATH]
 
 ``--package`` runs another checkout's ``cn_embeddings`` (a side-by-side run with an older main).
-``--ablate`` reruns the same sample with one rule of the controller removed at a time.
+``--ablate`` reruns the same sample with one rule of the controller removed at a time, or with a
+constant set (``_learner.HOLD=10``, ``_inflight.BETA=0.5``; ``burst=2``, ``window=8`` and
+``start-rate=30`` for the cold start), ``+`` joining several into one run.
 """
 
 from __future__ import annotations
@@ -302,9 +304,9 @@ def apply_ablation(name: str | None) -> None:
     learner = _learner.RateLearner
     name, _, value = name.partition("=")
     if "." in name:  # a constant of one part, e.g. "_learner.HOLD=10"
-        module, _, constant = name.partition(".")
-        setattr(importlib.import_module(f"cn_embeddings._ratecontrol.{module}"), constant, type(getattr(
-            importlib.import_module(f"cn_embeddings._ratecontrol.{module}"), constant))(value))
+        module_name, _, constant = name.partition(".")
+        module = importlib.import_module(f"cn_embeddings._ratecontrol.{module_name}")
+        setattr(module, constant, type(getattr(module, constant))(value))
     elif name == "burst":  # the cold start's burst, in requests
         _controller.INITIAL_BURST = int(value)
     elif name == "window":  # the slow start's first window, in requests
