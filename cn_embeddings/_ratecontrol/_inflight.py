@@ -7,12 +7,12 @@
 - **Little's law**: once a rate is paced, holding it needs ``rate x latency`` requests in flight,
   so the bound is the rate times the RTT estimate, plus one.
 - **AIMD** (Netflix concurrency-limits' ``AIMDLimit``): a "too many in flight" refusal of a
-  request sent after the last one sets the ceiling to ``BETA`` (0.7, the rate's decrease; AIMDLimit
-  has 0.9, which takes twenty round trips from a start's 16 down to a cap of 2 and costs a
-  third of the requests there) times the requests in flight then (what the vendor's cap
-  refused); an answer while at least half of it is used adds one over
-  the ceiling (one per round trip, as TCP's congestion avoidance), once ``HOLD`` seconds have
-  passed since that refusal (a vendor's cap is configuration: every probe above it costs one).
+  request sent after the last one sets the ceiling to ``BETA`` (0.7, the rate's decrease;
+  AIMDLimit's 0.9 takes twenty round trips to come down from the start's 16 to a cap of 2)
+  times the requests in flight then (what the vendor's cap refused); an answer while at least
+  half of it is used adds one over the ceiling (one per round trip, as TCP's congestion
+  avoidance), once ``HOLD`` seconds have passed since that refusal (a vendor's cap is
+  configuration: every probe above it costs one).
 """
 
 from __future__ import annotations
