@@ -68,13 +68,11 @@ class RateController(Waiting):
         self.tokens = RateLearner(tps, source=quota.origin if tps else Source.NONE, now=clock())
         self.pacer = Pacer(free=INITIAL_BURST if self.requests.starting else 0)
         self.limit = InFlightLimit(max_in_flight, slow_start=self.requests.starting)
-        self.rtt = RttEstimator()
-        self.line = Line()
+        self.rtt, self.line, self.sent = RttEstimator(), Line(), Sent()
         self.store: RateStore | None = None
         self.remember: Callable[[float], None] | None = None  # keeps a learned rate for later runs
         self._lock = threading.Lock()
         self._slots: set[Slot] = set()
-        self.sent = Sent()
         self._refused = 0
 
     # -- what a reader may look at ----------------------------------------------------------------
