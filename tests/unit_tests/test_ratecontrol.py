@@ -20,6 +20,7 @@ from cn_embeddings import RateLimitError
 from cn_embeddings._exceptions import BatchFailed
 from cn_embeddings._flow import Cancel, Send, Sender, Sleep, batch_flow, run_async, run_sync
 from cn_embeddings._ratecontrol import Outcome, Quota, RateController, Source, resolve, shared_controller, told_quota
+from cn_embeddings._ratecontrol._delivery import Sent
 from cn_embeddings._ratecontrol._inflight import INITIAL_WINDOW, InFlightLimit
 from cn_embeddings._ratecontrol._learner import (
     BETA,
@@ -112,6 +113,29 @@ def test_the_start_paces_by_bbr_startup_from_the_delivery_rate():
     for i in range(50):
         bounded.accepted(0.1 + i * 0.002, sent_at=0.0)
     assert bounded.rate == 250.0  # a published upper bound caps the start
+
+
+class _Sending:
+    def __init__(self, sent_at: float, cost: float = 100.0, refused: bool = False) -> None:
+        self.sent_at, self.cost, self.refused = sent_at, cost, refused
+
+
+def test_what_the_window_before_a_refused_request_admitted():
+    """Claimed before it, sent within the second before it, not refused; answers still on the way
+    count. By claim order: a request claimed after the refused one (even if sent before it) does
+    not. What the last second sent counts refused requests too (some windows count them)."""
+    sent = Sent()
+    early = _Sending(0.2)  # more than a window before the refused request
+    inside = [_Sending(1.3, cost=80.0), _Sending(1.5, refused=True), _Sending(1.8, cost=120.0)]
+    refused = _Sending(2.0)
+    later = _Sending(1.9)  # claimed after the refused one
+    for slot in [early, *inside, refused, later]:
+        sent.add(slot, now=slot.sent_at)
+    assert sent.admitted(refused, tokens=False) == pytest.approx(2.0)  # 1.3 and 1.8
+    assert sent.admitted(refused, tokens=True) == pytest.approx(200.0)
+    assert sent.in_window(now=2.0) == 5  # 1.3, 1.5 (refused), 1.8, 2.0, 1.9
+    sent.add(_Sending(3.5), now=3.5)  # sent more than two windows before: forgotten
+    assert early not in sent._slots and inside[0] not in sent._slots and inside[1] in sent._slots
 
 
 def test_the_first_refusal_holds_the_admitted_rate_then_cubic_probes_above_it():
