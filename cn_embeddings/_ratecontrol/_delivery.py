@@ -11,31 +11,25 @@ rate must wait out before pacing resumes (some windows count refused requests).
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
 
 from ._learner import WINDOW
+from ._slot import Slot
 
 __all__ = ["Sent"]
-
-
-class _Sent(Protocol):
-    sent_at: float
-    cost: float
-    refused: bool
 
 
 class Sent:
     """The slots claimed over the last two windows, in claim order."""
 
     def __init__(self) -> None:
-        self._slots: deque[_Sent] = deque()
+        self._slots: deque[Slot] = deque()
 
-    def add(self, slot: _Sent, now: float) -> None:
+    def add(self, slot: Slot, now: float) -> None:
         self._slots.append(slot)
         while self._slots[0].sent_at < now - 2 * WINDOW:
             self._slots.popleft()
 
-    def admitted(self, refused: _Sent, tokens: bool) -> float:
+    def admitted(self, refused: Slot, tokens: bool) -> float:
         """Requests (or their tokens) per second the window before ``refused`` admitted."""
         total = 0.0
         for slot in self._slots:
